@@ -1,0 +1,99 @@
+"""Verified deletion of archived rows from the source (DESIGN 4.3).
+
+A source row is deleted only if, while it is locked, the same key with the same content is in the
+warm table and the row still matches the job's condition. Rows changed since their copy stay in the
+source; they are counted and their keys logged, and the next run archives their new content.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from warm_archive import failpoints, transfer
+from warm_archive.contract import SourceStatus
+from warm_archive.ledger import Batch, now
+from warm_archive.values import decode_keys, normalize_key, normalize_row
+
+log = logging.getLogger(__name__)
+
+LOG_KEYS = 20
+
+
+def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=False):
+    """key -> comparable content for the rows of ``table`` in ``key_range``."""
+    p = job.p
+    between, params = d.key_between(p.key, *key_range)
+    content = d.row_hash(job.columns) if use_hash else d.cols(job.columns)
+    cond = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
+    sql = (f"SELECT {d.cols(p.key)}, {content} FROM {d.table(table)} WHERE {between}{cond}"
+           f"{d.for_update() if lock else ''}")
+    cur = d.conn.cursor()
+    job.stats.execute(cur, sql, params)
+    n = len(p.key)
+    out = {}
+    for r in cur.fetchall():
+        k = normalize_key(r[:n])
+        out[k] = (r[:n], r[n] if use_hash else normalize_row(r[n:]))
+    return out
+
+
+def delete_batch(job, batch: Batch) -> tuple[int, int]:
+    """Delete the verified rows of one ledger batch from the source; returns (deleted, kept)."""
+    import json
+
+    p, src, warm = job.p, job.src, job.warm
+    keys = decode_keys(batch.keys)
+    if not keys:
+        return 0, 0
+    key_range = (tuple(json.loads(batch.key_lo)), tuple(json.loads(batch.key_hi)))
+    use_hash = job.same_types and src.row_hash(job.columns) is not None
+    where_sql = batch_where(job, batch)
+    src_rows = _rows_by_key(src, p.source_table, job, key_range, where_sql, lock=True, use_hash=use_hash)
+    warm_rows = _rows_by_key(warm, p.target_table, job, key_range, use_hash=use_hash)
+    warm.conn.commit()
+    verified, kept = [], []
+    for k in keys:
+        nk = normalize_key(k)
+        s = src_rows.get(nk)
+        if s is None:
+            continue  # already gone from the source, or no longer matching: nothing to delete
+        w = warm_rows.get(nk)
+        if w is not None and w[1] == s[1]:
+            verified.append(s[0])
+        else:
+            kept.append(list(s[0]))
+    failpoints.reach("during_delete_phase")
+    deleted = transfer.delete_keys(src, p.source_table, p.key, verified, job.stats)
+    src.conn.commit()
+    failpoints.reach("before_ledger_delete_mark")
+    cur = warm.conn.cursor()
+    job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
+                      rows_changed=len(kept))
+    warm.conn.commit()
+    if kept:
+        log.warning("batch %s: %s row(s) changed in %s since their copy and were kept there "
+                    "(the next run archives them again): keys %s%s", batch.batch_no, len(kept),
+                    p.source_table, kept[:LOG_KEYS], " ..." if len(kept) > LOG_KEYS else "")
+    job.progress.add(rows_deleted=deleted, rows_changed=len(kept))
+    return deleted, len(kept)
+
+
+def batch_where(job, batch: Batch) -> str:
+    """The condition the batch was copied under (a later spec edit must not widen the delete)."""
+    return batch.where_sql or job.where_sql
+
+
+def delete_run(job, task_ids=None) -> dict:
+    """Delete the verified source rows of every copied, not yet deleted batch of the job."""
+    p = job.p
+    job.progress.update(phase="delete", source_status=SourceStatus.DELETING)
+    batches = [b for b in job.ledger.batches(p.dag_id, p.run_id, p.task_id)
+               if b.batch_no > 0 and not b.rolled_back_at and not b.source_deleted_at]
+    total = kept = 0
+    for b in batches:
+        job.check_stop()
+        d, k = delete_batch(job, b)
+        total += d
+        kept += k
+    job.progress.update(source_status=SourceStatus.PROCESSED)
+    return {"rows_deleted": total, "rows_changed": kept, "batches": len(batches)}

@@ -1,0 +1,374 @@
+"""What differs between engines: quoting, placeholders, catalog queries, locks, cancel.
+
+Identifiers are always quoted by SQLAlchemy's identifier preparer of the engine, values always go
+as bound parameters. The engine code (``engine.py``) speaks only through these methods.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import mysql as sa_mysql
+from sqlalchemy.dialects import postgresql as sa_postgresql
+from sqlalchemy.dialects import sqlite as sa_sqlite
+
+from warm_archive import typemap
+from warm_archive.errors import WarmArchiveError
+from warm_archive.typemap import Column
+
+_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+
+
+def split_table(table: str) -> tuple[str | None, str]:
+    """``schema.table`` or ``table``; each part a plain SQL name, so nothing can be smuggled in."""
+    parts = table.split(".")
+    if len(parts) > 2 or not all(_PART.match(p) for p in parts):
+        raise WarmArchiveError(
+            f"table {table!r} is not a valid name: use [schema.]table, each part letters, digits, "
+            "'_' or '$', starting with a letter or '_'"
+        )
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+class Dialect:
+    name: str
+    sqlglot: str
+    placeholder = "%s"
+    _preparer: Any
+    reconnect: Any = None  # opens another connection to the same database (cancel, parallel reads)
+
+    def __init__(self, conn, conn_id: str):
+        self.conn = conn
+        self.conn_id = conn_id
+
+    # -- naming ---------------------------------------------------------------------------------
+    def quote(self, ident: str) -> str:
+        return self._preparer.quote_identifier(ident)
+
+    def table(self, table: str) -> str:
+        schema, name = split_table(table)
+        return f"{self.quote(schema)}.{self.quote(name)}" if schema else self.quote(name)
+
+    def cols(self, names: Sequence[str]) -> str:
+        return ", ".join(self.quote(c) for c in names)
+
+    def params(self, n: int) -> str:
+        return ", ".join([self.placeholder] * n)
+
+    def escape_percent(self, sql: str) -> str:
+        """User SQL (a where clause) placed in a statement that also carries bound parameters."""
+        return sql.replace("%", "%%") if self.placeholder == "%s" else sql
+
+    # -- keys -----------------------------------------------------------------------------------
+    def key_after(self, key: Sequence[str], last: Sequence | None) -> tuple[str, list]:
+        """Rows strictly after ``last`` in key order (keyset paging)."""
+        if last is None:
+            return "1=1", []
+        # Expanded form: (a > x) OR (a = x AND b > y) ... uses the index on every engine.
+        terms, params = [], []
+        for i, col in enumerate(key):
+            eq = [f"{self.quote(c)} = {self.placeholder}" for c in key[:i]]
+            terms.append("(" + " AND ".join(eq + [f"{self.quote(col)} > {self.placeholder}"]) + ")")
+            params += list(last[:i]) + [last[i]]
+        return "(" + " OR ".join(terms) + ")", params
+
+    def key_between(self, key: Sequence[str], lo: Sequence, hi: Sequence) -> tuple[str, list]:
+        if len(key) == 1:
+            q = self.quote(key[0])
+            return f"{q} >= {self.placeholder} AND {q} <= {self.placeholder}", [lo[0], hi[0]]
+        cols = self.cols(key)
+        p = self.params(len(key))
+        return f"({cols}) >= ({p}) AND ({cols}) <= ({p})", [*lo, *hi]
+
+    def key_in(self, key: Sequence[str], keys: Sequence[tuple]) -> tuple[str, list]:
+        if len(key) == 1:
+            return f"{self.quote(key[0])} IN ({self.params(len(keys))})", [k[0] for k in keys]
+        one = "(" + self.params(len(key)) + ")"
+        return (
+            f"({self.cols(key)}) IN ({', '.join([one] * len(keys))})",
+            [v for k in keys for v in k],
+        )
+
+    # -- catalog --------------------------------------------------------------------------------
+    def columns(self, table: str) -> list[Column]:
+        raise NotImplementedError
+
+    def unique_keys(self, table: str) -> list[set[str]]:
+        """Column sets of the primary key and unique indexes."""
+        raise NotImplementedError
+
+    def create_table(self, table: str, columns: list[Column], key: Sequence[str], source_engine: str):
+        defs = []
+        for c in columns:
+            t = c.native_type if source_engine == self.name else typemap.render(c.canonical, self.name)
+            defs.append(f"{self.quote(c.name)} {t}{'' if c.nullable else ' NOT NULL'}")
+        defs.append(f"PRIMARY KEY ({self.cols(key)})")
+        schema, _ = split_table(table)
+        cur = self.conn.cursor()
+        if schema and self.name != "sqlite":
+            cur.execute(f"CREATE {self._schema_word} IF NOT EXISTS {self.quote(schema)}")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table(table)} ({', '.join(defs)})")
+        self.conn.commit()
+
+    _schema_word = "SCHEMA"
+
+    # -- sessions -------------------------------------------------------------------------------
+    def setup_session(self):
+        """UTC everywhere, so timestamps cross engines unchanged."""
+
+    def begin_snapshot(self):
+        """Start a transaction whose reads see one consistent snapshot."""
+
+    def for_update(self) -> str:
+        return " FOR UPDATE"
+
+    def try_lock(self, name: str) -> bool:
+        return True
+
+    def unlock(self, name: str) -> None:
+        pass
+
+    def cancel(self) -> None:
+        """Cancel the statement running on ``conn`` (called from another thread or a signal)."""
+
+    def row_hash(self, cols: Sequence[str]) -> str | None:
+        """SQL giving one text digest per row, identical for identical rows of identical types."""
+        return None
+
+    def ledger_types(self) -> dict[str, str]:
+        return {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "str": "VARCHAR(250)", "text": "TEXT",
+                "int": "BIGINT", "ts": "VARCHAR(40)"}
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+    sqlglot = "postgres"
+    _preparer = sa_postgresql.dialect().identifier_preparer
+
+    def setup_session(self):
+        from psycopg.adapt import Dumper
+
+        class _JsonText(Dumper):  # JSON values read back as dicts go out as JSON text
+            def dump(self, obj):
+                return json.dumps(obj).encode()
+
+        self.conn.adapters.register_dumper(dict, _JsonText)
+        self.conn.execute("SET TIME ZONE 'UTC'")
+        self.conn.commit()
+
+    def begin_snapshot(self):
+        self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+    def columns(self, table):
+        cur = self.conn.cursor()
+        cur.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, NOT a.attnotnull "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum",
+            (self.table(table),),
+        )
+        rows = cur.fetchall()
+        self.conn.commit()
+        out = []
+        for name, full, typname, nullable in rows:
+            try:
+                canonical = typemap.canonical_from_postgres(typname, full)
+            except typemap.UnmappableType:
+                canonical = ("unmappable", full)
+            out.append(Column(name, full, nullable, canonical))
+        return out
+
+    def unique_keys(self, table):
+        cur = self.conn.cursor()
+        cur.execute(
+            "SELECT array_agg(a.attname::text) FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indpred IS NULL "
+            "GROUP BY i.indexrelid",
+            (self.table(table),),
+        )
+        rows = cur.fetchall()
+        self.conn.commit()
+        return [set(r[0]) for r in rows]
+
+    def try_lock(self, name):
+        cur = self.conn.cursor()
+        cur.execute("SELECT pg_try_advisory_lock(%s)", (_lock_id(name),))
+        ok = cur.fetchone()[0]
+        self.conn.commit()
+        return ok
+
+    def unlock(self, name):
+        cur = self.conn.cursor()
+        cur.execute("SELECT pg_advisory_unlock(%s)", (_lock_id(name),))
+        self.conn.commit()
+
+    def cancel(self):
+        self.conn.cancel()
+
+    def row_hash(self, cols):
+        return "md5(ROW(" + self.cols(cols) + ")::text)"
+
+    def key_in(self, key, keys):
+        if len(key) == 1:  # one array parameter: the plan is cached and the statement short
+            return f"{self.quote(key[0])} = ANY({self.placeholder})", [[k[0] for k in keys]]
+        return super().key_in(key, keys)
+
+    def ledger_types(self):
+        return {"id": "BIGSERIAL PRIMARY KEY", "str": "VARCHAR(250)", "text": "TEXT",
+                "int": "BIGINT", "ts": "VARCHAR(40)"}
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    sqlglot = "mysql"
+    _preparer = sa_mysql.dialect().identifier_preparer
+    _schema_word = "DATABASE"
+
+    def setup_session(self):
+        cur = self.conn.cursor()
+        cur.execute("SET time_zone = '+00:00'")
+        self.conn.autocommit(False)
+
+    def begin_snapshot(self):
+        self.conn.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+
+    def _where_table(self, table):
+        schema, name = split_table(table)
+        return "TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s", (schema, name)
+
+    def columns(self, table):
+        where, params = self._where_table(table)
+        cur = self.conn.cursor()
+        cur.execute(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE FROM information_schema.COLUMNS "
+            f"WHERE {where} ORDER BY ORDINAL_POSITION",
+            params,
+        )
+        rows = cur.fetchall()
+        self.conn.commit()
+        out = []
+        for name, column_type, data_type, nullable in rows:
+            column_type = _text(column_type)
+            try:
+                canonical = typemap.canonical_from_mysql(_text(data_type), column_type)
+            except typemap.UnmappableType:
+                canonical = ("unmappable", column_type)
+            out.append(Column(_text(name), column_type, nullable == "YES", canonical))
+        return out
+
+    def unique_keys(self, table):
+        where, params = self._where_table(table)
+        cur = self.conn.cursor()
+        cur.execute(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+            f"WHERE {where} AND NON_UNIQUE = 0",
+            params,
+        )
+        groups: dict[str, set] = {}
+        for index, col in cur.fetchall():
+            groups.setdefault(_text(index), set()).add(_text(col))
+        self.conn.commit()
+        return list(groups.values())
+
+    def try_lock(self, name):
+        cur = self.conn.cursor()
+        cur.execute("SELECT GET_LOCK(%s, 0)", (name[:64],))
+        return cur.fetchone()[0] == 1
+
+    def unlock(self, name):
+        self.conn.cursor().execute("SELECT RELEASE_LOCK(%s)", (name[:64],))
+
+    def cancel(self):
+        thread_id = self.conn.thread_id()
+        other = self.reconnect()
+        try:
+            other.cursor().execute("KILL QUERY %s", (thread_id,))
+        finally:
+            other.close()
+
+    def row_hash(self, cols):
+        # Separator and NULL markers keep ('a', 'bc') apart from ('ab', 'c') and NULL from ''.
+        parts = ", ".join(f"COALESCE(HEX(CAST({self.quote(c)} AS BINARY)), '~')" for c in cols)
+        return f"MD5(CONCAT_WS('|', {parts}))"
+
+    def ledger_types(self):
+        return {"id": "BIGINT AUTO_INCREMENT PRIMARY KEY", "str": "VARCHAR(250)",
+                "text": "LONGTEXT", "int": "BIGINT", "ts": "VARCHAR(40)"}
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    sqlglot = "sqlite"
+    placeholder = "?"
+    _preparer = sa_sqlite.dialect().identifier_preparer
+
+    def table(self, table):
+        schema, name = split_table(table)
+        return self.quote(name) if schema in (None, "main") else f"{self.quote(schema)}.{self.quote(name)}"
+
+    def begin_snapshot(self):
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def for_update(self):
+        return ""  # BEGIN IMMEDIATE already holds the write lock for the batch
+
+    def columns(self, table):
+        _, name = split_table(table)
+        cur = self.conn.execute("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?)", (name,))
+        out = []
+        for col, declared, notnull, pk in cur.fetchall():
+            try:
+                canonical = typemap.canonical_from_sqlite(declared or "")
+            except typemap.UnmappableType:
+                canonical = ("unmappable", declared)
+            out.append(Column(col, declared or "", not (notnull or pk), canonical))
+        return out
+
+    def unique_keys(self, table):
+        _, name = split_table(table)
+        keys = []
+        pk = [r[0] for r in self.conn.execute(
+            "SELECT name FROM pragma_table_info(?) WHERE pk > 0", (name,))]
+        if pk:
+            keys.append(set(pk))
+        for (index,) in self.conn.execute(
+                "SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1", (name,)).fetchall():
+            keys.append({r[0] for r in self.conn.execute(
+                "SELECT name FROM pragma_index_info(?)", (index,))})
+        return keys
+
+    def cancel(self):
+        self.conn.interrupt()
+
+
+def _text(v):
+    return v.decode() if isinstance(v, bytes | bytearray) else v
+
+
+def _lock_id(name: str) -> int:
+    """A stable signed 64-bit id for an advisory lock name."""
+    return zlib.crc32(name.encode()) | (zlib.adler32(name.encode()) << 32) & 0x7FFFFFFFFFFFFFFF
+
+
+def dialect_for(conn_type: str) -> type[Dialect]:
+    conn_type = (conn_type or "").lower()
+    if conn_type in ("postgres", "postgresql"):
+        return PostgresDialect
+    if conn_type in ("mysql", "mariadb"):
+        return MySQLDialect
+    if conn_type == "sqlite":
+        return SQLiteDialect
+    raise WarmArchiveError(
+        f"connection type {conn_type!r} is not supported: use postgres, mysql or sqlite"
+    )
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=str)

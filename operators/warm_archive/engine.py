@@ -1,0 +1,418 @@
+"""A table job: archive the rows of one source table that match a condition, batch by batch.
+
+Per batch (DESIGN 4):
+1. read the next ``batch_size`` keys after the last archived key, in key order, in one snapshot of
+   the source (locked ``FOR UPDATE`` when the strategy deletes right away);
+2. on the warm DB, in ONE transaction: write the rows that are not there yet and the batch's
+   ledger row, commit;
+3. ``move`` only: delete exactly those (locked, so unchanged) rows from the source, then stamp the
+   ledger. A crash between 2 and 3 leaves the rows in both tables; the retry finishes the delete.
+``copy_then_delete`` runs the verified delete (``deletion.py``) once every batch is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from warm_archive import failpoints, transfer
+from warm_archive.connections import connect as airflow_connect
+from warm_archive.contract import SourceStatus
+from warm_archive.dialects import Dialect
+from warm_archive.errors import ConflictError, Terminated, WarmArchiveError
+from warm_archive.ledger import Batch, Ledger
+from warm_archive.progress import Progress
+from warm_archive.sqlstats import SqlStats
+from warm_archive.values import decode_keys, encode_keys, encode_rows, normalize_key
+from warm_archive.where import check_where
+
+log = logging.getLogger(__name__)
+
+RETRIES_PER_BATCH = 5
+LOCK_POLL_S = 1.0
+
+
+@dataclass
+class JobParams:
+    dag_id: str
+    run_id: str
+    task_id: str
+    source_conn_id: str
+    source_table: str
+    target_conn_id: str
+    target_table: str
+    key: list[str]
+    where: str | None = None
+    strategy: str = "copy_then_delete"
+    batch_size: int = 20000
+    on_conflict: str = "skip"
+    max_rows_per_second: float | None = None
+    dry_run: bool = False
+    lock_timeout_s: float = 600.0
+    extra: dict = field(default_factory=dict)
+
+
+class TableJob:
+    def __init__(self, params: JobParams, connect: Callable[[str], Dialect] = airflow_connect):
+        self.p = params
+        self._connect = connect
+        self.stats = SqlStats()
+        self.progress = Progress(params.strategy, params.source_table, params.target_table,
+                                 params.dry_run, self.stats)
+        self._stop = threading.Event()
+        self.src: Dialect | None = None
+        self.warm: Dialect | None = None
+        self.columns: list[str] = []
+        self.where_sql = "1=1"
+        self.same_types = False
+        self._locked = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def __enter__(self):
+        self.src = self._connect(self.p.source_conn_id)
+        self.warm = self._connect(self.p.target_conn_id)
+        self.ledger = Ledger(self.warm, self.stats)
+        return self
+
+    def __exit__(self, *exc):
+        for d in (self.src, self.warm):
+            try:
+                if d is not None:
+                    d.conn.close()  # rolls back what is open and frees the job's lock
+            except Exception:
+                pass
+
+    def stop(self) -> None:
+        """Ask the job to stop: cancels the running statements; the job raises ``Terminated``."""
+        self._stop.set()
+        for d in (self.src, self.warm):
+            try:
+                if d is not None:
+                    d.cancel()
+            except Exception:
+                log.debug("cancel failed", exc_info=True)
+
+    def check_stop(self) -> None:
+        if self._stop.is_set():
+            raise Terminated(f"{self.p.task_id}: terminated; the ledger holds every committed batch")
+
+    @property
+    def lock_name(self) -> str:
+        return f"warm_archive:{self.p.target_table}"
+
+    def acquire_lock(self) -> None:
+        """One job at a time per warm table: a second run waits, then gives up with a clear error."""
+        deadline = time.monotonic() + self.p.lock_timeout_s
+        waited = False
+        while not self.warm.try_lock(self.lock_name):
+            if not waited:
+                log.info("another warm job holds %s; waiting up to %.0f s", self.lock_name,
+                         self.p.lock_timeout_s)
+                self.progress.update(phase="waiting")
+                waited = True
+            self.check_stop()
+            if time.monotonic() > deadline:
+                raise WarmArchiveError(
+                    f"another warm job is working on {self.p.target_table}; gave up after "
+                    f"{self.p.lock_timeout_s:.0f} s")
+            time.sleep(LOCK_POLL_S)
+        self._locked = True
+
+    # -- checks ---------------------------------------------------------------------------------
+    def prepare(self, create_target: bool = True) -> None:
+        """Check every input against the real databases before any row moves."""
+        p, src, warm = self.p, self.src, self.warm
+        src_cols = src.columns(p.source_table)
+        if not src_cols:
+            raise WarmArchiveError(
+                f"source table {p.source_table!r} does not exist on connection {p.source_conn_id!r}")
+        names = [c.name for c in src_cols]
+        self.columns = names
+        by_name = {c.name: c for c in src_cols}
+        missing = [k for k in p.key if k not in by_name]
+        if missing:
+            raise WarmArchiveError(
+                f"key column(s) {missing} not in {p.source_table}; its columns are {names}")
+        if set(p.key) not in src.unique_keys(p.source_table):
+            raise WarmArchiveError(
+                f"key {p.key} is not unique on {p.source_table}: no primary key or unique index "
+                "on exactly these columns")
+        self.where_sql = check_where(p.where, src.sqlglot)
+        nullable = [k for k in p.key if by_name[k].nullable]
+        if nullable:
+            cond = " OR ".join(f"{src.quote(k)} IS NULL" for k in nullable)
+            cur = src.conn.cursor()
+            self.stats.execute(cur, f"SELECT 1 FROM {src.table(p.source_table)} WHERE {cond} LIMIT 1")
+            if cur.fetchall():
+                raise WarmArchiveError(f"key column(s) {nullable} of {p.source_table} hold NULLs")
+            src.conn.commit()
+
+        tgt_cols = warm.columns(p.target_table)
+        if not tgt_cols:
+            if src.name != warm.name:
+                bad = [f"{c.name} ({c.native_type})" for c in src_cols if c.canonical[0] == "unmappable"]
+                if bad:
+                    raise WarmArchiveError(
+                        f"cannot create {p.target_table} on {warm.name}: no faithful type for "
+                        f"{', '.join(bad)}")
+            if create_target and not p.dry_run:
+                warm.create_table(p.target_table, src_cols, p.key, src.name)
+                tgt_cols = warm.columns(p.target_table)
+            self.same_types = src.name == warm.name
+        if tgt_cols:
+            fold = (lambda s: s.lower()) if warm.name != "postgres" or src.name != "postgres" else str
+            tgt = {fold(c.name): c for c in tgt_cols}
+            absent = [n for n in names if fold(n) not in tgt]
+            extra = [c.name for c in tgt_cols if c.name not in {fold(n) for n in names} and fold(c.name) not in {fold(n) for n in names}]
+            if absent or extra:
+                raise WarmArchiveError(
+                    f"target table {p.target_table} does not match source {p.source_table}: "
+                    f"missing columns {absent}, extra columns {extra}")
+            if {fold(k) for k in p.key} not in [{fold(c) for c in u} for u in warm.unique_keys(p.target_table)]:
+                raise WarmArchiveError(
+                    f"target table {p.target_table} has no primary key or unique index on {p.key}")
+            self.same_types = src.name == warm.name and all(
+                tgt[fold(c.name)].native_type == c.native_type for c in src_cols)
+        if not p.dry_run:
+            self.ledger.ensure()
+
+    # -- planning -------------------------------------------------------------------------------
+    def _src_where(self) -> str:
+        return f"({self.src.escape_percent(self.where_sql)})"
+
+    def plan(self, after: tuple | None) -> tuple[int, list | None]:
+        """Rows still to archive after ``after``, and their key range."""
+        src, p = self.src, self.p
+        cond, params = src.key_after(p.key, after)
+        t = src.table(p.source_table)
+        cur = src.conn.cursor()
+        try:
+            self.stats.execute(cur, f"SELECT COUNT(*) FROM {t} WHERE {self._src_where()} AND {cond}", params)
+        except Exception as e:
+            src.conn.rollback()
+            raise WarmArchiveError(f"the where condition fails on {p.source_table}: {_db_message(e)}") from None
+        count = cur.fetchone()[0]
+        rng = None
+        if count:
+            ends = []
+            for direction in ("ASC", "DESC"):
+                order = ", ".join(f"{src.quote(k)} {direction}" for k in p.key)
+                self.stats.execute(
+                    cur, f"SELECT {src.cols(p.key)} FROM {t} WHERE {self._src_where()} AND {cond} "
+                    f"ORDER BY {order} LIMIT 1", params)
+                ends.append(list(cur.fetchone()))
+            rng = json.loads(json.dumps(ends, default=str))
+        src.conn.commit()
+        return count, rng
+
+    # -- the copy -------------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Archive every matching row. Resumes after the last committed batch of this task."""
+        p = self.p
+        self.prepare()
+        if p.dry_run:
+            count, rng = self.plan(None)
+            self.progress.update(rows_planned=count, key_range=rng, phase="dry_run", state="success",
+                                 source_status=SourceStatus.RETAINED)
+            log.info("dry run: %s rows of %s match, key range %s; nothing moved", count, p.source_table, rng)
+            return self.progress.as_dict()
+        self.acquire_lock()
+        done = [b for b in self.ledger.batches(p.dag_id, p.run_id, p.task_id)
+                if b.batch_no > 0 and not b.rolled_back_at]
+        if not any(b.batch_no == 0 for b in self.ledger.batches(p.dag_id, p.run_id, p.task_id)):
+            self._write_header()
+        last = done[-1].hi if done else None
+        copied = sum(b.rows_inserted for b in done)
+        skipped = sum(len(decode_keys(b.existing)) for b in done) if p.on_conflict == "skip" else 0
+        self.progress.resume_from(copied, skipped, sum(b.rows_deleted or 0 for b in done), len(done))
+        remaining, rng = self.plan(last)
+        self.progress.update(rows_planned=copied + skipped + remaining, key_range=rng, phase="copy")
+        failpoints.reach("after_plan")
+        if done:
+            log.info("resuming %s after batch %s (key %s)", p.task_id, done[-1].batch_no, last)
+        if p.strategy == "move":
+            self.progress.update(source_status=SourceStatus.DELETING)
+            for b in done:
+                if not b.source_deleted_at:  # crashed between the warm commit and the delete
+                    from warm_archive.deletion import delete_batch
+                    delete_batch(self, b)
+
+        batch_no = max((b.batch_no for b in self.ledger.batches(p.dag_id, p.run_id, p.task_id)), default=0)
+        started = time.monotonic()
+        while True:
+            self.check_stop()
+            batch_no += 1
+            last = self._batch_with_retries(batch_no, last)
+            if last is None:
+                break
+            self._throttle(started)
+        if p.strategy == "copy_then_delete":
+            from warm_archive.deletion import delete_run
+
+            delete_run(self)
+        self.progress.update(
+            state="success", phase="done",
+            source_status=SourceStatus.RETAINED if p.strategy == "copy" else SourceStatus.PROCESSED)
+        return self.progress.as_dict()
+
+    def _write_header(self):
+        p = self.p
+        cur = self.warm.conn.cursor()
+        self.ledger.insert(
+            cur, dag_id=p.dag_id, run_id=p.run_id, task_id=p.task_id, batch_no=0,
+            strategy=p.strategy, source_table=p.source_table, target_table=p.target_table,
+            key_cols=json.dumps(p.key), where_sql=self.where_sql, rows_inserted=0, rows_deleted=0,
+            rows_changed=0, created_at=_now())
+        self.warm.conn.commit()
+
+    def _throttle(self, started: float):
+        rate = self.p.max_rows_per_second
+        if not rate:
+            return
+        moved = self.progress.rows_copied + self.progress.rows_skipped - self.progress._moved_at_start
+        ahead = moved / rate - (time.monotonic() - started)
+        while ahead > 0:
+            self.check_stop()
+            time.sleep(min(ahead, 0.5))
+            ahead -= 0.5
+
+    def _batch_with_retries(self, batch_no: int, last):
+        for attempt in range(1, RETRIES_PER_BATCH + 1):
+            try:
+                return self._batch(batch_no, last)
+            except Exception as e:
+                for d in (self.src, self.warm):
+                    try:
+                        d.conn.rollback()
+                    except Exception:
+                        pass
+                if self._stop.is_set():
+                    self.check_stop()
+                if not _retryable(e) or attempt == RETRIES_PER_BATCH:
+                    raise
+                log.warning("batch %s: %s; retrying (%s/%s)", batch_no, _db_message(e), attempt,
+                            RETRIES_PER_BATCH)
+                time.sleep(0.2 * attempt)
+
+    def _batch(self, batch_no: int, last):
+        p, src, warm = self.p, self.src, self.warm
+        lock = src.for_update() if p.strategy == "move" else ""
+        after, params = src.key_after(p.key, last)
+        t = src.table(p.source_table)
+        order = src.cols(p.key)
+        stream = src.name == "postgres" and warm.name == "postgres"
+        src.begin_snapshot()
+        rows = None
+        if stream:
+            cur = src.conn.cursor()
+            self.stats.execute(
+                cur, f"SELECT {order} FROM {t} WHERE {self._src_where()} AND {after} "
+                f"ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, p.batch_size])
+            keys = [tuple(r) for r in cur.fetchall()]
+        else:
+            cur = transfer.server_cursor(src)
+            self.stats.execute(
+                cur, f"SELECT {src.cols(self.columns)} FROM {t} WHERE {self._src_where()} AND {after} "
+                f"ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, p.batch_size])
+            rows = [tuple(r) for r in cur.fetchall()]
+            cur.close()
+            kidx = [self.columns.index(k) for k in p.key]
+            keys = [tuple(r[i] for i in kidx) for r in rows]
+        if not keys:
+            src.conn.commit()
+            return None
+        failpoints.reach("after_source_read")
+        lo, hi = keys[0], keys[-1]
+
+        # Warm side: rows + ledger row, one transaction.
+        wcur = warm.conn.cursor()
+        between, bparams = warm.key_between(p.key, lo, hi)
+        tt = warm.table(p.target_table)
+        self.stats.execute(wcur, f"SELECT {warm.cols(p.key)} FROM {tt} WHERE {between}", bparams)
+        batch_keys = {normalize_key(k): k for k in keys}
+        existing = [k for k in (normalize_key(r) for r in wcur.fetchall()) if k in batch_keys]
+        existing_raw = [batch_keys[k] for k in existing]
+        previous = None
+        if existing and p.on_conflict == "error":
+            raise ConflictError(
+                f"{len(existing)} row(s) of this batch are already in {p.target_table} "
+                f"(on_conflict: error), e.g. key {list(existing_raw[0])}")
+        if existing and p.on_conflict == "overwrite":
+            old = transfer.select_by_keys(warm, p.target_table, self.columns, p.key, existing_raw, self.stats)
+            previous = encode_rows(old)
+            transfer.delete_keys(warm, p.target_table, p.key, existing_raw, self.stats)
+        skip = set(existing) if p.on_conflict == "skip" else set()
+        failpoints.reach("during_warm_write")
+        if stream and not skip:
+            between_s, sparams = src.key_between(p.key, lo, hi)
+            transfer.copy_pg_to_pg(
+                src, warm, f"SELECT {src.cols(self.columns)} FROM {t} WHERE {self._src_where()} AND "
+                f"{between_s} ORDER BY {order}", [*sparams], p.target_table, self.columns,
+                self.same_types, self.stats)
+            inserted = len(keys)
+        else:
+            if rows is None:  # stream path with some rows already archived: decode this batch
+                wanted = [k for k in keys if normalize_key(k) not in skip]
+                rows = transfer.select_by_keys(src, p.source_table, self.columns, p.key, wanted, self.stats)
+            else:
+                kidx = [self.columns.index(k) for k in p.key]
+                rows = [r for r in rows if normalize_key(tuple(r[i] for i in kidx)) not in skip]
+            inserted = transfer.insert_rows(warm, p.target_table, self.columns, rows, self.stats)
+        self.ledger.insert(
+            wcur, dag_id=p.dag_id, run_id=p.run_id, task_id=p.task_id, batch_no=batch_no,
+            strategy=p.strategy, source_table=p.source_table, target_table=p.target_table,
+            key_cols=json.dumps(p.key), where_sql=self.where_sql,
+            key_lo=json.dumps(list(lo), default=str), key_hi=json.dumps(list(hi), default=str),
+            keys=encode_keys(keys), existing=encode_keys(existing_raw) if existing_raw else None,
+            previous=previous, rows_inserted=inserted, rows_deleted=0, rows_changed=0,
+            created_at=_now())
+        failpoints.reach("before_warm_commit")
+        warm.conn.commit()
+        failpoints.reach("after_warm_commit")
+        self.progress.add(rows_copied=inserted, rows_skipped=len(keys) - inserted if p.on_conflict == "skip" else 0,
+                          batches=1)
+
+        if p.strategy == "move":
+            deleted = transfer.delete_keys(src, p.source_table, p.key, keys, self.stats)
+            src.conn.commit()
+            failpoints.reach("after_source_delete")
+            batch_id = self._batch_id(batch_no)
+            self.ledger.update(wcur, batch_id, source_deleted_at=_now(), rows_deleted=deleted)
+            warm.conn.commit()
+            self.progress.add(rows_deleted=deleted)
+        else:
+            src.conn.commit()
+        return hi
+
+    def _batch_id(self, batch_no: int) -> int:
+        cur = self.warm.conn.cursor()
+        ph = self.warm.placeholder
+        q = self.warm.quote
+        self.stats.execute(
+            cur, f"SELECT {q('id')} FROM {self.ledger.t} WHERE {q('dag_id')} = {ph} AND {q('run_id')} = {ph} "
+            f"AND {q('task_id')} = {ph} AND {q('batch_no')} = {ph}",
+            (self.p.dag_id, self.p.run_id, self.p.task_id, batch_no))
+        return cur.fetchone()[0]
+
+
+def _now() -> str:
+    from warm_archive.ledger import now
+
+    return now()
+
+
+def _db_message(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _retryable(e: Exception) -> bool:
+    """Serialization failures and deadlocks: the batch is safe to run again."""
+    name = type(e).__name__
+    if name in ("SerializationFailure", "DeadlockDetected", "LockNotAvailable"):
+        return True
+    code = getattr(e, "args", [None])[0]
+    return name == "OperationalError" and code in (1205, 1213)  # MySQL lock wait / deadlock

@@ -1,0 +1,17 @@
+"""Errors a user can act on. Their message is the whole story: no stack trace is needed."""
+
+
+class WarmArchiveError(Exception):
+    """A problem with the user's input or databases, reported as a clear message."""
+
+
+class SpecError(WarmArchiveError):
+    """A spec file or a run conf that does not follow the contract."""
+
+
+class ConflictError(WarmArchiveError):
+    """A row is already in the warm table and ``on_conflict`` is ``error``."""
+
+
+class Terminated(WarmArchiveError):
+    """The job was asked to stop (terminate from the monitor, or Airflow's on_kill)."""

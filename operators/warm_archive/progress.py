@@ -1,0 +1,124 @@
+"""The ``warm_status`` XCom of a table job (DESIGN 5), and the thread that publishes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from warm_archive.contract import SourceStatus
+
+log = logging.getLogger(__name__)
+
+PUSH_EVERY_S = 2.0  # the contract promises at least every 3 s
+
+
+class Progress:
+    """Counters of one job; safe to read from the publishing thread while the job updates them."""
+
+    def __init__(self, strategy: str, table: str, target: str, dry_run: bool, sql_stats):
+        self._lock = threading.Lock()
+        self.strategy = strategy
+        self.table = table
+        self.target = target
+        self.dry_run = dry_run
+        self.sql_stats = sql_stats
+        self.rows_planned = 0
+        self.rows_copied = 0
+        self.rows_skipped = 0
+        self.rows_deleted = 0
+        self.rows_changed = 0
+        self.batches = 0
+        self.phase = "starting"
+        self.state = "running"
+        self.error: str | None = None
+        self.source_status = SourceStatus.RETAINED if strategy == "copy" or dry_run else SourceStatus.PENDING
+        self.key_range: list | None = None
+        self._started = time.monotonic()
+        self._moved_at_start = 0
+
+    def update(self, **kw):
+        with self._lock:
+            for k, v in kw.items():
+                setattr(self, k, v)
+
+    def add(self, **kw):
+        with self._lock:
+            for k, v in kw.items():
+                setattr(self, k, getattr(self, k) + v)
+
+    def resume_from(self, copied: int, skipped: int, deleted: int, batches: int):
+        with self._lock:
+            self.rows_copied, self.rows_skipped, self.rows_deleted, self.batches = (
+                copied, skipped, deleted, batches)
+            self._moved_at_start = copied + skipped
+
+    def progress_pct(self) -> float:
+        if self.state == "success":
+            return 100.0
+        if not self.rows_planned:
+            return 0.0
+        copied = min(1.0, (self.rows_copied + self.rows_skipped) / self.rows_planned)
+        if self.strategy == "copy_then_delete" and not self.dry_run:
+            deleted = min(1.0, self.rows_deleted / self.rows_planned)
+            return round(100.0 * (copied + deleted) / 2, 1)
+        return round(100.0 * copied, 1)
+
+    def as_dict(self) -> dict:
+        with self._lock:
+            elapsed = max(time.monotonic() - self._started, 1e-6)
+            moved = self.rows_copied + self.rows_skipped - self._moved_at_start
+            out = {
+                "strategy": self.strategy,
+                "table": self.table,
+                "target": self.target,
+                "rows_planned": self.rows_planned,
+                "rows_copied": self.rows_copied,
+                "rows_skipped": self.rows_skipped,
+                "rows_deleted": self.rows_deleted,
+                "rows_changed": self.rows_changed,
+                "progress_pct": self.progress_pct(),
+                "source_status": self.source_status,
+                "rows_per_second": round(moved / elapsed, 1),
+                "batches": self.batches,
+                "dry_run": self.dry_run,
+                "phase": self.phase,
+                "state": self.state,
+                "error": self.error,
+                "key_range": self.key_range,
+                "sql": self.sql_stats.as_list(),
+                "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+        return out
+
+
+class Publisher:
+    """Pushes ``progress.as_dict()`` through ``push`` every ``PUSH_EVERY_S`` and once at the end."""
+
+    def __init__(self, progress: Progress, push: Callable[[dict], None]):
+        self.progress = progress
+        self.push = push
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="warm-status", daemon=True)
+
+    def __enter__(self):
+        self._safe_push()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._safe_push()
+
+    def _loop(self):
+        while not self._stop.wait(PUSH_EVERY_S):
+            self._safe_push()
+
+    def _safe_push(self):
+        try:
+            self.push(self.progress.as_dict())
+        except Exception:  # progress is best effort; the job itself must go on
+            log.warning("could not publish warm_status", exc_info=True)

@@ -1,0 +1,37 @@
+"""Airflow provider metadata: Airflow finds the config section (and the plugin) on ``pip install``."""
+
+from __future__ import annotations
+
+from warm_archive import __version__
+
+
+def get_provider_info() -> dict:
+    return {
+        "package-name": "airflow-warm-archive",
+        "name": "Warm Archive",
+        "description": "Move old rows from hot tables into a warm archive database, with a monitoring page.",
+        "versions": [__version__],
+        "config": {
+            "warm_archive": {
+                "description": "Warm Archive table jobs and their monitoring page.",
+                "options": {
+                    "specs_folder": {
+                        "description": "Folder of warm DAG spec files (YAML). Empty: the specs/ "
+                        "folder beside the DAG file that loads them.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/warm_specs",
+                        "default": "",
+                    },
+                    "lock_timeout": {
+                        "description": "Seconds a table job waits for another job working on the "
+                        "same warm table before it fails.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "600",
+                        "default": "600",
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,62 @@
+"""Every distinct statement a job runs, how often and for how long (DESIGN 4.6)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from contextlib import contextmanager
+
+_PLACEHOLDER_LIST = re.compile(r"\((?:\s*(?:%s|\?)\s*,)+\s*(?:%s|\?)\s*\)")
+_TUPLE_LIST = re.compile(r"(?:\(\.\.\.\)\s*,\s*)+\(\.\.\.\)")
+_SPACE = re.compile(r"\s+")
+
+MAX_STATEMENTS = 50
+
+
+def shape(sql: str) -> str:
+    """The statement with its parameter lists folded: ``IN (%s, %s, %s)`` -> ``IN (...)``."""
+    sql = _PLACEHOLDER_LIST.sub("(...)", sql)
+    sql = _TUPLE_LIST.sub("(...)", sql)
+    return _SPACE.sub(" ", sql).strip()
+
+
+class SqlStats:
+    def __init__(self):
+        self._stats: dict[str, list] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def timed(self, sql: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(sql, time.perf_counter() - start)
+
+    def add(self, sql: str, seconds: float, count: int = 1):
+        key = shape(sql)
+        with self._lock:
+            entry = self._stats.get(key)
+            if entry is None:
+                if len(self._stats) >= MAX_STATEMENTS:
+                    key = "(other statements)"
+                entry = self._stats.setdefault(key, [0, 0.0])
+            entry[0] += count
+            entry[1] += seconds
+
+    def execute(self, cur, sql: str, params=None):
+        with self.timed(sql):
+            cur.execute(sql, params) if params is not None else cur.execute(sql)
+        return cur
+
+    def executemany(self, cur, sql: str, seq):
+        with self.timed(sql):
+            cur.executemany(sql, seq)
+        return cur
+
+    def as_list(self) -> list[dict]:
+        with self._lock:
+            return [
+                {"statement": s, "count": c, "seconds": round(t, 4)} for s, (c, t) in self._stats.items()
+            ]
