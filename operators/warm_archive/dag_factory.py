@@ -1,0 +1,99 @@
+"""Warm DAGs from spec files: one task per table job, chained in the spec's order."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG
+
+from warm_archive.contract import MAINTENANCE_DAG_ID, WARM_DAG_TAG
+from warm_archive.errors import SpecError
+from warm_archive.maintenance import WarmMaintenanceOperator
+from warm_archive.operator import WarmArchiveOperator
+from warm_archive.spec import WarmSpec
+from warm_archive.specs_folder import load_all, specs_folder
+
+
+def _start(d: dt.date | dt.datetime) -> pendulum.DateTime:
+    if isinstance(d, dt.datetime):
+        return pendulum.instance(d, tz="UTC")
+    return pendulum.datetime(d.year, d.month, d.day, tz="UTC")
+
+
+def build_dag(spec: WarmSpec) -> DAG:
+    order = [j.id for j in spec.jobs]
+    dag = DAG(
+        dag_id=spec.dag_id,
+        description=spec.description,
+        schedule=spec.schedule,
+        start_date=_start(spec.start_date),
+        catchup=False,
+        max_active_runs=1,  # two runs of one DAG never archive the same rows at once
+        tags=sorted({WARM_DAG_TAG, *spec.tags}),
+        default_args={"retries": spec.retries, "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds)},
+        doc_md=f"Warm archive DAG built from a spec: {len(spec.jobs)} table job(s), strategy "
+        f"`{spec.strategy}`. Run conf may override strategy, batch_size, on_conflict, "
+        "max_rows_per_second, jobs, dry_run" + (", where" if spec.allow_conf_where else "") + ".",
+    )
+    previous = None
+    for job in spec.jobs:
+        extra = {}
+        if spec.queue:
+            extra["queue"] = spec.queue
+        if spec.pool:
+            extra["pool"] = spec.pool
+        task = WarmArchiveOperator(
+            task_id=job.id,
+            dag=dag,
+            source_conn_id=job.source.conn_id,
+            source_table=job.source.table,
+            target_conn_id=job.target.conn_id,
+            target_table=job.target.table,
+            key=job.key,
+            where=job.where,
+            strategy=spec.strategy,
+            batch_size=spec.batch_size,
+            on_conflict=spec.on_conflict,
+            max_rows_per_second=spec.max_rows_per_second,
+            allow_conf_where=spec.allow_conf_where,
+            job_order=order,
+            # A job skipped by conf (jobs / start_from) must not skip the ones after it.
+            trigger_rule="none_failed" if previous is not None else "all_success",
+            **extra,
+        )
+        if previous is not None:
+            previous >> task
+        previous = task
+    return dag
+
+
+def load_dags(dag_file: str) -> dict[str, DAG]:
+    """DAGs of every spec in the specs folder. A broken spec fails the import, naming file and key."""
+    folder = specs_folder(Path(dag_file).resolve().parent / "specs")
+    if not folder.is_dir():
+        raise SpecError(f"specs folder {folder} does not exist")
+    specs, errors = load_all(folder)
+    if errors:
+        raise SpecError("broken warm spec(s) in " + str(folder) + ":\n" + "\n".join(errors))
+    return {s.dag_id: build_dag(s) for s in specs}
+
+
+def maintenance_dag(dag_file: str) -> DAG:
+    dag = DAG(
+        dag_id=MAINTENANCE_DAG_ID,
+        description="Delete verified source rows, roll back or verify a warm run (conf-driven)",
+        schedule=None,
+        start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=16,
+        tags=["warm-maintenance"],
+        doc_md='Conf: `{"action": "rollback" | "delete_source" | "verify", "dag_id": ..., '
+        '"run_id": ..., "task_ids": [...]}`',
+    )
+    WarmMaintenanceOperator(
+        task_id="maintain", dag=dag, retries=0,
+        specs_folder=str(Path(dag_file).resolve().parent / "specs"),
+    )
+    return dag

@@ -1,0 +1,117 @@
+"""``WarmArchiveOperator``: one table job of a warm DAG (DESIGN 4, 5)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from warm_archive.contract import XCOM_KEY
+from warm_archive.engine import JobParams, TableJob
+from warm_archive.errors import Terminated, WarmArchiveError
+from warm_archive.progress import Publisher
+from warm_archive.spec import parse_conf
+
+log = logging.getLogger(__name__)
+
+
+class WarmArchiveOperator(BaseOperator):
+    """Move the rows of ``source_table`` matching ``where`` into ``target_table``, batch by batch.
+
+    A retry continues after the last committed batch; ``on_kill`` cancels the running statement
+    and the job stops with its ledger consistent. The run ``conf`` may override ``strategy``,
+    ``batch_size``, ``on_conflict``, ``max_rows_per_second``, ``dry_run`` and (when the spec allows
+    it) ``where``; ``jobs`` and ``start_from`` choose which table jobs run.
+    """
+
+    template_fields: Sequence[str] = ("where",)
+    template_fields_renderers = {"where": "sql"}
+    ui_color = "#e8f1fb"
+
+    def __init__(
+        self,
+        *,
+        source_conn_id: str,
+        source_table: str,
+        target_conn_id: str,
+        target_table: str,
+        key: list[str],
+        where: str | None = None,
+        strategy: str = "copy_then_delete",
+        batch_size: int = 20000,
+        on_conflict: str = "skip",
+        max_rows_per_second: float | None = None,
+        allow_conf_where: bool = False,
+        job_order: list[str] | None = None,
+        lock_timeout_s: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_conn_id = source_conn_id
+        self.source_table = source_table
+        self.target_conn_id = target_conn_id
+        self.target_table = target_table
+        self.key = list(key)
+        self.where = where
+        self.strategy = strategy
+        self.batch_size = batch_size
+        self.on_conflict = on_conflict
+        self.max_rows_per_second = max_rows_per_second
+        self.allow_conf_where = allow_conf_where
+        self.job_order = job_order or [self.task_id]
+        self.lock_timeout_s = lock_timeout_s
+        self._job: TableJob | None = None
+
+    def _params(self, context) -> JobParams:
+        dag_run = context["dag_run"]
+        try:
+            rc = parse_conf(dag_run.conf, self.job_order, self.allow_conf_where)
+        except WarmArchiveError as e:
+            raise AirflowFailException(str(e)) from None
+        if rc.jobs is not None and self.task_id not in rc.jobs:
+            raise AirflowSkipException(f"conf jobs={rc.jobs} does not include {self.task_id}")
+        if rc.start_from and self.job_order.index(self.task_id) < self.job_order.index(rc.start_from):
+            raise AirflowSkipException(f"re-execution starts from {rc.start_from}")
+        where = (rc.where or {}).get(self.task_id, self.where)
+        return JobParams(
+            dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=self.task_id,
+            source_conn_id=self.source_conn_id, source_table=self.source_table,
+            target_conn_id=self.target_conn_id, target_table=self.target_table, key=self.key,
+            where=where, strategy=rc.strategy or self.strategy,
+            batch_size=rc.batch_size or self.batch_size, on_conflict=rc.on_conflict or self.on_conflict,
+            max_rows_per_second=rc.max_rows_per_second or self.max_rows_per_second,
+            dry_run=rc.dry_run, lock_timeout_s=self.lock_timeout_s,
+        )
+
+    def execute(self, context) -> dict:
+        params = self._params(context)
+        ti = context["ti"]
+        self._job = job = TableJob(params)
+        log.info("%s: %s %s -> %s (key %s, where %s, batch %s, on_conflict %s%s)", self.task_id,
+                 params.strategy, params.source_table, params.target_table, params.key, params.where,
+                 params.batch_size, params.on_conflict, ", dry run" if params.dry_run else "")
+        with Publisher(job.progress, lambda status: ti.xcom_push(key=XCOM_KEY, value=status)):
+            try:
+                with job:
+                    status = job.run()
+            except (WarmArchiveError, Exception) as e:
+                message = str(e).strip() or type(e).__name__
+                job.progress.update(state="failed", error=message)
+                if isinstance(e, Terminated) or (job._stop.is_set()):
+                    raise AirflowFailException(f"terminated: {message}") from None
+                if isinstance(e, WarmArchiveError):
+                    raise AirflowFailException(message) from None
+                raise  # a lost connection or the like: Airflow retries, and the retry resumes
+        for s in status["sql"]:
+            log.info("SQL x%-6s %8.3fs  %s", s["count"], s["seconds"], s["statement"])
+        log.info("%s: %s rows copied, %s skipped, %s deleted, %s kept (changed)", self.task_id,
+                 status["rows_copied"], status["rows_skipped"], status["rows_deleted"], status["rows_changed"])
+        return {k: status[k] for k in ("rows_copied", "rows_skipped", "rows_deleted", "rows_changed")}
+
+    def on_kill(self) -> None:
+        if self._job is not None:
+            log.info("%s: stop requested; cancelling the running statement", self.task_id)
+            self._job.stop()

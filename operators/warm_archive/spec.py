@@ -1,0 +1,198 @@
+"""The spec (DESIGN 3): one YAML file per warm DAG, and the run ``conf`` that may override it.
+
+Validation is pydantic's, with messages rewritten for a data engineer: which file, which key, what
+is allowed. Unknown keys are refused, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from warm_archive.contract import ON_CONFLICT, STRATEGIES
+from warm_archive.dialects import split_table
+from warm_archive.errors import SpecError, WarmArchiveError
+from warm_archive.where import check_where
+
+Strategy = Literal["copy", "copy_then_delete", "move"]
+OnConflict = Literal["skip", "overwrite", "error"]
+assert STRATEGIES == Strategy.__args__ and ON_CONFLICT == OnConflict.__args__  # one truth: contract.py
+
+_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$"
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Endpoint(_Strict):
+    conn_id: Annotated[str, Field(min_length=1, max_length=250)]
+    table: str
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str) -> str:
+        try:
+            split_table(v)
+        except WarmArchiveError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+
+class JobSpec(_Strict):
+    id: Annotated[str, Field(pattern=_ID)]
+    source: Endpoint
+    target: Endpoint
+    key: Annotated[list[str], Field(min_length=1)]
+    where: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not _COLUMN.match(c)]
+        if bad:
+            raise ValueError(f"key columns must be plain column names, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"key lists a column twice: {v}")
+        return v
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, v: str | None) -> str | None:
+        if v is not None and "{{" not in v and "{%" not in v:  # templated ones are checked once rendered
+            try:
+                check_where(v, None)
+            except WarmArchiveError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+
+BatchSize = Annotated[int, Field(ge=1, le=1_000_000)]
+Rate = Annotated[float, Field(gt=0)]
+
+
+class WarmSpec(_Strict):
+    dag_id: Annotated[str, Field(pattern=_ID)]
+    description: str | None = None
+    schedule: str | None = None
+    start_date: dt.date | dt.datetime = dt.date(2024, 1, 1)
+    strategy: Strategy = "copy_then_delete"
+    batch_size: BatchSize = 20000
+    on_conflict: OnConflict = "skip"
+    max_rows_per_second: Rate | None = None
+    queue: str | None = None
+    pool: str | None = None
+    tags: list[str] = []
+    allow_conf_where: bool = False
+    retries: Annotated[int, Field(ge=0, le=100)] = 2
+    retry_delay_seconds: Annotated[int, Field(ge=0)] = 30
+    jobs: Annotated[list[JobSpec], Field(min_length=1)]
+
+    @field_validator("max_rows_per_second", mode="before")
+    @classmethod
+    def _rate(cls, v: Any) -> Any:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _unique_jobs(self) -> WarmSpec:
+        seen: set[str] = set()
+        for job in self.jobs:
+            if job.id in seen:
+                raise ValueError(f"duplicate job id {job.id!r}: each job id names one task")
+            seen.add(job.id)
+        return self
+
+
+class RunConf(_Strict):
+    """Per-run overrides, validated before any row moves."""
+
+    strategy: Strategy | None = None
+    batch_size: BatchSize | None = None
+    on_conflict: OnConflict | None = None
+    max_rows_per_second: Rate | None = None
+    where: dict[str, str] | None = None
+    jobs: list[str] | None = None
+    dry_run: bool = False
+    reexecution_of: str | None = None
+    start_from: str | None = None
+
+    @field_validator("max_rows_per_second", mode="before")
+    @classmethod
+    def _rate(cls, v: Any) -> Any:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+def explain(err: ValidationError) -> str:
+    """pydantic's errors as one line each: ``key.path: what is wrong (what is allowed)``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            parent = e["loc"][:-1]
+            lines.append(f"{loc}: unknown key{_allowed(err, parent)}")
+        elif e["type"] == "missing":
+            lines.append(f"{loc}: required key is missing")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{loc}: {msg}")
+    return "; ".join(lines)
+
+
+def _allowed(err: ValidationError, parent: tuple) -> str:
+    model = {"WarmSpec": WarmSpec, "RunConf": RunConf}.get(err.title)
+    if model is None:
+        return ""
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        inner = getattr(ann, "__args__", (ann,))
+        model = next((a for a in _flatten(inner) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return ""
+    return f" (allowed: {', '.join(model.model_fields)})"
+
+
+def _flatten(args):
+    for a in args:
+        sub = getattr(a, "__args__", None)
+        if sub:
+            yield from _flatten(sub)
+        elif getattr(a, "__metadata__", None) is not None:
+            yield a.__origin__
+        else:
+            yield a
+
+
+def load_spec(path: Path) -> WarmSpec:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path.name}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path.name}: a spec is a YAML mapping with dag_id and jobs")
+    try:
+        return WarmSpec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(f"{path.name}: {explain(e)}") from None
+
+
+def parse_conf(conf: dict | None, spec_jobs: list[str], allow_conf_where: bool) -> RunConf:
+    try:
+        rc = RunConf.model_validate(conf or {})
+    except ValidationError as e:
+        raise SpecError(f"run conf: {explain(e)}") from None
+    unknown = sorted(set(rc.jobs or []) | set((rc.where or {}).keys()) | ({rc.start_from} if rc.start_from else set()))
+    unknown = [j for j in unknown if j not in spec_jobs]
+    if unknown:
+        raise SpecError(f"run conf names unknown job(s) {unknown}; jobs are {spec_jobs}")
+    if rc.where and not allow_conf_where:
+        raise SpecError("run conf: where overrides are refused: the spec does not set allow_conf_where: true")
+    return rc
