@@ -27,7 +27,7 @@ from warm_archive.errors import ConflictError, Terminated, WarmArchiveError
 from warm_archive.ledger import Batch, Ledger
 from warm_archive.progress import Progress
 from warm_archive.sqlstats import SqlStats
-from warm_archive.values import decode_keys, encode_keys, encode_rows, normalize_key
+from warm_archive.values import decode_keys, encode_keys, encode_rows, normalize_key, normalize_row
 from warm_archive.where import check_where
 
 log = logging.getLogger(__name__)
@@ -377,7 +377,8 @@ class TableJob:
                           batches=1)
 
         if p.strategy == "move":
-            deleted = transfer.delete_keys(src, p.source_table, p.key, keys, self.stats)
+            doomed = [k for k in keys if normalize_key(k) not in skip] + self._same_in_warm(existing_raw, skip)
+            deleted = transfer.delete_keys(src, p.source_table, p.key, doomed, self.stats)
             src.conn.commit()
             failpoints.reach("after_source_delete")
             batch_id = self._batch_id(batch_no)
@@ -387,6 +388,27 @@ class TableJob:
         else:
             src.conn.commit()
         return hi
+
+    def _same_in_warm(self, existing_raw: list[tuple], skip: set) -> list[tuple]:
+        """Of the skipped keys (already in the warm table), those whose warm row equals the
+        (locked) source row: only these may leave the source. The others are kept and reported."""
+        if not skip:
+            return []
+        p = self.p
+        kidx = [self.columns.index(k) for k in p.key]
+        def by_key(d, table):
+            rows = transfer.select_by_keys(d, table, self.columns, p.key, existing_raw, self.stats)
+            return {normalize_key(tuple(r[i] for i in kidx)): normalize_row(r) for r in rows}
+        src_rows, warm_rows = by_key(self.src, p.source_table), by_key(self.warm, p.target_table)
+        self.warm.conn.commit()
+        same = [k for k in existing_raw if src_rows.get(normalize_key(k)) is not None
+                and src_rows.get(normalize_key(k)) == warm_rows.get(normalize_key(k))]
+        kept = [list(k) for k in existing_raw if normalize_key(k) in src_rows and k not in same]
+        if kept:
+            log.warning("%s row(s) of %s differ from the row already in %s and stay in the source: "
+                        "keys %s", len(kept), p.source_table, p.target_table, kept[:20])
+            self.progress.add(rows_changed=len(kept))
+        return same
 
     def _batch_id(self, batch_no: int) -> int:
         cur = self.warm.conn.cursor()

@@ -1,0 +1,216 @@
+"""The benchmark's data: one deterministic ``orders`` table, identical in PostgreSQL and MariaDB.
+
+Rows are computed by the servers themselves from the row number (``generate_series`` /
+MariaDB's ``seq_1_to_N``) with integer formulas and ``md5`` that both engines evaluate the same
+way, so building 5,000,000 rows takes seconds and both copies hold exactly the same values
+(``build`` proves it by comparing the two checksums).
+
+Columns: integer key in time order, timestamp, integer, numeric, short text, long text (64-290
+chars), and two nullable columns (text and timestamp).
+
+A pristine copy (``orders_seed``) stays beside the working table; ``reset`` puts the working
+table back to the seed after a run deleted rows from it (vacuuming first, so PostgreSQL reuses
+the freed pages instead of growing the table run after run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from bench.config import (MY_WARM_DB, PG_DB, SEED_TABLE, SRC_TABLE, WARM_TABLE, my_connect,
+                          pg_connect)
+
+BASE = dt.datetime(2022, 1, 1)
+STEP_S = 37  # seconds between two orders
+
+
+def cutoff(n: int) -> str:
+    """Timestamp literal splitting the table at two thirds: older rows are archived."""
+    return (BASE + dt.timedelta(seconds=STEP_S * (2 * n // 3) + 1)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def where(n: int) -> str:
+    return f"created_at < '{cutoff(n)}'"
+
+
+# DDL per engine; the warm copies made for the tools that need an existing target have the same
+# columns and only the primary key (what the table job creates).
+PG_COLS = ("id bigint NOT NULL, created_at timestamp NOT NULL, customer_id integer NOT NULL, "
+           "amount numeric(12,2) NOT NULL, status varchar(16) NOT NULL, note text NOT NULL, "
+           "coupon varchar(20), shipped_at timestamp, PRIMARY KEY (id)")
+MY_COLS = ("id bigint NOT NULL, created_at datetime(6) NOT NULL, customer_id int NOT NULL, "
+           "amount decimal(12,2) NOT NULL, status varchar(16) NOT NULL, note text NOT NULL, "
+           "coupon varchar(20), shipped_at datetime(6), PRIMARY KEY (id)")
+
+PG_GEN = """
+INSERT INTO {t}
+SELECT g, timestamp '2022-01-01' + g * interval '37 seconds', (g * 7919) % 50000 + 1,
+       ((g * 104729) % 1000000)::numeric / 100,
+       (ARRAY['new','paid','shipped','delivered','cancelled'])[(g % 5 + 1)::int],
+       'order ' || g || ': ' || repeat(md5(g::text), (2 + g % 8)::int),
+       CASE WHEN g % 4 = 0 THEN 'C' || (g % 1000) END,
+       CASE WHEN g % 3 <> 0 THEN timestamp '2022-01-01' + g * interval '37 seconds'
+                                 + (g % 86400) * interval '1 second' END
+FROM generate_series({lo}::bigint, {hi}::bigint) g
+"""
+MY_GEN = """
+INSERT INTO {t}
+SELECT seq, TIMESTAMP'2022-01-01 00:00:00' + INTERVAL seq * 37 SECOND, (seq * 7919) % 50000 + 1,
+       ((seq * 104729) % 1000000) / 100,
+       ELT(seq % 5 + 1, 'new','paid','shipped','delivered','cancelled'),
+       CONCAT('order ', seq, ': ', REPEAT(MD5(seq), 2 + seq % 8)),
+       CASE WHEN seq % 4 = 0 THEN CONCAT('C', seq % 1000) END,
+       CASE WHEN seq % 3 <> 0 THEN TIMESTAMP'2022-01-01 00:00:00' + INTERVAL seq * 37 SECOND
+                                   + INTERVAL seq % 86400 SECOND END
+FROM bench_src.seq_{lo}_to_{hi}
+"""
+
+# One checksum, same text per row in both engines: count and the sum of 60 bits of each row's md5.
+PG_ROW = ("md5(concat_ws('|', id::text, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US'), "
+          "customer_id::text, ((amount * 100)::bigint)::text, status, note, coalesce(coupon, '~'), "
+          "coalesce(to_char(shipped_at, 'YYYY-MM-DD HH24:MI:SS.US'), '~')))")
+MY_ROW = ("MD5(CONCAT_WS('|', id, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), customer_id, "
+          "CAST(amount * 100 AS SIGNED), status, note, COALESCE(coupon, '~'), "
+          "COALESCE(DATE_FORMAT(shipped_at, '%Y-%m-%d %H:%i:%s.%f'), '~')))")
+
+
+def checksum(engine: str, table: str, cond: str = "1=1", conn=None) -> tuple[int, str]:
+    """(row count, content checksum) of the rows of ``table`` matching ``cond``."""
+    if engine == "pg":
+        sql = (f"SELECT count(*), coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint), 0)::text "
+               f"FROM (SELECT {PG_ROW} AS h FROM {table} WHERE {cond}) s")
+        c = conn or pg_connect()
+        row = c.execute(sql).fetchone()
+    else:
+        sql = (f"SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(h, 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) "
+               f"FROM (SELECT {MY_ROW} AS h FROM {table} WHERE {cond}) s")
+        c = conn or my_connect()
+        cur = c.cursor()
+        cur.execute(sql)
+        row = cur.fetchone()
+    return int(row[0]), str(row[1])
+
+
+def count(engine: str, table: str, cond: str = "1=1") -> int:
+    if engine == "pg":
+        return pg_connect().execute(f"SELECT count(*) FROM {table} WHERE {cond}").fetchone()[0]
+    cur = my_connect().cursor()
+    cur.execute(f"SELECT COUNT(*) FROM {table} WHERE {cond}")
+    return int(cur.fetchone()[0])
+
+
+def _pg_admin():
+    c = pg_connect("test")
+    if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone():
+        c.execute(f"CREATE DATABASE {PG_DB}")
+    c.close()
+
+
+def build(n: int, log=print) -> dict:
+    """(Re)create seed and working tables with ``n`` rows in both engines; returns the expected
+    figures every run is checked against."""
+    _pg_admin()
+    t0 = time.monotonic()
+    pg = pg_connect()
+    pg.execute("CREATE SCHEMA IF NOT EXISTS bench_src")
+    pg.execute("CREATE SCHEMA IF NOT EXISTS bench_warm")
+    for t in (SRC_TABLE, SEED_TABLE, WARM_TABLE):
+        pg.execute(f"DROP TABLE IF EXISTS {t}")
+    pg.execute(f"CREATE TABLE {SEED_TABLE} ({PG_COLS})")
+    step = 1_000_000
+    for lo in range(1, n + 1, step):
+        pg.execute(PG_GEN.format(t=SEED_TABLE, lo=lo, hi=min(n, lo + step - 1)))
+    pg.execute(f"CREATE TABLE {SRC_TABLE} ({PG_COLS})")
+    pg.execute(f"CREATE INDEX orders_created_at ON {SRC_TABLE} (created_at)")
+    pg.execute(f"INSERT INTO {SRC_TABLE} SELECT * FROM {SEED_TABLE}")
+    pg.execute(f"VACUUM ANALYZE {SEED_TABLE}")
+    pg.execute(f"VACUUM ANALYZE {SRC_TABLE}")
+    log(f"  PostgreSQL: {n:,} rows in {time.monotonic() - t0:.1f} s")
+
+    t0 = time.monotonic()
+    my = my_connect()
+    cur = my.cursor()
+    cur.execute("CREATE DATABASE IF NOT EXISTS bench_src")
+    cur.execute(f"CREATE DATABASE IF NOT EXISTS {MY_WARM_DB}")
+    for t in (SRC_TABLE, SEED_TABLE, WARM_TABLE):
+        cur.execute(f"DROP TABLE IF EXISTS {t}")
+    cur.execute(f"CREATE TABLE {SEED_TABLE} ({MY_COLS}) ENGINE=InnoDB")
+    for lo in range(1, n + 1, step):
+        cur.execute(MY_GEN.format(t=SEED_TABLE, lo=lo, hi=min(n, lo + step - 1)))
+    cur.execute(f"CREATE TABLE {SRC_TABLE} ({MY_COLS}, KEY orders_created_at (created_at)) ENGINE=InnoDB")
+    cur.execute(f"INSERT INTO {SRC_TABLE} SELECT * FROM {SEED_TABLE}")
+    cur.execute(f"ANALYZE TABLE {SRC_TABLE}")
+    cur.fetchall()
+    log(f"  MariaDB: {n:,} rows in {time.monotonic() - t0:.1f} s")
+
+    w = where(n)
+    exp = {"rows": n, "where": w, "cutoff": cutoff(n)}
+    for e in ("pg", "my"):
+        exp[e] = {"all": checksum(e, SEED_TABLE), "archived": checksum(e, SEED_TABLE, w)}
+    if exp["pg"] != exp["my"]:
+        raise SystemExit(f"the generated tables differ between engines: {exp['pg']} vs {exp['my']}")
+    exp["archived"] = exp["pg"]["archived"][0]
+    exp["archived_checksum"] = exp["pg"]["archived"][1]
+    if exp["pg"]["all"][0] != n:
+        raise SystemExit(f"generated {exp['pg']['all'][0]} rows, wanted {n}")
+    log(f"  identical in both engines: {n:,} rows, {exp['archived']:,} older than {exp['cutoff']} "
+        f"(checksum {exp['archived_checksum']})")
+    return exp
+
+
+def reset_source(engine: str, n: int) -> None:
+    """Put back the rows a run deleted from the working table (rows are never changed in place)."""
+    w = where(n)
+    if engine == "pg":
+        c = pg_connect()
+        if c.execute(f"SELECT count(*) FROM {SRC_TABLE}").fetchone()[0] != n:
+            c.execute(f"DELETE FROM {SRC_TABLE} WHERE {w}")
+            c.execute(f"VACUUM {SRC_TABLE}")
+            c.execute(f"INSERT INTO {SRC_TABLE} SELECT * FROM {SEED_TABLE} WHERE {w}")
+        c.execute(f"VACUUM ANALYZE {SRC_TABLE}")
+    else:
+        c = my_connect()
+        cur = c.cursor()
+        cur.execute(f"SELECT COUNT(*) FROM {SRC_TABLE}")
+        if cur.fetchone()[0] != n:
+            cur.execute(f"DELETE FROM {SRC_TABLE} WHERE {w}")
+            cur.execute(f"INSERT INTO {SRC_TABLE} SELECT * FROM {SEED_TABLE} WHERE {w}")
+            cur.execute(f"ANALYZE TABLE {SRC_TABLE}")
+            cur.fetchall()
+
+
+def reset_warm(engine: str, create: bool) -> None:
+    """Drop the warm table and the engine's ledger; ``create``: an empty warm table for the tools
+    that cannot create one (same columns, primary key only)."""
+    if engine == "pg":
+        c = pg_connect()
+        c.execute(f"DROP TABLE IF EXISTS {WARM_TABLE}")
+        c.execute("DROP TABLE IF EXISTS public.warm_archive_ledger")
+        if create:
+            c.execute(f"CREATE TABLE {WARM_TABLE} ({PG_COLS})")
+    else:
+        cur = my_connect().cursor()
+        cur.execute(f"DROP TABLE IF EXISTS {WARM_TABLE}")
+        cur.execute(f"DROP TABLE IF EXISTS {MY_WARM_DB}.warm_archive_ledger")
+        if create:
+            cur.execute(f"CREATE TABLE {WARM_TABLE} ({MY_COLS}) ENGINE=InnoDB")
+
+
+def settle(max_wait_s: float = 20.0) -> None:
+    """Let both servers finish the reset's background work before the clock starts: a
+    PostgreSQL checkpoint, then wait for InnoDB's dirty pages and purge backlog to drain."""
+    pg = pg_connect()
+    pg.execute("CHECKPOINT")
+    cur = my_connect().cursor()
+    deadline = time.monotonic() + max_wait_s
+    while time.monotonic() < deadline:
+        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                    "('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total', 'Innodb_history_list_length')")
+        s = {k: int(v) for k, v in cur.fetchall()}
+        dirty = s.get("Innodb_buffer_pool_pages_dirty", 0)
+        total = max(1, s.get("Innodb_buffer_pool_pages_total", 1))
+        if dirty / total < 0.02 and s.get("Innodb_history_list_length", 0) < 5000:
+            break
+        time.sleep(0.5)
+    time.sleep(1.0)

@@ -1,0 +1,38 @@
+"""One run of this project's table job, in its own process: ``python -m bench.job_engine JSON``.
+
+JSON holds ``JobParams`` fields. Prints the job's ``warm_status`` (minus the SQL list, kept
+apart), the seconds ``run()`` took and the RSS before/after, for the driver to check and record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from bench.child import peak_mb, report, rss_mb
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    logging.basicConfig(level=logging.WARNING)
+    from warm_archive.engine import JobParams, TableJob
+
+    p = JobParams(**args)
+    # Warm-up: import the DB drivers and Airflow's connection code before the clock starts.
+    from warm_archive.connections import connect  # noqa: F401
+    import psycopg, MySQLdb  # noqa: F401,E401
+    from airflow.sdk import BaseHook  # noqa: F401
+
+    base = rss_mb()
+    t0 = time.perf_counter()
+    with TableJob(p) as job:
+        status = job.run()
+    seconds = time.perf_counter() - t0
+    sql = status.pop("sql", [])
+    report(seconds=seconds, rss_before_mb=base, peak_self_mb=peak_mb(), status=status, sql=sql)
+
+
+if __name__ == "__main__":
+    main()

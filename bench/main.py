@@ -1,0 +1,213 @@
+"""``bench/run``: build the data, run every contender from the same state, check, report.
+
+Runs are interleaved (run 1 of every contender, then run 2, ...) so that noise from other work
+on the shared machine spreads over all contenders instead of hitting one. Before each run the
+source table is put back to the seed, the warm table and ledger are dropped, and the servers are
+settled (checkpoint, InnoDB dirty pages drained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+import uuid
+
+from bench import contenders as C
+from bench import data, report
+from bench.checks import check
+from bench.config import PAIRS, RESULTS, child_env
+from bench.runner import run
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=None, help="N rows in the table (default 1,000,000)")
+    ap.add_argument("--quick", action="store_true",
+                    help="N=100,000, one run, no 5N memory phase: the CI smoke test (< 3 min)")
+    ap.add_argument("--runs", type=int, default=None, help="runs per contender (default 3; quick 1)")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated contender filters, e.g. 'pgpg,pt' or 'engine.copy_then_delete,gt.best'")
+    ap.add_argument("--batch-size", type=int, default=20000, help="table job batch size")
+    ap.add_argument("--mem-scale", type=int, default=None,
+                    help="memory phase: rerun the table job (copy_then_delete) at this many times N "
+                         "(default 5; 0 = skip; quick: 0)")
+    ap.add_argument("--mem-pairs", default=",".join(PAIRS), help="pairs for the memory phase")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per run before it is killed")
+    ap.add_argument("--out", default=str(RESULTS), help="directory for JSON, CSV and PNG")
+    a = ap.parse_args(argv)
+    if a.rows is None:
+        a.rows = 100_000 if a.quick else 1_000_000
+    if a.runs is None:
+        a.runs = 1 if a.quick else 3
+    if a.mem_scale is None:
+        a.mem_scale = 0 if a.quick else 5
+    return a
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def one_run(c, exp, a, env) -> dict:
+    """Reset, settle, run, check one contender once."""
+    n = exp["rows"]
+    data.reset_source(c.src, n)
+    data.reset_warm(c.dst, create=c.needs_table)
+    if c.src != c.dst:
+        data.reset_warm(c.src, create=False)
+    data.settle()
+    run_id = f"bench_{uuid.uuid4().hex[:10]}"
+    res = run(c.argv(exp["where"], run_id, a.batch_size), env, a.timeout)
+    child = res.get("child") or {}
+    res["seconds"] = child.get("seconds") if c.python and child.get("seconds") else res["wall_s"]
+    res["rss_before_mb"] = child.get("rss_before_mb")
+    res["errors"] = check(c, exp, res)
+    res["ok"] = not res["errors"]
+    res["rows_per_s"] = exp["archived"] / res["seconds"] if res["seconds"] else None
+    return res
+
+
+def run_all(cs, exp, a, env, runs: int, tag: str) -> dict:
+    results = {c.id: [] for c in cs}
+    for r in range(1, runs + 1):
+        for c in cs:
+            res = one_run(c, exp, a, env)
+            results[c.id].append(res)
+            flag = "ok" if res["ok"] else "FAILED: " + "; ".join(res["errors"])
+            log(f"  [{tag} run {r}/{runs}] {c.id:32s} {res['seconds']:8.2f} s "
+                f"{(res['rows_per_s'] or 0):>10,.0f} rows/s  peak RSS {res['peak_rss_mb']:6.1f} MB  {flag}")
+    return results
+
+
+def summarize(cs, results, exp) -> list[dict]:
+    rows = []
+    for c in cs:
+        runs = results[c.id]
+        good = [r for r in runs if r["ok"]]
+        med = statistics.median(r["seconds"] for r in good) if good else None
+        rows.append({
+            "id": c.id, "family": c.family, "variant": c.variant, "pair": c.pair,
+            "pair_label": C.pair_label(c.pair), "label": c.label,
+            "runs": len(runs), "runs_ok": len(good),
+            "median_s": med, "rows_per_s": exp["archived"] / med if med else None,
+            "seconds": [r["seconds"] for r in runs],
+            "peak_rss_mb": max((r["peak_rss_mb"] for r in good), default=None),
+            "rss_before_mb": max((r["rss_before_mb"] for r in good if r["rss_before_mb"]), default=None),
+            "errors": [e for r in runs for e in r["errors"]],
+        })
+    by_id = {r["id"]: r for r in rows}
+
+    def ratio(r, ref_id):
+        ref = by_id.get(ref_id)
+        if not ref or not ref["rows_per_s"] or not r["rows_per_s"]:
+            return None
+        return r["rows_per_s"] / ref["rows_per_s"]
+
+    for r in rows:
+        r["x_gt_best"] = ratio(r, f"gt.best.{r['pair']}")
+        r["x_gt_default"] = ratio(r, f"gt.default.{r['pair']}")
+        r["x_pt_bulk"] = ratio(r, "pt.bulk.mymy") if r["pair"] == "mymy" else None
+        r["x_limit"] = ratio(r, f"limit.{r['pair']}")
+    return rows
+
+
+def targets(rows, mem) -> list[dict]:
+    by = {r["id"]: r for r in rows}
+
+    def get(i, k):
+        return (by.get(i) or {}).get(k)
+
+    out = [
+        {"target": "PG->PG copy_then_delete / COPY pipe", "want": ">= 0.60",
+         "value": get("engine.copy_then_delete.pgpg", "x_limit"), "min": 0.60},
+        {"target": "PG->PG copy_then_delete / GenericTransfer (best)", "want": ">= 3",
+         "value": get("engine.copy_then_delete.pgpg", "x_gt_best"), "min": 3.0},
+        {"target": "MariaDB->MariaDB copy_then_delete / pt-archiver bulk", "want": ">= 2",
+         "value": get("engine.copy_then_delete.mymy", "x_pt_bulk"), "min": 2.0},
+        {"target": "MariaDB->PG copy_then_delete / GenericTransfer (best)", "want": ">= 3",
+         "value": get("engine.copy_then_delete.mypg", "x_gt_best"), "min": 3.0},
+        {"target": "PG->MariaDB copy_then_delete / GenericTransfer (best)", "want": ">= 3",
+         "value": get("engine.copy_then_delete.pgmy", "x_gt_best"), "min": 3.0},
+    ]
+    peaks = [r["peak_rss_mb"] for r in rows if r["family"] == "engine" and r["peak_rss_mb"]]
+    peaks += [m["peak_rss_mb_big"] for m in mem if m.get("peak_rss_mb_big")]
+    out.append({"target": "table job peak RSS (every run, N and big N)", "want": "< 150 MB",
+                "value": max(peaks) if peaks else None, "max": 150.0})
+    for m in mem:
+        out.append({"target": f"RSS growth N -> {m['scale']}N, {m['pair_label']}", "want": "< 10 %",
+                    "value": m.get("growth_pct"), "max": 10.0})
+    for t in out:
+        v = t["value"]
+        t["met"] = None if v is None else (v >= t["min"] if "min" in t else v < t["max"])
+    return out
+
+
+def main(argv=None) -> int:
+    a = parse(argv)
+    env = child_env()
+    cs = C.select(C.all_contenders(), a.only)
+    if not cs:
+        log("no contender matches --only")
+        return 2
+    started = time.monotonic()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log(f"building {a.rows:,} rows in PostgreSQL and MariaDB ...")
+    exp = data.build(a.rows, log)
+    log(f"running {len(cs)} contenders x {a.runs} run(s) ...")
+    results = run_all(cs, exp, a, env, a.runs, "N")
+    rows = summarize(cs, results, exp)
+
+    mem = []
+    mem_pairs = [p for p in a.mem_pairs.split(",") if p]
+    if a.mem_scale and a.mem_scale > 1:
+        big = a.rows * a.mem_scale
+        mcs = [c for c in C.all_contenders() if c.family == "engine"
+               and c.variant == "copy_then_delete" and c.pair in mem_pairs]
+        small = {r["id"]: r["peak_rss_mb"] for r in rows if r["peak_rss_mb"]}
+        for c in mcs:  # not measured at N by the main phase (--only): measure it now
+            if c.id not in small:
+                rn = one_run(c, exp, a, env)
+                small[c.id] = rn["peak_rss_mb"] if rn["ok"] else None
+        log(f"memory phase: building {big:,} rows ...")
+        bexp = data.build(big, log)
+        bres = run_all(mcs, bexp, a, env, 1, f"{a.mem_scale}N")
+        for c in mcs:
+            rb, sm = bres[c.id][0], small.get(c.id)
+            mem.append({"pair": c.pair, "pair_label": C.pair_label(c.pair), "scale": a.mem_scale,
+                        "rows_small": a.rows, "rows_big": big, "peak_rss_mb_small": sm,
+                        "peak_rss_mb_big": rb["peak_rss_mb"] if rb["ok"] else None,
+                        "rows_per_s_big": rb["rows_per_s"] if rb["ok"] else None,
+                        "rss_before_mb_big": rb["rss_before_mb"],
+                        "ok": rb["ok"], "errors": rb["errors"],
+                        "growth_pct": (100 * (rb["peak_rss_mb"] - sm) / sm) if rb["ok"] and sm else None})
+    tg = targets(rows, mem)
+    failed = [(cid, r["errors"]) for cid, rs in results.items() for r in rs if not r["ok"]]
+    failed += [(f"{m['pair']}@{m['scale']}N", m["errors"]) for m in mem if not m["ok"]]
+    doc = {
+        "started": stamp, "rows": a.rows, "runs": a.runs, "quick": a.quick, "batch_size": a.batch_size,
+        "archived": exp["archived"], "cutoff": exp["cutoff"], "where": exp["where"],
+        "archived_checksum": exp["archived_checksum"], "elapsed_s": time.monotonic() - started,
+        "all_checks_passed": not failed,
+        "results": rows, "memory": mem, "targets": tg,
+        "runs_detail": {cid: [{k: v for k, v in r.items() if k not in ("stdout_tail",)} for r in rs]
+                        for cid, rs in results.items()},
+    }
+    paths = report.write(doc, a.out, stamp)
+    log("")
+    log(report.text(doc))
+    log("")
+    log("written: " + ", ".join(str(p) for p in paths))
+    if failed:
+        log(f"{len(failed)} run(s) FAILED their checks:")
+        for cid, errs in failed:
+            log(f"  {cid}: {'; '.join(errs)[:800]}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

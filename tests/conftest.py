@@ -1,0 +1,68 @@
+"""Shared test setup: a private Airflow home (SQLite metadata DB, migrated once), real PostgreSQL
+and MariaDB databases for the engine tests, and Airflow connections pointing at them.
+
+The environment is set at import time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PG_DB = "wa_engine"
+MY_DB = "wa_engine"
+
+_home = Path(tempfile.mkdtemp(prefix="warm-airflow-home-"))
+os.environ.update(
+    AIRFLOW_HOME=str(_home),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+    AIRFLOW__CORE__UNIT_TEST_MODE="False",
+    AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER=str(_home / "specs"),
+    AIRFLOW_CONN_T_PG=f"postgresql://root@127.0.0.1:5432/{PG_DB}",
+    AIRFLOW_CONN_T_MY=f"mysql://root@127.0.0.1:3306/{MY_DB}",
+    AIRFLOW_CONN_T_PG2=f"postgresql://root@127.0.0.1:5432/{PG_DB}",
+    AIRFLOW_CONN_T_MY2=f"mysql://root@127.0.0.1:3306/{MY_DB}",
+)
+os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
+(_home / "specs").mkdir()
+
+
+def _create_databases():
+    import MySQLdb
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=root dbname=test", autocommit=True) as c:
+        if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone():
+            c.execute(f'CREATE DATABASE "{PG_DB}"')
+    m = MySQLdb.connect(host="127.0.0.1", user="root")
+    m.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{MY_DB}`")
+    m.close()
+
+
+_create_databases()
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated Airflow metadata DB (SQLite) in the private Airflow home."""
+    subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], check=True, capture_output=True,
+                   cwd=ROOT, timeout=300)
+    return _home
+
+
+@pytest.fixture
+def specs_dir():
+    folder = _home / "specs"
+    for p in folder.glob("*"):
+        p.unlink()
+    yield folder
+    for p in folder.glob("*"):
+        p.unlink()

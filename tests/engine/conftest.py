@@ -1,0 +1,67 @@
+"""Engine fixtures: a fresh source table and empty warm side on each engine for every test."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.dbs import Engine
+from warm_archive.engine import JobParams, TableJob
+
+WHERE = "created_at < '2025-01-01'"
+SRC, WARM = "t_src.orders", "t_warm.orders"
+PAIRS = [("pg", "pg"), ("my", "my"), ("my", "pg"), ("pg", "my")]
+_runs = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def engines():
+    e = {"pg": Engine("pg"), "my": Engine("my")}
+    yield e
+    for x in e.values():
+        x.close()
+
+
+class Pair:
+    def __init__(self, src: Engine, warm: Engine):
+        self.src, self.warm = src, warm
+
+    def reset(self, n: int = 3000):
+        for e in {self.src.kind: self.src, self.warm.kind: self.warm}.values():
+            e.schema("t_warm")
+            e.drop(WARM)
+            e.clear_ledger()
+        self.src.create_orders(SRC, n)
+        self.before_src = self.src.rows(SRC)
+        self.expected_archived = {k: v for k, v in self.before_src.items() if v[1] < _cutoff()}
+        return self
+
+    def params(self, strategy="copy_then_delete", run_id=None, **kw) -> JobParams:
+        return JobParams(
+            dag_id="warm_test", run_id=run_id or f"run_{next(_runs)}", task_id="orders",
+            source_conn_id=self.src.conn_id, source_table=SRC,
+            target_conn_id=self.warm.conn_id, target_table=WARM, key=["id"],
+            where=kw.pop("where", WHERE), strategy=strategy, batch_size=kw.pop("batch_size", 700), **kw)
+
+    def run(self, strategy="copy_then_delete", run_id=None, **kw) -> dict:
+        with TableJob(self.params(strategy, run_id, **kw)) as job:
+            return job.run()
+
+    def src_rows(self):
+        return self.src.rows(SRC)
+
+    def warm_rows(self):
+        return self.warm.rows(WARM)
+
+
+def _cutoff():
+    from tests.dbs import CUTOFF
+
+    return CUTOFF
+
+
+@pytest.fixture(params=PAIRS, ids=lambda p: f"{p[0]}->{p[1]}")
+def pair(request, engines):
+    s, w = request.param
+    return Pair(engines[s], engines[w]).reset()
