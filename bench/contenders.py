@@ -50,7 +50,7 @@ class Contender:
                           mode=self.variant)
             return [PYTHON, "-m", "bench.job_gt", json.dumps(params)]
         if self.family == "pt":
-            dsn = f"h={MY_HOST},P={MY_PORT},u={MY_USER}"
+            dsn = f"h={MY_HOST},P={MY_PORT},u={MY_USER},A=utf8mb4,L=1"
             argv = ["pt-archiver", "--source", f"{dsn},D=bench_src,t=orders",
                     "--dest", f"{dsn},D=bench_warm,t=orders", "--where", where]
             if self.variant == "bulk":

@@ -6,7 +6,9 @@ The environment is set at import time, before any test module imports Airflow.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ PG_DB = "wa_engine"
 MY_DB = "wa_engine"
 
 _home = Path(tempfile.mkdtemp(prefix="warm-airflow-home-"))
+atexit.register(shutil.rmtree, _home, True)
 os.environ.update(
     AIRFLOW_HOME=str(_home),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",

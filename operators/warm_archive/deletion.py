@@ -37,14 +37,14 @@ def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=
     return out
 
 
-def delete_batch(job, batch: Batch) -> tuple[int, int]:
-    """Delete the verified rows of one ledger batch from the source; returns (deleted, kept)."""
+def delete_batch(job, batch: Batch) -> tuple[int, list]:
+    """Delete the verified rows of one ledger batch from the source; returns (deleted, kept keys)."""
     import json
 
     p, src, warm = job.p, job.src, job.warm
     keys = decode_keys(batch.keys)
     if not keys:
-        return 0, 0
+        return 0, []
     key_range = (tuple(json.loads(batch.key_lo)), tuple(json.loads(batch.key_hi)))
     use_hash = job.same_types and src.row_hash(job.columns) is not None
     where_sql = batch_where(job, batch)
@@ -75,7 +75,7 @@ def delete_batch(job, batch: Batch) -> tuple[int, int]:
                     "(the next run archives them again): keys %s%s", batch.batch_no, len(kept),
                     p.source_table, kept[:LOG_KEYS], " ..." if len(kept) > LOG_KEYS else "")
     job.progress.add(rows_deleted=deleted, rows_changed=len(kept))
-    return deleted, len(kept)
+    return deleted, kept
 
 
 def batch_where(job, batch: Batch) -> str:
@@ -89,11 +89,12 @@ def delete_run(job, task_ids=None) -> dict:
     job.progress.update(phase="delete", source_status=SourceStatus.DELETING)
     batches = [b for b in job.ledger.batches(p.dag_id, p.run_id, p.task_id)
                if b.batch_no > 0 and not b.rolled_back_at and not b.source_deleted_at]
-    total = kept = 0
+    total, kept = 0, []
     for b in batches:
         job.check_stop()
         d, k = delete_batch(job, b)
         total += d
         kept += k
     job.progress.update(source_status=SourceStatus.PROCESSED)
-    return {"rows_deleted": total, "rows_changed": kept, "batches": len(batches)}
+    return {"rows_deleted": total, "rows_changed": len(kept), "changed_keys": kept[:LOG_KEYS],
+            "batches": len(batches)}

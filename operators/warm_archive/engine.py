@@ -142,6 +142,7 @@ class TableJob:
                 f"key {p.key} is not unique on {p.source_table}: no primary key or unique index "
                 "on exactly these columns")
         self.where_sql = check_where(p.where, src.sqlglot)
+        self._probe_where()
         nullable = [k for k in p.key if by_name[k].nullable]
         if nullable:
             cond = " OR ".join(f"{src.quote(k)} IS NULL" for k in nullable)
@@ -179,6 +180,20 @@ class TableJob:
                 tgt[fold(c.name)].native_type == c.native_type for c in src_cols)
         if not p.dry_run:
             self.ledger.ensure()
+
+    def _probe_where(self):
+        """Let the source judge the condition (unknown columns, types) before anything is created."""
+        src = self.src
+        cur = src.conn.cursor()
+        try:
+            self.stats.execute(
+                cur, f"SELECT 1 FROM {src.table(self.p.source_table)} WHERE {self._src_where()} LIMIT 0")
+            cur.fetchall()
+            src.conn.commit()
+        except Exception as e:
+            src.conn.rollback()
+            raise WarmArchiveError(
+                f"the where condition fails on {self.p.source_table}: {_db_message(e)}") from None
 
     # -- planning -------------------------------------------------------------------------------
     def _src_where(self) -> str:

@@ -11,6 +11,8 @@ def get_provider_info() -> dict:
         "name": "Warm Archive",
         "description": "Move old rows from hot tables into a warm archive database, with a monitoring page.",
         "versions": [__version__],
+        "plugins": [{"name": "warm_monitor", "plugin-class": "warm_monitor.plugin.WarmMonitorPlugin"}],
+        "db-managers": ["warm_monitor.db_manager.WarmMonitorDBManager"],
         "config": {
             "warm_archive": {
                 "description": "Warm Archive table jobs and their monitoring page.",

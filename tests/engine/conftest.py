@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
 from tests.dbs import Engine
 from warm_archive.engine import JobParams, TableJob
 
+ROOT_DIR = Path(__file__).resolve().parents[2]
 WHERE = "created_at < '2025-01-01'"
 SRC, WARM = "t_src.orders", "t_warm.orders"
 PAIRS = [("pg", "pg"), ("my", "my"), ("my", "pg"), ("pg", "my")]
@@ -47,6 +49,11 @@ class Pair:
     def run(self, strategy="copy_then_delete", run_id=None, **kw) -> dict:
         with TableJob(self.params(strategy, run_id, **kw)) as job:
             return job.run()
+
+    def warm_exists(self) -> bool:
+        return bool(self.warm.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 't_warm' "
+            "AND table_name = 'orders'").fetchone()[0])
 
     def src_rows(self):
         return self.src.rows(SRC)

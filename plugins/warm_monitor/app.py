@@ -1,0 +1,263 @@
+"""The FastAPI app the plugin mounts at ``/warm``: the JSON API (``/warm/api/v1``) and the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
+
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep
+
+from warm_archive.contract import SourceStatus
+from warm_monitor import actions, query
+from warm_monitor.auth import EditRun, ReadRun, WriteGuard
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_LIMIT = 500
+
+PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>Warm Tasks</title></head>
+<body><h1>Warm Tasks</h1><p>The page is not installed; the JSON API is at
+<a href="api/v1/tasks?tab=in_progress">api/v1/tasks</a>.</p></body></html>"""
+
+app = FastAPI(
+    title="Warm Monitor",
+    description="Warm archive runs of Airflow: list, inspect, terminate, verify, roll back, re-execute.",
+    version="1",
+    docs_url=None,
+    redoc_url=None,
+)
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation(request: Request, exc: RequestValidationError):
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "body", "path"))
+        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+    return JSONResponse(status_code=422, content={"detail": "; ".join(parts) or "invalid input"})
+
+
+# -- page -----------------------------------------------------------------------------------------
+
+@app.get("/", include_in_schema=False)
+def page():
+    index = STATIC / "index.html"
+    if index.is_file():
+        return FileResponse(index, media_type="text/html", headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(PLACEHOLDER)
+
+
+if STATIC.is_dir():
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+def _ui_base() -> str:
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback="") or "/"
+    if base.startswith(("http://", "https://")):
+        return base
+    return base if base.startswith("/") else "/" + base
+
+
+def _load(session: Session, dag_id: str, run_id: str):
+    if not query.is_warm_dag(session, dag_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no warm DAG {dag_id!r}")
+    row = query.get_run(session, dag_id, run_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of warm DAG {dag_id!r}")
+    return row
+
+
+def _subtask_exists(session: Session, row, task_id: str) -> None:
+    from sqlalchemy import select
+
+    from airflow.models.taskinstance import TaskInstance as TI
+
+    if session.scalar(select(TI.task_id).where(
+            TI.dag_id == row.dag_id, TI.run_id == row.run_id, TI.task_id == task_id).limit(1)) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {row.run_id!r} has no sub-task {task_id!r}")
+
+
+def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, task_id: str | None, fn):
+    """Run one write, commit it, and record it (plugin action table + Airflow audit log), also when refused."""
+    user_name = user.get_name()
+    try:
+        row = _load(session, dag_id, run_id)
+        if task_id is not None:
+            _subtask_exists(session, row, task_id)
+        result = fn(row)
+        session.commit()
+    except HTTPException as e:
+        session.rollback()
+        actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                       outcome="refused", http_status=e.status_code, detail=str(e.detail))
+        raise
+    except Exception as e:
+        session.rollback()
+        log.exception("warm monitor action %s failed", name)
+        actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                       outcome="error", http_status=500, detail=f"{type(e).__name__}: {e}")
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"{name} failed: {type(e).__name__}: {e}")
+    actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                   outcome="ok", http_status=200, detail=None,
+                   maintenance_run_id=result.get("maintenance_run_id"), new_run_id=result.get("new_run_id"))
+    result["action"] = name
+    result["user"] = user_name
+    return result
+
+
+# -- reads ------------------------------------------------------------------------------------------
+
+Tab = Literal["completed", "in_progress", "exceptional"]
+RunState = Literal["queued", "running", "success", "failed"]
+Strategy = Literal["copy", "copy_then_delete", "move"]
+SrcStatus = Literal["retained", "pending", "deleting", "processed", "restored"]
+OrderBy = Literal["start", "-start", "end", "-end", "dag_id", "-dag_id", "run_id", "-run_id", "state", "-state"]
+
+
+def _aware(d: dt.datetime | None) -> dt.datetime | None:
+    if d is not None and d.tzinfo is None:
+        return d.replace(tzinfo=dt.timezone.utc)
+    return d
+
+
+@app.get("/api/v1/tasks")
+def list_tasks(
+    session: SessionDep,
+    user: GetUserDep,
+    tab: Tab = "in_progress",
+    dag_id: Annotated[str | None, Query(max_length=250)] = None,
+    run_id: Annotated[str | None, Query(max_length=250)] = None,
+    table: Annotated[str | None, Query(max_length=500)] = None,
+    strategy: Strategy | None = None,
+    state: RunState | None = None,
+    source_status: SrcStatus | None = None,
+    start_after: dt.datetime | None = None,
+    start_before: dt.datetime | None = None,
+    q: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    order_by: OrderBy = "-start",
+):
+    """One page of warm runs of a tab; only runs of DAGs the user may read."""
+    if actions.advance_reexecutions(session):
+        session.commit()
+    dag_ids = query.readable_warm_dag_ids(session, user)
+    if not dag_ids:
+        return {"total": 0, "tasks": [], "limit": limit, "offset": offset}
+    f = {"tab": tab, "dag_id": dag_id, "run_id": run_id, "table": table, "strategy": strategy, "state": state,
+         "source_status": source_status, "start_after": _aware(start_after), "start_before": _aware(start_before),
+         "q": q, "limit": limit, "offset": offset, "order_by": order_by}
+    total, rows = query.list_runs(session, dag_ids, f)
+    tis, xcoms = query.load_children(session, rows)
+    base = _ui_base()
+    return {"total": total, "limit": limit, "offset": offset,
+            "tasks": [query.serialize(r, tis.get((r.dag_id, r.run_id), []), xcoms, base) for r in rows]}
+
+
+@app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun])
+def get_task(dag_id: str, run_id: str, session: SessionDep):
+    """One warm run with its sub-tasks."""
+    if actions.advance_reexecutions(session):
+        session.commit()
+    row = _load(session, dag_id, run_id)
+    tis, xcoms = query.load_children(session, [row])
+    return query.serialize(row, tis.get((dag_id, run_id), []), xcoms, _ui_base())
+
+
+# -- writes -----------------------------------------------------------------------------------------
+
+class SourceStatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["processed"]
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/source-status", dependencies=[WriteGuard, EditRun])
+def post_source_status(dag_id: str, run_id: str, body: SourceStatusBody, session: SessionDep, user: GetUserDep):
+    """Completed: mark the run's source data processed (a user override; no data is touched)."""
+    return _run_action("source_status", session, user, dag_id, run_id, None,
+                       lambda row: actions.set_source_status(session, row, SourceStatus.PROCESSED, user.get_name()))
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/delete-source", dependencies=[WriteGuard, EditRun])
+def post_delete_source(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+    """Completed: a maintenance run deletes the verified archived rows from the source."""
+    return _run_action("delete_source", session, user, dag_id, run_id, None,
+                       lambda row: actions.delete_source(session, row, user.get_name()))
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/terminate", dependencies=[WriteGuard, EditRun])
+def post_terminate(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+    """In progress: fail the run and its running task instances (their jobs are killed and stop cleanly)."""
+    return _run_action("terminate", session, user, dag_id, run_id, None,
+                       lambda row: actions.terminate(session, row))
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/verify", dependencies=[WriteGuard, EditRun])
+def post_verify(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+    """In progress: reconcile the run's state with its task instances, flag stale progress and zombies."""
+
+    def do(row):
+        tis, xcoms = query.load_children(session, [row])
+        return actions.verify(session, row, tis.get((dag_id, run_id), []), xcoms)
+
+    return _run_action("verify", session, user, dag_id, run_id, None, do)
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/rollback", dependencies=[WriteGuard, EditRun])
+def post_rollback(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+    """Exceptional: a maintenance run rolls back every sub-task of the run."""
+    return _run_action("rollback", session, user, dag_id, run_id, None,
+                       lambda row: actions.rollback(session, row, None, user.get_name()))
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/rollback", dependencies=[WriteGuard, EditRun])
+def post_subtask_rollback(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
+    """Exceptional: roll back one sub-task."""
+    return _run_action("rollback", session, user, dag_id, run_id, task_id,
+                       lambda row: actions.rollback(session, row, task_id, user.get_name()))
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute", dependencies=[WriteGuard, EditRun])
+def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
+    """Exceptional: roll back this sub-task and the ones after it, then a new run of the DAG from it."""
+    return _run_action("reexecute", session, user, dag_id, run_id, task_id,
+                       lambda row: actions.reexecute(session, row, task_id, user.get_name()))
+
+
+@app.get("/api/v1/actions", include_in_schema=True)
+def list_actions(
+    session: SessionDep,
+    user: GetUserDep,
+    dag_id: Annotated[str | None, Query(max_length=250)] = None,
+    run_id: Annotated[str | None, Query(max_length=250)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+):
+    """The plugin's action log (newest first), for DAGs the user may read."""
+    from sqlalchemy import select
+
+    from warm_monitor.models import action_table as A
+
+    dag_ids = query.readable_warm_dag_ids(session, user)
+    stmt = select(A).where(A.c.dag_id.in_(dag_ids))
+    if dag_id:
+        stmt = stmt.where(A.c.dag_id == dag_id)
+    if run_id:
+        stmt = stmt.where(A.c.run_id == run_id)
+    rows = session.execute(stmt.order_by(A.c.id.desc()).limit(limit)).mappings().all()
+    return {"actions": [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
+                        for r in rows]}

@@ -1,0 +1,388 @@
+"""Read side: one page of warm runs with their sub-tasks, in a fixed number of queries.
+
+A page costs: one count, one select of runs (with the plugin's per-run row and the maintenance
+runs joined), one select of the page's task instances and one of their XComs. Filters are
+SQLAlchemy expressions with bound parameters; the derived source status and rollback status are
+SQL expressions too, so filtering and display agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, literal, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from airflow.models.dag import DagModel, DagTag
+from airflow.models.dagrun import DagRun
+from airflow.models.taskinstance import TaskInstance as TI
+from airflow.models.xcom import XComModel as X
+
+from warm_archive.contract import (
+    MAINTENANCE_DAG_ID,
+    WARM_DAG_TAG,
+    XCOM_KEY,
+    RollbackStatus,
+    SourceStatus,
+)
+from warm_monitor.models import run_table as R
+
+TABS = ("completed", "in_progress", "exceptional")
+RUN_STATES = ("queued", "running", "success", "failed")
+ACTIVE = ("queued", "running")
+STALE_AFTER_S = 30.0
+ORDER_COLUMNS = ("start", "end", "dag_id", "run_id", "state")
+
+# Lower rank wins when a run's sub-tasks disagree: what still needs attention shows first.
+_RANK = {
+    SourceStatus.DELETING: 1,
+    SourceStatus.PENDING: 2,
+    SourceStatus.RESTORED: 3,
+    SourceStatus.PROCESSED: 4,
+    SourceStatus.RETAINED: 5,
+}
+_BY_RANK = {v: k for k, v in _RANK.items()}
+
+MR = aliased(DagRun, name="mr")  # rollback maintenance run
+MD = aliased(DagRun, name="md")  # delete-source maintenance run
+NR = aliased(DagRun, name="nr")  # the re-execution run
+
+
+def _xval(name: str):
+    return X.value[name].as_string()
+
+
+def _like(value: str) -> str:
+    """A case-insensitive substring pattern with the LIKE wildcards of ``value`` escaped."""
+    v = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{v}%"
+
+
+def _ilike(col, value: str):
+    return func.lower(col).like(_like(value), escape="\\")
+
+
+def warm_dag_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(DagTag.dag_id).where(DagTag.name == WARM_DAG_TAG).distinct()))
+
+
+def is_warm_dag(session: Session, dag_id: str) -> bool:
+    return session.scalar(
+        select(literal(1)).where(DagTag.dag_id == dag_id, DagTag.name == WARM_DAG_TAG).limit(1)
+    ) is not None
+
+
+def readable_warm_dag_ids(session: Session, user, method: str = "GET") -> list[str]:
+    """Warm DAGs whose runs ``user`` may read (one auth-manager call per warm DAG, no per-run check)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    ids = warm_dag_ids(session)
+    if not ids:
+        return []
+    teams = DagModel.get_dag_id_to_team_name_mapping(ids, session=session)
+    am = get_auth_manager()
+    return sorted(
+        d for d in ids
+        if am.is_authorized_dag(method=method, access_entity=DagAccessEntity.RUN,
+                                details=DagDetails(id=d, team_name=teams.get(d)), user=user)
+    )
+
+
+# -- derived statuses, as SQL ------------------------------------------------------------------
+
+def _xcom_rank_subquery():
+    rank = case(*[(_xval("source_status") == s, r) for s, r in _RANK.items()], else_=None)
+    return (
+        select(func.min(rank))
+        .where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY)
+        .correlate(DagRun)
+        .scalar_subquery()
+    )
+
+
+def source_status_expr():
+    xrank = _xcom_rank_subquery()
+    from_xcom = case(*[(xrank == r, s) for r, s in _BY_RANK.items()], else_=None)
+    full_rollback = and_(MR.state == "success", R.c.rollback_task_ids.is_(None))
+    return case(
+        (R.c.source_override.is_not(None), R.c.source_override),
+        (MD.state.in_(ACTIVE), SourceStatus.DELETING),
+        (MD.state == "success", SourceStatus.PROCESSED),
+        (full_rollback, SourceStatus.RESTORED),
+        else_=from_xcom,
+    )
+
+
+def rollback_status_expr():
+    return case(
+        (R.c.rollback_maintenance_run_id.is_(None), RollbackStatus.NONE),
+        (MR.state.is_(None), RollbackStatus.REQUESTED),
+        (MR.state == "queued", RollbackStatus.REQUESTED),
+        (MR.state == "running", RollbackStatus.RUNNING),
+        (MR.state == "success", RollbackStatus.ROLLED_BACK),
+        else_=RollbackStatus.FAILED,
+    )
+
+
+def _start_col():
+    return func.coalesce(DagRun.start_date, DagRun.queued_at, DagRun.run_after)
+
+
+def base_select(dag_ids: Iterable[str]):
+    src = source_status_expr().label("source_status")
+    rb = rollback_status_expr().label("rollback_status")
+    stmt = (
+        select(
+            DagRun.id, DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.start_date, DagRun.end_date,
+            DagRun.queued_at, DagRun.run_after, DagRun.conf,
+            R.c.source_override, R.c.rollback_task_ids, R.c.reexecution_of, R.c.reexecuted_as,
+            R.c.reexecute_from, R.c.reexecute_state, R.c.rollback_maintenance_run_id,
+            R.c.delete_maintenance_run_id, MR.state.label("rollback_run_state"),
+            MD.state.label("delete_run_state"), NR.state.label("reexecution_state"), src, rb,
+        )
+        .select_from(DagRun)
+        .outerjoin(R, and_(R.c.dag_id == DagRun.dag_id, R.c.run_id == DagRun.run_id))
+        .outerjoin(MR, and_(MR.dag_id == MAINTENANCE_DAG_ID, MR.run_id == R.c.rollback_maintenance_run_id))
+        .outerjoin(MD, and_(MD.dag_id == MAINTENANCE_DAG_ID, MD.run_id == R.c.delete_maintenance_run_id))
+        .outerjoin(NR, and_(NR.dag_id == DagRun.dag_id, NR.run_id == R.c.reexecuted_as))
+        .where(DagRun.dag_id.in_(list(dag_ids)))
+    )
+    return stmt, src, rb
+
+
+def tab_condition(tab: str):
+    if tab == "completed":
+        return DagRun.state == "success"
+    if tab == "exceptional":
+        return DagRun.state == "failed"
+    # In progress: queued/running runs, plus a failed run whose re-execution is under way.
+    return or_(
+        DagRun.state.in_(ACTIVE),
+        and_(DagRun.state == "failed",
+             or_(R.c.reexecute_state == "pending", NR.state.in_(ACTIVE))),
+    )
+
+
+def _xcom_exists(*conds):
+    return exists(
+        select(literal(1)).where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY, *conds).correlate(DagRun)
+    )
+
+
+def list_runs(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[int, list]:
+    stmt, src, _ = base_select(dag_ids)
+    conds = [tab_condition(f["tab"])]
+    if f.get("dag_id"):
+        conds.append(DagRun.dag_id == f["dag_id"])
+    if f.get("run_id"):
+        conds.append(_ilike(DagRun.run_id, f["run_id"]))
+    if f.get("state"):
+        conds.append(DagRun.state == f["state"])
+    if f.get("start_after"):
+        conds.append(_start_col() >= f["start_after"])
+    if f.get("start_before"):
+        conds.append(_start_col() < f["start_before"])
+    if f.get("table"):
+        conds.append(_xcom_exists(or_(_ilike(_xval("table"), f["table"]), _ilike(_xval("target"), f["table"]))))
+    if f.get("strategy"):
+        conds.append(or_(
+            _xcom_exists(_xval("strategy") == f["strategy"]),
+            and_(~_xcom_exists(), DagRun.conf["strategy"].as_string() == f["strategy"]),
+        ))
+    if f.get("source_status"):
+        conds.append(src == f["source_status"])
+    if f.get("q"):
+        q = f["q"]
+        conds.append(or_(
+            _ilike(DagRun.dag_id, q), _ilike(DagRun.run_id, q),
+            _xcom_exists(or_(_ilike(_xval("table"), q), _ilike(_xval("target"), q), _ilike(_xval("error"), q))),
+        ))
+    stmt = stmt.where(*conds)
+    total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(DagRun.id).subquery()))
+    order = f.get("order_by") or "-start"
+    desc = order.startswith("-")
+    col = {"start": _start_col(), "end": DagRun.end_date, "dag_id": DagRun.dag_id,
+           "run_id": DagRun.run_id, "state": DagRun.state}[order.lstrip("-")]
+    stmt = stmt.order_by(col.desc() if desc else col.asc(), DagRun.id.desc() if desc else DagRun.id.asc())
+    rows = session.execute(stmt.limit(f["limit"]).offset(f["offset"])).all()
+    return total, rows
+
+
+def get_run(session: Session, dag_id: str, run_id: str):
+    stmt, _, _ = base_select([dag_id])
+    return session.execute(stmt.where(DagRun.run_id == run_id)).first()
+
+
+# -- turning rows into the API's JSON --------------------------------------------------------------
+
+def _iso(d: dt.datetime | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _duration(start, end) -> float | None:
+    if not start:
+        return None
+    end = end or dt.datetime.now(dt.timezone.utc)
+    return round((end - start).total_seconds(), 3)
+
+
+def _merge_sql(lists: Iterable[list | None]) -> list[dict]:
+    merged: dict[str, dict] = {}
+    for lst in lists:
+        for s in lst or []:
+            if not isinstance(s, dict) or "statement" not in s:
+                continue
+            m = merged.setdefault(s["statement"], {"statement": s["statement"], "count": 0, "seconds": 0.0})
+            m["count"] += int(s.get("count") or 0)
+            m["seconds"] = round(m["seconds"] + float(s.get("seconds") or 0.0), 6)
+    return sorted(merged.values(), key=lambda s: -s["seconds"])
+
+
+def _as_dict(v) -> dict | None:
+    if isinstance(v, dict):
+        return v
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            return None
+        return v if isinstance(v, dict) else None
+    return None
+
+
+def load_children(session: Session, rows: list) -> tuple[dict, dict]:
+    """Task instances and XComs of the page's runs: two queries whatever the page size."""
+    if not rows:
+        return {}, {}
+    pairs = [(r.dag_id, r.run_id) for r in rows]
+    tis: dict[tuple[str, str], list] = {}
+    for ti in session.execute(
+        select(TI.dag_id, TI.run_id, TI.task_id, TI.map_index, TI.state, TI.try_number, TI.start_date,
+               TI.end_date, TI.priority_weight, TI.last_heartbeat_at)
+        .where(tuple_(TI.dag_id, TI.run_id).in_(pairs))
+    ):
+        tis.setdefault((ti.dag_id, ti.run_id), []).append(ti)
+    xcoms: dict[tuple[int, str], dict] = {}
+    for x in session.execute(
+        select(X.dag_run_id, X.task_id, X.key, X.value)
+        .where(X.dag_run_id.in_([r.id for r in rows]), X.key.in_([XCOM_KEY, "return_value"]))
+    ):
+        xcoms.setdefault((x.dag_run_id, x.task_id), {})[x.key] = _as_dict(x.value)
+    return tis, xcoms
+
+
+def _url(base: str, path: str) -> str:
+    return f"{base.rstrip('/')}/{path.lstrip('/')}"
+
+
+def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
+    from urllib.parse import quote
+
+    dag_q, run_q = quote(row.dag_id, safe=""), quote(row.run_id, safe="")
+    rollback_ids = json.loads(row.rollback_task_ids) if row.rollback_task_ids else None
+    conf = row.conf if isinstance(row.conf, dict) else {}
+    subtasks = []
+    now = dt.datetime.now(dt.timezone.utc)
+    for ti in sorted(tis, key=lambda t: (-(t.priority_weight or 0), t.task_id)):
+        got = xcoms.get((row.id, ti.task_id), {})
+        st = got.get(XCOM_KEY) or {}
+        ret = got.get("return_value") or {}
+        rows_copied = st.get("rows_copied", ret.get("rows_copied"))
+        covered = row.rollback_status != RollbackStatus.NONE and (rollback_ids is None or ti.task_id in rollback_ids)
+        sub_rb = row.rollback_status if covered else RollbackStatus.NONE
+        src_status = st.get("source_status")
+        if row.source_override:
+            src_status = row.source_override
+        elif row.delete_run_state in ACTIVE and st:
+            src_status = SourceStatus.DELETING
+        elif row.delete_run_state == "success" and st:
+            src_status = SourceStatus.PROCESSED
+        elif sub_rb == RollbackStatus.ROLLED_BACK and st:
+            src_status = SourceStatus.RESTORED
+        progress = st.get("progress_pct")
+        if ti.state == "success":
+            progress = 100.0
+        updated = st.get("updated_at")
+        stale = False
+        if ti.state == "running" and updated:
+            try:
+                stale = (now - dt.datetime.fromisoformat(updated)).total_seconds() > STALE_AFTER_S
+            except ValueError:
+                stale = False
+        task_q = quote(ti.task_id, safe="")
+        subtasks.append({
+            "task_id": ti.task_id,
+            "map_index": ti.map_index,
+            "table": st.get("table"),
+            "target": st.get("target"),
+            "state": ti.state,
+            "try_number": ti.try_number,
+            "strategy": st.get("strategy") or conf.get("strategy"),
+            "start": _iso(ti.start_date),
+            "end": _iso(ti.end_date),
+            "duration_s": _duration(ti.start_date, ti.end_date),
+            "progress_pct": progress if progress is not None else 0.0,
+            "rows_archived": rows_copied or 0,
+            "rows_planned": st.get("rows_planned") or 0,
+            "rows_copied": rows_copied or 0,
+            "rows_skipped": st.get("rows_skipped", ret.get("rows_skipped")) or 0,
+            "rows_deleted": st.get("rows_deleted", ret.get("rows_deleted")) or 0,
+            "rows_changed": st.get("rows_changed", ret.get("rows_changed")) or 0,
+            "rows_per_second": st.get("rows_per_second"),
+            "batches": st.get("batches"),
+            "dry_run": st.get("dry_run"),
+            "phase": st.get("phase"),
+            "source_status": src_status,
+            "rollback_status": sub_rb,
+            "error": st.get("error") or ("task failed (see its log)" if ti.state == "failed" else None),
+            "sql": _merge_sql([st.get("sql")]),
+            "key_range": st.get("key_range"),
+            "updated_at": updated,
+            "stale": stale,
+            "links": {
+                "task": _url(ui_base, f"dags/{dag_q}/runs/{run_q}/tasks/{task_q}"),
+                "log": _url(ui_base, f"dags/{dag_q}/runs/{run_q}/tasks/{task_q}?try_number={ti.try_number}"),
+            },
+        })
+    with_status = [s for s in subtasks if s["table"] is not None]
+    rows_planned = sum(s["rows_planned"] for s in subtasks)
+    rows_archived = sum(s["rows_archived"] for s in subtasks)
+    if row.state == "success":
+        progress = 100.0
+    elif subtasks:
+        progress = round(sum(s["progress_pct"] for s in subtasks) / len(subtasks), 1)
+    else:
+        progress = 0.0
+    errors = [f"{s['task_id']}: {s['error']}" for s in subtasks if s["error"]]
+    strategies = [s["strategy"] for s in with_status if s["strategy"]]
+    return {
+        "dag_id": row.dag_id,
+        "run_id": row.run_id,
+        "state": row.state,
+        "strategy": strategies[0] if strategies else conf.get("strategy"),
+        "start": _iso(row.start_date),
+        "end": _iso(row.end_date),
+        "queued_at": _iso(row.queued_at),
+        "duration_s": _duration(row.start_date, row.end_date),
+        "progress_pct": progress,
+        "rows_archived": rows_archived,
+        "rows_planned": rows_planned,
+        "source_status": row.source_status,
+        "source_status_overridden": row.source_override is not None,
+        "rollback_status": row.rollback_status,
+        "rollback_run_id": row.rollback_maintenance_run_id,
+        "delete_run_id": row.delete_maintenance_run_id,
+        "error": "; ".join(errors) if errors else None,
+        "sql": _merge_sql(s["sql"] for s in subtasks),
+        "conf": conf,
+        "reexecution_of": row.reexecution_of or conf.get("reexecution_of"),
+        "reexecuted_as": row.reexecuted_as,
+        "reexecute_from": row.reexecute_from,
+        "reexecution_state": row.reexecute_state,
+        "links": {"run": _url(ui_base, f"dags/{dag_q}/runs/{run_q}")},
+        "subtasks": subtasks,
+    }

@@ -1,0 +1,196 @@
+"""Warm DAGs in a real Airflow (SQLite metadata DB, ``dag.test()``): specs become DAGs, runs honour
+the conf, table jobs publish ``warm_status``, and ``warm_maintenance`` rolls back, deletes and
+verifies."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.dbs import Engine, checksum
+
+SPEC = """
+dag_id: {dag_id}
+strategy: {strategy}
+batch_size: 300
+retries: 0
+allow_conf_where: true
+tags: [orders]
+jobs:
+  - id: orders
+    source: {{conn_id: T_PG, table: t_af.orders}}
+    target: {{conn_id: T_MY, table: t_afw.orders}}
+    key: [id]
+    where: "created_at < '{{{{ macros.ds_add('2025-01-31', -30) }}}}'"
+  - id: orders_pg
+    source: {{conn_id: T_PG, table: t_af.orders2}}
+    target: {{conn_id: T_PG, table: t_afw.orders2}}
+    key: [id]
+    where: "created_at < '2025-01-01'"
+"""
+
+
+@pytest.fixture
+def dbs(airflow_db):
+    pg, my = Engine("pg"), Engine("my")
+    pg.create_orders("t_af.orders", 1500)
+    pg.create_orders("t_af.orders2", 900, seed=3)
+    my.schema("t_afw")
+    my.drop("t_afw.orders")
+    pg.schema("t_afw")
+    pg.drop("t_afw.orders2")
+    my.clear_ledger()
+    pg.clear_ledger()
+    yield pg, my
+    pg.close()
+    my.close()
+
+
+def write_spec(folder: Path, dag_id="warm_af", strategy="move", text=None) -> Path:
+    path = folder / f"{dag_id}.yaml"
+    path.write_text(textwrap.dedent(text if text is not None else SPEC.format(dag_id=dag_id, strategy=strategy)))
+    return path
+
+
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"))
+
+
+def run(dag_id: str, conf: dict | None = None):
+    dag = dagbag().get_dag(dag_id)
+    assert dag is not None
+    dr = dag.test(run_conf=conf or {})
+    return dr, {ti.task_id: ti for ti in dr.get_task_instances()}
+
+
+def xcom(dr, task_id, key):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        row = s.query(XComModel).filter_by(dag_id=dr.dag_id, run_id=dr.run_id, task_id=task_id, key=key).one_or_none()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def test_spec_becomes_a_dag_with_one_task_per_job_in_order(specs_dir, airflow_db):
+    write_spec(specs_dir)
+    bag = dagbag()
+    assert not bag.import_errors
+    dag = bag.get_dag("warm_af")
+    assert [t.task_id for t in dag.topological_sort()] == ["orders", "orders_pg"]
+    assert dag.get_task("orders_pg").upstream_task_ids == {"orders"}
+    assert set(dag.tags) == {"warm", "orders"}
+    assert dag.max_active_runs == 1
+    assert dag.get_task("orders").template_fields == ("where",)
+    assert "warm_maintenance" in bag.dag_ids
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("dag_id: warm_bad\nstrategy: shred\njobs: []\n", ["warm_bad.yaml", "strategy", "'copy', 'copy_then_delete' or 'move'"]),
+    ("dag_id: warm_bad\nbatchsize: 5\njobs: []\n", ["warm_bad.yaml", "batchsize: unknown key", "allowed: dag_id"]),
+    ("dag_id: warm_bad\njobs:\n - {id: a, source: {conn_id: x, table: 'a;drop'}, target: {conn_id: y, table: b}, key: [id]}\n",
+     ["warm_bad.yaml", "jobs.0.source.table", "is not a valid name"]),
+    ("dag_id: warm_bad\njobs:\n - {id: a, source: {conn_id: x, table: a}, target: {conn_id: y, table: b}, key: [id]}\n"
+     " - {id: a, source: {conn_id: x, table: a}, target: {conn_id: y, table: b}, key: [id]}\n",
+     ["warm_bad.yaml", "duplicate job id 'a'"]),
+    ("dag_id: warm_bad\n  jobs: [\n", ["warm_bad.yaml", "not valid YAML"]),
+])
+def test_broken_spec_is_an_import_error_naming_file_and_key(specs_dir, airflow_db, text, expected):
+    write_spec(specs_dir, "warm_bad", text=text)
+    errors = dagbag().import_errors
+    message = next(v for k, v in errors.items() if k.endswith("warm_archive_dags.py"))
+    for part in expected:
+        assert part in message
+
+
+def test_run_with_conf_override_archives_with_that_strategy(specs_dir, dbs):
+    pg, my = dbs
+    write_spec(specs_dir, strategy="move")
+    before = pg.rows("t_af.orders")
+    expected = {k: v for k, v in before.items() if v[1].year < 2025}
+
+    dr, tis = run("warm_af", {"strategy": "copy", "batch_size": 250, "jobs": ["orders"]})
+
+    assert tis["orders"].state == "success" and tis["orders_pg"].state == "skipped"
+    assert pg.rows("t_af.orders") == before  # copy: the source keeps its rows
+    assert my.rows("t_afw.orders") == expected
+    status = xcom(dr, "orders", "warm_status")
+    assert status["strategy"] == "copy" and status["source_status"] == "retained"
+    assert status["rows_copied"] == len(expected) and status["batches"] == -(-len(expected) // 250)
+    assert status["progress_pct"] == 100.0 and status["sql"] and status["updated_at"]
+
+
+def test_conf_where_runs_when_the_spec_allows_it(specs_dir, dbs):
+    pg, my = dbs
+    write_spec(specs_dir, strategy="move")
+    before = pg.rows("t_af.orders")
+    dr, tis = run("warm_af", {"where": {"orders": "id <= 100"}, "jobs": ["orders"]})
+    assert tis["orders"].state == "success"
+    assert set(my.rows("t_afw.orders")) == set(range(1, 101))
+    assert set(pg.rows("t_af.orders")) == set(before) - set(range(1, 101))
+
+
+def test_bad_conf_fails_the_first_task_with_a_clear_message(specs_dir, dbs, capfd):
+    pg, _ = dbs
+    write_spec(specs_dir)
+    before = checksum(pg.rows("t_af.orders"))
+    dr, tis = run("warm_af", {"batch_size": "lots"})
+    assert tis["orders"].state == "failed"
+    assert tis["orders_pg"].state == "upstream_failed"
+    out, err = capfd.readouterr()  # dag.test() prints the task logs
+    assert "run conf: batch_size: Input should be a valid integer" in out + err
+    assert checksum(pg.rows("t_af.orders")) == before
+
+
+def test_maintenance_rolls_back_a_whole_run_exactly(specs_dir, dbs):
+    pg, my = dbs
+    write_spec(specs_dir, strategy="move")
+    src1, src2 = checksum(pg.rows("t_af.orders")), checksum(pg.rows("t_af.orders2"))
+    dr, tis = run("warm_af")
+    assert {t.state for t in tis.values()} == {"success"}
+    assert pg.count("t_af.orders") < 1500 and my.count("t_afw.orders") > 0
+
+    mdr, mtis = run("warm_maintenance", {"action": "rollback", "dag_id": "warm_af", "run_id": dr.run_id})
+
+    assert mtis["maintain"].state == "success"
+    report = xcom(mdr, "maintain", "return_value")
+    assert report["jobs"]["orders"]["rows_removed"] > 0
+    assert checksum(pg.rows("t_af.orders")) == src1 and checksum(pg.rows("t_af.orders2")) == src2
+    assert my.count("t_afw.orders") == 0 and pg.count("t_afw.orders2") == 0
+
+
+def test_maintenance_deletes_source_of_a_copy_run_and_verifies(specs_dir, dbs):
+    pg, my = dbs
+    write_spec(specs_dir, strategy="copy")
+    dr, _ = run("warm_af", {"jobs": ["orders_pg"]})
+    archived = pg.count("t_afw.orders2")
+    assert archived > 0 and pg.count("t_af.orders2") == 900
+
+    mdr, mtis = run("warm_maintenance", {"action": "delete_source", "dag_id": "warm_af", "run_id": dr.run_id,
+                                         "task_ids": ["orders_pg"]})
+    assert mtis["maintain"].state == "success"
+    assert pg.count("t_af.orders2") == 900 - archived
+    assert xcom(mdr, "maintain", "return_value")["jobs"]["orders_pg"]["rows_deleted"] == archived
+
+    vdr, vtis = run("warm_maintenance", {"action": "verify", "dag_id": "warm_af", "run_id": dr.run_id})
+    report = xcom(vdr, "maintain", "return_value")["jobs"]
+    assert report["orders_pg"]["lost"] == 0 and report["orders_pg"]["in_warm"] == archived
+    assert report["orders"] == {"skipped": "this table job archived nothing in that run"}
+
+
+@pytest.mark.parametrize("conf,message", [
+    ({"action": "explode", "dag_id": "warm_af", "run_id": "x"}, "action: Input should be"),
+    ({"action": "rollback", "dag_id": "nope", "run_id": "x"}, "no valid spec with dag_id 'nope'"),
+    ({"action": "rollback", "dag_id": "warm_af", "run_id": "x", "task_ids": ["ghost"]}, "has no table job(s) ['ghost']"),
+])
+def test_maintenance_refuses_bad_conf(specs_dir, dbs, capfd, conf, message):
+    write_spec(specs_dir)
+    dr, tis = run("warm_maintenance", conf)
+    assert tis["maintain"].state == "failed"
+    out, err = capfd.readouterr()
+    assert message in out + err

@@ -1,0 +1,29 @@
+"""A table job (or its rollback) in a process of its own, for the kill tests.
+
+usage: python -m tests.engine.job_process SRC WARM STRATEGY RUN_ID run|rollback [max_rows_per_second]
+``WARM_ARCHIVE_KILL_AT=point:n`` makes the process kill -9 itself at a failpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tests.engine.conftest import Pair
+from tests.dbs import Engine
+from warm_archive.engine import TableJob
+from warm_archive.rollback import rollback_job
+
+
+def main(src: str, warm: str, strategy: str, run_id: str, action: str, rate: str = "") -> None:
+    pair = Pair(Engine(src), Engine(warm))
+    params = pair.params(strategy, run_id, batch_size=400, max_rows_per_second=float(rate) if rate else None)
+    with TableJob(params) as job:
+        if action == "run":
+            job.run()
+        else:
+            job.prepare(create_target=False)
+            rollback_job(job)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,389 @@
+"""Harness of the browser tests of the Warm Tasks page: one real Airflow deployment per session.
+
+``airflow standalone`` (api-server, scheduler with the LocalExecutor, dag-processor, triggerer) on
+port 28100 with a PostgreSQL metadata DB (``wa_ui_meta``), real warm DAGs from spec files, user
+data in PostgreSQL and MariaDB (``wa_ui``), and Debian's Chromium driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+PORT = 28100
+BASE = f"http://127.0.0.1:{PORT}"
+META_DB = "wa_ui_meta"
+USER_DB = "wa_ui"
+ARTIFACTS = ROOT / "test-artifacts" / "ui"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PASSWORDS = {"admin": "admin-ui-pw", "viewer": "viewer-ui-pw"}
+
+SPECS = {
+    # Two table jobs, one per warm engine; completes in seconds. Completed-tab actions use it.
+    "ui_copy.yaml": """
+dag_id: ui_copy
+description: Copy old customers and invoices (source kept)
+strategy: copy
+batch_size: 100
+retries: 0
+jobs:
+  - id: customers
+    source: {conn_id: ui_pg, table: ui_src.customers}
+    target: {conn_id: ui_pg, table: ui_warm.customers}
+    key: [id]
+    where: "created_at < '2025-01-01'"
+  - id: invoices
+    source: {conn_id: ui_pg, table: ui_src.invoices}
+    target: {conn_id: ui_my, table: wa_ui.invoices}
+    key: [id]
+    where: "created_at < '2025-01-01'"
+""",
+    # Throttled so a run stays In progress long enough to watch, verify and terminate.
+    "ui_orders.yaml": """
+dag_id: ui_orders
+description: Archive old orders (throttled)
+strategy: copy_then_delete
+batch_size: 500
+max_rows_per_second: 1500
+retries: 0
+jobs:
+  - id: orders
+    source: {conn_id: ui_pg, table: ui_src.orders}
+    target: {conn_id: ui_pg, table: ui_warm.orders}
+    key: [id]
+    where: "created_at < '2025-01-01'"
+""",
+    # payments fails part-way: its warm table refuses row 1500 (a CHECK constraint the test drops
+    # before re-executing). Exceptional-tab actions use it.
+    "ui_mixed.yaml": """
+dag_id: ui_mixed
+description: Move regions and payments
+strategy: move
+batch_size: 250
+max_rows_per_second: 1000
+retries: 0
+jobs:
+  - id: regions
+    source: {conn_id: ui_pg, table: ui_src.regions}
+    target: {conn_id: ui_pg, table: ui_warm.regions}
+    key: [id]
+  - id: payments
+    source: {conn_id: ui_pg, table: ui_src.payments}
+    target: {conn_id: ui_pg, table: ui_warm.payments}
+    key: [id]
+""",
+    # Tiny; its one real run is cloned 10,000 times for the paging test.
+    "ui_bulk.yaml": """
+dag_id: ui_bulk
+strategy: copy
+retries: 0
+jobs:
+  - id: notes
+    source: {conn_id: ui_pg, table: ui_src.notes}
+    target: {conn_id: ui_pg, table: ui_warm.notes}
+    key: [id]
+""",
+}
+
+ORDERS_ROWS = 90_000
+
+
+# ---------------------------------------------------------------------------- databases
+
+def pg(db: str = USER_DB):
+    import psycopg
+
+    return psycopg.connect(f"host=127.0.0.1 user=root dbname={db}", autocommit=True)
+
+
+def _reset_databases() -> None:
+    import MySQLdb
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=root dbname=postgres", autocommit=True) as c:
+        for db in (META_DB, USER_DB):
+            c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            c.execute(f'CREATE DATABASE "{db}"')
+    m = MySQLdb.connect(host="127.0.0.1", user="root")
+    cur = m.cursor()
+    cur.execute(f"DROP DATABASE IF EXISTS `{USER_DB}`")
+    cur.execute(f"CREATE DATABASE `{USER_DB}`")
+    m.close()
+    with pg() as c:
+        c.execute("CREATE SCHEMA ui_src; CREATE SCHEMA ui_warm")
+        for name, n in (("customers", 400), ("invoices", 600), ("notes", 20)):
+            c.execute(f"CREATE TABLE ui_src.{name} (id bigint PRIMARY KEY, created_at timestamp NOT NULL, "
+                      "amount numeric(12,2) NOT NULL, note text)")
+            c.execute(f"INSERT INTO ui_src.{name} SELECT g, timestamp '2023-01-01' + g * interval '1 hour', "
+                      f"g * 1.25, 'row ' || g FROM generate_series(1, {n}) g")
+        c.execute("CREATE TABLE ui_src.orders (id bigint PRIMARY KEY, created_at timestamp NOT NULL, "
+                  "amount numeric(12,2) NOT NULL, status varchar(20) NOT NULL, note text)")
+        c.execute("INSERT INTO ui_src.orders SELECT g, timestamp '2023-01-01' + g * interval '1 minute', "
+                  "g % 1000 + 0.5, (ARRAY['new','paid','shipped'])[g % 3 + 1], 'order ' || g "
+                  f"FROM generate_series(1, {ORDERS_ROWS}) g")
+        c.execute("CREATE TABLE ui_src.regions (id int PRIMARY KEY, name text NOT NULL)")
+        c.execute("INSERT INTO ui_src.regions SELECT g, 'region ' || g FROM generate_series(1, 200) g")
+        c.execute("CREATE TABLE ui_src.payments (id bigint PRIMARY KEY, amount numeric(12,2) NOT NULL, "
+                  "paid_at timestamp NOT NULL)")
+        c.execute("INSERT INTO ui_src.payments SELECT g, g * 0.5, timestamp '2024-01-01' + g * interval '1 minute' "
+                  "FROM generate_series(1, 3000) g")
+        # the fault: the warm table refuses one row
+        c.execute("CREATE TABLE ui_warm.payments (id bigint PRIMARY KEY, amount numeric(12,2) NOT NULL, "
+                  "paid_at timestamp NOT NULL, CONSTRAINT no_1500 CHECK (id <> 1500))")
+
+
+def count(table: str) -> int:
+    with pg() as c:
+        return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+# ---------------------------------------------------------------------------- the deployment
+
+class Airflow:
+    def __init__(self, home: Path, proc: subprocess.Popen, log_path: Path):
+        self.home, self.proc, self.log_path = home, proc, log_path
+        self.tokens: dict[str, str] = {}
+
+    def token(self, user: str = "admin") -> str:
+        if user not in self.tokens:
+            r = requests.post(f"{BASE}/auth/token", json={"username": user, "password": PASSWORDS[user]}, timeout=20)
+            r.raise_for_status()
+            self.tokens[user] = r.json()["access_token"]
+        return self.tokens[user]
+
+    def api(self, method: str, path: str, user: str = "admin", **kw):
+        r = requests.request(method, f"{BASE}{path}", headers={"Authorization": f"Bearer {self.token(user)}"},
+                             timeout=30, **kw)
+        return r
+
+    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None) -> str:
+        body = {"logical_date": None, "conf": conf or {}}
+        if run_id:
+            body["dag_run_id"] = run_id
+        r = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+        assert r.status_code == 200, r.text
+        return r.json()["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        r = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+        r.raise_for_status()
+        return r.json()["state"]
+
+    def wait_run(self, dag_id: str, run_id: str, states=("success", "failed"), timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.run_state(dag_id, run_id)
+            if s in states:
+                return s
+            time.sleep(1)
+        raise AssertionError(f"{dag_id}/{run_id} still {s} after {timeout}s (wanted {states})")
+
+    def warm_task(self, dag_id: str, run_id: str, user: str = "admin") -> dict:
+        r = self.api("GET", f"/warm/api/v1/tasks/{dag_id}/{run_id}", user=user)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_warm(self, dag_id: str, run_id: str, pred, timeout: float = 90, what: str = "condition") -> dict:
+        deadline = time.monotonic() + timeout
+        t = None
+        while time.monotonic() < deadline:
+            t = self.warm_task(dag_id, run_id)
+            if pred(t):
+                return t
+            time.sleep(1)
+        raise AssertionError(f"{dag_id}/{run_id}: {what} not reached in {timeout}s; last: {json.dumps(t)[:1500]}")
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def _env(home: Path, specs: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM="8",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{BASE}/execution/",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"postgresql+psycopg2://root@127.0.0.1:5432/{META_DB}",
+        AIRFLOW__API__PORT=str(PORT),
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__BASE_URL=BASE,
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__API__SECRET_KEY="warm-ui-tests-secret",
+        AIRFLOW__API_AUTH__JWT_SECRET="warm-ui-tests-jwt-secret-0123456789",
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(PORT + 1),
+        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(PORT + 2),
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
+        AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER=str(specs),
+        AIRFLOW_CONN_UI_PG=f"postgresql://root@127.0.0.1:5432/{USER_DB}",
+        AIRFLOW_CONN_UI_MY=f"mysql://root@127.0.0.1:3306/{USER_DB}",
+    )
+    return env
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_airflow() -> Airflow:
+    for p in (PORT, PORT + 1, PORT + 2):
+        assert _port_free(p), f"port {p} is busy: is another UI test session running?"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _reset_databases()
+    home = Path(tempfile.mkdtemp(prefix="warm-ui-home-"))
+    specs = home / "specs"
+    specs.mkdir()
+    for name, text in SPECS.items():
+        (specs / name).write_text(text.lstrip())
+    pw_file = home / "simple_auth_manager_passwords.json.generated"
+    pw_file.write_text(json.dumps(PASSWORDS))
+    log_path = ARTIFACTS / "airflow-standalone.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([str(VENV_BIN / "airflow"), "standalone"], cwd=home, env=_env(home, specs),
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    af = Airflow(home, proc, log_path)
+    try:
+        _wait_ready(af)
+    except BaseException:
+        stop_airflow(af)
+        raise
+    PASSWORDS.update(json.loads(pw_file.read_text()))  # what Airflow actually uses
+    return af
+
+
+def stop_airflow(af: Airflow) -> None:
+    try:
+        os.killpg(af.proc.pid, signal.SIGTERM)
+        af.proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(af.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(af.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow():
+    af = start_airflow()
+    try:
+        yield af
+    finally:
+        stop_airflow(af)
+
+
+def _wait_ready(af: Airflow, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if af.proc.poll() is not None:
+            raise RuntimeError(f"airflow standalone exited ({af.proc.returncode}):\n{af.log_tail()}")
+        try:
+            h = requests.get(f"{BASE}/api/v2/monitor/health", timeout=5)
+            if h.ok and h.json().get("scheduler", {}).get("status") == "healthy":
+                dags = af.api("GET", "/api/v2/dags", params={"tags": "warm", "limit": 100})
+                ids = {d["dag_id"] for d in dags.json().get("dags", [])} if dags.ok else set()
+                page = requests.get(f"{BASE}/warm/", timeout=5)
+                if {"ui_copy", "ui_orders", "ui_mixed", "ui_bulk"} <= ids and page.ok and "app.js" in page.text:
+                    return
+                last = f"dags={sorted(ids)} page={page.status_code}"
+        except (requests.RequestException, ValueError, KeyError) as e:
+            last = repr(e)
+        time.sleep(2)
+    raise RuntimeError(f"Airflow not ready in {timeout}s ({last}):\n{af.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def runs(airflow):
+    """The demo's runs, started once: two completed copies, two failing moves, one bulk run."""
+    r = {"copy1": airflow.trigger("ui_copy", run_id="ui_copy_run_1")}
+    # The first run creates the warm side's ledger tables; jobs racing to create them at once can
+    # fail (engine issue reported separately), so the other runs start once it is done.
+    airflow.wait_run("ui_copy", r["copy1"], timeout=120)
+    r["mixed_a"] = airflow.trigger("ui_mixed", run_id="ui_mixed_run_a")
+    r["bulk"] = airflow.trigger("ui_bulk", run_id="ui_bulk_run_0")
+    # max_active_runs=1: the second run of a DAG waits for the first
+    r["copy2"] = airflow.trigger("ui_copy", run_id="ui_copy_run_2")
+    r["mixed_b"] = airflow.trigger("ui_mixed", run_id="ui_mixed_run_b")
+    return r
+
+
+# ---------------------------------------------------------------------------- the browser
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def new_page(browser, airflow, user: str = "admin", width: int = 1500, height: int = 950, color_scheme="light"):
+    ctx = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme,
+                              base_url=BASE)
+    ctx.add_cookies([{"name": "_token", "value": airflow.token(user), "url": BASE}])
+    ctx.set_default_timeout(15_000)
+    page = ctx.new_page()
+    page.on("pageerror", lambda e: page._errors.append(str(e)))
+    page._errors = []
+    return page
+
+
+@pytest.fixture
+def page(browser, airflow):
+    p = new_page(browser, airflow)
+    yield p
+    assert not p._errors, f"JavaScript errors on the page: {p._errors}"
+    p.context.close()
+
+
+@pytest.fixture
+def viewer_page(browser, airflow):
+    p = new_page(browser, airflow, user="viewer")
+    yield p
+    assert not p._errors, f"JavaScript errors on the page: {p._errors}"
+    p.context.close()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" and rep.failed:
+        for name in ("page", "viewer_page"):
+            p = item.funcargs.get(name)
+            if p is not None:
+                try:
+                    p.screenshot(path=str(ARTIFACTS / f"FAILED-{item.name}-{name}.png"), full_page=True)
+                except Exception:
+                    pass
