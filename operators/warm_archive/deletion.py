@@ -20,7 +20,12 @@ LOG_KEYS = 20
 
 
 def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=False):
-    """key -> comparable content for the rows of ``table`` in ``key_range``."""
+    """key -> comparable content for the rows of ``table`` in ``key_range``.
+
+    Same engine and column types: the server's row digest, or failing that the raw values (one
+    driver returns equal rows as equal tuples). Across engines: values in one normalised form.
+    """
+    raw = job.same_types
     p = job.p
     between, params = d.key_between(p.key, *key_range)
     content = d.row_hash(job.columns) if use_hash else d.cols(job.columns)
@@ -33,7 +38,7 @@ def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=
     out = {}
     for r in cur.fetchall():
         k = normalize_key(r[:n])
-        out[k] = (r[:n], r[n] if use_hash else normalize_row(r[n:]))
+        out[k] = (r[:n], r[n] if use_hash else tuple(r[n:]) if raw else normalize_row(r[n:]))
     return out
 
 

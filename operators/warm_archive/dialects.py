@@ -68,7 +68,9 @@ class Dialect:
         """Rows strictly after ``last`` in key order (keyset paging)."""
         if last is None:
             return "1=1", []
-        # Expanded form: (a > x) OR (a = x AND b > y) ... uses the index on every engine.
+        if len(key) > 1 and self.name != "mysql":  # row values: one index range scan
+            return f"({self.cols(key)}) > ({self.params(len(key))})", list(last)
+        # MySQL/MariaDB: the expanded form (a > x) OR (a = x AND b > y) ... uses the index.
         terms, params = [], []
         for i, col in enumerate(key):
             eq = [f"{self.quote(c)} = {self.placeholder}" for c in key[:i]]

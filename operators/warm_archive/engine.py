@@ -192,6 +192,7 @@ class TableJob:
             src.conn.commit()
         except Exception as e:
             src.conn.rollback()
+            self.check_stop()
             raise WarmArchiveError(
                 f"the where condition fails on {self.p.source_table}: {_db_message(e)}") from None
 
@@ -209,6 +210,7 @@ class TableJob:
             self.stats.execute(cur, f"SELECT COUNT(*) FROM {t} WHERE {self._src_where()} AND {cond}", params)
         except Exception as e:
             src.conn.rollback()
+            self.check_stop()
             raise WarmArchiveError(f"the where condition fails on {p.source_table}: {_db_message(e)}") from None
         count = cur.fetchone()[0]
         rng = None

@@ -66,6 +66,15 @@ class Ledger:
         self.t = warm.table(TABLE)
 
     def ensure(self):
+        """Create the ledger on first use. Two jobs may race to create it: the loser re-checks."""
+        try:
+            self._create()
+        except Exception:
+            self.d.conn.rollback()
+            if not self.d.columns(TABLE):
+                raise
+
+    def _create(self):
         types = self.d.ledger_types()
         cols = ", ".join(f"{self.d.quote(c)} {types[t]}" for c, t in _COLUMNS)
         cur = self.d.conn.cursor()
