@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from warm_archive.contract import XCOM_KEY
+from warm_archive.contract import XCOM_KEY, SourceStatus
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import Terminated, WarmArchiveError
 from warm_archive.progress import Publisher
@@ -65,6 +65,19 @@ class WarmArchiveOperator(BaseOperator):
         self.lock_timeout_s = lock_timeout_s
         self._job: TableJob | None = None
 
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        """Airflow 3 runs triggered without a logical date have no ``ds``; a warm spec's where
+        (``created_at < '{{ macros.ds_add(ds, -365) }}'``) should still work: use the run's
+        ``run_after`` for the date macros then."""
+        if context.get("ds") is None:
+            run_after = getattr(context.get("dag_run"), "run_after", None)
+            if run_after is not None:
+                context["ds"] = run_after.strftime("%Y-%m-%d")
+                context["ds_nodash"] = run_after.strftime("%Y%m%d")
+                context["ts"] = run_after.isoformat()
+                context["ts_nodash"] = run_after.strftime("%Y%m%dT%H%M%S")
+        super().render_template_fields(context, jinja_env)
+
     def _params(self, context) -> JobParams:
         dag_run = context["dag_run"]
         try:
@@ -99,7 +112,10 @@ class WarmArchiveOperator(BaseOperator):
                     status = job.run()
             except (WarmArchiveError, Exception) as e:
                 message = str(e).strip() or type(e).__name__
-                job.progress.update(state="failed", error=message)
+                # A stopped job deletes nothing more: what it archived waits for a retry or action.
+                stopped = job.progress.source_status == SourceStatus.DELETING
+                job.progress.update(state="failed", error=message,
+                                    **({"source_status": SourceStatus.PENDING} if stopped else {}))
                 if isinstance(e, Terminated) or (job._stop.is_set()):
                     raise AirflowFailException(f"terminated: {message}") from None
                 if isinstance(e, WarmArchiveError):
