@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
@@ -120,6 +121,11 @@ def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, tas
     return result
 
 
+def _json(data) -> Response:
+    """Already JSON-safe data, encoded once (FastAPI's jsonable_encoder is slow on big pages)."""
+    return Response(json.dumps(data, default=str, separators=(",", ":")), media_type="application/json")
+
+
 # -- reads ------------------------------------------------------------------------------------------
 
 Tab = Literal["completed", "in_progress", "exceptional"]
@@ -165,18 +171,21 @@ def list_tasks(
     total, rows = query.list_runs(session, dag_ids, f)
     tis, xcoms = query.load_children(session, rows)
     base = _ui_base()
-    return {"total": total, "limit": limit, "offset": offset,
-            "tasks": [query.serialize(r, tis.get((r.dag_id, r.run_id), []), xcoms, base) for r in rows]}
+    editable = set(query.readable_warm_dag_ids(session, user, method="PUT")) if rows else set()
+    return _json({"total": total, "limit": limit, "offset": offset,
+                  "tasks": [query.serialize(r, tis.get((r.dag_id, r.run_id), []), xcoms, base)
+                            | {"can_edit": r.dag_id in editable} for r in rows]})
 
 
 @app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun])
-def get_task(dag_id: str, run_id: str, session: SessionDep):
-    """One warm run with its sub-tasks."""
+def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+    """One warm run with its sub-tasks; ``can_edit`` tells whether the user may act on it."""
     if actions.advance_reexecutions(session):
         session.commit()
     row = _load(session, dag_id, run_id)
     tis, xcoms = query.load_children(session, [row])
-    return query.serialize(row, tis.get((dag_id, run_id), []), xcoms, _ui_base())
+    can_edit = dag_id in query.readable_warm_dag_ids(session, user, method="PUT")
+    return query.serialize(row, tis.get((dag_id, run_id), []), xcoms, _ui_base()) | {"can_edit": can_edit}
 
 
 # -- writes -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, tuple_
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from airflow.models.dag import DagModel, DagTag
@@ -94,10 +94,12 @@ def readable_warm_dag_ids(session: Session, user, method: str = "GET") -> list[s
 
 # -- derived statuses, as SQL ------------------------------------------------------------------
 
-def _xcom_rank_subquery():
+def _xcom_status_subquery():
+    """The run's source status according to its sub-tasks' XComs (one correlated subquery)."""
     rank = case(*[(_xval("source_status") == s, r) for s, r in _RANK.items()], else_=None)
+    best = func.min(rank)
     return (
-        select(func.min(rank))
+        select(case(*[(best == r, s) for r, s in _BY_RANK.items()], else_=None))
         .where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY)
         .correlate(DagRun)
         .scalar_subquery()
@@ -105,15 +107,13 @@ def _xcom_rank_subquery():
 
 
 def source_status_expr():
-    xrank = _xcom_rank_subquery()
-    from_xcom = case(*[(xrank == r, s) for r, s in _BY_RANK.items()], else_=None)
     full_rollback = and_(MR.state == "success", R.c.rollback_task_ids.is_(None))
     return case(
         (R.c.source_override.is_not(None), R.c.source_override),
         (MD.state.in_(ACTIVE), SourceStatus.DELETING),
         (MD.state == "success", SourceStatus.PROCESSED),
         (full_rollback, SourceStatus.RESTORED),
-        else_=from_xcom,
+        else_=_xcom_status_subquery(),
     )
 
 
@@ -168,9 +168,21 @@ def tab_condition(tab: str):
 
 
 def _xcom_exists(*conds):
-    return exists(
-        select(literal(1)).where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY, *conds).correlate(DagRun)
+    """Whether one of the run's warm_status XComs matches. A correlated scalar subquery with LIMIT 1:
+    PostgreSQL probes the XCom primary key per candidate run instead of hashing every XCom."""
+    return (
+        select(literal(1)).where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY, *conds)
+        .correlate(DagRun).limit(1).scalar_subquery().is_not(None)
     )
+
+
+def _run_strategy():
+    """The strategy the run's jobs report, else the one its conf asks for (a run not started yet)."""
+    reported = (
+        select(_xval("strategy")).where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY)
+        .correlate(DagRun).limit(1).scalar_subquery()
+    )
+    return func.coalesce(reported, DagRun.conf["strategy"].as_string())
 
 
 def list_runs(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[int, list]:
@@ -189,10 +201,7 @@ def list_runs(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[
     if f.get("table"):
         conds.append(_xcom_exists(or_(_ilike(_xval("table"), f["table"]), _ilike(_xval("target"), f["table"]))))
     if f.get("strategy"):
-        conds.append(or_(
-            _xcom_exists(_xval("strategy") == f["strategy"]),
-            and_(~_xcom_exists(), DagRun.conf["strategy"].as_string() == f["strategy"]),
-        ))
+        conds.append(_run_strategy() == f["strategy"])
     if f.get("source_status"):
         conds.append(src == f["source_status"])
     if f.get("q"):
@@ -202,14 +211,25 @@ def list_runs(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[
             _xcom_exists(or_(_ilike(_xval("table"), q), _ilike(_xval("target"), q), _ilike(_xval("error"), q))),
         ))
     stmt = stmt.where(*conds)
-    total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(DagRun.id).subquery()))
     order = f.get("order_by") or "-start"
     desc = order.startswith("-")
     col = {"start": _start_col(), "end": DagRun.end_date, "dag_id": DagRun.dag_id,
            "run_id": DagRun.run_id, "state": DagRun.state}[order.lstrip("-")]
     stmt = stmt.order_by(col.desc() if desc else col.asc(), DagRun.id.desc() if desc else DagRun.id.asc())
-    rows = session.execute(stmt.limit(f["limit"]).offset(f["offset"])).all()
-    return total, rows
+    # Page of ids first (the filters evaluated once, the total as a window count), then the full rows
+    # (derived statuses included) for those ids only.
+    page = session.execute(
+        stmt.with_only_columns(DagRun.id, func.count().over().label("total_rows"))
+        .limit(f["limit"]).offset(f["offset"])).all()
+    if page:
+        total = page[0].total_rows
+    else:
+        total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(DagRun.id).subquery()))
+        return total, []
+    ids = [p.id for p in page]
+    full, _, _ = base_select(dag_ids)
+    by_id = {r.id: r for r in session.execute(full.where(DagRun.id.in_(ids))).all()}
+    return total, [by_id[i] for i in ids if i in by_id]
 
 
 def get_run(session: Session, dag_id: str, run_id: str):
@@ -259,13 +279,15 @@ def load_children(session: Session, rows: list) -> tuple[dict, dict]:
     if not rows:
         return {}, {}
     pairs = [(r.dag_id, r.run_id) for r in rows]
+    wanted = set(pairs)
     tis: dict[tuple[str, str], list] = {}
     for ti in session.execute(
         select(TI.dag_id, TI.run_id, TI.task_id, TI.map_index, TI.state, TI.try_number, TI.start_date,
                TI.end_date, TI.priority_weight, TI.last_heartbeat_at)
-        .where(tuple_(TI.dag_id, TI.run_id).in_(pairs))
+        .where(TI.dag_id.in_({d for d, _ in pairs}), TI.run_id.in_({r for _, r in pairs}))
     ):
-        tis.setdefault((ti.dag_id, ti.run_id), []).append(ti)
+        if (ti.dag_id, ti.run_id) in wanted:
+            tis.setdefault((ti.dag_id, ti.run_id), []).append(ti)
     xcoms: dict[tuple[int, str], dict] = {}
     for x in session.execute(
         select(X.dag_run_id, X.task_id, X.key, X.value)

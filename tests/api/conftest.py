@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,7 @@ def stack():
         yield d
     finally:
         d.stop()
+        shutil.rmtree(d.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -124,8 +126,13 @@ def runs(stack):
         "reexec": ("api_reexec", stack.trigger("api_reexec")),
         "hidden": ("api_hidden", stack.trigger("api_hidden")),
     }
-    for dag_id, run_id in started.values():
-        stack.wait_run(dag_id, run_id)
+    expected = {"orders": "success", "copy": "success", "reexec": "failed", "hidden": "success"}
+    for key, (dag_id, run_id) in started.items():
+        state = stack.wait_run(dag_id, run_id)
+        if state != expected[key]:
+            logs = "\n".join(f"--- {p}\n" + p.read_text(errors="replace")[-4000:]
+                             for p in (stack.home / "logs").rglob("*") if p.is_file() and dag_id in str(p))
+            raise AssertionError(f"{dag_id} run ended {state}, expected {expected[key]}\n{logs}")
     return started
 
 

@@ -449,6 +449,7 @@ def test_airflow_nav_entry_run_tab_links_and_dark_mode(page, airflow, runs):
     page.get_by_role("menuitem", name="Warm Tasks").click()
     frame = page.frame_locator("iframe")
     expect(frame.locator(".tabs")).to_contain_text("Exceptional")
+    frame.get_by_role("tab", name=re.compile("Completed")).click()
     expect(frame.locator("tr.parent").first).to_be_visible()
     # Airflow's dark mode reaches the page
     assert frame.locator("html").get_attribute("data-theme") == "light"
@@ -503,7 +504,7 @@ def test_paging_with_10000_runs(page, airflow, runs):
         # paging survives the 3-second refresh
         page.wait_for_timeout(3500)
         expect(pager.locator("[data-range]")).to_have_text(re.compile(r"1–100 of 10,00\d"))
-        search(page, dag_id="ui_bulk", run_id="clone_0500")
+        search(page, dag_id="ui_bulk", run_id="clone_05000")
         expect(page.locator("tr.parent")).to_have_count(1)
     finally:
         with pg("wa_ui_meta") as c:
