@@ -31,8 +31,10 @@ os.environ.update(
     AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER=str(_home / "specs"),
     AIRFLOW_CONN_T_PG=f"postgresql://root@127.0.0.1:5432/{PG_DB}",
     AIRFLOW_CONN_T_MY=f"mysql://root@127.0.0.1:3306/{MY_DB}",
-    AIRFLOW_CONN_T_PG2=f"postgresql://root@127.0.0.1:5432/{PG_DB}",
-    AIRFLOW_CONN_T_MY2=f"mysql://root@127.0.0.1:3306/{MY_DB}",
+    # The same databases as another user: two connections, so the engine cannot take its
+    # one-database path (INSERT ... SELECT) and must move rows between connections.
+    AIRFLOW_CONN_T_PG2=f"postgresql://warm_other@127.0.0.1:5432/{PG_DB}",
+    AIRFLOW_CONN_T_MY2=f"mysql://warm_other@127.0.0.1:3306/{MY_DB}",
 )
 os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
 (_home / "specs").mkdir()
@@ -45,8 +47,13 @@ def _create_databases():
     with psycopg.connect("host=127.0.0.1 user=root dbname=test", autocommit=True) as c:
         if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone():
             c.execute(f'CREATE DATABASE "{PG_DB}"')
+        if not c.execute("SELECT 1 FROM pg_roles WHERE rolname = 'warm_other'").fetchone():
+            c.execute("CREATE ROLE warm_other LOGIN SUPERUSER")
     m = MySQLdb.connect(host="127.0.0.1", user="root")
     m.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{MY_DB}`")
+    for host in ("localhost", "127.0.0.1"):
+        m.cursor().execute(f"CREATE USER IF NOT EXISTS 'warm_other'@'{host}'")
+        m.cursor().execute(f"GRANT ALL PRIVILEGES ON *.* TO 'warm_other'@'{host}'")
     m.close()
 
 

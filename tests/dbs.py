@@ -14,7 +14,7 @@ import psycopg
 from warm_archive.values import normalize_row
 
 PG_DSN = "host=127.0.0.1 user=root dbname=wa_engine"
-CONN_ID = {"pg": "T_PG", "my": "T_MY"}
+CONN_ID = {"pg": "T_PG", "my": "T_MY", "pg2": "T_PG2", "my2": "T_MY2"}
 COLUMNS = ["id", "created_at", "amount", "status", "note", "flag", "payload"]
 CUTOFF = dt.datetime(2025, 1, 1)
 
@@ -42,9 +42,11 @@ class Engine:
     """One engine's test database: run SQL, (re)create tables, read them back."""
 
     def __init__(self, kind: str):
-        self.kind = kind
-        self.conn = pg() if kind == "pg" else my()
+        """``pg``/``my``; ``pg2``/``my2``: the same database, reached by the engine as another user."""
         self.conn_id = CONN_ID[kind]
+        self.name = kind
+        self.kind = kind[:2]
+        self.conn = pg() if self.kind == "pg" else my()
 
     def q(self, name: str) -> str:
         return ".".join(f'"{p}"' if self.kind == "pg" else f"`{p}`" for p in name.split("."))

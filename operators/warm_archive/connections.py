@@ -24,5 +24,6 @@ def connect(conn_id: str) -> Dialect:
         raise WarmArchiveError(f"cannot connect to {conn_id!r} ({conn.conn_type}): {e}") from None
     d = dialect_cls(raw, conn_id)
     d.reconnect = hook.get_conn
+    d.location = (dialect_cls.name, conn.host, conn.port, conn.schema, conn.login)
     d.setup_session()
     return d

@@ -42,6 +42,42 @@ def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=
     return out
 
 
+def _delete_in_one_database(job, batch: Batch, keys: list[tuple]) -> tuple[int, list]:
+    """Hot and warm tables in one database: the server compares the rows itself.
+
+    Lock the batch's rows that still match the condition, delete those equal to their warm row
+    (a join on the key, every column compared NULL-safe), and read back what stayed: the changed
+    rows. Rows, ledger stamp and all, in one transaction."""
+    p, d = job.p, job.src
+    where_sql = d.escape_percent(batch_where(job, batch))
+    t, w = d.table(p.source_table), d.table(p.target_table)
+    cur = d.conn.cursor()
+    matching: list[tuple] = []
+    for i in range(0, len(keys), 5000):
+        cond, params = d.key_in(p.key, keys[i:i + 5000])
+        job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql}){d.for_update()}",
+                          params)
+        matching += [tuple(r) for r in cur.fetchall()]
+    deleted = 0
+    on = " AND ".join(f"s.{d.quote(k)} = w.{d.quote(k)}" for k in p.key)
+    same = d.rows_equal("s", "w", job.columns)
+    for i in range(0, len(matching), 5000):
+        cond, params = d.key_in(p.key, matching[i:i + 5000], alias="s")
+        if d.name == "postgres":
+            sql = f"DELETE FROM {t} s USING {w} w WHERE {on} AND {cond} AND {same}"
+        else:
+            sql = f"DELETE s FROM {t} s JOIN {w} w ON {on} WHERE {cond} AND {same}"
+        job.stats.execute(cur, sql, params)
+        deleted += cur.rowcount
+    failpoints.reach("during_delete_phase")
+    kept = transfer.select_by_keys(d, p.source_table, p.key, p.key, matching, job.stats) if deleted < len(matching) else []
+    job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
+                      rows_changed=len(kept))
+    failpoints.reach("before_ledger_delete_mark")
+    d.conn.commit()
+    return deleted, [list(k) for k in kept]
+
+
 def delete_batch(job, batch: Batch) -> tuple[int, list]:
     """Delete the verified rows of one ledger batch from the source; returns (deleted, kept keys)."""
     import json
@@ -50,6 +86,10 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
     keys = decode_keys(batch.keys)
     if not keys:
         return 0, []
+    if job.same_db and job.same_types:
+        deleted, kept = _delete_in_one_database(job, batch, keys)
+        _report(job, batch, deleted, kept)
+        return deleted, kept
     key_range = (tuple(json.loads(batch.key_lo)), tuple(json.loads(batch.key_hi)))
     use_hash = job.same_types and src.row_hash(job.columns) is not None
     where_sql = batch_where(job, batch)
@@ -75,12 +115,16 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
     job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
                       rows_changed=len(kept))
     warm.conn.commit()
+    _report(job, batch, deleted, kept)
+    return deleted, kept
+
+
+def _report(job, batch: Batch, deleted: int, kept: list) -> None:
     if kept:
         log.warning("batch %s: %s row(s) changed in %s since their copy and were kept there "
                     "(the next run archives them again): keys %s%s", batch.batch_no, len(kept),
-                    p.source_table, kept[:LOG_KEYS], " ..." if len(kept) > LOG_KEYS else "")
+                    job.p.source_table, kept[:LOG_KEYS], " ..." if len(kept) > LOG_KEYS else "")
     job.progress.add(rows_deleted=deleted, rows_changed=len(kept))
-    return deleted, kept
 
 
 def batch_where(job, batch: Batch) -> str:

@@ -40,6 +40,7 @@ class Dialect:
     placeholder = "%s"
     _preparer: Any
     reconnect: Any = None  # opens another connection to the same database (cancel, parallel reads)
+    location: tuple | None = None  # (engine, host, port, database, user): equal means one database
 
     def __init__(self, conn, conn_id: str):
         self.conn = conn
@@ -86,12 +87,13 @@ class Dialect:
         p = self.params(len(key))
         return f"({cols}) >= ({p}) AND ({cols}) <= ({p})", [*lo, *hi]
 
-    def key_in(self, key: Sequence[str], keys: Sequence[tuple]) -> tuple[str, list]:
+    def key_in(self, key: Sequence[str], keys: Sequence[tuple], alias: str = "") -> tuple[str, list]:
+        q = (lambda c: f"{alias}.{self.quote(c)}") if alias else self.quote
         if len(key) == 1:
-            return f"{self.quote(key[0])} IN ({self.params(len(keys))})", [k[0] for k in keys]
+            return f"{q(key[0])} IN ({self.params(len(keys))})", [k[0] for k in keys]
         one = "(" + self.params(len(key)) + ")"
         return (
-            f"({self.cols(key)}) IN ({', '.join([one] * len(keys))})",
+            f"({', '.join(q(c) for c in key)}) IN ({', '.join([one] * len(keys))})",
             [v for k in keys for v in k],
         )
 
@@ -136,6 +138,10 @@ class Dialect:
 
     def cancel(self) -> None:
         """Cancel the statement running on ``conn`` (called from another thread or a signal)."""
+
+    def rows_equal(self, a: str, b: str, cols: Sequence[str]) -> str:
+        """SQL: rows aliased ``a`` and ``b`` hold the same values (NULL equal to NULL)."""
+        return " AND ".join(f"{a}.{self.quote(c)} IS NOT DISTINCT FROM {b}.{self.quote(c)}" for c in cols)
 
     def row_hash(self, cols: Sequence[str]) -> str | None:
         """SQL giving one text digest per row, identical for identical rows of identical types."""
@@ -216,10 +222,11 @@ class PostgresDialect(Dialect):
     def row_hash(self, cols):
         return "md5(ROW(" + self.cols(cols) + ")::text)"
 
-    def key_in(self, key, keys):
+    def key_in(self, key, keys, alias=""):
         if len(key) == 1:  # one array parameter: the plan is cached and the statement short
-            return f"{self.quote(key[0])} = ANY({self.placeholder})", [[k[0] for k in keys]]
-        return super().key_in(key, keys)
+            col = f"{alias}.{self.quote(key[0])}" if alias else self.quote(key[0])
+            return f"{col} = ANY({self.placeholder})", [[k[0] for k in keys]]
+        return super().key_in(key, keys, alias)
 
     def ledger_types(self):
         return {"id": "BIGSERIAL PRIMARY KEY", "str": "VARCHAR(250)", "text": "TEXT",
@@ -293,6 +300,9 @@ class MySQLDialect(Dialect):
             other.cursor().execute("KILL QUERY %s", (thread_id,))
         finally:
             other.close()
+
+    def rows_equal(self, a, b, cols):
+        return " AND ".join(f"{a}.{self.quote(c)} <=> {b}.{self.quote(c)}" for c in cols)
 
     def row_hash(self, cols):
         # Separator and NULL markers keep ('a', 'bc') apart from ('ab', 'c') and NULL from ''.

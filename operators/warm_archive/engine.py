@@ -69,6 +69,7 @@ class TableJob:
         self.columns: list[str] = []
         self.where_sql = "1=1"
         self.same_types = False
+        self.same_db = False
         self._locked = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -178,6 +179,10 @@ class TableJob:
                     f"target table {p.target_table} has no primary key or unique index on {p.key}")
             self.same_types = src.name == warm.name and all(
                 tgt[fold(c.name)].native_type == c.native_type for c in src_cols)
+        # Hot and warm tables in one database: a batch never leaves the server, and its rows,
+        # its ledger row and (move) its source delete commit in ONE transaction.
+        self.same_db = (src.location is not None and src.location == warm.location
+                        and src.name in ("postgres", "mysql"))
         if not p.dry_run:
             self.ledger.ensure()
 
@@ -316,6 +321,8 @@ class TableJob:
                 time.sleep(0.2 * attempt)
 
     def _batch(self, batch_no: int, last):
+        if self.same_db:
+            return self._batch_in_one_database(batch_no, last)
         p, src, warm = self.p, self.src, self.warm
         lock = src.for_update() if p.strategy == "move" else ""
         after, params = src.key_after(p.key, last)
@@ -404,6 +411,67 @@ class TableJob:
             self.progress.add(rows_deleted=deleted)
         else:
             src.conn.commit()
+        return hi
+
+    def _batch_in_one_database(self, batch_no: int, last):
+        """``INSERT INTO warm SELECT ... FROM hot``: rows, ledger row and (move) the source delete
+        in one transaction of one connection. A crash anywhere leaves the batch entirely undone."""
+        p, d = self.p, self.src
+        lock = d.for_update() if p.strategy == "move" else ""
+        after, params = d.key_after(p.key, last)
+        t, w, order = d.table(p.source_table), d.table(p.target_table), d.cols(p.key)
+        d.begin_snapshot()
+        cur = d.conn.cursor()
+        self.stats.execute(
+            cur, f"SELECT {order} FROM {t} WHERE {self._src_where()} AND {after} "
+            f"ORDER BY {order} LIMIT {d.placeholder}{lock}", [*params, p.batch_size])
+        keys = [tuple(r) for r in cur.fetchall()]
+        if not keys:
+            d.conn.commit()
+            return None
+        failpoints.reach("after_source_read")
+        lo, hi = keys[0], keys[-1]
+        between, bparams = d.key_between(p.key, lo, hi)
+        self.stats.execute(cur, f"SELECT {order} FROM {w} WHERE {between}", bparams)
+        batch_keys = {normalize_key(k): k for k in keys}
+        existing_raw = [batch_keys[k] for k in (normalize_key(r) for r in cur.fetchall()) if k in batch_keys]
+        if existing_raw and p.on_conflict == "error":
+            raise ConflictError(
+                f"{len(existing_raw)} row(s) of this batch are already in {p.target_table} "
+                f"(on_conflict: error), e.g. key {list(existing_raw[0])}")
+        previous = None
+        if existing_raw and p.on_conflict == "overwrite":
+            previous = encode_rows(transfer.select_by_keys(d, p.target_table, self.columns, p.key,
+                                                           existing_raw, self.stats))
+            transfer.delete_keys(d, p.target_table, p.key, existing_raw, self.stats)
+        skip = {normalize_key(k) for k in existing_raw} if p.on_conflict == "skip" else set()
+        failpoints.reach("during_warm_write")
+        not_skipped, sparams = "", []
+        if skip:
+            cond, sparams = d.key_in(p.key, existing_raw)
+            not_skipped = f" AND NOT ({cond})"
+        cols = d.cols(self.columns)
+        self.stats.execute(
+            cur, f"INSERT INTO {w} ({cols}) SELECT {cols} FROM {t} WHERE {self._src_where()} AND "
+            f"{between}{not_skipped}", [*bparams, *sparams])
+        inserted = cur.rowcount
+        deleted = 0
+        if p.strategy == "move":
+            doomed = [k for k in keys if normalize_key(k) not in skip] + self._same_in_warm(existing_raw, skip)
+            deleted = transfer.delete_keys(d, p.source_table, p.key, doomed, self.stats)
+        self.ledger.insert(
+            cur, dag_id=p.dag_id, run_id=p.run_id, task_id=p.task_id, batch_no=batch_no,
+            strategy=p.strategy, source_table=p.source_table, target_table=p.target_table,
+            key_cols=json.dumps(p.key), where_sql=self.where_sql,
+            key_lo=json.dumps(list(lo), default=str), key_hi=json.dumps(list(hi), default=str),
+            keys=encode_keys(keys), existing=encode_keys(existing_raw) if existing_raw else None,
+            previous=previous, rows_inserted=inserted, rows_deleted=deleted, rows_changed=0,
+            created_at=_now(), source_deleted_at=_now() if p.strategy == "move" else None)
+        failpoints.reach("before_warm_commit")
+        d.conn.commit()
+        failpoints.reach("after_warm_commit")
+        self.progress.add(rows_copied=inserted, rows_deleted=deleted, batches=1,
+                          rows_skipped=len(keys) - inserted if p.on_conflict == "skip" else 0)
         return hi
 
     def _same_in_warm(self, existing_raw: list[tuple], skip: set) -> list[tuple]:

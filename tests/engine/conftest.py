@@ -13,13 +13,15 @@ from warm_archive.engine import JobParams, TableJob
 ROOT_DIR = Path(__file__).resolve().parents[2]
 WHERE = "created_at < '2025-01-01'"
 SRC, WARM = "t_src.orders", "t_warm.orders"
-PAIRS = [("pg", "pg"), ("my", "my"), ("my", "pg"), ("pg", "my")]
+# pg->pg and my->my: one database (INSERT ... SELECT, server-side verification);
+# pg->pg2 and my->my2: the same engine over two connections; then the cross-engine pairs.
+PAIRS = [("pg", "pg"), ("my", "my"), ("pg", "pg2"), ("my", "my2"), ("my", "pg"), ("pg", "my")]
 _runs = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
 def engines():
-    e = {"pg": Engine("pg"), "my": Engine("my")}
+    e = {k: Engine(k) for k in ("pg", "my", "pg2", "my2")}
     yield e
     for x in e.values():
         x.close()

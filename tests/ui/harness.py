@@ -353,6 +353,7 @@ def new_page(browser, airflow, user: str = "admin", width: int = 1500, height: i
                               base_url=BASE)
     ctx.add_cookies([{"name": "_token", "value": airflow.token(user), "url": BASE}])
     ctx.set_default_timeout(15_000)
+    ctx.set_default_navigation_timeout(60_000)  # Airflow's own SPA is heavy on a loaded 2-core machine
     page = ctx.new_page()
     page.on("pageerror", lambda e: page._errors.append(str(e)))
     page._errors = []
