@@ -51,6 +51,14 @@ class Engine:
     def q(self, name: str) -> str:
         return ".".join(f'"{p}"' if self.kind == "pg" else f"`{p}`" for p in name.split("."))
 
+    def alive(self):
+        """Reconnect if a server restart (the fault tests do that) dropped the connection."""
+        try:
+            self.execute("SELECT 1").fetchall()
+        except Exception:
+            self.conn = pg() if self.kind == "pg" else my()
+        return self
+
     def execute(self, sql: str, params=None):
         if self.kind == "pg":
             return self.conn.execute(sql, params)

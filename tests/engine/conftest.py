@@ -32,6 +32,7 @@ class Pair:
         self.src, self.warm = src, warm
 
     def reset(self, n: int = 3000):
+        self.src.alive(), self.warm.alive()
         for e in {self.src.kind: self.src, self.warm.kind: self.warm}.values():
             e.schema("t_warm")
             e.drop(WARM)
