@@ -17,6 +17,7 @@ from warm_archive.values import decode_keys, normalize_key, normalize_row
 log = logging.getLogger(__name__)
 
 LOG_KEYS = 20
+CHUNK = 20000  # keys per statement (dense integer keys become a few BETWEEN ranges)
 
 
 def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=False):
@@ -52,17 +53,38 @@ def _delete_in_one_database(job, batch: Batch, keys: list[tuple]) -> tuple[int, 
     where_sql = d.escape_percent(batch_where(job, batch))
     t, w = d.table(p.source_table), d.table(p.target_table)
     cur = d.conn.cursor()
+    on = " AND ".join(f"s.{d.quote(k)} = w.{d.quote(k)}" for k in p.key)
+    same = d.rows_equal("s", "w", job.columns)
+    if d.name == "postgres":
+        # One statement: the condition is checked on the source alone (its columns would be
+        # ambiguous beside the warm table's), the rows compared, locked and deleted together.
+        cond, params = d.key_in(p.key, keys)
+        inner, iparams = d.key_in(p.key, keys, alias="s")
+        job.stats.execute(
+            cur, f"DELETE FROM {t} s USING {w} w WHERE {on} AND {inner} AND {same} AND "
+            f"({', '.join('s.' + d.quote(k) for k in p.key)}) IN "
+            f"(SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql}))",
+            [*iparams, *params])
+        deleted = cur.rowcount
+        failpoints.reach("during_delete_phase")
+        kept = []
+        if deleted < len(keys):  # changed rows, or rows gone or no longer matching: find the changed
+            job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
+            kept = [tuple(r) for r in cur.fetchall()]
+        job.ledger.update(cur, batch.id, source_deleted_at=now(),
+                          rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept))
+        failpoints.reach("before_ledger_delete_mark")
+        d.conn.commit()
+        return deleted, [list(k) for k in kept]
     matching: list[tuple] = []
-    for i in range(0, len(keys), 5000):
-        cond, params = d.key_in(p.key, keys[i:i + 5000])
+    for i in range(0, len(keys), CHUNK):
+        cond, params = d.key_in(p.key, keys[i:i + CHUNK])
         job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql}){d.for_update()}",
                           params)
         matching += [tuple(r) for r in cur.fetchall()]
     deleted = 0
-    on = " AND ".join(f"s.{d.quote(k)} = w.{d.quote(k)}" for k in p.key)
-    same = d.rows_equal("s", "w", job.columns)
-    for i in range(0, len(matching), 5000):
-        cond, params = d.key_in(p.key, matching[i:i + 5000], alias="s")
+    for i in range(0, len(matching), CHUNK):
+        cond, params = d.key_in(p.key, matching[i:i + CHUNK], alias="s")
         if d.name == "postgres":
             sql = f"DELETE FROM {t} s USING {w} w WHERE {on} AND {cond} AND {same}"
         else:

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import sqlite as sa_sqlite
 from warm_archive import typemap
 from warm_archive.errors import WarmArchiveError
 from warm_archive.typemap import Column
+from warm_archive.values import int_runs
 
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
@@ -89,6 +90,11 @@ class Dialect:
 
     def key_in(self, key: Sequence[str], keys: Sequence[tuple], alias: str = "") -> tuple[str, list]:
         q = (lambda c: f"{alias}.{self.quote(c)}") if alias else self.quote
+        runs = int_runs(keys) if len(keys) > 64 else None
+        if runs is not None and len(runs) <= 16:  # dense ids: index range scans, tiny statement
+            col = q(key[0])
+            cond = " OR ".join([f"{col} BETWEEN {self.placeholder} AND {self.placeholder}"] * len(runs))
+            return f"({cond})", [v for r in runs for v in r]
         if len(key) == 1:
             return f"{q(key[0])} IN ({self.params(len(keys))})", [k[0] for k in keys]
         one = "(" + self.params(len(key)) + ")"
@@ -223,7 +229,8 @@ class PostgresDialect(Dialect):
         return "md5(ROW(" + self.cols(cols) + ")::text)"
 
     def key_in(self, key, keys, alias=""):
-        if len(key) == 1:  # one array parameter: the plan is cached and the statement short
+        runs = int_runs(keys) if len(keys) > 64 else None
+        if len(key) == 1 and runs is None:  # one array parameter: the plan is cached, the statement short
             col = f"{alias}.{self.quote(key[0])}" if alias else self.quote(key[0])
             return f"{col} = ANY({self.placeholder})", [[k[0] for k in keys]]
         return super().key_in(key, keys, alias)

@@ -433,8 +433,11 @@ class TableJob:
         lo, hi = keys[0], keys[-1]
         between, bparams = d.key_between(p.key, lo, hi)
         self.stats.execute(cur, f"SELECT {order} FROM {w} WHERE {between}", bparams)
-        batch_keys = {normalize_key(k): k for k in keys}
-        existing_raw = [batch_keys[k] for k in (normalize_key(r) for r in cur.fetchall()) if k in batch_keys]
+        in_range = cur.fetchall()  # usually none: the warm table has nothing of this batch yet
+        existing_raw = []
+        if in_range:
+            batch_keys = {normalize_key(k): k for k in keys}
+            existing_raw = [batch_keys[k] for k in (normalize_key(r) for r in in_range) if k in batch_keys]
         if existing_raw and p.on_conflict == "error":
             raise ConflictError(
                 f"{len(existing_raw)} row(s) of this batch are already in {p.target_table} "

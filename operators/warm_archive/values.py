@@ -48,13 +48,8 @@ def decode_rows(text: str | None) -> list[tuple]:
 
 def encode_keys(keys: list[tuple]) -> str:
     """Keys of one batch. Runs of consecutive integers (the usual id column) shrink to ranges."""
-    if keys and len(keys[0]) == 1 and all(type(k[0]) is int for k in keys):
-        runs: list[list[int]] = []
-        for (k,) in keys:
-            if runs and k == runs[-1][1] + 1:
-                runs[-1][1] = k
-            else:
-                runs.append([k, k])
+    runs = int_runs(keys)
+    if runs is not None:
         return json.dumps({"runs": runs}, separators=(",", ":"))
     return json.dumps({"keys": json.loads(encode_rows(keys))}, separators=(",", ":"))
 
@@ -107,4 +102,21 @@ def normalize_row(row) -> tuple:
 
 
 def normalize_key(key) -> tuple:
+    if all(v.__class__ in _PLAIN or v.__class__ is str for v in key):
+        return tuple(key)
     return tuple(normalize(v) for v in key)
+
+
+def int_runs(keys: list[tuple]) -> list[tuple[int, int]] | None:
+    """Consecutive runs of a single integer key (``[(1, 20000)]`` for a dense id batch), else None."""
+    if not keys or len(keys[0]) != 1:
+        return None
+    runs: list[list[int]] = []
+    for (k,) in keys:
+        if k.__class__ is not int:
+            return None
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    return [(a, b) for a, b in runs]
