@@ -16,14 +16,23 @@ from bench.child import peak_mb, report, rss_mb
 
 def main() -> None:
     args = json.loads(sys.argv[1])
+    import os
+
+    if os.environ.get("BENCH_ENGINE_PATH"):  # profile a patched private copy of the engine
+        sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__ + repr(f)]
+        sys.path.insert(0, os.environ["BENCH_ENGINE_PATH"])
     logging.basicConfig(level=logging.WARNING)
     from warm_archive.engine import JobParams, TableJob
 
     p = JobParams(**args)
-    # Warm-up: import the DB drivers and Airflow's connection code before the clock starts.
+    # Warm-up, the same as GenericTransfer's (bench/job_gt.py builds both hooks before its clock):
+    # import the drivers and resolve both connections' hooks (Airflow's provider discovery).
     from warm_archive.connections import connect  # noqa: F401
     import psycopg, MySQLdb  # noqa: F401,E401
-    from airflow.sdk import BaseHook  # noqa: F401
+    from airflow.sdk import BaseHook
+
+    for conn_id in {p.source_conn_id, p.target_conn_id}:
+        BaseHook.get_connection(conn_id).get_hook()
 
     base = rss_mb()
     t0 = time.perf_counter()

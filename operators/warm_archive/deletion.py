@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 LOG_KEYS = 20
 CHUNK = 20000  # keys per statement (dense integer keys become a few BETWEEN ranges)
+VERIFY_CHUNK = 5000  # rows per side held in memory while comparing across connections
 
 
 def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=False):
@@ -102,8 +103,6 @@ def _delete_in_one_database(job, batch: Batch, keys: list[tuple]) -> tuple[int, 
 
 def delete_batch(job, batch: Batch) -> tuple[int, list]:
     """Delete the verified rows of one ledger batch from the source; returns (deleted, kept keys)."""
-    import json
-
     p, src, warm = job.p, job.src, job.warm
     keys = decode_keys(batch.keys)
     if not keys:
@@ -112,26 +111,32 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
         deleted, kept = _delete_in_one_database(job, batch, keys)
         _report(job, batch, deleted, kept)
         return deleted, kept
-    key_range = (tuple(json.loads(batch.key_lo)), tuple(json.loads(batch.key_hi)))
     use_hash = job.same_types and src.row_hash(job.columns) is not None
     where_sql = batch_where(job, batch)
-    src_rows = _rows_by_key(src, p.source_table, job, key_range, where_sql, lock=True, use_hash=use_hash)
-    warm_rows = _rows_by_key(warm, p.target_table, job, key_range, use_hash=use_hash)
-    warm.conn.commit()
-    verified, kept = [], []
-    for k in keys:
-        nk = normalize_key(k)
-        s = src_rows.get(nk)
-        if s is None:
-            continue  # already gone from the source, or no longer matching: nothing to delete
-        w = warm_rows.get(nk)
-        if w is not None and w[1] == s[1]:
-            verified.append(s[0])
-        else:
-            kept.append(list(s[0]))
-    failpoints.reach("during_delete_phase")
-    deleted = transfer.delete_keys(src, p.source_table, p.key, verified, job.stats)
-    src.conn.commit()
+    deleted, kept = 0, []
+    # Compare in slices of the batch's key order: memory stays at a few thousand rows per side,
+    # and each slice's source rows are locked only while it is compared and deleted.
+    for i in range(0, len(keys), VERIFY_CHUNK):
+        part = keys[i:i + VERIFY_CHUNK]
+        key_range = (tuple(part[0]), tuple(part[-1]))
+        src_rows = _rows_by_key(src, p.source_table, job, key_range, where_sql, lock=True, use_hash=use_hash)
+        warm_rows = _rows_by_key(warm, p.target_table, job, key_range, use_hash=use_hash)
+        warm.conn.commit()
+        verified = []
+        for k in part:
+            nk = normalize_key(k)
+            s = src_rows.get(nk)
+            if s is None:
+                continue  # already gone from the source, or no longer matching: nothing to delete
+            w = warm_rows.get(nk)
+            if w is not None and w[1] == s[1]:
+                verified.append(s[0])
+            else:
+                kept.append(list(s[0]))
+        del src_rows, warm_rows
+        failpoints.reach("during_delete_phase")
+        deleted += transfer.delete_keys(src, p.source_table, p.key, verified, job.stats)
+        src.conn.commit()
     failpoints.reach("before_ledger_delete_mark")
     cur = warm.conn.cursor()
     job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,

@@ -250,6 +250,9 @@ class MySQLDialect(Dialect):
         cur = self.conn.cursor()
         cur.execute("SET time_zone = '+00:00'")
         self.conn.autocommit(False)
+        # cancel() is called from another thread while this connection is busy, and mysqlclient
+        # (>= 2.2) refuses any call on a busy connection from another thread: remember the id now.
+        self.thread_id = self.conn.thread_id()
 
     def begin_snapshot(self):
         self.conn.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
@@ -301,7 +304,7 @@ class MySQLDialect(Dialect):
         self.conn.cursor().execute("SELECT RELEASE_LOCK(%s)", (name[:64],))
 
     def cancel(self):
-        thread_id = self.conn.thread_id()
+        thread_id = self.thread_id
         other = self.reconnect()
         try:
             other.cursor().execute("KILL QUERY %s", (thread_id,))

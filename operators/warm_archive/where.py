@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from warm_archive.errors import WarmArchiveError
 
@@ -29,6 +29,8 @@ def check_where(where: str | None, dialect: str | None, label: str = "where") ->
     except ParseError as e:
         first = e.errors[0]["description"] if e.errors else str(e)
         raise WarmArchiveError(f"{label} does not parse as SQL: {first}: {text!r}") from None
+    except TokenError as e:  # an unterminated string, quoted name or comment
+        raise WarmArchiveError(f"{label} does not parse as SQL: {e}: {text!r}") from None
     if len(statements) != 1:
         raise WarmArchiveError(
             f"{label} must be one boolean expression, found {len(statements)} statements: {text!r}"

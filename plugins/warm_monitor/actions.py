@@ -56,6 +56,12 @@ def record(*, user_name: str, action: str, dag_id: str, run_id: str, task_id: st
            http_status: int, detail: str | None = None, maintenance_run_id: str | None = None,
            new_run_id: str | None = None) -> None:
     """The plugin's action row and Airflow's audit log row, in their own transaction."""
+    from warm_monitor.models import ID_LEN
+
+    def clip(v):  # what a user typed must not turn the record of a refusal into a 500
+        return v if v is None or len(v) <= ID_LEN else v[: ID_LEN - 3] + "..."
+
+    user_name, dag_id, run_id, task_id = clip(user_name), clip(dag_id), clip(run_id), clip(task_id)
     extra = {"outcome": outcome, "http_status": http_status, "detail": detail, "source": "warm_monitor"}
     if maintenance_run_id:
         extra["maintenance_run_id"] = maintenance_run_id

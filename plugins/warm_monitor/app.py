@@ -31,7 +31,19 @@ PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>Warm Ta
 <body><h1>Warm Tasks</h1><p>The page is not installed; the JSON API is at
 <a href="api/v1/tasks?tab=in_progress">api/v1/tasks</a>.</p></body></html>"""
 
+def _sane_ids(request: Request) -> None:
+    """Ids no Airflow run can have: refused before they reach the metadata DB (a NUL byte makes
+    PostgreSQL raise, an id longer than the 250-character columns cannot exist)."""
+    for name, value in request.path_params.items():
+        if "\x00" in value or len(value) > 250:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {name}")
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{name}: NUL characters are not allowed")
+
+
 app = FastAPI(
+    dependencies=[Depends(_sane_ids)],
     title="Warm Monitor",
     description="Warm archive runs of Airflow: list, inspect, terminate, verify, roll back, re-execute.",
     version="1",
@@ -97,6 +109,14 @@ def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, tas
     """Run one write, commit it, and record it (plugin action table + Airflow audit log), also when refused."""
     user_name = user.get_name()
     try:
+        # One write at a time per run: a concurrent second request waits here until the first
+        # commits, then sees its effect in the state checks (409) instead of acting on the old state.
+        from sqlalchemy import select
+
+        from airflow.models.dagrun import DagRun
+
+        session.execute(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+                        .with_for_update())
         row = _load(session, dag_id, run_id)
         if task_id is not None:
             _subtask_exists(session, row, task_id)
