@@ -1,0 +1,181 @@
+"""One real Airflow deployment shared by tests/faults and tests/abuse (started on first use, stopped
+at the end of the session): PostgreSQL metadata DB ``wa_fault_meta``, LocalExecutor, scheduler,
+dag-processor, and the api-server on port 28120 under the FAB auth manager (roles and per-DAG
+permissions). It reuses the process helpers of tests/api/warm_api_harness.py.
+
+Users: admin (Admin), op (Op), viewer (Viewer: read-only), other (may read and edit the runs of
+``f_other`` only).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.api.warm_api_harness import AIRFLOW, Deployment
+from tests.faults.fdb import DB, MY_URI, PG_URI, table
+
+PORT = 28120
+LOG_PORT = 28121
+META_DB = "wa_fault_meta"
+JWT_SECRET = "warm-api-tests-jwt-secret-0123456789abcdef"  # the harness's [api_auth] jwt_secret
+
+# user -> (password, FAB role)
+USERS = {"admin": ("admin-pw", "Admin"), "op": ("op-pw", "Op"), "viewer": ("viewer-pw", "Viewer"),
+         "other": ("other-pw", "Other")}
+
+
+def spec(dag_id: str, strategy: str, jobs: list[tuple[str, str, str, str]], *, rate: float | None = None,
+         batch: int = 100, retries: int = 0, extra: str = "") -> str:
+    """jobs: (job id, source engine, warm engine, table name)."""
+    lines = [f"dag_id: {dag_id}", f"strategy: {strategy}", f"batch_size: {batch}", f"retries: {retries}",
+             "retry_delay_seconds: 0", "schedule: null", "start_date: 2024-01-01"]
+    if rate:
+        lines.append(f"max_rows_per_second: {rate}")
+    lines += [x for x in extra.splitlines() if x]
+    lines.append("jobs:")
+    for job_id, s, w, name in jobs:
+        lines += [f"  - id: {job_id}",
+                  f"    source: {{conn_id: f_{s}, table: {table(s, 'src', name)}}}",
+                  f"    target: {{conn_id: f_{w}, table: {table(w, 'warm', name)}}}",
+                  "    key: [id]",
+                  "    where: \"created_at < '2025-01-01'\""]
+    return "\n".join(lines) + "\n"
+
+
+# DAG id -> spec. Each scenario has its own DAG and tables (see the tests that use them).
+SPECS = {
+    # terminate from the monitor (test_terminate_and_kill.py)
+    "f_term_copy": spec("f_term_copy", "move", [("orders", "pg", "pg", "tc")], rate=150),
+    "f_term_delete": spec("f_term_delete", "copy_then_delete", [("orders", "my", "my", "td")], batch=200,
+                          rate=300),
+    "f_term_second": spec("f_term_second", "move", [("first", "pg", "my", "ts1"), ("second", "my", "pg", "ts2")],
+                          rate=150),
+    "f_term_lock": spec("f_term_lock", "move", [("orders", "pg", "pg", "tl")]),
+    "f_term_queued": spec("f_term_queued", "move", [("orders", "pg", "pg", "tq")]),
+    # kill -9 of the Airflow worker, then Airflow's retry
+    "f_kill_copy": spec("f_kill_copy", "move", [("orders", "pg", "my", "kc")], rate=150, retries=1),
+    "f_kill_delete": spec("f_kill_delete", "copy_then_delete", [("orders", "my", "pg", "kd")], batch=200,
+                          retries=1),
+    # two runs of one DAG at once (test_overlapping_runs.py)
+    "f_twice": spec("f_twice", "move", [("orders", "pg", "pg", "tw")], rate=400),
+    # abuse (tests/abuse)
+    "f_abuse": spec("f_abuse", "copy", [("orders", "pg", "pg", "ab")], batch=500),
+    "f_abuse_fail": spec("f_abuse_fail", "move", [("orders", "pg", "pg", "ab_missing")]),
+    "f_abuse_slow": spec("f_abuse_slow", "copy", [("orders", "pg", "pg", "abs")], rate=60, batch=20,
+                         extra="allow_conf_where: true"),
+    "f_other": spec("f_other", "copy", [("orders", "pg", "pg", "ot")], batch=500),
+}
+DAGS = [*SPECS, "warm_maintenance"]
+
+# FAB roles and users in one process (one Airflow start instead of one CLI call per user): the
+# builtin roles, a role "Other" that may read and edit the runs of f_other only, and USERS.
+USERS_SCRIPT = """
+import json, sys
+from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+users = json.loads(sys.argv[1])
+with get_application_builder() as ab:
+    sm = ab.sm
+    sm.sync_roles()
+    role = sm.find_role("Other") or sm.add_role("Other")
+    for resource, actions in (("DAG:f_other", ("can_read", "can_edit")),
+                              ("DAG Runs", ("can_read", "can_edit", "can_create"))):
+        for action in actions:
+            sm.add_permission_to_role(role, sm.create_permission(action, resource))
+    for name, (password, role_name) in users.items():
+        if not sm.find_user(username=name):
+            assert sm.add_user(name, name, "test", name + "@example.com", sm.find_role(role_name),
+                               password=password), name
+"""
+VENV_PY = Path(sys.executable)
+
+_lock = threading.Lock()
+_stack: FaultStack | None = None  # noqa: F821 (defined below)
+
+
+class FaultStack(Deployment):
+    """The harness's Deployment, plus what the fault and abuse tests need."""
+
+    def start(self) -> None:
+        self.migrate()
+        self.start_background()
+        users = subprocess.Popen([str(VENV_PY), "-c", USERS_SCRIPT, json.dumps(USERS)], env=self.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.use("fab")
+        out, _ = users.communicate(timeout=300)
+        assert users.returncode == 0, out[-3000:]
+        self.wait_dags(DAGS)
+
+    def token(self, user: str) -> str:
+        import requests
+
+        if user not in self._tokens:
+            r = requests.post(f"{self.base}/auth/token", json={"username": user, "password": USERS[user][0]},
+                              timeout=30)
+            assert r.status_code in (200, 201), (user, r.status_code, r.text)
+            self._tokens[user] = r.json()["access_token"]
+        return self._tokens[user]
+
+    # -- runs -------------------------------------------------------------------------------------
+    def wait_state(self, dag_id: str, run_id: str, states, timeout: float = 180) -> str:
+        return self.wait_run(dag_id, run_id, states=tuple(states), timeout=timeout)
+
+    def ti_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        r = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+        return r.json().get("state") if r.status_code == 200 else None
+
+    def warm_task(self, dag_id: str, run_id: str) -> dict:
+        r = self.get(f"/warm/api/v1/tasks/{dag_id}/{run_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def action(self, dag_id: str, run_id: str, what: str, user: str = "admin", task_id: str | None = None):
+        path = f"/warm/api/v1/tasks/{dag_id}/{run_id}" + (f"/subtasks/{task_id}" if task_id else "") + f"/{what}"
+        return self.post(path, user, json={})
+
+    def rollback_and_wait(self, dag_id: str, run_id: str, timeout: float = 180) -> dict:
+        r = self.action(dag_id, run_id, "rollback")
+        assert r.status_code == 200, r.text
+        m = r.json()["maintenance_run_id"]
+        state = self.wait_run("warm_maintenance", m, timeout=timeout)
+        assert state == "success", f"rollback maintenance run {m} ended {state}"
+        return self.return_value("warm_maintenance", m, "maintain")
+
+    def meta(self):
+        import psycopg
+
+        return psycopg.connect(f"host=127.0.0.1 user=root dbname={META_DB}", autocommit=True)
+
+
+def get() -> FaultStack:
+    """The shared deployment, started on first use."""
+    global _stack
+    with _lock:
+        if _stack is None:
+            s = FaultStack(meta_db=META_DB, port=PORT, specs={f"{k}.yaml": v for k, v in SPECS.items()},
+                           connections={"f_pg": PG_URI, "f_my": MY_URI},
+                           extra_env={"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORT),
+                                      "AIRFLOW__CORE__PARALLELISM": "10",
+                                      "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2"})
+            try:
+                s.start()
+            except BaseException:
+                s.stop()
+                raise
+            _stack = s
+        return _stack
+
+
+def shutdown() -> None:
+    global _stack
+    with _lock:
+        if _stack is not None:
+            _stack.stop()
+            _stack = None
+
+
+__all__ = ["DB", "FaultStack", "SPECS", "USERS", "get", "shutdown", "spec", "time"]

@@ -1,0 +1,74 @@
+"""The MariaDB server restarted while two jobs run (DESIGN 4.5): one reads its source from MariaDB
+(``move`` MariaDB -> PostgreSQL), the other writes its warm table there (``copy_then_delete``
+PostgreSQL -> MariaDB). Both fail (not hang, not succeed silently), nothing is lost, and once the
+server is back the retries of the same task instances finish with exact tables.
+
+One restart for the whole suite (other test sessions share the server); named ``zz`` so it runs
+after the other fault modules. PostgreSQL is not restarted: it also holds Airflow metadata DBs of
+running deployments; dropping its connections is covered by test_connection_drop.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.faults import tally
+from tests.faults.fdb import FEngine, FPair, JobThread, ledger_batches, ledger_report, wait_for
+
+
+def _ping() -> bool:
+    return subprocess.run(["mariadb-admin", "-h", "127.0.0.1", "-uroot", "ping"], capture_output=True).returncode == 0
+
+
+def _server_gone() -> bool:
+    return subprocess.run(["pgrep", "-x", "mariadbd"], capture_output=True).returncode != 0
+
+
+def restart_mariadb() -> float:
+    t0 = time.monotonic()
+    try:
+        subprocess.run(["mariadb-admin", "-h", "127.0.0.1", "-uroot", "shutdown"], check=True, timeout=120)
+        wait_for(_server_gone, 120, 0.2, "the mariadbd process to exit")
+    finally:  # whatever happened, the shared server must come back
+        subprocess.run(["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"],
+                       timeout=60)
+        wait_for(_ping, 120, 0.3, "MariaDB to come back")
+    return time.monotonic() - t0
+
+
+@pytest.mark.timeout(300)
+def test_mariadb_restart_during_jobs_then_retry_is_exact():
+    engines = {"pg": FEngine("pg"), "my": FEngine("my")}
+    a = FPair("my", "pg", "rs_a", engines).reset()
+    b = FPair("pg", "my", "rs_b", engines).reset()
+    jobs = {"a": (a, "move", "rs_a_run"), "b": (b, "copy_then_delete", "rs_b_run")}
+    with tally.scenario("fault"):
+        threads = {k: JobThread(p.params(st, run, max_rows_per_second=300, batch_size=100))
+                   for k, (p, st, run) in jobs.items()}
+        for t in threads.values():
+            t.start()
+        wait_for(lambda: ledger_batches(a.warm, "warm_fault", "rs_a_run", "rs_a") >= 2
+                 and ledger_batches(b.warm, "warm_fault", "rs_b_run", "rs_b") >= 2, 60, 0.1, "both jobs under way")
+        for e in engines.values():
+            e.close()
+        took = restart_mariadb()
+        for t in threads.values():
+            t.finish(120)
+            assert t.error is not None, "a job carried on through a server restart as if nothing happened"
+        engines.update(pg=FEngine("pg"), my=FEngine("my"))
+        for k, (p, st, run) in jobs.items():
+            p.src, p.warm = engines[p.src.kind], engines[p.warm.kind]
+            p.check_nothing_lost()
+            rep = ledger_report(p, run, strategy=st)
+            assert rep["lost"] == 0 and rep["in_warm"] == rep["rows"], rep
+        for k, (p, st, run) in jobs.items():  # Airflow's retry of the same task instance
+            retry = JobThread(p.params(st, run, batch_size=100))
+            retry.start()
+            assert retry.finish().error is None, retry.error
+            p.check_exact(st)
+        assert took < 120
+    for e in engines.values():
+        e.close()
