@@ -27,6 +27,7 @@ class Contender:
     deletes: bool = True       # the source rows are gone afterwards
     needs_table: bool = True   # the warm table must exist before the run
     python: bool = False       # reports its own timing (start-up and imports excluded)
+    capped: bool = False       # too slow for N: archives only the first ``--slow-cap`` old rows
 
     @property
     def src(self) -> str:
@@ -79,7 +80,8 @@ def all_contenders() -> list[Contender]:
             out.append(Contender(f"gt.{mode}.{pair}", "gt", mode, pair,
                                  f"GenericTransfer {mode} + DELETE", python=True))
         if pair == "mymy":
-            out.append(Contender("pt.default.mymy", "pt", "default", pair, "pt-archiver defaults"))
+            out.append(Contender("pt.default.mymy", "pt", "default", pair, "pt-archiver defaults",
+                                 capped=True))
             out.append(Contender("pt.bulk.mymy", "pt", "bulk", pair, "pt-archiver bulk"))
             out.append(Contender("limit.mymy", "limit", "insert_select", pair,
                                  "limit: INSERT ... SELECT + DELETE"))

@@ -36,6 +36,9 @@ def parse(argv=None):
                     help="memory phase: rerun the table job (copy_then_delete) at this many times N "
                          "(default 5; 0 = skip; quick: 0)")
     ap.add_argument("--mem-pairs", default=",".join(PAIRS), help="pairs for the memory phase")
+    ap.add_argument("--slow-cap", type=int, default=None,
+                    help="pt-archiver defaults (one row per commit) archives only this many rows; its "
+                         "rows/s is measured on them (default 50,000; quick 1,000)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run before it is killed")
     ap.add_argument("--out", default=str(RESULTS), help="directory for JSON, CSV and PNG")
     a = ap.parse_args(argv)
@@ -43,6 +46,8 @@ def parse(argv=None):
         a.rows = 100_000 if a.quick else 1_000_000
     if a.runs is None:
         a.runs = 1 if a.quick else 3
+    if a.slow_cap is None:
+        a.slow_cap = 1_000 if a.quick else 50_000
     if a.mem_scale is None:
         a.mem_scale = 0 if a.quick else 5
     return a
@@ -61,13 +66,17 @@ def one_run(c, exp, a, env) -> dict:
         data.reset_warm(c.src, create=False)
     data.settle()
     run_id = f"bench_{uuid.uuid4().hex[:10]}"
-    res = run(c.argv(exp["where"], run_id, a.batch_size), env, a.timeout)
+    capped = c.capped and exp.get("capped")
+    where = exp["capped"]["where"] if capped else exp["where"]
+    archived = exp["capped"]["archived"] if capped else exp["archived"]
+    res = run(c.argv(where, run_id, a.batch_size), env, a.timeout)
     child = res.get("child") or {}
     res["seconds"] = child.get("seconds") if c.python and child.get("seconds") else res["wall_s"]
     res["rss_before_mb"] = child.get("rss_before_mb")
     res["errors"] = check(c, exp, res)
     res["ok"] = not res["errors"]
-    res["rows_per_s"] = exp["archived"] / res["seconds"] if res["seconds"] else None
+    res["archived"] = archived
+    res["rows_per_s"] = archived / res["seconds"] if res["seconds"] else None
     return res
 
 
@@ -89,11 +98,12 @@ def summarize(cs, results, exp) -> list[dict]:
         runs = results[c.id]
         good = [r for r in runs if r["ok"]]
         med = statistics.median(r["seconds"] for r in good) if good else None
+        archived = good[0]["archived"] if good else exp["archived"]
         rows.append({
             "id": c.id, "family": c.family, "variant": c.variant, "pair": c.pair,
             "pair_label": C.pair_label(c.pair), "label": c.label,
             "runs": len(runs), "runs_ok": len(good),
-            "median_s": med, "rows_per_s": exp["archived"] / med if med else None,
+            "median_s": med, "rows_per_s": archived / med if med else None, "archived": archived,
             "seconds": [r["seconds"] for r in runs],
             "peak_rss_mb": max((r["peak_rss_mb"] for r in good), default=None),
             "rss_before_mb": max((r["rss_before_mb"] for r in good if r["rss_before_mb"]), default=None),
@@ -146,7 +156,29 @@ def targets(rows, mem) -> list[dict]:
     return out
 
 
+def engine_version() -> dict:
+    """Which engine code was measured: git HEAD, and a digest of the working tree's engine files
+    (the engine changes under active development; figures are only comparable for one digest)."""
+    import hashlib
+    import subprocess
+
+    from bench.config import ROOT
+
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "operators" / "warm_archive").glob("*.py")):
+        h.update(f.name.encode() + f.read_bytes())
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        head = None
+    return {"git_head": head, "engine_files_sha256": h.hexdigest()[:16]}
+
+
 def main(argv=None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the running contender is killed too
     a = parse(argv)
     env = child_env()
     cs = C.select(C.all_contenders(), a.only)
@@ -154,9 +186,10 @@ def main(argv=None) -> int:
         log("no contender matches --only")
         return 2
     started = time.monotonic()
+    version_at_start = engine_version()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     log(f"building {a.rows:,} rows in PostgreSQL and MariaDB ...")
-    exp = data.build(a.rows, log)
+    exp = data.build(a.rows, log, cap=a.slow_cap)
     log(f"running {len(cs)} contenders x {a.runs} run(s) ...")
     results = run_all(cs, exp, a, env, a.runs, "N")
     rows = summarize(cs, results, exp)
@@ -191,6 +224,7 @@ def main(argv=None) -> int:
         "started": stamp, "rows": a.rows, "runs": a.runs, "quick": a.quick, "batch_size": a.batch_size,
         "archived": exp["archived"], "cutoff": exp["cutoff"], "where": exp["where"],
         "archived_checksum": exp["archived_checksum"], "elapsed_s": time.monotonic() - started,
+        "engine": version_at_start, "engine_at_end": engine_version(),
         "all_checks_passed": not failed,
         "results": rows, "memory": mem, "targets": tg,
         "runs_detail": {cid: [{k: v for k, v in r.items() if k not in ("stdout_tail",)} for r in rs]

@@ -38,6 +38,10 @@ def text(doc: dict) -> str:
             v = r[k] if k != "runs_ok" else f"{r['runs_ok']}/{r['runs']}"
             cells.append(f"{_fmt(v, k):>{w}}" if i > 1 else f"{_fmt(v, k):<{w}}")
         lines.append("  ".join(cells))
+    capped = [r for r in doc["results"] if r.get("archived") != doc["archived"]]
+    for r in capped:
+        lines.append(f"  ({r['label']}: rows/s measured on its first {r['archived']:,} rows to archive; "
+                     f"at its rate all {doc['archived']:,} would take {doc['archived'] / r['rows_per_s'] / 60 if r['rows_per_s'] else 0:.0f} min)")
     if doc["memory"]:
         lines += ["", "memory of the table job (copy_then_delete), peak RSS of the job process:"]
         for m in doc["memory"]:
@@ -76,7 +80,6 @@ def chart(doc: dict, path: Path) -> None:
     ax2.barh(y, [r["peak_rss_mb"] or 0 for r in rows], color=[colors[r["family"]] for r in rows])
     ax2.axvline(150, color="red", lw=0.8, ls="--")
     ax2.set_xlabel("peak RSS of the job process, MB")
-    ax2.set_xscale("log")
     fig.suptitle(f"Warm archive benchmark: N={doc['rows']:,}, {doc['archived']:,} rows archived, "
                  f"median of {doc['runs']} run(s)", fontsize=10)
     fig.tight_layout()
