@@ -10,16 +10,12 @@ baselines); pt-archiver's one-row-per-commit defaults archive only their first 3
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.skipif(shutil.which("pt-archiver") is None, reason="pt-archiver not installed")
 def test_bench_quick_runs_and_every_check_passes(tmp_path):
     out = tmp_path / "results"
     proc = subprocess.run(
