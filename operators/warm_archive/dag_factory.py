@@ -92,8 +92,12 @@ def maintenance_dag(dag_file: str) -> DAG:
         doc_md='Conf: `{"action": "rollback" | "delete_source" | "verify", "dag_id": ..., '
         '"run_id": ..., "task_ids": [...]}`',
     )
+    from airflow.configuration import conf
+
+    queue = conf.get("warm_archive", "maintenance_queue", fallback="") or None
     WarmMaintenanceOperator(
         task_id="maintain", dag=dag, retries=0,
         specs_folder=str(Path(dag_file).resolve().parent / "specs"),
+        **({"queue": queue} if queue else {}),
     )
     return dag

@@ -33,6 +33,15 @@ def get_provider_info() -> dict:
                         "example": "600",
                         "default": "600",
                     },
+                    "maintenance_queue": {
+                        "description": "Executor queue of the warm_maintenance task (rollback, "
+                        "source deletion, verification), to keep that work on workers near the "
+                        "databases like the table jobs' ``queue:``. Empty: the default queue.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "near_db",
+                        "default": "",
+                    },
                 },
             }
         },

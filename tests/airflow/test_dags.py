@@ -90,6 +90,16 @@ def test_spec_becomes_a_dag_with_one_task_per_job_in_order(specs_dir, airflow_db
     assert "warm_maintenance" in bag.dag_ids
 
 
+def test_spec_queue_and_pool_and_the_maintenance_queue_reach_the_tasks(specs_dir, airflow_db, monkeypatch):
+    write_spec(specs_dir, text=SPEC.format(dag_id="warm_af", strategy="move").replace(
+        "retries: 0\n", "retries: 0\nqueue: near_db\npool: hot_pg\n"))
+    monkeypatch.setenv("AIRFLOW__WARM_ARCHIVE__MAINTENANCE_QUEUE", "near_db")
+    bag = dagbag()
+    assert not bag.import_errors
+    assert {(t.queue, t.pool) for t in bag.get_dag("warm_af").tasks} == {("near_db", "hot_pg")}
+    assert bag.get_dag("warm_maintenance").get_task("maintain").queue == "near_db"
+
+
 @pytest.mark.parametrize("text,expected", [
     ("dag_id: warm_bad\nstrategy: shred\njobs: []\n", ["warm_bad.yaml", "strategy", "'copy', 'copy_then_delete' or 'move'"]),
     ("dag_id: warm_bad\nbatchsize: 5\njobs: []\n", ["warm_bad.yaml", "batchsize: unknown key", "allowed: dag_id"]),
