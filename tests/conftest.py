@@ -76,3 +76,41 @@ def specs_dir():
     yield folder
     for p in folder.glob("*"):
         p.unlink()
+
+
+# ------------------------------------------------ the fault and abuse suite's summary and deployment
+
+_FAULT_PACKAGES = ("tests/faults/", "tests/abuse/")
+
+
+def pytest_runtest_logreport(report):
+    """Count the deterministic kill points of tests/engine/test_kill.py in the suite's summary."""
+    if "tests/engine/test_kill.py" in report.nodeid and report.when == "call":
+        from tests.faults import tally
+
+        tally.counts["engine_kill_tried"] += 1
+        tally.counts["engine_kill_survived"] += report.passed
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Stop the fault and abuse packages' shared Airflow after their last test, so that its
+    scheduler and api-server do not slow the packages that run after them."""
+    if item.nodeid.startswith(_FAULT_PACKAGES) and (nextitem is None or not nextitem.nodeid.startswith(_FAULT_PACKAGES)):
+        from tests.faults import stack
+
+        stack.shutdown()
+
+
+def pytest_sessionfinish(session):
+    import sys
+
+    if "tests.faults.stack" in sys.modules:
+        sys.modules["tests.faults.stack"].shutdown()
+
+
+def pytest_terminal_summary(terminalreporter):
+    import sys
+
+    tally = sys.modules.get("tests.faults.tally")
+    if tally is not None and +tally.counts:  # only after fault, abuse or kill tests ran
+        tally.print_summary(terminalreporter)

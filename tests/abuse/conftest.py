@@ -1,37 +1,6 @@
-"""Abuse suite setup: the fault suite's databases and shared Airflow deployment, and the summary."""
+"""Abuse suite setup: the fault suite's databases and shared Airflow deployment (tests/faults)."""
 
-from __future__ import annotations
-
-import pytest
-
-from tests.faults import fdb, tally
+from tests.faults import fdb
+from tests.faults.fixtures import fengines, stack  # noqa: F401
 
 fdb.create_databases()
-
-
-@pytest.fixture(scope="session")
-def fengines():
-    e = {"pg": fdb.FEngine("pg"), "my": fdb.FEngine("my")}
-    yield e
-    for x in e.values():
-        try:
-            x.close()
-        except Exception:
-            pass
-
-
-@pytest.fixture(scope="session")
-def stack():
-    from tests.faults import stack as st
-
-    return st.get()
-
-
-def pytest_sessionfinish(session):
-    from tests.faults import stack as st
-
-    st.shutdown()
-
-
-def pytest_terminal_summary(terminalreporter):
-    tally.print_summary(terminalreporter)

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from warm_api_harness import AIRFLOW, USERS, Deployment, pg  # noqa: E402
+from tests.api.warm_api_harness import AIRFLOW, USERS, Deployment
+from tests.processes import pg
 
 PORT = 28081
 META_DB = "wa_api_meta"
@@ -101,7 +98,7 @@ def _seed_user_data() -> None:
     m.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack():
     _seed_user_data()
     d = Deployment(meta_db=META_DB, port=PORT, specs=SPECS,
@@ -117,7 +114,7 @@ def stack():
         shutil.rmtree(d.home, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runs(stack):
     """Warm runs every module may look at, started together (different DAGs run side by side)."""
     started = {

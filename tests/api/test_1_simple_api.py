@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from warm_api_harness import pg
+from tests.processes import pg, wait_for
 
 API = "/warm/api/v1"
 pytestmark = pytest.mark.timeout(600)
@@ -40,17 +40,6 @@ def checksum(table: str) -> tuple:
 def count(table: str) -> int:
     with pg("wa_api") as c:
         return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-
-def wait_for(fn, timeout: float, what: str, every: float = 0.5):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 # -- registration, page -----------------------------------------------------------------------------------
@@ -306,7 +295,7 @@ def test_terminate_verify_rollback_restores_both_tables(simple, runs):
         t = simple.get(p).json()
         return t if t["state"] == "running" and t["rows_archived"] >= 1000 else None
 
-    t = wait_for(copying, 120, "the slow job to copy rows")
+    t = wait_for(copying, 120, what="the slow job to copy rows")
     assert run_id in run_ids(listing(simple, tab="in_progress", dag_id="api_slow"))
     assert 0 < t["progress_pct"] < 100
     # wrong-state actions on a running run
@@ -322,7 +311,7 @@ def test_terminate_verify_rollback_restores_both_tables(simple, runs):
     r = simple.post(p + "/terminate", "user", json={})
     assert r.status_code == 200, r.text
     assert "slow" in r.json()["killed_task_ids"]
-    wait_for(lambda: run_id in run_ids(listing(simple, tab="exceptional", dag_id="api_slow")), 10, "Exceptional")
+    wait_for(lambda: run_id in run_ids(listing(simple, tab="exceptional", dag_id="api_slow")), 10, what="Exceptional")
     assert time.time() - t0 < 10
     assert simple.post(p + "/terminate", json={}).status_code == 409
     assert simple.post(p + "/verify", json={}).status_code == 409

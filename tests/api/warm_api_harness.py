@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from tests.processes import Proc, recreate_pg_db, wait_port_free
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -32,65 +33,6 @@ USERS = {
     "user": ("user-pw", "user", "User"),
     "viewer": ("viewer-pw", "viewer", "Viewer"),
 }
-
-
-def pg(dbname: str):
-    import psycopg
-
-    return psycopg.connect(f"host=127.0.0.1 user=root dbname={dbname}", autocommit=True)
-
-
-def recreate_pg_db(name: str) -> None:
-    with pg("postgres") as c:
-        c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        c.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        c.execute(f'CREATE DATABASE "{name}"')
-
-
-def _wait_port_free(port: int, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) != 0:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"port {port} is still in use")
-
-
-class Proc:
-    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self.log = open(self.log_path, "ab")
-        self.p = subprocess.Popen(args, env=env, cwd=str(ROOT), stdout=self.log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-
-    def alive(self) -> bool:
-        return self.p.poll() is None
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.p.wait(10)
-        self.log.close()
-
-    def tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
 
 
 class Deployment:
@@ -166,7 +108,7 @@ class Deployment:
 
     def start_background(self) -> None:
         for name in ("scheduler", "dag-processor"):
-            self.procs[name] = Proc(name, [AIRFLOW, name], self.env, self.home)
+            self.procs[name] = Proc(name, [AIRFLOW, name], self.env, self.home, cwd=ROOT)
 
     def use(self, kind: str) -> None:
         """Make sure the api-server runs with ``kind`` ("simple" or "fab") as auth manager."""
@@ -175,10 +117,10 @@ class Deployment:
         if "api-server" in self.procs:
             self.procs.pop("api-server").stop()
         self._tokens.clear()
-        _wait_port_free(self.port)
+        wait_port_free(self.port)
         env = dict(self.env, AIRFLOW__CORE__AUTH_MANAGER=SIMPLE if kind == "simple" else FAB)
         self.procs["api-server"] = Proc("api-server", [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p", str(self.port),
-                                                       "-w", "1"], env, self.home)
+                                                       "-w", "1"], env, self.home, cwd=ROOT)
         self.auth_kind = kind
         self.wait_healthy()
 

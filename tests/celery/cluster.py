@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +26,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
+
+from tests.processes import Proc, port_free, recreate_pg_db
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -53,104 +53,8 @@ def hostname():
 '''
 
 
-def pg(dbname: str):
-    import psycopg
-
-    return psycopg.connect(f"host=127.0.0.1 user=root dbname={dbname}", autocommit=True)
-
-
-def recreate_pg_db(name: str) -> None:
-    with pg("postgres") as c:
-        c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        c.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        c.execute(f'CREATE DATABASE "{name}"')
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 def q(s: str) -> str:
     return quote(s, safe="")
-
-
-class Proc:
-    """One process (and its process group, so a kill takes its children with it)."""
-
-    def __init__(self, name: str, args: list[str], env: dict, home: Path):
-        self.name = name
-        self.args = args
-        self.env = env
-        self.home = home
-        self.log_path = home / f"{name}.out"
-        self.start()
-
-    def start(self) -> None:
-        self.log = open(self.log_path, "ab")
-        self.p = subprocess.Popen(self.args, env=self.env, cwd=str(self.home), stdout=self.log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.p.pid
-
-    def alive(self) -> bool:
-        return self.p.poll() is None
-
-    def tree(self) -> list[int]:
-        """This process and all its descendants (the worker's pool, supervisors and task processes)."""
-        import psutil
-
-        try:
-            me = psutil.Process(self.p.pid)
-            return [self.p.pid] + [c.pid for c in me.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def kill9(self) -> list[int]:
-        """kill -9 of the whole worker: the process, its group and every descendant, at once."""
-        pids = self.tree()
-        try:
-            os.killpg(self.p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for pid in pids:  # a descendant that left the group (setsid) dies too
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.p.wait(10)
-        return pids
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.p.poll() is None:
-            pids = self.tree()
-            try:
-                os.killpg(self.p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                os.killpg(self.p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.p.wait(10)
-        self.log.close()
-
-    def tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
 
 
 class Api:

@@ -12,7 +12,8 @@ import MySQLdb
 import psycopg
 import pytest
 
-from tests.celery.cluster import Cluster, pg, recreate_pg_db
+from tests.celery.cluster import Cluster
+from tests.processes import pg, recreate_pg_db
 from tests.dbs import CUTOFF, Engine
 
 PG_URI = "postgresql://root@127.0.0.1:5432/wa_celery"
@@ -171,7 +172,7 @@ def _recreate_user_dbs() -> None:
     m.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def data():
     _recreate_user_dbs()
     d = Data()
@@ -179,7 +180,7 @@ def data():
     d.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(data, request):
     c = Cluster(specs=SPECS, connections={"sc_pg": PG_URI, "sc_my": MY_URI})
 

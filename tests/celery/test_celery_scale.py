@@ -17,20 +17,10 @@ import pytest
 from tests.celery.cluster import HEARTBEAT_TIMEOUT_S, ROOT, WORKER_HOST, q
 from tests.celery.conftest import BULK_DAGS, MY_POOL, PAR_DAGS, TABLES, dump, warm_table
 from tests.dbs import checksum
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.timeout(420)
 FIGURES: dict = {}
-
-
-def wait_for(fn, timeout: float, what: str, every: float = 0.5):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def ts(s: str) -> dt.datetime:
@@ -195,7 +185,7 @@ def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
         s = subs.get("second") or {}
         return t if s.get("state") == "running" and (s.get("rows_archived") or 0) >= 500 else None
 
-    wait_for(second_copying, 120, "the second job to copy rows")
+    wait_for(second_copying, 120, what="the second job to copy rows")
     host = cluster.api["a"].tis(dag_id, first)["second"]["hostname"]
     own = cluster.worker_of(host)  # the api-server this worker reports to (execution API)
     other = "b" if own == "a" else "a"
@@ -210,14 +200,14 @@ def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
     for api in (own_api, other_api):
         wait_for(lambda api=api: first in {t["run_id"] for t in api.warm_list(tab="exceptional",
                                                                                dag_id=dag_id)["tasks"]},
-                 15, f"the run in Exceptional through api-server {api.name}")
+                 15, what=f"the run in Exceptional through api-server {api.name}")
 
     def stopped():
         x = own_api.get(f"/api/v2/dags/{dag_id}/dagRuns/{q(first)}/taskInstances/second/xcomEntries/warm_status",
                         params={"deserialize": "true"}).json()["value"]
         return x if x["state"] != "running" else None
 
-    status = wait_for(stopped, 30, "the terminated job to report that it stopped")
+    status = wait_for(stopped, 30, what="the terminated job to report that it stopped")
     copied_before_stop = status["rows_copied"]
     archived2, _ = data.expected("act2")
     assert 0 < copied_before_stop < len(archived2)
@@ -308,7 +298,7 @@ def test_kill9_of_a_worker_mid_job_retries_on_the_other_without_loss_or_duplicat
         s = t["subtasks"][0] if t["subtasks"] else {}
         return s if s.get("state") == "running" and (s.get("rows_archived") or 0) >= 1200 else None
 
-    wait_for(copying, 120, "the job to copy rows")
+    wait_for(copying, 120, what="the job to copy rows")
     host = a.tis(dag_id, run_id)["orders"]["hostname"]
     victim = cluster.worker_of(host)
     survivor = "b" if victim == "a" else "a"

@@ -8,7 +8,8 @@ import time
 
 import psutil
 
-from tests.faults.fdb import FEngine, FPair, wait_for
+from tests.faults.fdb import FEngine, FPair
+from tests.processes import wait_for
 
 
 def pairs_for(engines: dict, jobs: list[tuple[str, str, str]], n: int = 2400) -> dict[str, FPair]:
@@ -88,9 +89,5 @@ def kill_worker_of(stack, dag_id: str, run_id: str, task_id: str) -> int:
     return pids[0]
 
 
-def poll(fn, timeout: float, step: float = 0.5, what: str = "condition"):
-    return wait_for(fn, timeout, step, what)
-
-
-__all__ = ["HeldWarmLock", "job_client_ports", "kill_worker_of", "own_engines", "pairs_for", "poll",
+__all__ = ["HeldWarmLock", "job_client_ports", "kill_worker_of", "own_engines", "pairs_for",
            "time", "try_warm_lock", "wait_job_gone"]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import MySQLdb
 import psycopg
 
-from tests.dbs import CUTOFF, Engine, orders_rows  # noqa: F401  (orders_rows re-exported)
+from tests.dbs import CUTOFF, Engine
 from tests.faults import tally
 
 DB = "wa_fault"
@@ -100,16 +99,6 @@ def waiting_on_lock(admin: FEngine, kind: str, backend: int) -> bool:
     r = admin.execute("SELECT trx_state FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = %s",
                       (backend,)).fetchone()
     return bool(r) and r[0] == "LOCK WAIT"
-
-
-def wait_for(pred, timeout: float = 60, step: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class RowLock:

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.api.warm_api_harness import AIRFLOW, Deployment
+from tests.api.warm_api_harness import Deployment
 from tests.faults.fdb import DB, MY_URI, PG_URI, table
 
 PORT = 28120

@@ -1,4 +1,4 @@
-"""The figures the fault and abuse suite prints at the end (see conftest.pytest_terminal_summary).
+"""The figures the fault and abuse suite prints at the end (see tests/conftest.py, pytest_terminal_summary).
 
 Counters live in this one module, shared by tests/faults and tests/abuse. Each scenario records
 itself as *tried* before it acts and *survived* only once every check passed, so a failing scenario
@@ -45,7 +45,7 @@ def rows(lost=(), duplicated=()) -> None:
 
 
 def print_summary(terminalreporter) -> None:
-    """Called by the conftest of tests/faults and of tests/abuse; prints once."""
+    """Called by tests/conftest.py at the end of a session that ran fault or abuse tests; prints once."""
     global printed
     if printed:
         return

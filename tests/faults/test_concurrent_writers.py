@@ -21,7 +21,7 @@ import pytest
 
 from tests.dbs import orders_rows
 from tests.faults import tally
-from tests.faults.fdb import FEngine, FPair, JobThread, wait_for, ledger_batches
+from tests.faults.fdb import FEngine, FPair, JobThread, ledger_batches
 
 N = 1200  # ids 1, 3, 5, ... (odd), so the writer can insert into the gaps
 CASES = [("pg", "pg", "move"), ("my", "my", "move"), ("pg", "my", "move"), ("my", "pg", "copy_then_delete"),

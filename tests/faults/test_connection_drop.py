@@ -17,7 +17,8 @@ import pytest
 
 from tests.faults import tally
 from tests.faults.fdb import PAIRS, FEngine, FPair, JobThread, RowLock, kill_backend, \
-    ledger_batches, ledger_report, wait_for, waiting_on_lock
+    ledger_batches, ledger_report, waiting_on_lock
+from tests.processes import wait_for
 
 LOCKED_KEY = 700  # in the 4th batch of 200 (ids 1..1600 match the condition)
 

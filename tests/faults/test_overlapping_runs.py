@@ -10,7 +10,8 @@ import time
 import pytest
 
 from tests.faults import tally
-from tests.faults.fdb import PAIRS, FPair, JobThread, ledger_batches, wait_for
+from tests.faults.fdb import PAIRS, FPair, JobThread, ledger_batches
+from tests.processes import wait_for
 from warm_archive.errors import WarmArchiveError
 
 pytestmark = pytest.mark.timeout(240)

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from tests.faults import tally
-from tests.faults.fdb import FEngine, FPair, JobThread, RowLock, ledger_batches, ledger_report, wait_for, waiting_on_lock
+from tests.faults.fdb import FEngine, FPair, JobThread, RowLock, ledger_batches, ledger_report, waiting_on_lock
+from tests.processes import wait_for
 
 
 @pytest.mark.timeout(120)

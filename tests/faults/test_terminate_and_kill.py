@@ -24,8 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.faults import tally
-from tests.faults.deployed import HeldWarmLock, kill_worker_of, own_engines, pairs_for, poll, wait_job_gone
+from tests.faults.deployed import HeldWarmLock, kill_worker_of, own_engines, pairs_for, wait_job_gone
 from tests.faults.fdb import FEngine, RowLock, ledger_batches, ledger_report, waiting_on_lock
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -64,7 +65,7 @@ def term_copy(stack):
     pair = pairs_for(e, [("pg", "pg", "tc")])["tc"]
     with tally.scenario("fault"):
         run = stack.trigger("f_term_copy")
-        poll(lambda: ledger_batches(pair.warm, "f_term_copy", run, "orders") >= 2, 240, 0.2, "two batches")
+        wait_for(lambda: ledger_batches(pair.warm, "f_term_copy", run, "orders") >= 2, 240, 0.2, "two batches")
         out = _terminate(stack, "f_term_copy", run)
         assert out["killed_task_ids"] == ["orders"], out
         wait_job_gone(pair)
@@ -83,11 +84,11 @@ def term_delete(stack):
         try:
             run = stack.trigger("f_term_delete")
             # lock the row once the copy is past it (MariaDB's one-database INSERT ... SELECT would wait on it)
-            poll(lambda: ledger_batches(pair.warm, "f_term_delete", run, "orders") >= 5, 240, 0.1, "five batches")
+            wait_for(lambda: ledger_batches(pair.warm, "f_term_delete", run, "orders") >= 5, 240, 0.1, "five batches")
             holder = RowLock("my", pair.src_table, 700)
             admin = FEngine("my")
             # the job's verified delete waits on the locked row
-            poll(lambda: any(waiting_on_lock(admin, "my", r[0]) for r in admin.execute(
+            wait_for(lambda: any(waiting_on_lock(admin, "my", r[0]) for r in admin.execute(
                 "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s", ("%src_td%",)
             ).fetchall()), 60, 0.3, "the delete phase waiting on the locked row")
             admin.close()
@@ -108,7 +109,7 @@ def term_second(stack):
     ps["ts1"].reset(n=600)
     with tally.scenario("fault"):
         run = stack.trigger("f_term_second")
-        poll(lambda: ledger_batches(ps["ts2"].warm, "f_term_second", run, "second") >= 1, 240, 0.2,
+        wait_for(lambda: ledger_batches(ps["ts2"].warm, "f_term_second", run, "second") >= 1, 240, 0.2,
              "the second job's first batch")
         assert stack.ti_state("f_term_second", run, "first") == "success"
         _terminate(stack, "f_term_second", run)
@@ -128,7 +129,7 @@ def term_lock_wait(stack):
         held = HeldWarmLock("pg", pair.warm_table)
         try:
             run = stack.trigger("f_term_lock")
-            poll(lambda: stack.ti_state("f_term_lock", run, "orders") == "running", 240, 0.5, "the task running")
+            wait_for(lambda: stack.ti_state("f_term_lock", run, "orders") == "running", 240, 0.5, "the task running")
             time.sleep(3)  # inside acquire_lock's wait loop
             assert ledger_batches(pair.warm, "f_term_lock", run, "orders") == 0
             _terminate(stack, "f_term_lock", run)
@@ -161,7 +162,7 @@ def kill_copy(stack):
     pair = pairs_for(e, [("pg", "my", "kc")])["kc"]
     with tally.scenario("kill"):
         run = stack.trigger("f_kill_copy")
-        poll(lambda: ledger_batches(pair.warm, "f_kill_copy", run, "orders") >= 3, 240, 0.2, "three batches")
+        wait_for(lambda: ledger_batches(pair.warm, "f_kill_copy", run, "orders") >= 3, 240, 0.2, "three batches")
         kill_worker_of(stack, "f_kill_copy", run, "orders")
         pair.check_nothing_lost()
         assert stack.wait_run("f_kill_copy", run, timeout=240) == "success"
@@ -179,9 +180,9 @@ def kill_delete(stack):
         try:
             run = stack.trigger("f_kill_delete")
             n = -(-len(pair.expected_archived) // 200)
-            poll(lambda: ledger_batches(pair.warm, "f_kill_delete", run, "orders") >= n, 240, 0.2, "all batches")
+            wait_for(lambda: ledger_batches(pair.warm, "f_kill_delete", run, "orders") >= n, 240, 0.2, "all batches")
             admin = FEngine("my")
-            poll(lambda: any(waiting_on_lock(admin, "my", r[0]) for r in admin.execute(
+            wait_for(lambda: any(waiting_on_lock(admin, "my", r[0]) for r in admin.execute(
                 "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s", ("%src_kd%FOR UPDATE%",)
             ).fetchall()), 60, 0.3, "the delete phase waiting on the locked row")
             admin.close()

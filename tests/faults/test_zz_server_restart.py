@@ -16,7 +16,8 @@ import time
 import pytest
 
 from tests.faults import tally
-from tests.faults.fdb import FEngine, FPair, JobThread, ledger_batches, ledger_report, wait_for
+from tests.faults.fdb import FEngine, FPair, JobThread, ledger_batches, ledger_report
+from tests.processes import wait_for
 
 
 def _ping() -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests import processes
+from tests.processes import Proc, port_free
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -104,9 +105,7 @@ ORDERS_ROWS = 90_000
 # ---------------------------------------------------------------------------- databases
 
 def pg(db: str = USER_DB):
-    import psycopg
-
-    return psycopg.connect(f"host=127.0.0.1 user=root dbname={db}", autocommit=True)
+    return processes.pg(db)
 
 
 def _reset_databases() -> None:
@@ -153,8 +152,8 @@ def count(table: str) -> int:
 # ---------------------------------------------------------------------------- the deployment
 
 class Airflow:
-    def __init__(self, home: Path, proc: subprocess.Popen, log_path: Path):
-        self.home, self.proc, self.log_path = home, proc, log_path
+    def __init__(self, home: Path, proc: Proc):
+        self.home, self.proc = home, proc
         self.tokens: dict[str, str] = {}
 
     def token(self, user: str = "admin") -> str:
@@ -207,10 +206,7 @@ class Airflow:
         raise AssertionError(f"{dag_id}/{run_id}: {what} not reached in {timeout}s; last: {json.dumps(t)[:1500]}")
 
     def log_tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+        return self.proc.tail(n)
 
 
 def _env(home: Path, specs: Path) -> dict:
@@ -243,16 +239,9 @@ def _env(home: Path, specs: Path) -> dict:
     return env
 
 
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 def start_airflow() -> Airflow:
     for p in (PORT, PORT + 1, PORT + 2):
-        assert _port_free(p), f"port {p} is busy: is another UI test session running?"
+        assert port_free(p), f"port {p} is busy: is another UI test session running?"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     _reset_databases()
     home = Path(tempfile.mkdtemp(prefix="warm-ui-home-"))
@@ -262,12 +251,9 @@ def start_airflow() -> Airflow:
         (specs / name).write_text(text.lstrip())
     pw_file = home / "simple_auth_manager_passwords.json.generated"
     pw_file.write_text(json.dumps(PASSWORDS))
-    log_path = ARTIFACTS / "airflow-standalone.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([str(VENV_BIN / "airflow"), "standalone"], cwd=home, env=_env(home, specs),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
-    af = Airflow(home, proc, log_path)
+    (ARTIFACTS / "airflow-standalone.log").unlink(missing_ok=True)
+    af = Airflow(home, Proc("airflow-standalone", [str(VENV_BIN / "airflow"), "standalone"], _env(home, specs),
+                            ARTIFACTS, cwd=home))
     try:
         _wait_ready(af)
     except BaseException:
@@ -278,16 +264,7 @@ def start_airflow() -> Airflow:
 
 
 def stop_airflow(af: Airflow) -> None:
-    try:
-        os.killpg(af.proc.pid, signal.SIGTERM)
-        af.proc.wait(timeout=30)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(af.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    af.proc.stop(timeout=30)
     shutil.rmtree(af.home, ignore_errors=True)
 
 
@@ -304,8 +281,8 @@ def _wait_ready(af: Airflow, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        if af.proc.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited ({af.proc.returncode}):\n{af.log_tail()}")
+        if not af.proc.alive():
+            raise RuntimeError(f"airflow standalone exited ({af.proc.p.returncode}):\n{af.log_tail()}")
         try:
             h = requests.get(f"{BASE}/api/v2/monitor/health", timeout=5)
             if h.ok and h.json().get("scheduler", {}).get("status") == "healthy":
