@@ -41,7 +41,15 @@ def parse(argv=None):
                          "rows/s is measured on them (default 50,000; quick 1,000)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run before it is killed")
     ap.add_argument("--out", default=str(RESULTS), help="directory for JSON, CSV and PNG")
+    ap.add_argument("--api", action="store_true",
+                    help="also measure the monitor API list endpoint (p50/p95) on a PostgreSQL metadata "
+                         "DB seeded with --api-runs warm runs of 5 table jobs (bench/monitor_api.py)")
+    ap.add_argument("--api-only", action="store_true", help="only the monitor API part (no table contenders)")
+    ap.add_argument("--api-runs", type=int, default=10000, help="warm runs seeded for --api (default 10,000)")
+    ap.add_argument("--api-requests", type=int, default=200, help="requests per API case (default 200)")
     a = ap.parse_args(argv)
+    if a.api_only:
+        a.api = True
     if a.rows is None:
         a.rows = 100_000 if a.quick else 1_000_000
     if a.runs is None:
@@ -125,7 +133,7 @@ def summarize(cs, results, exp) -> list[dict]:
     return rows
 
 
-def targets(rows, mem) -> list[dict]:
+def targets(rows, mem, api=None) -> list[dict]:
     by = {r["id"]: r for r in rows}
 
     def get(i, k):
@@ -150,6 +158,14 @@ def targets(rows, mem) -> list[dict]:
     for m in mem:
         out.append({"target": f"RSS growth N -> {m['scale']}N, {m['pair_label']}", "want": "< 10 %",
                     "value": m.get("growth_pct"), "max": 10.0})
+    if api is not None:
+        for c in api.get("cases", []):
+            out.append({"target": f"API p95: {c['case'][:48]}", "want": "< 150 ms", "value": c["p95_ms"],
+                        "max": 150.0})
+        if api.get("error"):
+            out.append({"target": "monitor API measurement", "want": "runs", "value": None, "max": 0})
+    if not rows:
+        out = [t for t in out if t["target"].startswith(("API", "monitor API"))]
     for t in out:
         v = t["value"]
         t["met"] = None if v is None else (v >= t["min"] if "min" in t else v < t["max"])
@@ -181,22 +197,25 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the running contender is killed too
     a = parse(argv)
     env = child_env()
-    cs = C.select(C.all_contenders(), a.only)
-    if not cs:
+    cs = [] if a.api_only else C.select(C.all_contenders(), a.only)
+    if not cs and not a.api_only:
         log("no contender matches --only")
         return 2
     started = time.monotonic()
     version_at_start = engine_version()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    log(f"building {a.rows:,} rows in PostgreSQL and MariaDB ...")
-    exp = data.build(a.rows, log, cap=a.slow_cap)
-    log(f"running {len(cs)} contenders x {a.runs} run(s) ...")
+    if cs:
+        log(f"building {a.rows:,} rows in PostgreSQL and MariaDB ...")
+        exp = data.build(a.rows, log, cap=a.slow_cap)
+        log(f"running {len(cs)} contenders x {a.runs} run(s) ...")
+    else:
+        exp = {"rows": a.rows, "archived": 0, "cutoff": None, "where": None, "archived_checksum": None}
     results = run_all(cs, exp, a, env, a.runs, "N")
     rows = summarize(cs, results, exp)
 
     mem = []
     mem_pairs = [p for p in a.mem_pairs.split(",") if p]
-    if a.mem_scale and a.mem_scale > 1:
+    if a.mem_scale and a.mem_scale > 1 and cs:
         big = a.rows * a.mem_scale
         mcs = [c for c in C.all_contenders() if c.family == "engine"
                and c.variant == "copy_then_delete" and c.pair in mem_pairs]
@@ -217,16 +236,29 @@ def main(argv=None) -> int:
                         "rss_before_mb_big": rb["rss_before_mb"],
                         "ok": rb["ok"], "errors": rb["errors"],
                         "growth_pct": (100 * (rb["peak_rss_mb"] - sm) / sm) if rb["ok"] and sm else None})
-    tg = targets(rows, mem)
+    api = None
+    if a.api:
+        from bench import monitor_api
+
+        log(f"monitor API: seeding {a.api_runs:,} warm runs x 5 table jobs in a PostgreSQL metadata DB, "
+            f"{a.api_requests} requests per case ...")
+        try:
+            api = monitor_api.run(a.api_runs, a.api_requests, log=log)
+        except Exception as e:  # noqa: BLE001 - reported as a failed part, the table results stand
+            api = {"error": f"{type(e).__name__}: {e}", "cases": []}
+            log(f"monitor API measurement failed: {api['error']}")
+    tg = targets(rows, mem, api)
     failed = [(cid, r["errors"]) for cid, rs in results.items() for r in rs if not r["ok"]]
     failed += [(f"{m['pair']}@{m['scale']}N", m["errors"]) for m in mem if not m["ok"]]
+    if api is not None and api.get("error"):
+        failed.append(("api", [api["error"]]))
     doc = {
         "started": stamp, "rows": a.rows, "runs": a.runs, "quick": a.quick, "batch_size": a.batch_size,
         "archived": exp["archived"], "cutoff": exp["cutoff"], "where": exp["where"],
         "archived_checksum": exp["archived_checksum"], "elapsed_s": time.monotonic() - started,
         "engine": version_at_start, "engine_at_end": engine_version(),
         "all_checks_passed": not failed,
-        "results": rows, "memory": mem, "targets": tg,
+        "results": rows, "memory": mem, "api": api, "targets": tg,
         "runs_detail": {cid: [{k: v for k, v in r.items() if k not in ("stdout_tail",)} for r in rs]
                         for cid, rs in results.items()},
     }

@@ -21,9 +21,11 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 
-from warm_api_harness import AIRFLOW, Deployment, Proc, pg  # noqa: E402
+from tests.processes import Proc, pg  # noqa: E402
+from warm_api_harness import AIRFLOW, Deployment  # noqa: E402
 
 META_DB = "wa_api_bench_meta"
 PORT = 28090
@@ -104,11 +106,26 @@ def measure(d: Deployment, params: dict, n: int) -> tuple[float, float, int]:
     return statistics.median(times), times[int(0.95 * len(times)) - 1], total
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=10000)
-    ap.add_argument("--requests", type=int, default=200)
-    a = ap.parse_args()
+TARGET_P95_MS = 150.0
+
+CASES = [
+    ("filtered page (completed, dag_id, strategy, start_after, 50 rows)",
+     {"tab": "completed", "dag_id": "bench_b", "strategy": "copy_then_delete",
+      "start_after": "2026-02-01T00:00:00Z", "limit": 50}),
+    ("filtered page (exceptional, table substring, 50 rows)",
+     {"tab": "exceptional", "table": "bench_c_j3", "limit": 50}),
+    ("filtered page (completed, source_status=retained, 50 rows)",
+     {"tab": "completed", "source_status": "retained", "limit": 50}),
+    ("filtered page (completed, source_status=processed, 50 rows)",
+     {"tab": "completed", "source_status": "processed", "limit": 50}),
+    ("free-text q (in_progress, q=bench_d, 50 rows)", {"tab": "in_progress", "q": "bench_d", "limit": 50}),
+    ("unfiltered first page (completed, 50 rows)", {"tab": "completed", "limit": 50}),
+]
+
+
+def run(runs: int = 10000, requests_per_case: int = 200, log=print) -> dict:
+    """Seed, serve, measure; returns {"runs", "task_instances", "xcoms", "cases": [{case, total,
+    p50_ms, p95_ms, met}]}."""
     d = Deployment(meta_db=META_DB, port=PORT, specs={f"{g}.yaml": spec(g, s) for g, s in zip(DAGS, STRATEGIES)},
                    connections={"bench_src": "postgresql://root@127.0.0.1/none",
                                 "bench_warm": "postgresql://root@127.0.0.1/none"}, copy_plugin=False)
@@ -120,33 +137,35 @@ def main() -> None:
         d.wait_dags(DAGS)
         d.procs.pop("dag-processor").stop()  # no scheduler either: the seeded runs stay as they are
         with pg(META_DB) as c:
-            params = {"dags": DAGS, "strategies": STRATEGIES, "jobs": JOBS, "runs": a.runs}
+            params = {"dags": DAGS, "strategies": STRATEGIES, "jobs": JOBS, "runs": runs}
             for stmt in (x.strip() for x in SEED_SQL.split(";\n")):
                 if stmt:
                     c.execute(stmt, params if "%(" in stmt else None)
             n_runs = c.execute("SELECT count(*) FROM dag_run WHERE run_id LIKE 'manual__bench_%'").fetchone()[0]
             n_tis = c.execute("SELECT count(*) FROM task_instance WHERE run_id LIKE 'manual__bench_%'").fetchone()[0]
             n_x = c.execute("SELECT count(*) FROM xcom WHERE key = 'warm_status'").fetchone()[0]
-        print(f"seeded {n_runs} warm runs, {n_tis} task instances, {n_x} warm_status XComs "
-              f"in {time.time() - t0:.0f}s (metadata DB {META_DB})")
-        cases = [
-            ("filtered page (completed, dag_id, strategy, start_after, 50 rows)",
-             {"tab": "completed", "dag_id": "bench_b", "strategy": "copy_then_delete",
-              "start_after": "2026-02-01T00:00:00Z", "limit": 50}),
-            ("filtered page (exceptional, table substring, 50 rows)",
-             {"tab": "exceptional", "table": "bench_c_j3", "limit": 50}),
-            ("filtered page (completed, source_status=retained, 50 rows)",
-             {"tab": "completed", "source_status": "retained", "limit": 50}),
-            ("free-text q (in_progress, q=bench_d, 50 rows)", {"tab": "in_progress", "q": "bench_d", "limit": 50}),
-            ("unfiltered first page (completed, 50 rows)", {"tab": "completed", "limit": 50}),
-        ]
-        print(f"{'case':70} {'total':>7} {'p50 ms':>8} {'p95 ms':>8}")
-        for name, params in cases:
-            p50, p95, total = measure(d, params, a.requests)
-            print(f"{name:70} {total:>7} {p50:8.1f} {p95:8.1f}", flush=True)
+        log(f"seeded {n_runs} warm runs, {n_tis} task instances, {n_x} warm_status XComs "
+            f"in {time.time() - t0:.0f}s (metadata DB {META_DB})")
+        out = {"runs": n_runs, "task_instances": n_tis, "xcoms": n_x, "requests_per_case": requests_per_case,
+               "target_p95_ms": TARGET_P95_MS, "cases": []}
+        for name, params in CASES:
+            p50, p95, total = measure(d, params, requests_per_case)
+            out["cases"].append({"case": name, "params": params, "total": total, "p50_ms": p50,
+                                 "p95_ms": p95, "met": p95 < TARGET_P95_MS})
+            log(f"  {name:70} {total:>7} {p50:8.1f} {p95:8.1f}")
+        return out
     finally:
         d.stop()
         shutil.rmtree(d.home, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=10000)
+    ap.add_argument("--requests", type=int, default=200)
+    a = ap.parse_args()
+    print(f"  {'case':70} {'total':>7} {'p50 ms':>8} {'p95 ms':>8}")
+    run(a.runs, a.requests)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ def _fmt(v, key):
 
 
 def text(doc: dict) -> str:
+    if not doc["results"]:
+        lines = ["(no table contenders run)"]
+        return _tail(doc, lines)
     lines = [f"N = {doc['rows']:,} rows, {doc['archived']:,} archived (created_at < {doc['cutoff']}), "
              f"median of {doc['runs']} run(s), Python contenders timed without start-up/imports",
              "ratios: rows/s of the row / rows/s of the reference on the same pair, same run", ""]
@@ -42,12 +45,25 @@ def text(doc: dict) -> str:
     for r in capped:
         lines.append(f"  ({r['label']}: rows/s measured on its first {r['archived']:,} rows to archive; "
                      f"at its rate all {doc['archived']:,} would take {doc['archived'] / r['rows_per_s'] / 60 if r['rows_per_s'] else 0:.0f} min)")
+    return _tail(doc, lines)
+
+
+def _tail(doc: dict, lines: list[str]) -> str:
     if doc["memory"]:
         lines += ["", "memory of the table job (copy_then_delete), peak RSS of the job process:"]
         for m in doc["memory"]:
             lines.append(f"  {m['pair_label']:17s} N={m['rows_small']:>10,}: {_fmt(m['peak_rss_mb_small'], 'mb'):>7} MB"
                          f"   {m['scale']}N={m['rows_big']:>10,}: {_fmt(m['peak_rss_mb_big'], 'mb'):>7} MB"
                          f"   growth {_fmt(m['growth_pct'], 'pct')} %")
+    api = doc.get("api")
+    if api:
+        lines += ["", f"monitor API list endpoint (GET /warm/api/v1/tasks), {api.get('runs', 0):,} warm runs x 5 "
+                      f"table jobs in a PostgreSQL metadata DB, {api.get('requests_per_case', 0)} requests per case:"]
+        if api.get("error"):
+            lines.append(f"  FAILED: {api['error']}")
+        lines.append(f"  {'case':70} {'total':>7} {'p50 ms':>8} {'p95 ms':>8}")
+        for c in api.get("cases", []):
+            lines.append(f"  {c['case']:70} {c['total']:>7} {c['p50_ms']:8.1f} {c['p95_ms']:8.1f}")
     lines += ["", "targets:"]
     for t in doc["targets"]:
         v = t["value"]
@@ -103,9 +119,19 @@ def write(doc: dict, out: str, stamp: str) -> list[Path]:
         w.writerow(keys + ["rows", "archived"])
         for r in doc["results"]:
             w.writerow([r[k] for k in keys] + [doc["rows"], doc["archived"]])
+        # The monitor API cases in the same file: id api.<n>, median_s = p50, p95 in its own column.
+        api = doc.get("api") or {}
+        if api.get("cases"):
+            w.writerow([])
+            w.writerow(["id", "family", "case", "total", "p50_ms", "p95_ms", "warm_runs", "requests"])
+            for i, c in enumerate(api["cases"], 1):
+                w.writerow([f"api.{i}", "api", c["case"], c["total"], round(c["p50_ms"], 2),
+                            round(c["p95_ms"], 2), api.get("runs"), api.get("requests_per_case")])
     paths.append(p)
     p = base.with_suffix(".png")
     try:
+        if not doc["results"]:
+            raise ValueError("no table contenders")
         chart(doc, p)
         paths.append(p)
     except Exception as e:  # noqa: BLE001 - the figures matter more than the picture

@@ -8,6 +8,7 @@ source; they are counted and their keys logged, and the next run archives their 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from warm_archive import failpoints, transfer
 from warm_archive.contract import SourceStatus
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 LOG_KEYS = 20
 CHUNK = 20000  # keys per statement (dense integer keys become a few BETWEEN ranges)
 VERIFY_CHUNK = 5000  # rows per side held in memory while comparing across connections
+HASH_CHUNK = 2500  # keys per slice when comparing digests (a key and a 32-char digest per row)
 
 
 def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=False):
@@ -42,6 +44,115 @@ def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=
         k = normalize_key(r[:n])
         out[k] = (r[:n], r[n] if use_hash else tuple(r[n:]) if raw else normalize_row(r[n:]))
     return out
+
+
+_FAMILY = {"smallint": "num", "int": "num", "bigint": "num", "decimal": "num", "numeric": "num",
+           "bool": "num", "varchar": "text", "char": "text", "text": "text", "json": "text",
+           "uuid": "text", "bytes": "bytes", "date": "date", "timestamp": "ts", "timestamptz": "ts"}
+
+
+def canon_plan(job):
+    """Across engines: per column, the canonical-text SQL on each side, or None when the value is
+    compared in Python (floats, times, columns whose two types are not of one family). None as a
+    whole when either side cannot hash."""
+    src, warm = job.src, job.warm
+    if not job.warm_cols or src.name not in ("postgres", "mysql") or warm.name not in ("postgres", "mysql"):
+        return None
+    plan = []
+    for sc, wc in zip(job.src_cols, job.warm_cols):
+        a, b = src.canon_expr(sc), warm.canon_expr(wc)
+        same_family = _FAMILY.get(sc.canonical[0], "?") == _FAMILY.get(wc.canonical[0], "!")
+        plan.append((a, b) if a and b and same_family else None)
+    if not any(plan):
+        return None
+    return plan
+
+
+def _key_fn(n: int):
+    """The dict key of a row whose first ``n`` values are its key: the bare value for a one-column
+    integer or text key (the usual case: no tuple per row), else the normalised key tuple."""
+    if n == 1:
+        return lambda r: r[0] if r[0].__class__ in (int, str) else normalize_key(r[:1])
+    return lambda r: normalize_key(r[:n])
+
+
+def _hashed_by_key(d, table, job, key_range, plan, side, where_sql=None, lock=False):
+    """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
+    normalised values)."""
+    p = job.p
+    between, params = d.key_between(p.key, *key_range)
+    exprs = [pl[side] for pl in plan if pl]
+    cols = job.src_cols if side == 0 else job.warm_cols
+    raw_cols = [d.raw_expr(c) for c, pl in zip(cols, plan) if not pl]
+    content = d.canon_hash(exprs) + (", " + ", ".join(raw_cols) if raw_cols else "")
+    cond = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
+    sql = (f"SELECT {d.cols(p.key)}, {content} FROM {d.table(table)} WHERE {between}{cond}"
+           f"{d.for_update() if lock else ''}")
+    cur = d.conn.cursor()
+    job.stats.execute(cur, sql, params)
+    n = len(p.key)
+    key = _key_fn(n)
+    rows = cur.fetchall()
+    if not raw_cols:
+        out = {key(r): r[n] for r in rows}
+    else:
+        out = {key(r): (r[n], normalize_row(r[n + 1:])) for r in rows}
+    del rows
+    cur.close()
+    return out
+
+
+def _delete_hashed(job, batch: Batch, keys: list[tuple], plan, where_sql: str) -> tuple[int, list]:
+    """Across engines: each server digests a canonical text of its rows (both at the same time);
+    only the keys whose digests differ are compared value by value (e.g. JSON spacing, numeric
+    scale). Slices of the batch's key order: each slice's source rows are locked while it is
+    compared and deleted."""
+    p, src, warm = job.p, job.src, job.warm
+    key = _key_fn(len(p.key))
+    deleted, kept = 0, []
+    parts = [keys[i:i + HASH_CHUNK] for i in range(0, len(keys), HASH_CHUNK)]
+
+    def warm_side(part):  # read-only: its transaction ends right away
+        try:
+            return _hashed_by_key(warm, p.target_table, job, (tuple(part[0]), tuple(part[-1])), plan, 1)
+        finally:
+            warm.conn.commit()
+
+    # The warm server digests the next slice while the source locks, compares and deletes this one.
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(warm_side, parts[0]) if parts else None
+        for n, part in enumerate(parts):
+            try:
+                src_rows = _hashed_by_key(src, p.source_table, job, (tuple(part[0]), tuple(part[-1])), plan,
+                                          0, where_sql, lock=True)
+            finally:
+                warm_rows = ahead.result()
+            ahead = pool.submit(warm_side, parts[n + 1]) if n + 1 < len(parts) else None
+            verified, differ = [], []
+            for k in part:
+                kk = key(k)
+                s = src_rows.get(kk)
+                if s is None:
+                    continue  # already gone from the source, or no longer matching: nothing to delete
+                w = warm_rows.get(kk)
+                if w is None:
+                    kept.append(list(k))
+                elif w == s:
+                    verified.append(k)
+                else:
+                    differ.append(k)
+            del src_rows, warm_rows
+            if differ:
+                if ahead is not None:  # the warm connection is needed here: let the read ahead finish
+                    ahead.result()
+                same = _same_values(job, differ)
+                warm.conn.commit()
+                verified += [k for k in differ if normalize_key(k) in same]
+                kept += [list(k) for k in differ if normalize_key(k) not in same]
+            failpoints.reach("during_delete_phase")
+            deleted += transfer.delete_keys(src, p.source_table, p.key, verified, job.stats)
+            src.conn.commit()
+    return deleted, kept
 
 
 def _delete_in_one_database(job, batch: Batch, keys: list[tuple]) -> tuple[int, list]:
@@ -112,10 +223,27 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
         _report(job, batch, deleted, kept)
         return deleted, kept
     use_hash = job.same_types and src.row_hash(job.columns) is not None
+    plan = None if use_hash else canon_plan(job)
     where_sql = batch_where(job, batch)
+    if plan:
+        deleted, kept = _delete_hashed(job, batch, keys, plan, where_sql)
+    else:
+        deleted, kept = _delete_by_values(job, keys, where_sql, use_hash)
+    failpoints.reach("before_ledger_delete_mark")
+    cur = warm.conn.cursor()
+    job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
+                      rows_changed=len(kept))
+    warm.conn.commit()
+    _report(job, batch, deleted, kept)
+    return deleted, kept
+
+
+def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool) -> tuple[int, list]:
+    """Same engine over two connections (the servers' row digest) or no canonical form: compare
+    in slices of the batch's key order. Memory stays at a few thousand rows per side, and each
+    slice's source rows are locked only while it is compared and deleted."""
+    p, src, warm = job.p, job.src, job.warm
     deleted, kept = 0, []
-    # Compare in slices of the batch's key order: memory stays at a few thousand rows per side,
-    # and each slice's source rows are locked only while it is compared and deleted.
     for i in range(0, len(keys), VERIFY_CHUNK):
         part = keys[i:i + VERIFY_CHUNK]
         key_range = (tuple(part[0]), tuple(part[-1]))
@@ -137,13 +265,21 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
         failpoints.reach("during_delete_phase")
         deleted += transfer.delete_keys(src, p.source_table, p.key, verified, job.stats)
         src.conn.commit()
-    failpoints.reach("before_ledger_delete_mark")
-    cur = warm.conn.cursor()
-    job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
-                      rows_changed=len(kept))
-    warm.conn.commit()
-    _report(job, batch, deleted, kept)
     return deleted, kept
+
+
+def _same_values(job, keys: list[tuple]) -> set:
+    """Of ``keys`` (source rows locked by this transaction), those whose values, normalised, equal
+    the warm row's: the row-by-row comparison, for the few rows whose digests differ."""
+    p = job.p
+    kidx = [job.columns.index(k) for k in p.key]
+
+    def by_key(d, table):
+        rows = transfer.select_by_keys(d, table, job.columns, p.key, keys, job.stats)
+        return {normalize_key(tuple(r[i] for i in kidx)): normalize_row(r) for r in rows}
+
+    src_rows, warm_rows = by_key(job.src, p.source_table), by_key(job.warm, p.target_table)
+    return {k for k, v in src_rows.items() if warm_rows.get(k) == v}
 
 
 def _report(job, batch: Batch, deleted: int, kept: list) -> None:

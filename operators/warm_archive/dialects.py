@@ -1,7 +1,10 @@
 """What differs between engines: quoting, placeholders, catalog queries, locks, cancel.
 
 Identifiers are always quoted by SQLAlchemy's identifier preparer of the engine, values always go
-as bound parameters. The engine code (``engine.py``) speaks only through these methods.
+as bound parameters. The one exception is the cross-engine passthrough into MySQL: there the source
+PostgreSQL renders each value as a MySQL literal (quotes doubled, backslashes doubled unless the
+session has NO_BACKSLASH_ESCAPES, bytes as X'..'), exactly what mysqlclient's ``executemany`` does
+client-side. The engine code (``engine.py``) speaks only through these methods.
 """
 
 from __future__ import annotations
@@ -153,6 +156,26 @@ class Dialect:
         """SQL giving one text digest per row, identical for identical rows of identical types."""
         return None
 
+    # -- text passthrough across engines (see transfer.passthrough) -----------------------------
+    def passthrough_row(self, cols: Sequence[Column], target: Dialect) -> str | None:
+        """SQL giving one row as one string in the form ``target`` ingests as text (a COPY text
+        line for PostgreSQL, a ``(v1,v2,...)`` tuple of SQL literals for MySQL), built by this
+        server; None when a column has no such exact form (the batch then goes through Python)."""
+        return None
+
+    def canon_expr(self, col: Column) -> str | None:
+        """SQL giving the column's canonical text for cross-engine comparison, or None (compare the
+        value in Python). Exact, never lossy: equal canonical texts mean equal values."""
+        return None
+
+    def canon_hash(self, exprs: Sequence[str]) -> str:
+        """SQL: one digest over canonical texts (NULL -> '~'), injective by construction."""
+        raise NotImplementedError
+
+    def raw_expr(self, col: Column) -> str:
+        """SQL reading ``col`` exactly for a comparison in Python (MySQL FLOAT: as DOUBLE)."""
+        return self.quote(col.name)
+
     def ledger_types(self) -> dict[str, str]:
         return {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "str": "VARCHAR(250)", "text": "TEXT",
                 "int": "BIGINT", "ts": "VARCHAR(40)"}
@@ -228,6 +251,62 @@ class PostgresDialect(Dialect):
     def row_hash(self, cols):
         return "md5(ROW(" + self.cols(cols) + ")::text)"
 
+    # Timestamps leave through to_char (independent of DateStyle). BC, infinite and 5-digit-year
+    # values keep PostgreSQL's own text, which MySQL refuses and which never equals a MySQL
+    # canonical form: an error or a kept row, never a silently different value.
+    _TS_FMT = {"date": "YYYY-MM-DD", "timestamp": "YYYY-MM-DD HH24:MI:SS.US",
+               "timestamptz": "YYYY-MM-DD HH24:MI:SS.US"}
+
+    def _ts_text(self, q: str, kind: str) -> str:
+        return (f"CASE WHEN isfinite({q}) AND {q} >= '0001-01-01' AND {q} < '10000-01-01' "
+                f"THEN to_char({q}, '{self._TS_FMT[kind]}') ELSE 'x' || {q}::text END")
+
+    def _mysql_literal(self, col: Column, target) -> str | None:
+        q, kind = self.quote(col.name), col.canonical[0]
+        if kind in ("smallint", "int", "bigint", "decimal", "numeric", "real", "double"):
+            return f"COALESCE({q}::text, 'NULL')"  # NaN/Infinity stay bare words: MySQL refuses them
+        if kind == "bool":
+            return f"CASE WHEN {q} THEN '1' WHEN NOT {q} THEN '0' ELSE 'NULL' END"
+        if kind in ("varchar", "char", "text", "json", "uuid", "time") or kind in self._TS_FMT:
+            s = f"({self._ts_text(q, kind)})" if kind in self._TS_FMT else f"{q}::text"
+            if not target.no_backslash_escapes:
+                s = f"replace({s}, chr(92), chr(92) || chr(92))"
+            return f"COALESCE(chr(39) || replace({s}, chr(39), chr(39) || chr(39)) || chr(39), 'NULL')"
+        if kind == "bytes":
+            return f"COALESCE('X' || chr(39) || encode({q}, 'hex') || chr(39), 'NULL')"
+        return None
+
+    def passthrough_row(self, cols, target):
+        if target.name != "mysql":
+            return None
+        parts = [self._mysql_literal(c, target) for c in cols]
+        if any(p is None for p in parts):
+            return None
+        return "'(' || " + " || ',' || ".join(parts) + " || ')'"
+
+    def canon_expr(self, col):
+        q, kind = self.quote(col.name), col.canonical[0]
+        if kind in ("smallint", "int", "bigint", "decimal", "numeric"):
+            return f"{q}::text"
+        if kind in ("varchar", "char", "text", "json", "uuid"):  # byte length first: injective
+            return f"octet_length({q}::text)::text || ':' || {q}::text"
+        if kind == "bool":
+            return f"CASE WHEN {q} THEN '1' WHEN NOT {q} THEN '0' END"
+        if kind == "bytes":
+            return f"encode({q}, 'hex')"
+        if kind in self._TS_FMT:  # the era always shown; infinity keeps its own word
+            return f"COALESCE(to_char({q}, '{self._TS_FMT[kind]} BC'), {q}::text)"
+        return None
+
+    def raw_expr(self, col):
+        q = self.quote(col.name)  # real reads back as the shortest text, not the float32 value
+        return f"{q}::float8" if col.canonical[0] == "real" else q
+
+    def canon_hash(self, exprs):
+        # NULL is '~'; numbers, dates and hex never hold '|' and text is length-prefixed, so the
+        # joined text is injective.
+        return "md5(concat_ws('|', " + ", ".join(f"COALESCE({e}, '~')" for e in exprs) + "))"
+
     def key_in(self, key, keys, alias=""):
         runs = int_runs(keys) if len(keys) > 64 else None
         if len(key) == 1 and runs is None:  # one array parameter: the plan is cached, the statement short
@@ -249,6 +328,8 @@ class MySQLDialect(Dialect):
     def setup_session(self):
         cur = self.conn.cursor()
         cur.execute("SET time_zone = '+00:00'")
+        cur.execute("SELECT @@SESSION.sql_mode")
+        self.no_backslash_escapes = "NO_BACKSLASH_ESCAPES" in _text(cur.fetchone()[0] or "").upper()
         self.conn.autocommit(False)
         # cancel() is called from another thread while this connection is busy, and mysqlclient
         # (>= 2.2) refuses any call on a busy connection from another thread: remember the id now.
@@ -310,6 +391,57 @@ class MySQLDialect(Dialect):
             other.cursor().execute("KILL QUERY %s", (thread_id,))
         finally:
             other.close()
+
+    no_backslash_escapes = False
+
+    # COPY text lines for PostgreSQL, built by the server: backslash, newline, CR and tab escaped,
+    # NULL as \N. Written with CHAR() so that the SQL means the same under any sql_mode.
+    _BS = "CHAR(92 USING utf8mb4)"
+
+    def _copy_field(self, col: Column) -> str | None:
+        q, kind = self.quote(col.name), col.canonical[0]
+        null = f"CONCAT({self._BS}, 'N')"
+        if kind in ("smallint", "int", "bigint", "decimal", "double", "date", "timestamp"):
+            return f"IFNULL(CONVERT({q} USING utf8mb4), {null})"
+        if kind == "real":  # FLOAT prints 6 digits (16777216 -> 16777200); as DOUBLE it is exact
+            return f"IFNULL(CONVERT(CAST({q} AS DOUBLE) USING utf8mb4), {null})"
+        if kind in ("varchar", "char", "text", "json"):
+            x = f"CONVERT({q} USING utf8mb4)"
+            for code, letter in ((92, None), (10, "n"), (13, "r"), (9, "t")):
+                rep = f"CONCAT({self._BS}, {self._BS})" if letter is None else f"CONCAT({self._BS}, '{letter}')"
+                x = f"REPLACE({x}, CHAR({code} USING utf8mb4), {rep})"
+            return f"IFNULL({x}, {null})"
+        return None
+
+    def passthrough_row(self, cols, target):
+        if target.name != "postgres":
+            return None
+        parts = [self._copy_field(c) for c in cols]
+        if any(p is None for p in parts):
+            return None
+        return f"CONCAT_WS(CHAR(9 USING utf8mb4), {', '.join(parts)})"
+
+    def canon_expr(self, col):
+        q, kind = self.quote(col.name), col.canonical[0]
+        if kind in ("smallint", "int", "bigint", "decimal"):
+            return f"CAST({q} AS CHAR)"
+        if kind in ("varchar", "char", "text", "json"):
+            x = f"CONVERT({q} USING utf8mb4)"
+            return f"CONCAT(LENGTH({x}), ':', {x})"
+        if kind == "bytes":
+            return f"LOWER(HEX({q}))"
+        if kind == "date":
+            return f"DATE_FORMAT({q}, '%%Y-%%m-%%d AD')"
+        if kind == "timestamp":
+            return f"DATE_FORMAT({q}, '%%Y-%%m-%%d %%H:%%i:%%s.%%f AD')"
+        return None
+
+    def canon_hash(self, exprs):
+        return "MD5(CONCAT_WS('|', " + ", ".join(f"COALESCE({e}, '~')" for e in exprs) + "))"
+
+    def raw_expr(self, col):
+        q = self.quote(col.name)
+        return f"CAST({q} AS DOUBLE)" if col.canonical[0] == "real" else q
 
     def rows_equal(self, a, b, cols):
         return " AND ".join(f"{a}.{self.quote(c)} <=> {b}.{self.quote(c)}" for c in cols)

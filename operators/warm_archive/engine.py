@@ -70,6 +70,9 @@ class TableJob:
         self.where_sql = "1=1"
         self.same_types = False
         self.same_db = False
+        self.src_cols: list = []  # typemap.Column, in ``columns`` order
+        self.warm_cols: list = []  # the warm table's, same order (empty until it exists)
+        self.passthrough: str | None = None  # SQL of one row in the warm engine's text form
         self._locked = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -133,6 +136,7 @@ class TableJob:
                 f"source table {p.source_table!r} does not exist on connection {p.source_conn_id!r}")
         names = [c.name for c in src_cols]
         self.columns = names
+        self.src_cols = src_cols
         by_name = {c.name: c for c in src_cols}
         missing = [k for k in p.key if k not in by_name]
         if missing:
@@ -179,6 +183,11 @@ class TableJob:
                     f"target table {p.target_table} has no primary key or unique index on {p.key}")
             self.same_types = src.name == warm.name and all(
                 tgt[fold(c.name)].native_type == c.native_type for c in src_cols)
+            self.warm_cols = [tgt[fold(n)] for n in names]
+        if src.name != warm.name:
+            # Across PostgreSQL and MySQL: rows leave the source already in the text form the
+            # warm engine ingests (COPY text lines / SQL literals), never decoded in Python.
+            self.passthrough = src.passthrough_row(src_cols, warm)
         # Hot and warm tables in one database: a batch never leaves the server, and its rows,
         # its ledger row and (move) its source delete commit in ONE transaction.
         self.same_db = (src.location is not None and src.location == warm.location
@@ -328,7 +337,7 @@ class TableJob:
         after, params = src.key_after(p.key, last)
         t = src.table(p.source_table)
         order = src.cols(p.key)
-        stream = src.name == "postgres" and warm.name == "postgres"
+        stream = (src.name == "postgres" and warm.name == "postgres") or self.passthrough is not None
         src.begin_snapshot()
         rows = None
         if stream:
@@ -336,7 +345,7 @@ class TableJob:
             self.stats.execute(
                 cur, f"SELECT {order} FROM {t} WHERE {self._src_where()} AND {after} "
                 f"ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, p.batch_size])
-            keys = [tuple(r) for r in cur.fetchall()]
+            keys = _tuples(cur.fetchall())
         else:
             cur = transfer.server_cursor(src)
             self.stats.execute(
@@ -357,9 +366,14 @@ class TableJob:
         between, bparams = warm.key_between(p.key, lo, hi)
         tt = warm.table(p.target_table)
         self.stats.execute(wcur, f"SELECT {warm.cols(p.key)} FROM {tt} WHERE {between}", bparams)
-        batch_keys = {normalize_key(k): k for k in keys}
-        existing = [k for k in (normalize_key(r) for r in wcur.fetchall()) if k in batch_keys]
-        existing_raw = [batch_keys[k] for k in existing]
+        in_range = wcur.fetchall()  # usually none: the warm table has nothing of this batch yet
+        existing, existing_raw = [], []
+        if in_range:
+            batch_keys = {normalize_key(k): k for k in keys}
+            existing = [k for k in (normalize_key(r) for r in in_range) if k in batch_keys]
+            existing_raw = [batch_keys[k] for k in existing]
+            del batch_keys
+        del in_range
         previous = None
         if existing and p.on_conflict == "error":
             raise ConflictError(
@@ -371,7 +385,13 @@ class TableJob:
             transfer.delete_keys(warm, p.target_table, p.key, existing_raw, self.stats)
         skip = set(existing) if p.on_conflict == "skip" else set()
         failpoints.reach("during_warm_write")
-        if stream and not skip:
+        if self.passthrough is not None:
+            between_s, sparams = src.key_between(p.key, lo, hi)
+            inserted = transfer.passthrough(
+                src, warm, f"SELECT {order}, {self.passthrough} FROM {t} WHERE {self._src_where()} AND "
+                f"{between_s} ORDER BY {order}{lock if src.name == 'mysql' else ''}", [*sparams],
+                p.target_table, self.columns, len(p.key), skip, self.stats)
+        elif stream and not skip:
             between_s, sparams = src.key_between(p.key, lo, hi)
             transfer.copy_pg_to_pg(
                 src, warm, f"SELECT {src.cols(self.columns)} FROM {t} WHERE {self._src_where()} AND "
@@ -425,7 +445,7 @@ class TableJob:
         self.stats.execute(
             cur, f"SELECT {order} FROM {t} WHERE {self._src_where()} AND {after} "
             f"ORDER BY {order} LIMIT {d.placeholder}{lock}", [*params, p.batch_size])
-        keys = [tuple(r) for r in cur.fetchall()]
+        keys = _tuples(cur.fetchall())
         if not keys:
             d.conn.commit()
             return None
@@ -526,3 +546,8 @@ def _retryable(e: Exception) -> bool:
         return True
     code = getattr(e, "args", [None])[0]
     return name == "OperationalError" and code in (1205, 1213)  # MySQL lock wait / deadlock
+
+
+def _tuples(rows) -> list[tuple]:
+    """Rows as a list of tuples, without copying rows that already are tuples."""
+    return list(rows) if not rows or rows[0].__class__ is tuple else [tuple(r) for r in rows]

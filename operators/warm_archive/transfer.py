@@ -3,6 +3,10 @@
 - PostgreSQL -> PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` streamed straight into
   ``COPY ... FROM STDIN``: the rows are never decoded in Python (binary when the column types are
   identical, text otherwise).
+- MySQL/MariaDB <-> PostgreSQL (``passthrough``): the source server renders each row in the form
+  the target ingests as text (a ``COPY`` text line for PostgreSQL, a tuple of SQL literals for
+  MySQL); Python only joins the strings, no value is decoded. A column without an exact text form
+  (MySQL binary/TIME columns into PostgreSQL) sends the table through Python values instead:
 - into PostgreSQL from elsewhere: ``COPY ... FROM STDIN`` fed row by row by psycopg.
 - into MySQL/MariaDB: multi-row ``INSERT`` (mysqlclient folds ``executemany`` into one statement).
 - anything else with a DB-API driver (SQLite): ``executemany``.
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -127,3 +133,108 @@ def select_by_keys(d: Dialect, table: str, columns: Sequence[str], key: Sequence
         stats.execute(cur, f"SELECT {d.cols(columns)} FROM {d.table(table)} WHERE {cond}", params)
         out.extend(tuple(r) for r in cur.fetchall())
     return out
+
+
+PASS_CHUNK_ROWS = 500  # rows per fetch and per multi-row INSERT (memory: about three chunks)
+PASS_CHUNK_BYTES = 4 << 20  # one multi-row INSERT stays well under max_allowed_packet (16 MB)
+
+
+def passthrough(source: Dialect, target: Dialect, select_sql: str, params: list, table: str,
+                columns: Sequence[str], nkey: int, skip: set, stats) -> int:
+    """Move rows that the source server already rendered in the target's text form.
+
+    ``select_sql`` returns the key columns, then one string per row: a COPY text line for a
+    PostgreSQL target (PostgreSQL parses its own text form), a ``(v1,...)`` tuple of SQL literals
+    for a MySQL target. Python only concatenates; no value is decoded. Streams through a server-side
+    cursor a chunk at a time, so memory stays at one chunk. Rows whose key is in ``skip`` are left
+    out. Returns the rows written."""
+    from warm_archive.values import normalize_key
+
+    cur = server_cursor(source)
+    stats.execute(cur, select_sql, params)
+    n = 0
+
+    def read():
+        while True:
+            rows = cur.fetchmany(PASS_CHUNK_ROWS)
+            if not rows:
+                return
+            if skip:
+                rows = [r for r in rows if normalize_key(r[:nkey]) not in skip]
+            yield [r[nkey] if r[nkey].__class__ is str else bytes(r[nkey]).decode() for r in rows]
+
+    def chunks():
+        # The next chunk is read from the source while this one is written to the target: the two
+        # servers work at the same time (both drivers release the GIL while they wait).
+        q: queue.Queue = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def produce():
+            try:
+                for c in read():
+                    while not stop.is_set():
+                        try:
+                            q.put(c, timeout=0.2)
+                            break
+                        except queue.Full:
+                            pass
+                    if stop.is_set():
+                        return
+                q.put(None)
+            except BaseException as e:  # handed to the writer, which raises it
+                q.put(e)
+
+        t = threading.Thread(target=produce, name="warm-passthrough-reader", daemon=True)
+        t.start()
+        try:
+            while True:
+                c = q.get()
+                if c is None:
+                    return
+                if isinstance(c, BaseException):
+                    raise c
+                yield c
+        finally:
+            stop.set()
+            t.join()
+
+    try:
+        if target.name == "postgres":
+            sql = f"COPY {target.table(table)} ({target.cols(columns)}) FROM STDIN"
+            with stats.timed(sql), target.conn.cursor().copy(sql) as copy:
+                for lines in chunks():
+                    if lines:
+                        lines.append("")
+                        copy.write("\n".join(lines))
+                        n += len(lines) - 1
+            return n
+        head = f"INSERT INTO {target.table(table)} ({target.cols(columns)}) VALUES "
+        wcur = target.conn.cursor()
+
+        def flush(rows):
+            with stats.timed(head + "(...)"):  # one entry, whatever the literals
+                wcur.execute(head + ",".join(rows))
+
+        pending: list[str] = []
+        size = 0
+        for lines in chunks():
+            for line in lines:
+                pending.append(line)
+                size += len(line)
+                if size >= PASS_CHUNK_BYTES:
+                    flush(pending)
+                    n += len(pending)
+                    pending, size = [], 0
+            if len(pending) >= PASS_CHUNK_ROWS:
+                flush(pending)
+                n += len(pending)
+                pending, size = [], 0
+        if pending:
+            flush(pending)
+            n += len(pending)
+        return n
+    finally:
+        try:
+            cur.close()
+        except Exception:  # noqa: BLE001 - the error that got us here matters more
+            pass

@@ -77,6 +77,8 @@ def normalize(v):
         if v.tzinfo is not None:
             v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
         return v
+    if isinstance(v, dt.time) and v.tzinfo is None:  # MySQL TIME reads as a timedelta
+        return dt.timedelta(hours=v.hour, minutes=v.minute, seconds=v.second, microseconds=v.microsecond)
     if isinstance(v, uuid.UUID):
         return str(v)
     if isinstance(v, dict | list):
