@@ -64,6 +64,9 @@ def _tail(doc: dict, lines: list[str]) -> str:
         lines.append(f"  {'case':70} {'total':>7} {'p50 ms':>8} {'p95 ms':>8}")
         for c in api.get("cases", []):
             lines.append(f"  {c['case']:70} {c['total']:>7} {c['p50_ms']:8.1f} {c['p95_ms']:8.1f}")
+        for g in api.get("growth", []):
+            lines.append(f"  {g['case']}: p95 {g['p95_before_ms']:.1f} ms at {g['runs_before']:,} runs, "
+                         f"{g['p95_after_ms']:.1f} ms at {g['runs_after']:,} (the other tabs 5x): x{g['ratio']:.2f}")
     lines += ["", "targets:"]
     for t in doc["targets"]:
         v = t["value"]
