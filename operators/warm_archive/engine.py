@@ -73,6 +73,8 @@ class TableJob:
         self.src_cols: list = []  # typemap.Column, in ``columns`` order
         self.warm_cols: list = []  # the warm table's, same order (empty until it exists)
         self.passthrough: str | None = None  # SQL of one row in the warm engine's text form
+        self.key_index: str | None = None  # the source index batch key reads walk (MySQL)
+        self.planned_hi: list | None = None  # the last matching key when the run planned
         self._locked = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -146,6 +148,7 @@ class TableJob:
             raise WarmArchiveError(
                 f"key {p.key} is not unique on {p.source_table}: no primary key or unique index "
                 "on exactly these columns")
+        self.key_index = src.key_index(p.source_table, p.key)
         self.where_sql = check_where(p.where, src.sqlglot)
         self._probe_where()
         nullable = [k for k in p.key if by_name[k].nullable]
@@ -261,6 +264,7 @@ class TableJob:
         skipped = sum(len(decode_keys(b.existing)) for b in done) if p.on_conflict == "skip" else 0
         self.progress.resume_from(copied, skipped, sum(b.rows_deleted or 0 for b in done), len(done))
         remaining, rng = self.plan(last)
+        self.planned_hi = rng[1] if rng else None
         self.progress.update(rows_planned=copied + skipped + remaining, key_range=rng, phase="copy")
         failpoints.reach("after_plan")
         if done:
@@ -338,19 +342,20 @@ class TableJob:
         t = src.table(p.source_table)
         order = src.cols(p.key)
         stream = (src.name == "postgres" and warm.name == "postgres") or self.passthrough is not None
+        scan, bound, bparams = src.batch_scan(p.source_table, p.key, self.key_index, self.planned_hi)
         src.begin_snapshot()
         rows = None
         if stream:
             cur = src.conn.cursor()
             self.stats.execute(
-                cur, f"SELECT {order} FROM {t} WHERE {self._src_where()} AND {after} "
-                f"ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, p.batch_size])
+                cur, f"SELECT {order} FROM {scan} WHERE {self._src_where()} AND {after} AND {bound} "
+                f"ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, *bparams, p.batch_size])
             keys = _tuples(cur.fetchall())
         else:
             cur = transfer.server_cursor(src)
             self.stats.execute(
-                cur, f"SELECT {src.cols(self.columns)} FROM {t} WHERE {self._src_where()} AND {after} "
-                f"ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, p.batch_size])
+                cur, f"SELECT {src.cols(self.columns)} FROM {scan} WHERE {self._src_where()} AND {after} "
+                f"AND {bound} ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, *bparams, p.batch_size])
             rows = [tuple(r) for r in cur.fetchall()]
             cur.close()
             kidx = [self.columns.index(k) for k in p.key]
@@ -440,11 +445,12 @@ class TableJob:
         lock = d.for_update() if p.strategy == "move" else ""
         after, params = d.key_after(p.key, last)
         t, w, order = d.table(p.source_table), d.table(p.target_table), d.cols(p.key)
+        scan, bound, bparams = d.batch_scan(p.source_table, p.key, self.key_index, self.planned_hi)
         d.begin_snapshot()
         cur = d.conn.cursor()
         self.stats.execute(
-            cur, f"SELECT {order} FROM {t} WHERE {self._src_where()} AND {after} "
-            f"ORDER BY {order} LIMIT {d.placeholder}{lock}", [*params, p.batch_size])
+            cur, f"SELECT {order} FROM {scan} WHERE {self._src_where()} AND {after} AND {bound} "
+            f"ORDER BY {order} LIMIT {d.placeholder}{lock}", [*params, *bparams, p.batch_size])
         keys = _tuples(cur.fetchall())
         if not keys:
             d.conn.commit()
