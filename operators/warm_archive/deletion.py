@@ -23,6 +23,19 @@ VERIFY_CHUNK = 5000  # rows per side held in memory while comparing across conne
 HASH_CHUNK = 2500  # keys per slice when comparing digests (a key and a 32-char digest per row)
 
 
+def _slice(d, table, job, key_range, content: str, where_sql=None, lock=False) -> list:
+    """Rows (key columns, then ``content``) of ``table`` in ``key_range`` that match ``where_sql``,
+    locked when ``lock``."""
+    between, params = d.key_between(job.p.key, *key_range)
+    cond = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
+    cur = d.conn.cursor()
+    job.stats.execute(cur, f"SELECT {d.cols(job.p.key)}, {content} FROM {d.table(table)} WHERE {between}{cond}"
+                      f"{d.for_update() if lock else ''}", params)
+    rows = cur.fetchall()
+    cur.close()
+    return rows
+
+
 def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=False):
     """key -> comparable content for the rows of ``table`` in ``key_range``.
 
@@ -30,17 +43,10 @@ def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=
     driver returns equal rows as equal tuples). Across engines: values in one normalised form.
     """
     raw = job.same_types
-    p = job.p
-    between, params = d.key_between(p.key, *key_range)
     content = d.row_hash(job.columns) if use_hash else d.cols(job.columns)
-    cond = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
-    sql = (f"SELECT {d.cols(p.key)}, {content} FROM {d.table(table)} WHERE {between}{cond}"
-           f"{d.for_update() if lock else ''}")
-    cur = d.conn.cursor()
-    job.stats.execute(cur, sql, params)
-    n = len(p.key)
+    n = len(job.p.key)
     out = {}
-    for r in cur.fetchall():
+    for r in _slice(d, table, job, key_range, content, where_sql, lock):
         k = normalize_key(r[:n])
         out[k] = (r[:n], r[n] if use_hash else tuple(r[n:]) if raw else normalize_row(r[n:]))
     return out
@@ -79,26 +85,18 @@ def _key_fn(n: int):
 def _hashed_by_key(d, table, job, key_range, plan, side, where_sql=None, lock=False):
     """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
     normalised values)."""
-    p = job.p
-    between, params = d.key_between(p.key, *key_range)
     exprs = [pl[side] for pl in plan if pl]
     cols = job.src_cols if side == 0 else job.warm_cols
     raw_cols = [d.raw_expr(c) for c, pl in zip(cols, plan) if not pl]
     content = d.canon_hash(exprs) + (", " + ", ".join(raw_cols) if raw_cols else "")
-    cond = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
-    sql = (f"SELECT {d.cols(p.key)}, {content} FROM {d.table(table)} WHERE {between}{cond}"
-           f"{d.for_update() if lock else ''}")
-    cur = d.conn.cursor()
-    job.stats.execute(cur, sql, params)
-    n = len(p.key)
+    n = len(job.p.key)
     key = _key_fn(n)
-    rows = cur.fetchall()
+    rows = _slice(d, table, job, key_range, content, where_sql, lock)
     if not raw_cols:
         out = {key(r): r[n] for r in rows}
     else:
         out = {key(r): (r[n], normalize_row(r[n + 1:])) for r in rows}
     del rows
-    cur.close()
     return out
 
 
@@ -145,7 +143,7 @@ def _delete_hashed(job, batch: Batch, keys: list[tuple], plan, where_sql: str) -
             if differ:
                 if ahead is not None:  # the warm connection is needed here: let the read ahead finish
                     ahead.result()
-                same = _same_values(job, differ)
+                same, _ = same_values(job, differ)
                 warm.conn.commit()
                 verified += [k for k in differ if normalize_key(k) in same]
                 kept += [list(k) for k in differ if normalize_key(k) not in same]
@@ -214,7 +212,7 @@ def _delete_in_one_database(job, batch: Batch, keys: list[tuple]) -> tuple[int, 
 
 def delete_batch(job, batch: Batch) -> tuple[int, list]:
     """Delete the verified rows of one ledger batch from the source; returns (deleted, kept keys)."""
-    p, src, warm = job.p, job.src, job.warm
+    src, warm = job.src, job.warm
     keys = decode_keys(batch.keys)
     if not keys:
         return 0, []
@@ -268,9 +266,10 @@ def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool) ->
     return deleted, kept
 
 
-def _same_values(job, keys: list[tuple]) -> set:
+def same_values(job, keys: list[tuple]) -> tuple[set, set]:
     """Of ``keys`` (source rows locked by this transaction), those whose values, normalised, equal
-    the warm row's: the row-by-row comparison, for the few rows whose digests differ."""
+    the warm row's, and those still in the source (normalised keys): the row-by-row comparison,
+    for the few rows whose digests differ or that were already in the warm table."""
     p = job.p
     kidx = [job.columns.index(k) for k in p.key]
 
@@ -279,7 +278,7 @@ def _same_values(job, keys: list[tuple]) -> set:
         return {normalize_key(tuple(r[i] for i in kidx)): normalize_row(r) for r in rows}
 
     src_rows, warm_rows = by_key(job.src, p.source_table), by_key(job.warm, p.target_table)
-    return {k for k, v in src_rows.items() if warm_rows.get(k) == v}
+    return {k for k, v in src_rows.items() if warm_rows.get(k) == v}, set(src_rows)
 
 
 def _report(job, batch: Batch, deleted: int, kept: list) -> None:

@@ -24,10 +24,10 @@ from warm_archive.connections import connect as airflow_connect
 from warm_archive.contract import SourceStatus
 from warm_archive.dialects import Dialect
 from warm_archive.errors import ConflictError, Terminated, WarmArchiveError
-from warm_archive.ledger import Batch, Ledger
+from warm_archive.ledger import Ledger
 from warm_archive.progress import Progress
 from warm_archive.sqlstats import SqlStats
-from warm_archive.values import decode_keys, encode_keys, encode_rows, normalize_key, normalize_row
+from warm_archive.values import decode_keys, encode_keys, encode_rows, normalize_key
 from warm_archive.where import check_where
 
 log = logging.getLogger(__name__)
@@ -508,16 +508,13 @@ class TableJob:
         (locked) source row: only these may leave the source. The others are kept and reported."""
         if not skip:
             return []
+        from warm_archive.deletion import same_values
+
         p = self.p
-        kidx = [self.columns.index(k) for k in p.key]
-        def by_key(d, table):
-            rows = transfer.select_by_keys(d, table, self.columns, p.key, existing_raw, self.stats)
-            return {normalize_key(tuple(r[i] for i in kidx)): normalize_row(r) for r in rows}
-        src_rows, warm_rows = by_key(self.src, p.source_table), by_key(self.warm, p.target_table)
+        equal, in_source = same_values(self, existing_raw)
         self.warm.conn.commit()
-        same = [k for k in existing_raw if src_rows.get(normalize_key(k)) is not None
-                and src_rows.get(normalize_key(k)) == warm_rows.get(normalize_key(k))]
-        kept = [list(k) for k in existing_raw if normalize_key(k) in src_rows and k not in same]
+        same = [k for k in existing_raw if normalize_key(k) in equal]
+        kept = [list(k) for k in existing_raw if normalize_key(k) in in_source and normalize_key(k) not in equal]
         if kept:
             log.warning("%s row(s) of %s differ from the row already in %s and stay in the source: "
                         "keys %s", len(kept), p.source_table, p.target_table, kept[:20])
