@@ -20,6 +20,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 
 from warm_archive.contract import SourceStatus
 from warm_monitor import actions, query
+from warm_monitor.models import ID_LEN
 from warm_monitor.auth import EditRun, ReadRun, WriteGuard
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,9 @@ PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>Warm Ta
 
 def _sane_ids(request: Request) -> None:
     """Ids no Airflow run can have: refused before they reach the metadata DB (a NUL byte makes
-    PostgreSQL raise, an id longer than the 250-character columns cannot exist)."""
+    PostgreSQL raise, an id longer than the id columns cannot exist)."""
     for name, value in request.path_params.items():
-        if "\x00" in value or len(value) > 250:
+        if "\x00" in value or len(value) > ID_LEN:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {name}")
     for name, value in request.query_params.multi_items():
         if "\x00" in value:
