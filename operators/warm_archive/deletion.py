@@ -58,17 +58,18 @@ _FAMILY = {"smallint": "num", "int": "num", "bigint": "num", "decimal": "num", "
 
 
 def canon_plan(job):
-    """Across engines: per column, the canonical-text SQL on each side, or None when the value is
-    compared in Python (floats, times, columns whose two types are not of one family). None as a
-    whole when either side cannot hash."""
+    """Across engines: per column, (source SQL, warm SQL, is free text) of its canonical text, or
+    None when the value is compared in Python (floats, times, columns whose two types are not of
+    one family). None as a whole when either side cannot hash."""
     src, warm = job.src, job.warm
     if not job.warm_cols or src.name not in ("postgres", "mysql") or warm.name not in ("postgres", "mysql"):
         return None
     plan = []
     for sc, wc in zip(job.src_cols, job.warm_cols):
         a, b = src.canon_expr(sc), warm.canon_expr(wc)
-        same_family = _FAMILY.get(sc.canonical[0], "?") == _FAMILY.get(wc.canonical[0], "!")
-        plan.append((a, b) if a and b and same_family else None)
+        family = _FAMILY.get(sc.canonical[0], "?")
+        same_family = family == _FAMILY.get(wc.canonical[0], "!")
+        plan.append((a, b, family == "text") if a and b and same_family else None)
     if not any(plan):
         return None
     return plan
@@ -85,10 +86,10 @@ def _key_fn(n: int):
 def _hashed_by_key(d, table, job, key_range, plan, side, where_sql=None, lock=False):
     """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
     normalised values)."""
-    exprs = [pl[side] for pl in plan if pl]
+    items = [(pl[side], pl[2]) for pl in plan if pl]
     cols = job.src_cols if side == 0 else job.warm_cols
     raw_cols = [d.raw_expr(c) for c, pl in zip(cols, plan) if not pl]
-    content = d.canon_hash(exprs) + (", " + ", ".join(raw_cols) if raw_cols else "")
+    content = d.canon_hash(items) + (", " + ", ".join(raw_cols) if raw_cols else "")
     n = len(job.p.key)
     key = _key_fn(n)
     rows = _slice(d, table, job, key_range, content, where_sql, lock)

@@ -19,6 +19,7 @@ class Column:
     native_type: str  # exact type in its own engine ("numeric(12,2)", "int(10) unsigned", ...)
     nullable: bool
     canonical: tuple  # ("varchar", 40), ("decimal", 12, 2), ("bigint",), ...
+    charset: str | None = None  # MySQL text columns: the column's character set
 
 
 class UnmappableType(WarmArchiveError):

@@ -212,3 +212,56 @@ def test_mariadb_float_arrives_exactly():
     finally:
         src.close()
         warm.close()
+
+
+
+def test_digests_agree_across_engines_and_tell_near_collisions_apart():
+    """The canonical digest puts the free texts' byte lengths first and the texts bare, and
+    timestamps as microseconds since 1970. Each pair below differs in one shifted '|', NULL against
+    '' or '~', or one microsecond at either end of the range: the two rows of a pair (same key, one
+    per table) must digest differently, and each row alike on both servers (a latin1 column too)."""
+    from tests.dbs import Engine
+    from warm_archive import deletion
+
+    t = dt.datetime(2022, 1, 1)
+    pairs = [
+        (("a|b", "c", None, t), ("a", "b|c", None, t)),
+        (("1|a", "", None, t), ("1", "|a", None, t)),
+        (("a|", "", "", t), ("a", "|", "", t)),
+        (("", None, "x", t), (None, "", "x", t)),
+        (("~", "~", "~", None), (None, None, None, None)),
+        (("", "", "", None), (None, None, None, None)),
+        (("a", "b", "é", dt.datetime(1000, 1, 1, 0, 0, 0, 1)), ("a", "b", "é", dt.datetime(1000, 1, 1))),
+        (("é", "é", "ü", dt.datetime(9999, 12, 31, 23, 59, 59, 999999)),
+         ("é", "é", "ü", dt.datetime(9999, 12, 31, 23, 59, 59, 999998))),
+        (("z", "z", "z", dt.datetime(1969, 12, 31, 23, 59, 59, 999999)), ("z", "z", "z", dt.datetime(1970, 1, 1))),
+    ]
+    my, pg = Engine("my"), Engine("pg")
+    try:
+        for e, ddl in ((my, "id bigint PRIMARY KEY, a text, b varchar(20), l varchar(20) CHARACTER SET latin1, "
+                            "ts datetime(6)"),
+                       (pg, "id bigint PRIMARY KEY, a text, b varchar(20), l varchar(20), ts timestamp(6)")):
+            for table, side in ((SRC, 0), (WARM, 1)):
+                e.schema(table.split(".")[0])
+                e.drop(table)
+                e.execute(f"CREATE TABLE {e.q(table)} ({ddl})")
+                cur = e.conn.cursor()
+                cur.executemany(f"INSERT INTO {e.q(table)} VALUES (%s, %s, %s, %s, %s)",
+                                [(i, *pair[side]) for i, pair in enumerate(pairs, 1)])
+                e.conn.commit()
+        p = JobParams(dag_id="warm_test", run_id="digest", task_id="types", source_conn_id=my.conn_id,
+                      source_table=SRC, target_conn_id=pg.conn_id, target_table=WARM, key=["id"])
+        with TableJob(p) as job:
+            job.prepare(create_target=False)
+            plan = deletion.canon_plan(job)
+            assert plan and all(plan)  # every column in the digest, none compared in Python
+            whole = ((1,), (len(pairs),))
+            digests = {(engine, table): deletion._hashed_by_key(d, table, job, whole, plan, side)
+                       for engine, d, side in (("my", job.src, 0), ("pg", job.warm, 1)) for table in (SRC, WARM)}
+        for table in (SRC, WARM):
+            assert digests["my", table] == digests["pg", table]
+        differ = [digests["pg", SRC][i] != digests["pg", WARM][i] for i in range(1, len(pairs) + 1)]
+        assert all(differ), [pairs[i] for i, d in enumerate(differ) if not d]
+    finally:
+        my.close()
+        pg.close()
