@@ -23,32 +23,33 @@ VERIFY_CHUNK = 5000  # rows per side held in memory while comparing across conne
 HASH_CHUNK = 2500  # keys per slice when comparing digests (a key and a 32-char digest per row)
 
 
-def _slice(d, table, job, key_range, content: str, where_sql=None, lock=False) -> list:
-    """Rows (key columns, then ``content``) of ``table`` in ``key_range`` that match ``where_sql``,
-    locked when ``lock``."""
-    between, params = d.key_between(job.p.key, *key_range)
-    cond = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
+def _slice(d, table, job, part, content: str, where_sql=None, lock=False, by_range=True) -> list:
+    """Rows (key columns, then ``content``) of ``table`` for the keys of ``part`` that match
+    ``where_sql``, locked when ``lock``: read by the part's key range (a slice of the batch's key
+    order, dense) or, ``by_range`` False, by exactly its keys (a few scattered rows)."""
+    if by_range:
+        cond, params = d.key_between(job.p.key, tuple(part[0]), tuple(part[-1]))
+    else:
+        cond, params = d.key_in(job.p.key, part)
+    where = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
     cur = d.conn.cursor()
-    job.stats.execute(cur, f"SELECT {d.cols(job.p.key)}, {content} FROM {d.table(table)} WHERE {between}{cond}"
+    job.stats.execute(cur, f"SELECT {d.cols(job.p.key)}, {content} FROM {d.table(table)} WHERE {cond}{where}"
                       f"{d.for_update() if lock else ''}", params)
     rows = cur.fetchall()
     cur.close()
     return rows
 
 
-def _rows_by_key(d, table, job, key_range, where_sql=None, lock=False, use_hash=False):
-    """key -> comparable content for the rows of ``table`` in ``key_range``.
-
-    Same engine and column types: the server's row digest, or failing that the raw values (one
-    driver returns equal rows as equal tuples). Across engines: values in one normalised form.
-    """
+def _values(d, table, job, part, use_hash=False, where_sql=None, lock=False, by_range=True) -> dict:
+    """key -> comparable content of the rows of ``part``: the server's row digest (same engine and
+    column types), the raw values (one driver returns equal rows as equal tuples), or across engines
+    the values in one normalised form."""
     raw = job.same_types
     content = d.row_hash(job.columns) if use_hash else d.cols(job.columns)
     n = len(job.p.key)
     out = {}
-    for r in _slice(d, table, job, key_range, content, where_sql, lock):
-        k = normalize_key(r[:n])
-        out[k] = (r[:n], r[n] if use_hash else tuple(r[n:]) if raw else normalize_row(r[n:]))
+    for r in _slice(d, table, job, part, content, where_sql, lock, by_range):
+        out[normalize_key(r[:n])] = r[n] if use_hash else tuple(r[n:]) if raw else normalize_row(r[n:])
     return out
 
 
@@ -83,7 +84,7 @@ def _key_fn(n: int):
     return lambda r: normalize_key(r[:n])
 
 
-def _hashed_by_key(d, table, job, key_range, plan, side, where_sql=None, lock=False):
+def _digests(d, table, job, part, plan, side, where_sql=None, lock=False, by_range=True) -> dict:
     """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
     normalised values)."""
     items = [(pl[side], pl[2]) for pl in plan if pl]
@@ -92,7 +93,7 @@ def _hashed_by_key(d, table, job, key_range, plan, side, where_sql=None, lock=Fa
     content = d.canon_hash(items) + (", " + ", ".join(raw_cols) if raw_cols else "")
     n = len(job.p.key)
     key = _key_fn(n)
-    rows = _slice(d, table, job, key_range, content, where_sql, lock)
+    rows = _slice(d, table, job, part, content, where_sql, lock, by_range)
     if not raw_cols:
         out = {key(r): r[n] for r in rows}
     else:
@@ -101,33 +102,35 @@ def _hashed_by_key(d, table, job, key_range, plan, side, where_sql=None, lock=Fa
     return out
 
 
-def _delete_hashed(job, batch: Batch, keys: list[tuple], plan, where_sql: str) -> tuple[int, list]:
-    """Across engines: each server digests a canonical text of its rows (both at the same time);
-    only the keys whose digests differ are compared value by value (e.g. JSON spacing, numeric
-    scale). Slices of the batch's key order: each slice's source rows are locked while it is
-    compared and deleted."""
-    p, src, warm = job.p, job.src, job.warm
-    key = _key_fn(len(p.key))
-    deleted, kept = 0, []
-    parts = [keys[i:i + HASH_CHUNK] for i in range(0, len(keys), HASH_CHUNK)]
+def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: str,
+                     by_range: bool = True) -> tuple[int, list, list]:
+    """Delete the rows of ``keys`` whose source content equals the warm one, in slices of ``chunk``
+    keys of the batch's key order; returns (deleted, kept: missing from the warm table, differ:
+    contents differ).
+
+    ``read(d, side, part, where_sql, lock, by_range)`` gives key -> content (``key`` makes the dict
+    key of a ``keys`` entry). The warm rows of the next slices are read ahead by one thread; the
+    source rows of each slice are locked, compared and deleted in one transaction of one of two
+    source connections, so that one slice's delete overlaps the next one's locked read. A slice's
+    memory is its rows' keys and contents; at most five slices are held."""
+    p, warm = job.p, job.warm
+    parts = [keys[i:i + chunk] for i in range(0, len(keys), chunk)]
+    if not parts:
+        return 0, [], []
+    lanes = job.source_lanes(2 if len(parts) > 1 else 1)
 
     def warm_side(part):  # read-only: its transaction ends right away
         try:
-            return _hashed_by_key(warm, p.target_table, job, (tuple(part[0]), tuple(part[-1])), plan, 1)
+            return read(warm, 1, part, None, False, by_range)
         finally:
             warm.conn.commit()
 
-    # The warm server digests the next slice while the source locks, compares and deletes this one.
-    with ThreadPoolExecutor(1) as pool:
-        ahead = pool.submit(warm_side, parts[0]) if parts else None
-        for n, part in enumerate(parts):
-            try:
-                src_rows = _hashed_by_key(src, p.source_table, job, (tuple(part[0]), tuple(part[-1])), plan,
-                                          0, where_sql, lock=True)
-            finally:
-                warm_rows = ahead.result()
-            ahead = pool.submit(warm_side, parts[n + 1]) if n + 1 < len(parts) else None
-            verified, differ = [], []
+    def source_side(d, part, warm_future):
+        try:
+            d.begin_row_locks()
+            src_rows = read(d, 0, part, where_sql, True, by_range)
+            warm_rows = warm_future.result()
+            verified, kept, differ = [], [], []
             for k in part:
                 kk = key(k)
                 s = src_rows.get(kk)
@@ -135,23 +138,80 @@ def _delete_hashed(job, batch: Batch, keys: list[tuple], plan, where_sql: str) -
                     continue  # already gone from the source, or no longer matching: nothing to delete
                 w = warm_rows.get(kk)
                 if w is None:
-                    kept.append(list(k))
+                    kept.append(k)
                 elif w == s:
                     verified.append(k)
                 else:
                     differ.append(k)
             del src_rows, warm_rows
-            if differ:
-                if ahead is not None:  # the warm connection is needed here: let the read ahead finish
-                    ahead.result()
-                same, _ = same_values(job, differ)
-                warm.conn.commit()
-                verified += [k for k in differ if normalize_key(k) in same]
-                kept += [list(k) for k in differ if normalize_key(k) not in same]
             failpoints.reach("during_delete_phase")
-            deleted += transfer.delete_keys(src, p.source_table, p.key, verified, job.stats)
-            src.conn.commit()
-    return deleted, kept
+            deleted = transfer.delete_keys(d, p.source_table, p.key, verified, job.stats)
+            d.conn.commit()
+            return deleted, kept, differ
+        except BaseException:
+            try:
+                d.conn.rollback()
+            except Exception:  # noqa: BLE001 - the error that got us here matters more
+                pass
+            raise
+
+    deleted, kept, differ = 0, [], []
+
+    def collect(future):
+        nonlocal deleted
+        n, k, dif = future.result()
+        deleted += n
+        kept.extend(k)
+        differ.extend(dif)
+
+    warm_pool, lane_pool = ThreadPoolExecutor(1), ThreadPoolExecutor(len(lanes))
+    running: dict[int, tuple] = {}  # lane -> (slice number, its future)
+    try:
+        ahead = {0: warm_pool.submit(warm_side, parts[0])}
+        for n, part in enumerate(parts):
+            if n + 1 < len(parts):
+                ahead[n + 1] = warm_pool.submit(warm_side, parts[n + 1])
+            lane = n % len(lanes)
+            if lane in running:  # that connection's previous slice: committed before its next
+                collect(running.pop(lane)[1])
+            job.check_stop()
+            running[lane] = (n, lane_pool.submit(source_side, lanes[lane], part, ahead.pop(n)))
+        for _, future in sorted(running.values(), key=lambda r: r[0]):
+            collect(future)
+    finally:
+        warm_pool.shutdown(wait=True, cancel_futures=True)
+        lane_pool.shutdown(wait=True, cancel_futures=True)
+    return deleted, kept, differ
+
+
+def _delete_hashed(job, keys: list[tuple], plan, where_sql: str) -> tuple[int, list]:
+    """Across engines: each server digests a canonical text of its rows (both at the same time);
+    then the keys whose digests differ are compared value by value (e.g. JSON spacing, numeric
+    scale), each still-matching source row locked again while it is."""
+    p = job.p
+    deleted, kept, differ = _delete_verified(
+        job, keys, HASH_CHUNK,
+        lambda d, side, part, *a: _digests(d, p.target_table if side else p.source_table, job, part, plan, side, *a),
+        _key_fn(len(p.key)), where_sql)
+    if differ:
+        more, missing, changed = _delete_by_values(job, differ, where_sql, use_hash=False, by_range=False)
+        deleted += more
+        kept += missing + changed
+        order = {normalize_key(k): i for i, k in enumerate(keys)}
+        kept.sort(key=lambda k: order[normalize_key(k)])  # reported in key order
+    return deleted, [list(k) for k in kept]
+
+
+def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool,
+                      by_range: bool = True) -> tuple[int, list, list]:
+    """Compare whole rows (same engine over two connections: the servers' row digest; no canonical
+    form, or digests that differ: the values)."""
+    p = job.p
+    n = len(p.key)
+    return _delete_verified(
+        job, keys, VERIFY_CHUNK,
+        lambda d, side, part, *a: _values(d, p.target_table if side else p.source_table, job, part, use_hash, *a),
+        lambda k: normalize_key(k[:n]), where_sql, by_range)
 
 
 def _delete_in_one_database(job, batch: Batch, keys: list[tuple]) -> tuple[int, list]:
@@ -225,45 +285,16 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
     plan = None if use_hash else canon_plan(job)
     where_sql = batch_where(job, batch)
     if plan:
-        deleted, kept = _delete_hashed(job, batch, keys, plan, where_sql)
+        deleted, kept = _delete_hashed(job, keys, plan, where_sql)
     else:
-        deleted, kept = _delete_by_values(job, keys, where_sql, use_hash)
+        deleted, missing, changed = _delete_by_values(job, keys, where_sql, use_hash)
+        kept = [list(k) for k in missing + changed]
     failpoints.reach("before_ledger_delete_mark")
     cur = warm.conn.cursor()
     job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
                       rows_changed=len(kept))
     warm.conn.commit()
     _report(job, batch, deleted, kept)
-    return deleted, kept
-
-
-def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool) -> tuple[int, list]:
-    """Same engine over two connections (the servers' row digest) or no canonical form: compare
-    in slices of the batch's key order. Memory stays at a few thousand rows per side, and each
-    slice's source rows are locked only while it is compared and deleted."""
-    p, src, warm = job.p, job.src, job.warm
-    deleted, kept = 0, []
-    for i in range(0, len(keys), VERIFY_CHUNK):
-        part = keys[i:i + VERIFY_CHUNK]
-        key_range = (tuple(part[0]), tuple(part[-1]))
-        src_rows = _rows_by_key(src, p.source_table, job, key_range, where_sql, lock=True, use_hash=use_hash)
-        warm_rows = _rows_by_key(warm, p.target_table, job, key_range, use_hash=use_hash)
-        warm.conn.commit()
-        verified = []
-        for k in part:
-            nk = normalize_key(k)
-            s = src_rows.get(nk)
-            if s is None:
-                continue  # already gone from the source, or no longer matching: nothing to delete
-            w = warm_rows.get(nk)
-            if w is not None and w[1] == s[1]:
-                verified.append(s[0])
-            else:
-                kept.append(list(s[0]))
-        del src_rows, warm_rows
-        failpoints.reach("during_delete_phase")
-        deleted += transfer.delete_keys(src, p.source_table, p.key, verified, job.stats)
-        src.conn.commit()
     return deleted, kept
 
 

@@ -148,6 +148,10 @@ class Dialect:
     def for_update(self) -> str:
         return " FOR UPDATE"
 
+    def begin_row_locks(self) -> None:
+        """Make the next transaction's locking reads lock only the rows they return, so that two
+        connections can lock neighbouring key ranges at once (no gap or next-key locks)."""
+
     def try_lock(self, name: str) -> bool:
         return True
 
@@ -364,6 +368,13 @@ class MySQLDialect(Dialect):
 
     def begin_snapshot(self):
         self.conn.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+
+    def begin_row_locks(self):
+        # REPEATABLE READ also locks the first row after a range it reads FOR UPDATE, which is the
+        # next slice's first row. READ COMMITTED locks the matching rows only; the delete that
+        # follows names exactly those (locked) keys, so no gap lock is needed.
+        self.conn.commit()  # the level can only be set between transactions
+        self.conn.cursor().execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
     def _where_table(self, table):
         schema, name = split_table(table)

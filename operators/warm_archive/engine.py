@@ -75,6 +75,7 @@ class TableJob:
         self.passthrough: str | None = None  # SQL of one row in the warm engine's text form
         self.key_index: str | None = None  # the source index batch key reads walk (MySQL)
         self.planned_hi: list | None = None  # the last matching key when the run planned
+        self._lanes: list[Dialect] = []  # more source connections for the verified delete
         self._locked = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ class TableJob:
         return self
 
     def __exit__(self, *exc):
-        for d in (self.src, self.warm):
+        for d in (self.src, self.warm, *self._lanes):
             try:
                 if d is not None:
                     d.conn.close()  # rolls back what is open and frees the job's lock
@@ -95,7 +96,7 @@ class TableJob:
     def stop(self) -> None:
         """Ask the job to stop: cancels the running statements; the job raises ``Terminated``."""
         self._stop.set()
-        for d in (self.src, self.warm):
+        for d in (self.src, self.warm, *self._lanes):
             try:
                 if d is not None:
                     d.cancel()
@@ -105,6 +106,17 @@ class TableJob:
     def check_stop(self) -> None:
         if self._stop.is_set():
             raise Terminated(f"{self.p.task_id}: terminated; the ledger holds every committed batch")
+
+    def source_lanes(self, wanted: int) -> list[Dialect]:
+        """Up to ``wanted`` connections to the source, the job's own first; the others are opened
+        on first use and kept for the job. One only where the source cannot take two writers at
+        once (SQLite)."""
+        if self.src.name not in ("postgres", "mysql"):
+            return [self.src]
+        while len(self._lanes) < wanted - 1:
+            self.check_stop()
+            self._lanes.append(self._connect(self.p.source_conn_id))
+        return [self.src, *self._lanes[:wanted - 1]]
 
     @property
     def lock_name(self) -> str:

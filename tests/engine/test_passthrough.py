@@ -255,8 +255,8 @@ def test_digests_agree_across_engines_and_tell_near_collisions_apart():
             job.prepare(create_target=False)
             plan = deletion.canon_plan(job)
             assert plan and all(plan)  # every column in the digest, none compared in Python
-            whole = ((1,), (len(pairs),))
-            digests = {(engine, table): deletion._hashed_by_key(d, table, job, whole, plan, side)
+            whole = [(1,), (len(pairs),)]
+            digests = {(engine, table): deletion._digests(d, table, job, whole, plan, side)
                        for engine, d, side in (("my", job.src, 0), ("pg", job.warm, 1)) for table in (SRC, WARM)}
         for table in (SRC, WARM):
             assert digests["my", table] == digests["pg", table]
