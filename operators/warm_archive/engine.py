@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from warm_archive import failpoints, transfer
@@ -75,7 +76,8 @@ class TableJob:
         self.passthrough: str | None = None  # SQL of one row in the warm engine's text form
         self.key_index: str | None = None  # the source index batch key reads walk (MySQL)
         self.planned_hi: list | None = None  # the last matching key when the run planned
-        self._lanes: list[Dialect] = []  # more source connections for the verified delete
+        self._lanes: list[Dialect] = []  # more source connections (second batch, verified delete)
+        self._warm_lanes: list[Dialect] = []  # a second warm connection (second batch)
         self._locked = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -86,7 +88,7 @@ class TableJob:
         return self
 
     def __exit__(self, *exc):
-        for d in (self.src, self.warm, *self._lanes):
+        for d in (self.src, self.warm, *self._lanes, *self._warm_lanes):
             try:
                 if d is not None:
                     d.conn.close()  # rolls back what is open and frees the job's lock
@@ -96,7 +98,7 @@ class TableJob:
     def stop(self) -> None:
         """Ask the job to stop: cancels the running statements; the job raises ``Terminated``."""
         self._stop.set()
-        for d in (self.src, self.warm, *self._lanes):
+        for d in (self.src, self.warm, *self._lanes, *self._warm_lanes):
             try:
                 if d is not None:
                     d.cancel()
@@ -290,13 +292,16 @@ class TableJob:
 
         batch_no = max((b.batch_no for b in self.ledger.batches(p.dag_id, p.run_id, p.task_id)), default=0)
         started = time.monotonic()
-        while True:
-            self.check_stop()
-            batch_no += 1
-            last = self._batch_with_retries(batch_no, last)
-            if last is None:
-                break
-            self._throttle(started)
+        if self._overlaps_batches():
+            self._copy_two_at_a_time(batch_no, last, started)
+        else:
+            while True:
+                self.check_stop()
+                batch_no += 1
+                last = self._batch_with_retries(batch_no, last)
+                if last is None:
+                    break
+                self._throttle(started)
         if p.strategy == "copy_then_delete":
             from warm_archive.deletion import delete_run
 
@@ -328,11 +333,66 @@ class TableJob:
             ahead -= 0.5
 
     def _batch_with_retries(self, batch_no: int, last):
+        return self._with_retries(lambda: self._batch(batch_no, last), (self.src, self.warm), f"batch {batch_no}")
+
+    def _overlaps_batches(self) -> bool:
+        """Two batches copy at a time where nothing is deleted during the copy and the rows stream
+        between two servers (both ingest on more than one core)."""
+        return (self.p.strategy != "move" and not self.same_db and self._streams()
+                and self.src.name in ("postgres", "mysql") and self.warm.name in ("postgres", "mysql"))
+
+    def _copy_two_at_a_time(self, batch_no: int, last, started: float) -> None:
+        """Copy the batches two at a time, each over its own pair of connections: while one batch
+        streams, the next one's keys are read and its rows stream too. Commits stay in batch order
+        (a batch commits only after the one before it did, and not at all if that one failed), so
+        the ledger always holds a prefix of the batches and a retry resumes after the last."""
+        lanes = [(self.src, self.warm), (self.source_lanes(2)[1], self._warm_lane())]
+        running: dict[int, tuple] = {}  # lane -> (batch number, its future)
+        pool = ThreadPoolExecutor(2, thread_name_prefix="warm-batch")
+        try:
+            while True:
+                self.check_stop()
+                batch_no += 1
+                lane = batch_no % 2
+                if lane in running:  # that lane's previous batch, two batches back
+                    running.pop(lane)[1].result()
+                src, warm = lanes[lane]
+                read = self._read_keys_with_retries(src, last)
+                if read is None:
+                    break
+                keys, rows = read
+                before = running.get(1 - lane)
+                running[lane] = (batch_no, pool.submit(
+                    self._write_with_retries, src, warm, batch_no, keys, rows,
+                    before[1].result if before else None))
+                last = keys[-1]
+                self._throttle(started)
+            for _, future in sorted(running.values(), key=lambda r: r[0]):
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _warm_lane(self) -> Dialect:
+        """A second connection to the warm database (opened once, kept for the job)."""
+        if not self._warm_lanes:
+            self.check_stop()
+            self._warm_lanes.append(self._connect(self.p.target_conn_id))
+        return self._warm_lanes[0]
+
+    def _read_keys_with_retries(self, src: Dialect, last):
+        return self._with_retries(lambda: self._read_keys(src, last), (src,), "key read")
+
+    def _write_with_retries(self, src: Dialect, warm: Dialect, batch_no: int, keys, rows, before_commit):
+        return self._with_retries(lambda: self._write_batch(src, warm, batch_no, keys, rows, before_commit),
+                                  (src, warm), f"batch {batch_no}")
+
+    def _with_retries(self, step, conns, what: str):
+        """Run ``step``; on a serialization failure or deadlock roll back ``conns`` and run it again."""
         for attempt in range(1, RETRIES_PER_BATCH + 1):
             try:
-                return self._batch(batch_no, last)
+                return step()
             except Exception as e:
-                for d in (self.src, self.warm):
+                for d in conns:
                     try:
                         d.conn.rollback()
                     except Exception:
@@ -341,23 +401,34 @@ class TableJob:
                     self.check_stop()
                 if not _retryable(e) or attempt == RETRIES_PER_BATCH:
                     raise
-                log.warning("batch %s: %s; retrying (%s/%s)", batch_no, _db_message(e), attempt,
-                            RETRIES_PER_BATCH)
+                log.warning("%s: %s; retrying (%s/%s)", what, _db_message(e), attempt, RETRIES_PER_BATCH)
                 time.sleep(0.2 * attempt)
 
     def _batch(self, batch_no: int, last):
         if self.same_db:
             return self._batch_in_one_database(batch_no, last)
-        p, src, warm = self.p, self.src, self.warm
+        read = self._read_keys(self.src, last)
+        if read is None:
+            return None
+        keys, rows = read
+        self._write_batch(self.src, self.warm, batch_no, keys, rows)
+        return keys[-1]
+
+    def _streams(self) -> bool:
+        """Rows go from server to server without being decoded here (COPY, or passthrough text)."""
+        return (self.src.name == "postgres" and self.warm.name == "postgres") or self.passthrough is not None
+
+    def _read_keys(self, src: Dialect, last) -> tuple[list[tuple], list | None] | None:
+        """The next batch's keys in key order, in a snapshot of the source that stays open for the
+        batch's copy (locked when ``move``); with its rows when they go through Python. None: done."""
+        p = self.p
         lock = src.for_update() if p.strategy == "move" else ""
         after, params = src.key_after(p.key, last)
-        t = src.table(p.source_table)
         order = src.cols(p.key)
-        stream = (src.name == "postgres" and warm.name == "postgres") or self.passthrough is not None
         scan, bound, bparams = src.batch_scan(p.source_table, p.key, self.key_index, self.planned_hi)
         src.begin_snapshot()
         rows = None
-        if stream:
+        if self._streams():
             cur = src.conn.cursor()
             self.stats.execute(
                 cur, f"SELECT {order} FROM {scan} WHERE {self._src_where()} AND {after} AND {bound} "
@@ -376,6 +447,16 @@ class TableJob:
             src.conn.commit()
             return None
         failpoints.reach("after_source_read")
+        return keys, rows
+
+    def _write_batch(self, src: Dialect, warm: Dialect, batch_no: int, keys: list[tuple], rows,
+                     before_commit: Callable[[], None] | None = None) -> None:
+        """Write one batch's rows and its ledger row in one warm transaction (``before_commit``
+        runs just before the commit); ``move``: then delete the batch's rows from the source."""
+        p = self.p
+        lock = src.for_update() if p.strategy == "move" else ""
+        t = src.table(p.source_table)
+        order = src.cols(p.key)
         lo, hi = keys[0], keys[-1]
 
         # Warm side: rows + ledger row, one transaction.
@@ -408,7 +489,7 @@ class TableJob:
                 src, warm, f"SELECT {order}, {self.passthrough} FROM {t} WHERE {self._src_where()} AND "
                 f"{between_s} ORDER BY {order}{lock if src.name == 'mysql' else ''}", [*sparams],
                 p.target_table, self.columns, len(p.key), skip, self.stats)
-        elif stream and not skip:
+        elif rows is None and not skip:
             between_s, sparams = src.key_between(p.key, lo, hi)
             transfer.copy_pg_to_pg(
                 src, warm, f"SELECT {src.cols(self.columns)} FROM {t} WHERE {self._src_where()} AND "
@@ -432,6 +513,8 @@ class TableJob:
             previous=previous, rows_inserted=inserted, rows_deleted=0, rows_changed=0,
             created_at=_now())
         failpoints.reach("before_warm_commit")
+        if before_commit is not None:
+            before_commit()
         warm.conn.commit()
         failpoints.reach("after_warm_commit")
         self.progress.add(rows_copied=inserted, rows_skipped=len(keys) - inserted if p.on_conflict == "skip" else 0,
@@ -448,7 +531,6 @@ class TableJob:
             self.progress.add(rows_deleted=deleted)
         else:
             src.conn.commit()
-        return hi
 
     def _batch_in_one_database(self, batch_no: int, last):
         """``INSERT INTO warm SELECT ... FROM hot``: rows, ledger row and (move) the source delete
