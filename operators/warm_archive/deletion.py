@@ -109,19 +109,21 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
     contents differ).
 
     ``read(d, side, part, where_sql, lock, by_range)`` gives key -> content (``key`` makes the dict
-    key of a ``keys`` entry). The warm rows of the next slices are read ahead by one thread; the
-    source rows of each slice are locked, compared and deleted in one transaction of one of two
-    source connections, so that one slice's delete overlaps the next one's locked read. A slice's
+    key of a ``keys`` entry). Slices take turns on two connections to each side: the warm rows of
+    the next slices are read ahead, and the source rows of each slice are locked, compared and
+    deleted in one transaction, so that one slice's delete overlaps the next one's reads. A slice's
     memory is its rows' keys and contents; at most five slices are held."""
-    p, warm = job.p, job.warm
+    p = job.p
     parts = [keys[i:i + chunk] for i in range(0, len(keys), chunk)]
     if not parts:
         return 0, [], []
     lanes = job.source_lanes(2 if len(parts) > 1 else 1)
+    warms = job.warm_lanes(2 if len(parts) > 1 else 1)
 
-    def warm_side(part):  # read-only: its transaction ends right away
+    def warm_side(n):  # read-only: its transaction ends right away
+        warm = warms[n % len(warms)]
         try:
-            return read(warm, 1, part, None, False, by_range)
+            return read(warm, 1, parts[n], None, False, by_range)
         finally:
             warm.conn.commit()
 
@@ -164,13 +166,19 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
         kept.extend(k)
         differ.extend(dif)
 
-    warm_pool, lane_pool = ThreadPoolExecutor(1), ThreadPoolExecutor(len(lanes))
+    # One thread per warm connection: each connection reads its slices in order, one at a time.
+    warm_pools = [ThreadPoolExecutor(1) for _ in warms]
+    lane_pool = ThreadPoolExecutor(len(lanes))
     running: dict[int, tuple] = {}  # lane -> (slice number, its future)
+
+    def read_ahead(n):
+        return warm_pools[n % len(warms)].submit(warm_side, n)
+
     try:
-        ahead = {0: warm_pool.submit(warm_side, parts[0])}
+        ahead = {0: read_ahead(0)}
         for n, part in enumerate(parts):
             if n + 1 < len(parts):
-                ahead[n + 1] = warm_pool.submit(warm_side, parts[n + 1])
+                ahead[n + 1] = read_ahead(n + 1)
             lane = n % len(lanes)
             if lane in running:  # that connection's previous slice: committed before its next
                 collect(running.pop(lane)[1])
@@ -179,8 +187,8 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
         for _, future in sorted(running.values(), key=lambda r: r[0]):
             collect(future)
     finally:
-        warm_pool.shutdown(wait=True, cancel_futures=True)
-        lane_pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (*warm_pools, lane_pool):
+            pool.shutdown(wait=True, cancel_futures=True)
     return deleted, kept, differ
 
 

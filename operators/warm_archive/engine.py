@@ -113,12 +113,19 @@ class TableJob:
         """Up to ``wanted`` connections to the source, the job's own first; the others are opened
         on first use and kept for the job. One only where the source cannot take two writers at
         once (SQLite)."""
-        if self.src.name not in ("postgres", "mysql"):
-            return [self.src]
-        while len(self._lanes) < wanted - 1:
+        return self._more(self.src, self._lanes, self.p.source_conn_id, wanted)
+
+    def warm_lanes(self, wanted: int) -> list[Dialect]:
+        """The same for the warm database."""
+        return self._more(self.warm, self._warm_lanes, self.p.target_conn_id, wanted)
+
+    def _more(self, first: Dialect, extra: list, conn_id: str, wanted: int) -> list[Dialect]:
+        if first.name not in ("postgres", "mysql"):
+            return [first]
+        while len(extra) < wanted - 1:
             self.check_stop()
-            self._lanes.append(self._connect(self.p.source_conn_id))
-        return [self.src, *self._lanes[:wanted - 1]]
+            extra.append(self._connect(conn_id))
+        return [first, *extra[:wanted - 1]]
 
     @property
     def lock_name(self) -> str:
@@ -346,7 +353,7 @@ class TableJob:
         streams, the next one's keys are read and its rows stream too. Commits stay in batch order
         (a batch commits only after the one before it did, and not at all if that one failed), so
         the ledger always holds a prefix of the batches and a retry resumes after the last."""
-        lanes = [(self.src, self.warm), (self.source_lanes(2)[1], self._warm_lane())]
+        lanes = list(zip(self.source_lanes(2), self.warm_lanes(2)))
         running: dict[int, tuple] = {}  # lane -> (batch number, its future)
         pool = ThreadPoolExecutor(2, thread_name_prefix="warm-batch")
         try:
@@ -371,13 +378,6 @@ class TableJob:
                 future.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def _warm_lane(self) -> Dialect:
-        """A second connection to the warm database (opened once, kept for the job)."""
-        if not self._warm_lanes:
-            self.check_stop()
-            self._warm_lanes.append(self._connect(self.p.target_conn_id))
-        return self._warm_lanes[0]
 
     def _read_keys_with_retries(self, src: Dialect, last):
         return self._with_retries(lambda: self._read_keys(src, last), (src,), "key read")
