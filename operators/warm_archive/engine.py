@@ -319,14 +319,22 @@ class TableJob:
         return self.progress.as_dict()
 
     def _write_header(self):
-        p = self.p
         cur = self.warm.conn.cursor()
-        self.ledger.insert(
-            cur, dag_id=p.dag_id, run_id=p.run_id, task_id=p.task_id, batch_no=0,
-            strategy=p.strategy, source_table=p.source_table, target_table=p.target_table,
-            key_cols=json.dumps(p.key), where_sql=self.where_sql, rows_inserted=0, rows_deleted=0,
-            rows_changed=0, created_at=_now())
+        self._ledger_row(cur, 0, rows_inserted=0, rows_deleted=0)
         self.warm.conn.commit()
+
+    def _ledger_row(self, cur, batch_no: int, keys: list[tuple] | None = None, existing_raw=(), **values):
+        """Insert this job's ledger row for ``batch_no`` (0: the job's header) on ``cur``."""
+        p = self.p
+        if keys:
+            values.update(key_lo=json.dumps(list(keys[0]), default=str),
+                          key_hi=json.dumps(list(keys[-1]), default=str), keys=encode_keys(keys),
+                          existing=encode_keys(existing_raw) if existing_raw else None)
+        self.ledger.insert(
+            cur, dag_id=p.dag_id, run_id=p.run_id, task_id=p.task_id, batch_no=batch_no,
+            strategy=p.strategy, source_table=p.source_table, target_table=p.target_table,
+            key_cols=json.dumps(p.key), where_sql=self.where_sql, rows_changed=0, created_at=_now(),
+            **values)
 
     def _throttle(self, started: float):
         rate = self.p.max_rows_per_second
@@ -504,14 +512,8 @@ class TableJob:
                 kidx = [self.columns.index(k) for k in p.key]
                 rows = [r for r in rows if normalize_key(tuple(r[i] for i in kidx)) not in skip]
             inserted = transfer.insert_rows(warm, p.target_table, self.columns, rows, self.stats)
-        self.ledger.insert(
-            wcur, dag_id=p.dag_id, run_id=p.run_id, task_id=p.task_id, batch_no=batch_no,
-            strategy=p.strategy, source_table=p.source_table, target_table=p.target_table,
-            key_cols=json.dumps(p.key), where_sql=self.where_sql,
-            key_lo=json.dumps(list(lo), default=str), key_hi=json.dumps(list(hi), default=str),
-            keys=encode_keys(keys), existing=encode_keys(existing_raw) if existing_raw else None,
-            previous=previous, rows_inserted=inserted, rows_deleted=0, rows_changed=0,
-            created_at=_now())
+        self._ledger_row(wcur, batch_no, keys, existing_raw, previous=previous, rows_inserted=inserted,
+                         rows_deleted=0)
         failpoints.reach("before_warm_commit")
         if before_commit is not None:
             before_commit()
@@ -582,14 +584,8 @@ class TableJob:
         if p.strategy == "move":
             doomed = [k for k in keys if normalize_key(k) not in skip] + self._same_in_warm(existing_raw, skip)
             deleted = transfer.delete_keys(d, p.source_table, p.key, doomed, self.stats)
-        self.ledger.insert(
-            cur, dag_id=p.dag_id, run_id=p.run_id, task_id=p.task_id, batch_no=batch_no,
-            strategy=p.strategy, source_table=p.source_table, target_table=p.target_table,
-            key_cols=json.dumps(p.key), where_sql=self.where_sql,
-            key_lo=json.dumps(list(lo), default=str), key_hi=json.dumps(list(hi), default=str),
-            keys=encode_keys(keys), existing=encode_keys(existing_raw) if existing_raw else None,
-            previous=previous, rows_inserted=inserted, rows_deleted=deleted, rows_changed=0,
-            created_at=_now(), source_deleted_at=_now() if p.strategy == "move" else None)
+        self._ledger_row(cur, batch_no, keys, existing_raw, previous=previous, rows_inserted=inserted,
+                         rows_deleted=deleted, source_deleted_at=_now() if p.strategy == "move" else None)
         failpoints.reach("before_warm_commit")
         d.conn.commit()
         failpoints.reach("after_warm_commit")
