@@ -8,7 +8,7 @@ source; they are counted and their keys logged, and the next run archives their 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from warm_archive import failpoints, transfer
 from warm_archive.contract import SourceStatus
@@ -167,8 +167,10 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
         differ.extend(dif)
 
     # One thread per warm connection: each connection reads its slices in order, one at a time.
-    warm_pools = [ThreadPoolExecutor(1) for _ in warms]
-    lane_pool = ThreadPoolExecutor(len(lanes))
+    # SQLite connections belong to the thread that opened them: there, everything runs inline.
+    threads = {job.src.name, job.warm.name} <= {"postgres", "mysql"}
+    warm_pools = [ThreadPoolExecutor(1) if threads else _Inline() for _ in warms]
+    lane_pool = ThreadPoolExecutor(len(lanes)) if threads else _Inline()
     running: dict[int, tuple] = {}  # lane -> (slice number, its future)
 
     def read_ahead(n):
@@ -190,6 +192,21 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
         for pool in (*warm_pools, lane_pool):
             pool.shutdown(wait=True, cancel_futures=True)
     return deleted, kept, differ
+
+
+class _Inline:
+    """An executor that runs each task at once in the calling thread."""
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as e:  # noqa: BLE001 - handed to whoever asks for the result
+            future.set_exception(e)
+        return future
+
+    def shutdown(self, **_):
+        pass
 
 
 def _delete_hashed(job, keys: list[tuple], plan, where_sql: str) -> tuple[int, list]:
