@@ -352,9 +352,13 @@ class TableJob:
 
     def _overlaps_batches(self) -> bool:
         """Two batches copy at a time where nothing is deleted during the copy and the rows stream
-        between two servers (both ingest on more than one core)."""
-        return (self.p.strategy != "move" and not self.same_db and self._streams()
-                and self.src.name in ("postgres", "mysql") and self.warm.name in ("postgres", "mysql"))
+        between two servers (both ingest on more than one core). Not with ``on_conflict: overwrite``:
+        it deletes warm rows, and on MariaDB that delete's next-key lock can block the
+        batch before it, which the later batch waits for before committing (a wait no server
+        sees as a deadlock)."""
+        return (self.p.strategy != "move" and self.p.on_conflict != "overwrite" and not self.same_db
+                and self._streams() and self.src.name in ("postgres", "mysql")
+                and self.warm.name in ("postgres", "mysql"))
 
     def _copy_two_at_a_time(self, batch_no: int, last, started: float) -> None:
         """Copy the batches two at a time, each over its own pair of connections: while one batch
