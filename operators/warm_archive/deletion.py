@@ -167,8 +167,8 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
         differ.extend(dif)
 
     # One thread per warm connection: each connection reads its slices in order, one at a time.
-    # SQLite connections belong to the thread that opened them: there, everything runs inline.
-    threads = {job.src.name, job.warm.name} <= {"postgres", "mysql"}
+    # Where a connection belongs to the thread that opened it (SQLite), everything runs inline.
+    threads = job.src.serves_many and job.warm.serves_many
     warm_pools = [ThreadPoolExecutor(1) if threads else _Inline() for _ in warms]
     lane_pool = ThreadPoolExecutor(len(lanes)) if threads else _Inline()
     running: dict[int, tuple] = {}  # lane -> (slice number, its future)

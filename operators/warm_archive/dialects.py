@@ -148,6 +148,10 @@ class Dialect:
     def for_update(self) -> str:
         return " FOR UPDATE"
 
+    # A database server: several connections at once, each usable from any thread (SQLite is
+    # neither: one writer, and a connection belongs to the thread that opened it).
+    serves_many = False
+
     def begin_row_locks(self) -> None:
         """Make the next transaction's locking reads lock only the rows they return, so that two
         connections can lock neighbouring key ranges at once (no gap or next-key locks)."""
@@ -208,6 +212,7 @@ class Dialect:
 
 class PostgresDialect(Dialect):
     name = "postgres"
+    serves_many = True
     sqlglot = "postgres"
     _preparer = sa_postgresql.dialect().identifier_preparer
 
@@ -352,6 +357,7 @@ class PostgresDialect(Dialect):
 
 class MySQLDialect(Dialect):
     name = "mysql"
+    serves_many = True
     sqlglot = "mysql"
     _preparer = sa_mysql.dialect().identifier_preparer
     _schema_word = "DATABASE"

@@ -120,7 +120,7 @@ class TableJob:
         return self._more(self.warm, self._warm_lanes, self.p.target_conn_id, wanted)
 
     def _more(self, first: Dialect, extra: list, conn_id: str, wanted: int) -> list[Dialect]:
-        if first.name not in ("postgres", "mysql"):
+        if not first.serves_many:
             return [first]
         while len(extra) < wanted - 1:
             self.check_stop()
@@ -357,8 +357,7 @@ class TableJob:
         batch before it, which the later batch waits for before committing (a wait no server
         sees as a deadlock)."""
         return (self.p.strategy != "move" and self.p.on_conflict != "overwrite" and not self.same_db
-                and self._streams() and self.src.name in ("postgres", "mysql")
-                and self.warm.name in ("postgres", "mysql"))
+                and self._streams() and self.src.serves_many and self.warm.serves_many)
 
     def _copy_two_at_a_time(self, batch_no: int, last, started: float) -> None:
         """Copy the batches two at a time, each over its own pair of connections: while one batch
