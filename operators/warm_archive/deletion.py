@@ -77,10 +77,12 @@ def canon_plan(job):
 
 
 def _key_fn(n: int):
-    """The dict key of a row whose first ``n`` values are its key: the bare value for a one-column
-    integer or text key (the usual case: no tuple per row), else the normalised key tuple."""
+    """The dict key of a row whose first ``n`` values are its key: for a one-column key the bare
+    value (no tuple per row), normalised unless it is an int or a str; else the normalised key
+    tuple. Bare on both sides, a MariaDB BIGINT UNSIGNED key (an int) finds its PostgreSQL
+    NUMERIC(20) copy (a Decimal): equal numbers hash alike."""
     if n == 1:
-        return lambda r: r[0] if r[0].__class__ in (int, str) else normalize_key(r[:1])
+        return lambda r: r[0] if r[0].__class__ in (int, str) else normalize_key(r[:1])[0]
     return lambda r: normalize_key(r[:n])
 
 
