@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,7 +28,7 @@ from warm_archive.errors import ConflictError, Terminated, WarmArchiveError
 from warm_archive.ledger import Ledger
 from warm_archive.progress import Progress
 from warm_archive.sqlstats import SqlStats
-from warm_archive.values import decode_keys, encode_keys, encode_rows, normalize_key
+from warm_archive.values import IntKeys, decode_keys, encode_keys, encode_rows, fetch_keys, normalize_key
 from warm_archive.where import check_where
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class TableJob:
         self.warm_cols: list = []  # the warm table's, same order (empty until it exists)
         self.passthrough: str | None = None  # SQL of one row in the warm engine's text form
         self.key_index: str | None = None  # the source index batch key reads walk (MySQL)
+        self.int_key = False  # the key is one integer column
         self.planned_hi: list | None = None  # the last matching key when the run planned
         self._lanes: list[Dialect] = []  # more source connections (second batch, verified delete)
         self._warm_lanes: list[Dialect] = []  # a second warm connection (second batch)
@@ -170,6 +171,7 @@ class TableJob:
                 f"key {p.key} is not unique on {p.source_table}: no primary key or unique index "
                 "on exactly these columns")
         self.key_index = src.key_index(p.source_table, p.key)
+        self.int_key = len(p.key) == 1 and by_name[p.key[0]].canonical[0] in ("smallint", "int", "bigint")
         self.where_sql = check_where(p.where, src.sqlglot)
         self._probe_where()
         nullable = [k for k in p.key if by_name[k].nullable]
@@ -440,11 +442,7 @@ class TableJob:
         src.begin_snapshot()
         rows = None
         if self._streams():
-            cur = src.conn.cursor()
-            self.stats.execute(
-                cur, f"SELECT {order} FROM {scan} WHERE {self._src_where()} AND {after} AND {bound} "
-                f"ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, *bparams, p.batch_size])
-            keys = _tuples(cur.fetchall())
+            keys = self._batch_keys(src, last, lock)
         else:
             cur = transfer.server_cursor(src)
             self.stats.execute(
@@ -459,6 +457,34 @@ class TableJob:
             return None
         failpoints.reach("after_source_read")
         return keys, rows
+
+    def _batch_keys(self, d: Dialect, last, lock: str) -> Sequence[tuple]:
+        """The next batch's keys after ``last``, in key order, in the open snapshot of ``d``.
+
+        A single integer key whose batch is dense (as many keys as integers from the first to the
+        last, the usual id column) is known from one row: its count and ends. Only a batch with
+        gaps, or a locking read, fetches every key."""
+        p = self.p
+        after, params = d.key_after(p.key, last)
+        order = d.cols(p.key)
+        scan, bound, bparams = d.batch_scan(p.source_table, p.key, self.key_index, self.planned_hi)
+        select = (f"SELECT {order} FROM {scan} WHERE {self._src_where()} AND {after} AND {bound} "
+                  f"ORDER BY {order} LIMIT {d.placeholder}")
+        params = [*params, *bparams, p.batch_size]
+        if self.int_key and not lock:
+            cur = d.conn.cursor()
+            self.stats.execute(cur, f"SELECT COUNT(*), MIN({order}), MAX({order}) FROM ({select}) b", params)
+            n, first, last_key = cur.fetchone()
+            cur.close()
+            if not n:
+                return []
+            if last_key - first + 1 == n:
+                return IntKeys.span(first, last_key)
+        cur = _key_cursor(d)
+        self.stats.execute(cur, select + lock, params)
+        keys = fetch_keys(cur)
+        cur.close()
+        return keys
 
     def _write_batch(self, src: Dialect, warm: Dialect, batch_no: int, keys: list[tuple], rows,
                      before_commit: Callable[[], None] | None = None) -> None:
@@ -542,15 +568,10 @@ class TableJob:
         in one transaction of one connection. A crash anywhere leaves the batch entirely undone."""
         p, d = self.p, self.src
         lock = d.for_update() if p.strategy == "move" else ""
-        after, params = d.key_after(p.key, last)
         t, w, order = d.table(p.source_table), d.table(p.target_table), d.cols(p.key)
-        scan, bound, bparams = d.batch_scan(p.source_table, p.key, self.key_index, self.planned_hi)
         d.begin_snapshot()
+        keys = self._batch_keys(d, last, lock)
         cur = d.conn.cursor()
-        self.stats.execute(
-            cur, f"SELECT {order} FROM {scan} WHERE {self._src_where()} AND {after} AND {bound} "
-            f"ORDER BY {order} LIMIT {d.placeholder}{lock}", [*params, *bparams, p.batch_size])
-        keys = _tuples(cur.fetchall())
         if not keys:
             d.conn.commit()
             return None
@@ -644,6 +665,7 @@ def _retryable(e: Exception) -> bool:
     return name == "OperationalError" and code in (1205, 1213)  # MySQL lock wait / deadlock
 
 
-def _tuples(rows) -> list[tuple]:
-    """Rows as a list of tuples, without copying rows that already are tuples."""
-    return list(rows) if not rows or rows[0].__class__ is tuple else [tuple(r) for r in rows]
+def _key_cursor(d: Dialect):
+    """The cursor of a batch's key read: MySQLdb's default cursor turns every row into a tuple
+    before the first fetch; its streaming one lets ``fetch_keys`` take a chunk at a time."""
+    return transfer.server_cursor(d) if d.name == "mysql" else d.conn.cursor()
