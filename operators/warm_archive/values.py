@@ -75,7 +75,7 @@ class IntKeys(Sequence):
         return (self.values[i],)
 
     def __iter__(self):
-        return ((v,) for v in self.values)
+        return zip(self.values)  # (key,) tuples, made in C
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other))
