@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from warm_archive import failpoints, transfer
 from warm_archive.contract import SourceStatus
 from warm_archive.ledger import Batch, now
-from warm_archive.values import decode_keys, normalize_key, normalize_row
+from warm_archive.values import decode_keys, int_runs, normalize_key, normalize_row
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _digests(d, table, job, part, plan, side, where_sql=None, lock=False, by_ran
 
 
 def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: str,
-                     by_range: bool = True) -> tuple[int, list, list]:
+                     by_range: bool = True, blob: DigestBlob | None = None) -> tuple[int, list, list]:
     """Delete the rows of ``keys`` whose source content equals the warm one, in slices of ``chunk``
     keys of the batch's key order; returns (deleted, kept: missing from the warm table, differ:
     contents differ).
@@ -114,7 +114,8 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
     key of a ``keys`` entry). Slices take turns on two connections to each side: the warm rows of
     the next slices are read ahead, and the source rows of each slice are locked, compared and
     deleted in one transaction, so that one slice's delete overlaps the next one's reads. A slice's
-    memory is its rows' keys and contents; at most five slices are held."""
+    memory is its rows' keys and contents; at most five slices are held. With ``blob``, a dense
+    slice that the warm table holds whole is judged by one DELETE on the source (``DigestBlob``)."""
     p = job.p
     parts = [keys[i:i + chunk] for i in range(0, len(keys), chunk)]
     if not parts:
@@ -125,15 +126,22 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
     def warm_side(n):  # read-only: its transaction ends right away
         warm = warms[n % len(warms)]
         try:
-            return read(warm, 1, parts[n], None, False, by_range)
+            digests = blob.warm(warm, parts[n]) if blob is not None else None
+            return digests if digests is not None else read(warm, 1, parts[n], None, False, by_range)
         finally:
             warm.conn.commit()
 
     def source_side(d, part, warm_future):
         try:
             d.begin_row_locks()
+            warm_rows = warm_future.result() if blob is not None else None
+            if warm_rows.__class__ is bytes:
+                deleted, left = blob.delete(d, part, warm_rows)
+                failpoints.reach("during_delete_phase")
+                d.conn.commit()
+                return deleted, [], left  # the warm table holds every key: what is left differs
             src_rows = read(d, 0, part, where_sql, True, by_range)
-            warm_rows = warm_future.result()
+            warm_rows = warm_rows if warm_rows is not None else warm_future.result()
             verified, kept, differ = [], [], []
             for k in part:
                 kk = key(k)
@@ -211,6 +219,67 @@ class _Inline:
         pass
 
 
+class DigestBlob:
+    """The verified delete of a dense slice of integer keys in one statement on the source.
+
+    The warm server returns the slice's digests as one string, 16 bytes per key in key order;
+    when it holds every key of the slice, the source deletes the rows whose own digest equals the
+    one at their key's position (each row locked as it is judged, and judged on its current
+    content), and only the keys it left are read back: they differ. No per-row value crosses
+    the wire or becomes a Python object, and the source skips a separate locking read: on
+    PostgreSQL that read writes a lock into every row the DELETE then writes again."""
+
+    def __init__(self, job, warm_sql: str, delete_sql: str, left_sql: str):
+        self.job, self.warm_sql, self.delete_sql, self.left_sql = job, warm_sql, delete_sql, left_sql
+
+    @classmethod
+    def for_job(cls, job, plan, where_sql: str) -> DigestBlob | None:
+        """Where the source can judge rows by position and the warm side can aggregate, every
+        column is in the digest (none compared in Python) and the key is one integer column."""
+        if not (job.int_key and all(plan)):
+            return None
+        p, src, warm = job.p, job.src, job.warm
+        ks, kw = src.quote(p.key[0]), warm.quote(p.key[0])
+        t, ph = src.table(p.source_table), src.placeholder
+        agg = warm.digest_blob(warm.canon_hash([(pl[1], pl[2]) for pl in plan]), kw)
+        judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], pl[2]) for pl in plan]), ph)
+        if agg is None or judge is None:
+            return None
+        in_slice = f"{ks} >= {ph} AND {ks} <= {ph} AND ({src.escape_percent(where_sql)})"
+        return cls(job,
+                   f"SELECT COUNT(*), {agg} FROM {warm.table(p.target_table)} "
+                   f"WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}",
+                   f"DELETE FROM {t} WHERE {in_slice} AND {judge}",
+                   f"SELECT {ks} FROM {t} WHERE {in_slice}")
+
+    def warm(self, d, part) -> bytes | None:
+        """The slice's warm digests, or None when the slice has gaps or the warm table lacks some
+        of its keys (then the slice is compared row by row)."""
+        runs = int_runs(part)
+        if not runs or len(runs) != 1:
+            return None
+        cur = d.conn.cursor()
+        self.job.stats.execute(cur, self.warm_sql, list(runs[0]))
+        n, digests = cur.fetchone()
+        cur.close()
+        if n != len(part) or digests is None or len(digests) != 16 * n:  # (a truncated aggregate too)
+            return None
+        return bytes(digests)
+
+    def delete(self, d, part, digests: bytes) -> tuple[int, list]:
+        """Delete the slice's equal rows; (deleted, the keys of the rows still there)."""
+        lo, hi = part[0][0], part[-1][0]
+        cur = d.conn.cursor()
+        self.job.stats.execute(cur, self.delete_sql, [lo, hi, digests, lo])
+        deleted = cur.rowcount
+        left: list = []
+        if deleted < len(part):
+            self.job.stats.execute(cur, self.left_sql, [lo, hi])
+            left = [tuple(r) for r in cur.fetchall()]
+        cur.close()
+        return deleted, left
+
+
 def _delete_hashed(job, keys: list[tuple], plan, where_sql: str) -> tuple[int, list]:
     """Across engines: each server digests a canonical text of its rows (both at the same time);
     then the keys whose digests differ are compared value by value (e.g. JSON spacing, numeric
@@ -219,7 +288,7 @@ def _delete_hashed(job, keys: list[tuple], plan, where_sql: str) -> tuple[int, l
     deleted, kept, differ = _delete_verified(
         job, keys, HASH_CHUNK,
         lambda d, side, part, *a: _digests(d, p.target_table if side else p.source_table, job, part, plan, side, *a),
-        _key_fn(len(p.key)), where_sql)
+        _key_fn(len(p.key)), where_sql, blob=DigestBlob.for_job(job, plan, where_sql))
     if differ:
         more, missing, changed = _delete_by_values(job, differ, where_sql, use_hash=False, by_range=False)
         deleted += more
