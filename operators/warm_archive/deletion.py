@@ -8,6 +8,7 @@ source; they are counted and their keys logged, and the next run archives their 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from warm_archive import failpoints, transfer
@@ -310,61 +311,33 @@ def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool,
         lambda k: normalize_key(k[:n]), where_sql, by_range)
 
 
-def _delete_in_one_database(job, batch: Batch, keys: list[tuple]) -> tuple[int, list]:
+def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple]) -> tuple[int, list]:
     """Hot and warm tables in one database: the server compares the rows itself.
 
-    Lock the batch's rows that still match the condition, delete those equal to their warm row
-    (a join on the key, every column compared NULL-safe), and read back what stayed: the changed
-    rows. Rows, ledger stamp and all, in one transaction."""
+    One statement per chunk deletes the batch's rows that still match the condition and equal
+    their warm row (every column compared NULL-safe; the delete locks each row it judges, so a
+    row changed meanwhile is judged on its new content). The rows it left are read back: the
+    changed ones. Rows, ledger stamp and all, in one transaction."""
     p, d = job.p, job.src
     where_sql = d.escape_percent(batch_where(job, batch))
     t, w = d.table(p.source_table), d.table(p.target_table)
     cur = d.conn.cursor()
-    on = " AND ".join(f"s.{d.quote(k)} = w.{d.quote(k)}" for k in p.key)
-    same = d.rows_equal("s", "w", job.columns)
-    if d.name == "postgres":
-        # One statement: the condition is checked on the source alone (its columns would be
-        # ambiguous beside the warm table's), the rows compared, locked and deleted together.
-        cond, params = d.key_in(p.key, keys)
-        inner, iparams = d.key_in(p.key, keys, alias="s")
-        job.stats.execute(
-            cur, f"DELETE FROM {t} s USING {w} w WHERE {on} AND {inner} AND {same} AND "
-            f"({', '.join('s.' + d.quote(k) for k in p.key)}) IN "
-            f"(SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql}))",
-            [*iparams, *params])
-        deleted = cur.rowcount
-        failpoints.reach("during_delete_phase")
-        kept = []
-        if deleted < len(keys):  # changed rows, or rows gone or no longer matching: find the changed
-            job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
-            kept = [tuple(r) for r in cur.fetchall()]
-        job.ledger.update(cur, batch.id, source_deleted_at=now(),
-                          rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept))
-        failpoints.reach("before_ledger_delete_mark")
-        d.conn.commit()
-        return deleted, [list(k) for k in kept]
-    matching: list[tuple] = []
+    deleted, kept = 0, []
     for i in range(0, len(keys), CHUNK):
-        cond, params = d.key_in(p.key, keys[i:i + CHUNK])
-        job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql}){d.for_update()}",
-                          params)
-        matching += [tuple(r) for r in cur.fetchall()]
-    deleted = 0
-    for i in range(0, len(matching), CHUNK):
-        cond, params = d.key_in(p.key, matching[i:i + CHUNK], alias="s")
-        if d.name == "postgres":
-            sql = f"DELETE FROM {t} s USING {w} w WHERE {on} AND {cond} AND {same}"
-        else:
-            sql = f"DELETE s FROM {t} s JOIN {w} w ON {on} WHERE {cond} AND {same}"
-        job.stats.execute(cur, sql, params)
-        deleted += cur.rowcount
+        part = keys[i:i + CHUNK]
+        job.stats.execute(cur, *d.delete_rows_equal_to(t, w, p.key, job.columns, part, where_sql))
+        n = cur.rowcount
+        cond, params = d.key_in(p.key, part)
+        deleted += n
+        if n < len(part):  # changed rows, or rows gone or no longer matching: find the changed
+            job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
+            kept += [list(r) for r in cur.fetchall()]
     failpoints.reach("during_delete_phase")
-    kept = transfer.select_by_keys(d, p.source_table, p.key, p.key, matching, job.stats) if deleted < len(matching) else []
     job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
                       rows_changed=len(kept))
     failpoints.reach("before_ledger_delete_mark")
     d.conn.commit()
-    return deleted, [list(k) for k in kept]
+    return deleted, kept
 
 
 def delete_batch(job, batch: Batch) -> tuple[int, list]:
