@@ -311,7 +311,7 @@ def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool,
         lambda k: normalize_key(k[:n]), where_sql, by_range)
 
 
-def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple]) -> tuple[int, list]:
+def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple], gone: int = 0) -> tuple[int, list]:
     """Hot and warm tables in one database: the server compares the rows itself.
 
     One statement per chunk deletes the batch's rows that still match the condition and equal
@@ -333,8 +333,8 @@ def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple]) -> tuple[i
             job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
             kept += [list(r) for r in cur.fetchall()]
     failpoints.reach("during_delete_phase")
-    job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
-                      rows_changed=len(kept))
+    job.ledger.update(cur, batch.id, source_deleted_at=now(),
+                      rows_deleted=(batch.rows_deleted or 0) + deleted + gone, rows_changed=len(kept))
     failpoints.reach("before_ledger_delete_mark")
     d.conn.commit()
     return deleted, kept
@@ -346,10 +346,14 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
     keys = decode_keys(batch.keys)
     if not keys:
         return 0, []
+    # On a retry, the rows the killed attempt deleted after its last ledger stamp are gone
+    # already; they count as deleted (as do rows the application deleted since the copy: either
+    # way they now live in the warm table only).
+    gone = _gone_from_source(job, keys) if job.retrying else 0
     if job.same_db and job.same_types:
-        deleted, kept = _delete_in_one_database(job, batch, keys)
-        _report(job, batch, deleted, kept)
-        return deleted, kept
+        deleted, kept = _delete_in_one_database(job, batch, keys, gone)
+        _report(job, batch, deleted + gone, kept)
+        return deleted + gone, kept
     use_hash = job.same_types and src.row_hash(job.columns) is not None
     plan = None if use_hash else canon_plan(job)
     where_sql = batch_where(job, batch)
@@ -358,6 +362,7 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
     else:
         deleted, missing, changed = _delete_by_values(job, keys, where_sql, use_hash)
         kept = [list(k) for k in missing + changed]
+    deleted += gone
     failpoints.reach("before_ledger_delete_mark")
     cur = warm.conn.cursor()
     job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
@@ -365,6 +370,19 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
     warm.conn.commit()
     _report(job, batch, deleted, kept)
     return deleted, kept
+
+
+def _gone_from_source(job, keys) -> int:
+    """How many keys of the batch are no longer in the source."""
+    p, d = job.p, job.src
+    cur = d.conn.cursor()
+    present = 0
+    for i in range(0, len(keys), CHUNK):
+        cond, params = d.key_in(p.key, keys[i:i + CHUNK])
+        job.stats.execute(cur, f"SELECT COUNT(*) FROM {d.table(p.source_table)} WHERE {cond}", params)
+        present += cur.fetchone()[0]
+    d.conn.commit()
+    return len(keys) - present
 
 
 def same_values(job, keys: list[tuple]) -> tuple[set, set]:

@@ -79,6 +79,9 @@ class TableJob:
         self.key_index: str | None = None  # the source index batch key reads walk (MySQL)
         self.int_key = False  # the key is one integer column
         self.planned_hi: list | None = None  # the last matching key when the run planned
+        # A previous attempt may have deleted source rows after its last ledger stamp: deletions
+        # then also count the batch's rows already gone from the source (deletion.delete_batch).
+        self.retrying = False
         self._lanes: list[Dialect] = []  # more source connections (second batch, verified delete)
         self._warm_lanes: list[Dialect] = []  # a second warm connection (second batch)
         self._locked = False
@@ -286,6 +289,7 @@ class TableJob:
         self.acquire_lock()
         done = [b for b in self.ledger.batches(p.dag_id, p.run_id, p.task_id)
                 if b.batch_no > 0 and not b.rolled_back_at]
+        self.retrying = bool(done)
         if not any(b.batch_no == 0 for b in self.ledger.batches(p.dag_id, p.run_id, p.task_id)):
             self._write_header()
         last = done[-1].hi if done else None

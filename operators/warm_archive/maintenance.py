@@ -96,6 +96,7 @@ class WarmMaintenanceOperator(BaseOperator):
             return rollback.rollback_job(job)
         if action == MaintenanceAction.DELETE_SOURCE:
             job.acquire_lock()
+            job.retrying = True  # an earlier delete of this run may have stopped before its stamp
             return deletion.delete_run(job)
         return rollback.verify_job(job)
 

@@ -6,6 +6,7 @@ usage: python -m tests.engine.job_process SRC WARM STRATEGY RUN_ID run|rollback 
 
 from __future__ import annotations
 
+import json
 import sys
 
 from tests.engine.conftest import Pair
@@ -13,13 +14,16 @@ from tests.dbs import Engine
 from warm_archive.engine import TableJob
 from warm_archive.rollback import rollback_job
 
+STATUS = "WARM_STATUS "  # the line the kill tests read the retry's totals from
+
 
 def main(src: str, warm: str, strategy: str, run_id: str, action: str, rate: str = "") -> None:
     pair = Pair(Engine(src), Engine(warm))
     params = pair.params(strategy, run_id, batch_size=400, max_rows_per_second=float(rate) if rate else None)
     with TableJob(params) as job:
         if action == "run":
-            job.run()
+            status = job.run()
+            print(STATUS + json.dumps({k: status[k] for k in ("rows_copied", "rows_skipped", "rows_deleted")}))
         else:
             job.prepare(create_target=False)
             rollback_job(job)

@@ -4,6 +4,7 @@ a rollback (itself killed once) restores the starting state exactly."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import pytest
 
 from tests.dbs import checksum
 from tests.engine.conftest import PAIRS, ROOT_DIR
+from tests.engine.job_process import STATUS
 
 MOVE = ["after_plan:1", "after_source_read:2", "during_warm_write:3", "before_warm_commit:2",
         "after_warm_commit:4"]
@@ -41,12 +43,15 @@ def job(pair, strategy, run_id, action="run", kill_at=None, rate=""):
          run_id, action, rate], cwd=ROOT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def finish(proc, expect_killed=False):
+def finish(proc, expect_killed=False) -> dict | None:
+    """Wait for the job process; the totals it reported (None when it was killed)."""
     out, _ = proc.communicate(timeout=120)
     if expect_killed:
         assert proc.returncode == -signal.SIGKILL, out.decode()[-3000:]
-    else:
-        assert proc.returncode == 0, out.decode()[-3000:]
+        return None
+    assert proc.returncode == 0, out.decode()[-3000:]
+    lines = [ln for ln in out.decode().splitlines() if ln.startswith(STATUS)]
+    return json.loads(lines[-1][len(STATUS):]) if lines else None
 
 
 def assert_nothing_lost(pair):
@@ -76,8 +81,11 @@ def test_kill_then_retry_is_exact(kill_pair, strategy, point):
     pair = kill_pair
     finish(job(pair, strategy, "k", kill_at=point), expect_killed=True)
     assert_nothing_lost(pair)
-    finish(job(pair, strategy, "k"))  # the retry of the same task instance
+    totals = finish(job(pair, strategy, "k"))  # the retry of the same task instance
     assert_archived(pair, strategy)
+    # what the task reports counts the rows of both attempts, once each
+    n = len(pair.expected_archived)
+    assert totals == {"rows_copied": n, "rows_skipped": 0, "rows_deleted": n}, totals
 
 
 @pytest.mark.parametrize("kill_pair", PAIRS, ids=[f"{s}->{w}" for s, w in PAIRS], indirect=True)
