@@ -40,9 +40,30 @@ def restart_mariadb() -> float:
     return time.monotonic() - t0
 
 
+_LOCK_HOLDERS = ("SELECT t.trx_mysql_thread_id, t.trx_started, t.trx_rows_locked, p.USER, p.HOST, p.DB, "
+                 "p.COMMAND, LEFT(IFNULL(t.trx_query, p.INFO), 200) FROM information_schema.INNODB_TRX t "
+                 "LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+                 "WHERE t.trx_rows_locked > 0")
+
+
+def _end_leftover_lock_holders(my) -> list:
+    """Connections from earlier tests still holding row locks (this test restarts the server
+    anyway, which ends them all): listed in the output, then ended, so that this test's jobs do
+    not wait 50 s on another test's transaction."""
+    holders = list(my.execute(_LOCK_HOLDERS).fetchall())
+    for h in holders:
+        print("ending a leftover transaction that holds row locks:", h)
+        try:
+            my.execute(f"KILL {int(h[0])}")
+        except Exception as e:  # noqa: BLE001 - it may have ended meanwhile
+            print("  (already gone:", e, ")")
+    return holders
+
+
 @pytest.mark.timeout(300)
 def test_mariadb_restart_during_jobs_then_retry_is_exact():
     engines = {"pg": FEngine("pg"), "my": FEngine("my")}
+    _end_leftover_lock_holders(engines["my"])
     a = FPair("my", "pg", "rs_a", engines).reset()
     b = FPair("pg", "my", "rs_b", engines).reset()
     jobs = {"a": (a, "move", "rs_a_run"), "b": (b, "copy_then_delete", "rs_b_run")}
@@ -51,8 +72,16 @@ def test_mariadb_restart_during_jobs_then_retry_is_exact():
                    for k, (p, st, run) in jobs.items()}
         for t in threads.values():
             t.start()
-        wait_for(lambda: ledger_batches(a.warm, "warm_fault", "rs_a_run", "rs_a") >= 2
-                 and ledger_batches(b.warm, "warm_fault", "rs_b_run", "rs_b") >= 2, 60, 0.1, "both jobs under way")
+        try:
+            wait_for(lambda: ledger_batches(a.warm, "warm_fault", "rs_a_run", "rs_a") >= 2
+                     and ledger_batches(b.warm, "warm_fault", "rs_b_run", "rs_b") >= 2, 60, 0.1, "both jobs under way")
+        except AssertionError as e:  # say who holds the locks, and leave no job running behind
+            holders = list(engines["my"].execute(_LOCK_HOLDERS).fetchall())
+            for t in threads.values():
+                if t.job is not None:
+                    t.job.stop()
+                t.join(60)
+            raise AssertionError(f"{e}; MariaDB transactions holding row locks: {holders}") from None
         for e in engines.values():
             e.close()
         took = restart_mariadb()
