@@ -135,14 +135,13 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
     def source_side(d, part, warm_future):
         try:
             d.begin_row_locks()
-            warm_rows = warm_future.result() if blob is not None else None
-            if warm_rows.__class__ is bytes:
-                deleted, left = blob.delete(d, part, warm_rows)
+            if blob is not None and (digests := warm_future.result()).__class__ is bytes:
+                deleted, left = blob.delete(d, part, digests)
                 failpoints.reach("during_delete_phase")
                 d.conn.commit()
                 return deleted, [], left  # the warm table holds every key: what is left differs
             src_rows = read(d, 0, part, where_sql, True, by_range)
-            warm_rows = warm_rows if warm_rows is not None else warm_future.result()
+            warm_rows = warm_future.result()
             verified, kept, differ = [], [], []
             for k in part:
                 kk = key(k)
@@ -327,9 +326,9 @@ def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple], gone: int 
         part = keys[i:i + CHUNK]
         job.stats.execute(cur, *d.delete_rows_equal_to(t, w, p.key, job.columns, part, where_sql))
         n = cur.rowcount
-        cond, params = d.key_in(p.key, part)
         deleted += n
         if n < len(part):  # changed rows, or rows gone or no longer matching: find the changed
+            cond, params = d.key_in(p.key, part)
             job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
             kept += [list(r) for r in cur.fetchall()]
     failpoints.reach("during_delete_phase")

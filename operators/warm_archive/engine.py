@@ -446,18 +446,14 @@ class TableJob:
         batch's copy (locked when ``move``); with its rows when they go through Python. None: done."""
         p = self.p
         lock = src.for_update() if p.strategy == "move" else ""
-        after, params = src.key_after(p.key, last)
-        order = src.cols(p.key)
-        scan, bound, bparams = src.batch_scan(p.source_table, p.key, self.key_index, self.planned_hi)
         src.begin_snapshot()
         rows = None
         if self._streams():
             keys = self._batch_keys(src, last, lock)
         else:
             cur = transfer.server_cursor(src)
-            self.stats.execute(
-                cur, f"SELECT {src.cols(self.columns)} FROM {scan} WHERE {self._src_where()} AND {after} "
-                f"AND {bound} ORDER BY {order} LIMIT {src.placeholder}{lock}", [*params, *bparams, p.batch_size])
+            select, params = self._keyset_select(src, last, self.columns)
+            self.stats.execute(cur, select + lock, params)
             rows = [tuple(r) for r in cur.fetchall()]
             cur.close()
             kidx = [self.columns.index(k) for k in p.key]
@@ -474,13 +470,8 @@ class TableJob:
         A single integer key whose batch is dense (as many keys as integers from the first to the
         last, the usual id column) is known from one row: its count and ends. Only a batch with
         gaps, or a locking read, fetches every key."""
-        p = self.p
-        after, params = d.key_after(p.key, last)
-        order = d.cols(p.key)
-        scan, bound, bparams = d.batch_scan(p.source_table, p.key, self.key_index, self.planned_hi)
-        select = (f"SELECT {order} FROM {scan} WHERE {self._src_where()} AND {after} AND {bound} "
-                  f"ORDER BY {order} LIMIT {d.placeholder}")
-        params = [*params, *bparams, p.batch_size]
+        order = d.cols(self.p.key)
+        select, params = self._keyset_select(d, last, self.p.key)
         if self.int_key and not lock:
             cur = d.conn.cursor()
             self.stats.execute(cur, f"SELECT COUNT(*), MIN({order}), MAX({order}) FROM ({select}) b", params)
@@ -495,6 +486,16 @@ class TableJob:
         keys = fetch_keys(cur)
         cur.close()
         return keys
+
+    def _keyset_select(self, d: Dialect, last, columns: Sequence[str]) -> tuple[str, list]:
+        """(SQL, params) reading ``columns`` of the next batch's matching rows after ``last``, in
+        key order (without a locking clause)."""
+        p = self.p
+        after, params = d.key_after(p.key, last)
+        order = d.cols(p.key)
+        scan, bound, bparams = d.batch_scan(p.source_table, p.key, self.key_index, self.planned_hi)
+        return (f"SELECT {d.cols(columns)} FROM {scan} WHERE {self._src_where()} AND {after} AND {bound} "
+                f"ORDER BY {order} LIMIT {d.placeholder}", [*params, *bparams, p.batch_size])
 
     def _write_batch(self, src: Dialect, warm: Dialect, batch_no: int, keys: list[tuple], rows,
                      before_commit: Callable[[], None] | None = None) -> None:

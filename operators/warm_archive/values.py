@@ -77,11 +77,6 @@ class IntKeys(Sequence):
     def __iter__(self):
         return zip(self.values)  # (key,) tuples, made in C
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other))
-
-    __hash__ = None
-
     def runs(self) -> list[tuple[int, int]]:
         """Consecutive runs, ``[(first, last)]`` at once when the keys are dense (ascending and
         unique: as many keys as integers from the first to the last)."""
@@ -92,13 +87,7 @@ class IntKeys(Sequence):
             elif v[-1] - v[0] + 1 == len(v):
                 self._runs = [(v[0], v[-1])]
             else:
-                runs: list[list[int]] = []
-                for k in v:
-                    if runs and k == runs[-1][1] + 1:
-                        runs[-1][1] = k
-                    else:
-                        runs.append([k, k])
-                self._runs = [(a, b) for a, b in runs]
+                self._runs = _consecutive_runs(v)
         return self._runs
 
 
@@ -191,12 +180,14 @@ def int_runs(keys: Sequence[tuple]) -> list[tuple[int, int]] | None:
     """Consecutive runs of a single integer key (``[(1, 20000)]`` for a dense id batch), else None."""
     if keys.__class__ is IntKeys:
         return keys.runs() or None
-    if not keys or len(keys[0]) != 1:
+    if not keys or len(keys[0]) != 1 or any(k[0].__class__ is not int for k in keys):
         return None
+    return _consecutive_runs(k for (k,) in keys)
+
+
+def _consecutive_runs(ints) -> list[tuple[int, int]]:
     runs: list[list[int]] = []
-    for (k,) in keys:
-        if k.__class__ is not int:
-            return None
+    for k in ints:
         if runs and k == runs[-1][1] + 1:
             runs[-1][1] = k
         else:
