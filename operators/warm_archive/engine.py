@@ -500,7 +500,8 @@ class TableJob:
     def _write_batch(self, src: Dialect, warm: Dialect, batch_no: int, keys: list[tuple], rows,
                      before_commit: Callable[[], None] | None = None) -> None:
         """Write one batch's rows and its ledger row in one warm transaction (``before_commit``
-        runs just before the commit); ``move``: then delete the batch's rows from the source."""
+        runs after the rows, before the ledger row and the commit); ``move``: then delete the
+        batch's rows from the source."""
         p = self.p
         lock = src.for_update() if p.strategy == "move" else ""
         t = src.table(p.source_table)
@@ -552,11 +553,14 @@ class TableJob:
                 kidx = [self.columns.index(k) for k in p.key]
                 rows = [r for r in rows if normalize_key(tuple(r[i] for i in kidx)) not in skip]
             inserted = transfer.insert_rows(warm, p.target_table, self.columns, rows, self.stats)
+        if before_commit is not None:
+            # Before the ledger row: its unique index's duplicate check can lock the index record
+            # of the next batch's row (seen with delete-marked rows of an earlier run), and the next
+            # batch waits for this one before it commits, a wait no server sees as a deadlock.
+            before_commit()
         self._ledger_row(wcur, batch_no, keys, existing_raw, previous=previous, rows_inserted=inserted,
                          rows_deleted=0)
         failpoints.reach("before_warm_commit")
-        if before_commit is not None:
-            before_commit()
         warm.conn.commit()
         failpoints.reach("after_warm_commit")
         self.progress.add(rows_copied=inserted, rows_skipped=len(keys) - inserted if p.on_conflict == "skip" else 0,
