@@ -190,11 +190,13 @@ class FPair:
         from tests.dbs import checksum
 
         src, warm = self.src_rows(), self.warm_rows()
-        lost = [k for k, row in self.before_src.items() if src.get(k) != row]
-        dup = [k for k in warm if k not in self.before_warm]
-        tally.rows(lost=lost, duplicated=dup)
-        assert checksum(src) == checksum(self.before_src), f"source not restored; missing {lost[:10]}"
-        assert checksum(warm) == checksum(self.before_warm), f"warm table not restored; extra {dup[:10]}"
+        unrestored = [k for k, row in self.before_src.items() if src.get(k) != row]
+        extra = [k for k in warm if k not in self.before_warm]
+        # the summary counts a row lost only when it is in neither table, duplicated when in both
+        tally.rows(lost=[k for k in unrestored if warm.get(k) != self.before_src[k]],
+                   duplicated=[k for k in extra if k in src])
+        assert checksum(src) == checksum(self.before_src), f"source not restored; missing {unrestored[:10]}"
+        assert checksum(warm) == checksum(self.before_warm), f"warm table not restored; extra {extra[:10]}"
 
 
 def ledger_report(pair: FPair, run_id: str, dag_id="warm_fault", task_id=None, strategy="move") -> dict:

@@ -56,7 +56,8 @@ SPECS = {
     "f_term_second": spec("f_term_second", "move", [("first", "pg", "my", "ts1"), ("second", "my", "pg", "ts2")],
                           rate=150),
     "f_term_lock": spec("f_term_lock", "move", [("orders", "pg", "pg", "tl")]),
-    "f_term_queued": spec("f_term_queued", "move", [("orders", "pg", "pg", "tq")]),
+    # its pool has no slot until the test has terminated the run (the task cannot start before)
+    "f_term_queued": spec("f_term_queued", "move", [("orders", "pg", "pg", "tq")], extra="pool: f_closed"),
     # kill -9 of the Airflow worker, then Airflow's retry
     "f_kill_copy": spec("f_kill_copy", "move", [("orders", "pg", "my", "kc")], rate=150, retries=1),
     "f_kill_delete": spec("f_kill_delete", "copy_then_delete", [("orders", "my", "pg", "kd")], batch=200,

@@ -7,7 +7,7 @@ Terminate (``POST /warm/api/v1/tasks/{dag}/{run}/terminate``) at several points:
   test holds locked (MariaDB);
 - ``second_job``: the first of two table jobs finished, the second is copying;
 - ``lock_wait``: the job waits for the warm-table lock another holder has;
-- ``queued``: right after the trigger, before any task ran.
+- ``queued``: the task waits for a slot in a pool with none; the slot frees after the terminate.
 Each time: the run lands in Exceptional, the job really stops (its warm-table lock is free), the
 ledger knows where every row is (none lost, all in the warm table), and a rollback through the
 monitor restores source and warm tables to their exact checksums.
@@ -143,15 +143,27 @@ def term_lock_wait(stack):
     return run, pair
 
 
+def _set_pool(stack, name, slots):
+    r = stack.patch(f"/api/v2/pools/{name}", json={"name": name, "slots": slots, "include_deferred": False})
+    if r.status_code == 404:
+        r = stack.post("/api/v2/pools", json={"name": name, "slots": slots, "include_deferred": False})
+    assert r.status_code in (200, 201), r.text
+
+
 def term_queued(stack):
     e = own_engines()
     pair = pairs_for(e, [("pg", "pg", "tq")])["tq"]
     with tally.scenario("fault"):
+        _set_pool(stack, "f_closed", 0)  # the task waits for a slot: terminated before it can start
         run = stack.trigger("f_term_queued")
+        wait_for(lambda: stack.ti_state("f_term_queued", run, "orders") == "scheduled", 120, 0.3,
+                 "the task scheduled, waiting for a pool slot")
         _terminate(stack, "f_term_queued", run)
-        time.sleep(3)
+        _set_pool(stack, "f_closed", 4)  # a slot frees up: the terminated task must still never run
+        time.sleep(8)
         assert stack.ti_state("f_term_queued", run, "orders") in (None, "skipped", "failed", "upstream_failed",
                                                                   "removed")
+        assert ledger_batches(pair.warm, "f_term_queued", run, "orders") == 0
         pair.check_restored()
         _rollback_restores(stack, "f_term_queued", run, [pair])
     return run, pair
