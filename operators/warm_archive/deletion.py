@@ -316,7 +316,8 @@ def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple], gone: int 
     One statement per chunk deletes the batch's rows that still match the condition and equal
     their warm row (every column compared NULL-safe; the delete locks each row it judges, so a
     row changed meanwhile is judged on its new content). The rows it left are read back: the
-    changed ones. Rows, ledger stamp and all, in one transaction."""
+    changed ones. Rows, ledger stamp and all, in one transaction. Returns (deleted, with the
+    ``gone`` rows a killed attempt deleted; kept keys)."""
     p, d = job.p, job.src
     where_sql = d.escape_percent(batch_where(job, batch))
     t, w = d.table(p.source_table), d.table(p.target_table)
@@ -332,8 +333,9 @@ def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple], gone: int 
             job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
             kept += [list(r) for r in cur.fetchall()]
     failpoints.reach("during_delete_phase")
+    deleted += gone
     job.ledger.update(cur, batch.id, source_deleted_at=now(),
-                      rows_deleted=(batch.rows_deleted or 0) + deleted + gone, rows_changed=len(kept))
+                      rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept))
     failpoints.reach("before_ledger_delete_mark")
     d.conn.commit()
     return deleted, kept
@@ -350,23 +352,22 @@ def delete_batch(job, batch: Batch) -> tuple[int, list]:
     # way they now live in the warm table only).
     gone = _gone_from_source(job, keys) if job.retrying else 0
     if job.same_db and job.same_types:
-        deleted, kept = _delete_in_one_database(job, batch, keys, gone)
-        _report(job, batch, deleted + gone, kept)
-        return deleted + gone, kept
-    use_hash = job.same_types and src.row_hash(job.columns) is not None
-    plan = None if use_hash else canon_plan(job)
-    where_sql = batch_where(job, batch)
-    if plan:
-        deleted, kept = _delete_hashed(job, keys, plan, where_sql)
+        deleted, kept = _delete_in_one_database(job, batch, keys, gone)  # stamps the ledger itself
     else:
-        deleted, missing, changed = _delete_by_values(job, keys, where_sql, use_hash)
-        kept = [list(k) for k in missing + changed]
-    deleted += gone
-    failpoints.reach("before_ledger_delete_mark")
-    cur = warm.conn.cursor()
-    job.ledger.update(cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted,
-                      rows_changed=len(kept))
-    warm.conn.commit()
+        use_hash = job.same_types and src.row_hash(job.columns) is not None
+        plan = None if use_hash else canon_plan(job)
+        where_sql = batch_where(job, batch)
+        if plan:
+            deleted, kept = _delete_hashed(job, keys, plan, where_sql)
+        else:
+            deleted, missing, changed = _delete_by_values(job, keys, where_sql, use_hash)
+            kept = [list(k) for k in missing + changed]
+        deleted += gone
+        failpoints.reach("before_ledger_delete_mark")
+        cur = warm.conn.cursor()
+        job.ledger.update(cur, batch.id, source_deleted_at=now(),
+                          rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept))
+        warm.conn.commit()
     _report(job, batch, deleted, kept)
     return deleted, kept
 

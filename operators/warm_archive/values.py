@@ -180,14 +180,17 @@ def int_runs(keys: Sequence[tuple]) -> list[tuple[int, int]] | None:
     """Consecutive runs of a single integer key (``[(1, 20000)]`` for a dense id batch), else None."""
     if keys.__class__ is IntKeys:
         return keys.runs() or None
-    if not keys or len(keys[0]) != 1 or any(k[0].__class__ is not int for k in keys):
+    if not keys or len(keys[0]) != 1:
         return None
     return _consecutive_runs(k for (k,) in keys)
 
 
-def _consecutive_runs(ints) -> list[tuple[int, int]]:
+def _consecutive_runs(ints) -> list[tuple[int, int]] | None:
+    """``[(first, last)]`` of each run of consecutive ints; None at the first value not an int."""
     runs: list[list[int]] = []
     for k in ints:
+        if k.__class__ is not int:
+            return None
         if runs and k == runs[-1][1] + 1:
             runs[-1][1] = k
         else:
