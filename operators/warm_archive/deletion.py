@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from warm_archive import failpoints, transfer
 from warm_archive.contract import SourceStatus
+from warm_archive.dialects import GROUP_CONCAT_MAX
 from warm_archive.ledger import Batch, now
 from warm_archive.values import decode_keys, int_runs, normalize_key, normalize_row
 
@@ -60,9 +61,9 @@ _FAMILY = {"smallint": "num", "int": "num", "bigint": "num", "decimal": "num", "
 
 
 def canon_plan(job):
-    """Across engines: per column, (source SQL, warm SQL, is free text) of its canonical text, or
-    None when the value is compared in Python (floats, times, columns whose two types are not of
-    one family). None as a whole when either side cannot hash."""
+    """Across engines: per column, (source SQL, warm SQL, is free text, has no size bound) of its
+    canonical text, or None when the value is compared in Python (floats, times, columns whose two
+    types are not of one family). None as a whole when either side cannot hash."""
     src, warm = job.src, job.warm
     if not job.warm_cols or src.name not in ("postgres", "mysql") or warm.name not in ("postgres", "mysql"):
         return None
@@ -71,7 +72,7 @@ def canon_plan(job):
         a, b = src.canon_expr(sc), warm.canon_expr(wc)
         family = _FAMILY.get(sc.canonical[0], "?")
         same_family = family == _FAMILY.get(wc.canonical[0], "!")
-        plan.append((a, b, family == "text") if a and b and same_family else None)
+        plan.append((a, b, family == "text", family in ("text", "bytes")) if a and b and same_family else None)
     if not any(plan):
         return None
     return plan
@@ -90,7 +91,7 @@ def _key_fn(n: int):
 def _digests(d, table, job, part, plan, side, where_sql=None, lock=False, by_range=True) -> dict:
     """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
     normalised values)."""
-    items = [(pl[side], pl[2]) for pl in plan if pl]
+    items = [(pl[side], *pl[2:]) for pl in plan if pl]
     cols = job.src_cols if side == 0 else job.warm_cols
     raw_cols = [d.raw_expr(c) for c, pl in zip(cols, plan) if not pl]
     content = d.canon_hash(items) + (", " + ", ".join(raw_cols) if raw_cols else "")
@@ -105,8 +106,8 @@ def _digests(d, table, job, part, plan, side, where_sql=None, lock=False, by_ran
     return out
 
 
-def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: str,
-                     by_range: bool = True, blob: DigestBlob | None = None) -> tuple[int, list, list]:
+def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: str, by_range: bool = True,
+                     blob: DigestBlob | None = None, sums: SliceDigest | None = None) -> tuple[int, list, list]:
     """Delete the rows of ``keys`` whose source content equals the warm one, in slices of ``chunk``
     keys of the batch's key order; returns (deleted, kept: missing from the warm table, differ:
     contents differ).
@@ -116,7 +117,8 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
     the next slices are read ahead, and the source rows of each slice are locked, compared and
     deleted in one transaction, so that one slice's delete overlaps the next one's reads. A slice's
     memory is its rows' keys and contents; at most five slices are held. With ``blob``, a dense
-    slice that the warm table holds whole is judged by one DELETE on the source (``DigestBlob``)."""
+    slice that the warm table holds whole is judged by one DELETE on the source (``DigestBlob``);
+    with ``sums``, by one digest a side (``SliceDigest``), and row by row only if they differ."""
     p = job.p
     parts = [keys[i:i + chunk] for i in range(0, len(keys), chunk)]
     if not parts:
@@ -124,15 +126,15 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
     lanes = job.source_lanes(2 if len(parts) > 1 else 1)
     warms = job.warm_lanes(2 if len(parts) > 1 else 1)
 
-    def warm_side(n):  # read-only: its transaction ends right away
+    def warm_side(n, by_row=False):  # read-only: its transaction ends right away
         warm = warms[n % len(warms)]
         try:
-            digests = blob.warm(warm, parts[n]) if blob is not None else None
-            return digests if digests is not None else read(warm, 1, parts[n], None, False, by_range)
+            whole = None if by_row else (blob or sums).warm(warm, parts[n]) if (blob or sums) else None
+            return whole if whole is not None else read(warm, 1, parts[n], None, False, by_range)
         finally:
             warm.conn.commit()
 
-    def source_side(d, part, warm_future):
+    def source_side(d, n, part, warm_future):
         try:
             d.begin_row_locks()
             if blob is not None and (digests := warm_future.result()).__class__ is bytes:
@@ -140,6 +142,13 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
                 failpoints.reach("during_delete_phase")
                 d.conn.commit()
                 return deleted, [], left  # the warm table holds every key: what is left differs
+            if sums is not None and (whole := warm_future.result()).__class__ is tuple:
+                if sums.source(d, part) == whole:  # every key there, locked, and equal
+                    failpoints.reach("during_delete_phase")
+                    deleted = transfer.delete_keys(d, p.source_table, p.key, part, job.stats)
+                    d.conn.commit()
+                    return deleted, [], []
+                warm_future = warm_pools[n % len(warms)].submit(warm_side, n, True)  # row by row
             src_rows = read(d, 0, part, where_sql, True, by_range)
             warm_rows = warm_future.result()
             verified, kept, differ = [], [], []
@@ -195,7 +204,7 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
             if lane in running:  # that connection's previous slice: committed before its next
                 collect(running.pop(lane)[1])
             job.check_stop()
-            running[lane] = (n, lane_pool.submit(source_side, lanes[lane], part, ahead.pop(n)))
+            running[lane] = (n, lane_pool.submit(source_side, lanes[lane], n, part, ahead.pop(n)))
         for _, future in sorted(running.values(), key=lambda r: r[0]):
             collect(future)
     finally:
@@ -241,8 +250,8 @@ class DigestBlob:
         p, src, warm = job.p, job.src, job.warm
         ks, kw = src.quote(p.key[0]), warm.quote(p.key[0])
         t, ph = src.table(p.source_table), src.placeholder
-        agg = warm.digest_blob(warm.canon_hash([(pl[1], pl[2]) for pl in plan]), kw)
-        judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], pl[2]) for pl in plan]), ph)
+        agg = warm.digest_blob(warm.canon_hash([(pl[1], *pl[2:]) for pl in plan]), kw)
+        judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], *pl[2:]) for pl in plan]), ph)
         if agg is None or judge is None:
             return None
         in_slice = f"{ks} >= {ph} AND {ks} <= {ph} AND ({src.escape_percent(where_sql)})"
@@ -280,6 +289,60 @@ class DigestBlob:
         return deleted, left
 
 
+class SliceDigest:
+    """The verified delete of a dense slice of integer keys with one digest a side, where the
+    source reads its rows under lock (MySQL; a PostgreSQL source judges rows in its DELETE).
+
+    Each server digests the canonical texts of the slice's rows joined in key order (a long text
+    or bytes value enters as its own MD5, so that a slice's text stays small): the warm one in a
+    plain read, the source one in a locking read. The same count (every key of the slice, so no
+    other) and the same digest mean equal rows: the slice is deleted by its keys, and no per-row
+    value crosses the wire or becomes a Python object. Else the slice is compared row by row."""
+
+    LONG = 1024  # bytes of a field that enters the slice's text as it is
+
+    def __init__(self, job, warm_sql: str, source_sql: str):
+        self.job, self.warm_sql, self.source_sql = job, warm_sql, source_sql
+
+    @classmethod
+    def for_job(cls, job, plan, where_sql: str) -> SliceDigest | None:
+        if not (job.int_key and all(plan)):
+            return None
+        p, src, warm = job.p, job.src, job.warm
+        ks, kw = src.quote(p.key[0]), warm.quote(p.key[0])
+        text = {d: d.text_agg(d.canon_text([(pl[side], *pl[2:]) for pl in plan], cls.LONG), k)
+                for d, side, k in ((src, 0, ks), (warm, 1, kw))}
+        # the warm text's length tells whether the source's (equal) text fits a MySQL GROUP_CONCAT
+        return cls(job,
+                   f"SELECT n, md5(t), {warm.canon_len('t')} FROM (SELECT COUNT(*) AS n, {text[warm]} AS t "
+                   f"FROM {warm.table(p.target_table)} WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}) s",
+                   f"SELECT COUNT(*), md5({text[src]}) FROM {src.table(p.source_table)} "
+                   f"WHERE {ks} >= {src.placeholder} AND {ks} <= {src.placeholder} AND ({src.escape_percent(where_sql)})"
+                   f"{src.for_update()}")
+
+    def _one(self, d, sql: str, part) -> tuple | None:
+        runs = int_runs(part)
+        if not runs or len(runs) != 1:
+            return None
+        cur = d.conn.cursor()
+        self.job.stats.execute(cur, sql, list(runs[0]))
+        row = cur.fetchone()
+        cur.close()
+        return row
+
+    def warm(self, d, part) -> tuple | None:
+        """(count, digest) of the slice's warm rows, or None when the slice has gaps, the warm
+        table lacks some of its keys or the text is too long (then it is compared row by row)."""
+        row = self._one(d, self.warm_sql, part)
+        if row is None or row[0] != len(part) or int(row[2]) >= GROUP_CONCAT_MAX:
+            return None
+        return row[0], row[1]
+
+    def source(self, d, part) -> tuple:
+        """(count, digest) of the slice's source rows still matching the condition, locked."""
+        return tuple(self._one(d, self.source_sql, part))
+
+
 def _delete_hashed(job, keys: list[tuple], plan, where_sql: str) -> tuple[int, list]:
     """Across engines: each server digests a canonical text of its rows (both at the same time);
     then the keys whose digests differ are compared value by value (e.g. JSON spacing, numeric
@@ -288,7 +351,8 @@ def _delete_hashed(job, keys: list[tuple], plan, where_sql: str) -> tuple[int, l
     deleted, kept, differ = _delete_verified(
         job, keys, HASH_CHUNK,
         lambda d, side, part, *a: _digests(d, p.target_table if side else p.source_table, job, part, plan, side, *a),
-        _key_fn(len(p.key)), where_sql, blob=DigestBlob.for_job(job, plan, where_sql))
+        _key_fn(len(p.key)), where_sql, blob=(blob := DigestBlob.for_job(job, plan, where_sql)),
+        sums=None if blob else SliceDigest.for_job(job, plan, where_sql))
     if differ:
         more, missing, changed = _delete_by_values(job, differ, where_sql, use_hash=False, by_range=False)
         deleted += more

@@ -25,6 +25,7 @@ from warm_archive.typemap import Column
 from warm_archive.values import int_runs
 
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+GROUP_CONCAT_MAX = 4 << 20  # bytes of one MySQL GROUP_CONCAT (the server's default is 1 KB)
 
 
 def split_table(table: str) -> tuple[str | None, str]:
@@ -202,16 +203,33 @@ class Dialect:
         """SQL: the byte length of a canonical text, as text."""
         raise NotImplementedError
 
-    def canon_hash(self, items: Sequence[tuple[str, bool]]) -> str:
-        """SQL: one digest over canonical texts, ``items`` being (expression, is free text).
+    def canon_text(self, items: Sequence[tuple[str, bool, bool]], shorten: int | None = None) -> str:
+        """SQL: one row's canonical text, ``items`` being (expression, is free text, has no size
+        bound: free text or bytes).
 
-        The digested text is the byte lengths of the free texts ('~' for NULL), then every
-        canonical text in column order, joined by '|'. Numbers, dates and hex never hold '|' and
-        show NULL as '~'; a free text is read by its known length and a NULL one is left out (its
-        length says so). So the joined text is injective without copying each text to prefix it."""
-        lengths = [f"COALESCE({self.canon_len(e)}, '~')" for e, text in items if text]
-        fields = [e if text else f"COALESCE({e}, '~')" for e, text in items]
-        return f"md5(concat_ws('|', {', '.join(lengths + fields)}))"
+        The byte lengths of the free texts ('~' for NULL), then every canonical text in column
+        order, joined by '|'. Numbers, dates and hex never hold '|' and show NULL as '~'; a free
+        text is read by its known length and a NULL one is left out (its length says so). So the
+        text is injective without copying each text to prefix it, and so are rows joined by '|'
+        (each row has a known number of fields). With ``shorten``, a field of more bytes shows
+        '#' and its MD5 instead (a free text's length still says which, hex never holds '#'),
+        so that a row's text stays small."""
+        lengths = [f"COALESCE({self.canon_len(e)}, '~')" for e, text, _ in items if text]
+        fields = [self.shortened(e, shorten) if shorten and long else e for e, _, long in items]
+        fields = [e if text else f"COALESCE({e}, '~')" for e, (_, text, _) in zip(fields, items)]
+        return f"concat_ws('|', {', '.join(lengths + fields)})"
+
+    def canon_hash(self, items: Sequence[tuple[str, bool, bool]]) -> str:
+        """SQL: the MD5 digest (hex) of one row's canonical text."""
+        return f"md5({self.canon_text(items)})"
+
+    def shortened(self, expr: str, limit: int) -> str:
+        """SQL: ``expr``, or '#' and its MD5 when it has more than ``limit`` bytes."""
+        raise NotImplementedError
+
+    def text_agg(self, text: str, key: str) -> str:
+        """SQL aggregate: the texts joined by '|' in ``key`` order (``deletion.SliceDigest``)."""
+        raise NotImplementedError
 
     def digest_blob(self, digest: str, key: str) -> str | None:
         """SQL aggregate: the raw 16 bytes of each row's hex ``digest``, concatenated in ``key``
@@ -308,6 +326,12 @@ class PostgresDialect(Dialect):
     def digest_blob(self, digest, key):
         return f"string_agg(decode({digest}, 'hex'), ''::bytea ORDER BY {key})"
 
+    def text_agg(self, text, key):
+        return f"string_agg({text}, '|' ORDER BY {key})"
+
+    def shortened(self, expr, limit):
+        return f"CASE WHEN octet_length({expr}) <= {int(limit)} THEN {expr} ELSE '#' || md5({expr}) END"
+
     def delete_by_digest_blob(self, table, key, digest, ph):
         return f"decode({digest}, 'hex') = substring({ph}::bytea from (({key} - {ph}) * 16 + 1)::int for 16)"
 
@@ -399,7 +423,7 @@ class MySQLDialect(Dialect):
     def setup_session(self):
         cur = self.conn.cursor()
         cur.execute("SET time_zone = '+00:00'")
-        cur.execute("SET SESSION group_concat_max_len = 4194304")  # digest blobs: 16 bytes a row
+        cur.execute(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX}")  # digest blobs, slice texts
         cur.execute("SELECT @@SESSION.sql_mode")
         self.no_backslash_escapes = "NO_BACKSLASH_ESCAPES" in _text(cur.fetchone()[0] or "").upper()
         self.conn.autocommit(False)
@@ -562,6 +586,12 @@ class MySQLDialect(Dialect):
 
     def digest_blob(self, digest, key):
         return f"GROUP_CONCAT(UNHEX({digest}) ORDER BY {key} SEPARATOR '')"
+
+    def text_agg(self, text, key):  # cut at group_concat_max_len: SliceDigest checks the length
+        return f"GROUP_CONCAT({text} ORDER BY {key} SEPARATOR '|')"
+
+    def shortened(self, expr, limit):
+        return f"IF(LENGTH({expr}) <= {int(limit)}, {expr}, CONCAT('#', MD5({expr})))"
 
     def delete_rows_equal_to(self, table, warm, key, cols, keys, where_sql):
         # A single-table DELETE with EXISTS: MariaDB's multi-table DELETE ... JOIN, with a locking

@@ -38,6 +38,10 @@ class Pair:
             e.drop(WARM)
             e.clear_ledger()
         self.src.create_orders(SRC, n)
+        return self.reset_expected()
+
+    def reset_expected(self):
+        """Take the source as it is now as the starting point (after a test changed it)."""
         self.before_src = self.src.rows(SRC)
         self.expected_archived = {k: v for k, v in self.before_src.items() if v[1] < _cutoff()}
         return self

@@ -1,7 +1,8 @@
 """Across engines, with every column compared by digest (no column compared in Python), the
 verified delete (DESIGN 4.3) reads key + digest of the slice's source rows under lock, compares them
 with the warm digests and compares value by value the rows whose digests differ (a PostgreSQL source
-judges a dense slice in its DELETE: ``deletion.DigestBlob``). A row changed
+judges a dense slice in its DELETE: ``deletion.DigestBlob``; a MariaDB source first compares one
+digest a side per dense slice: ``deletion.SliceDigest``). A row changed
 after its copy, on either side, keeps its source row; a row no longer matching the condition stays
 unreported; equal values in another text form are still deleted. Both directions."""
 
@@ -112,3 +113,79 @@ def test_warm_rows_altered_or_missing_keep_their_source_rows(xpair):
     left = pair.src_rows()
     assert set(kept) <= set(left) and all(left[k] == expected_src[k] for k in kept)
     assert not (set(archived) - set(kept)) & set(left)
+
+
+# ------------------------------------------------ MariaDB source: one digest a side per dense slice
+
+@pytest.fixture
+def mypg(engines):
+    return Pair(engines["my"], engines["pg"]).reset(n=3000)
+
+
+def _delete_counting(pair, run_id) -> tuple[dict, int, int]:
+    """(result, locked reads of one digest per slice, locked reads of one digest per row)."""
+    with TableJob(pair.params(run_id=run_id)) as job:
+        job.prepare(create_target=False)
+        job.acquire_lock()
+        out = deletion.delete_run(job)
+        stats = job.stats.as_list()
+    locked = [s for s in stats if s["statement"].startswith("SELECT") and "FOR UPDATE" in s["statement"]]
+    per_slice = sum(s["count"] for s in locked if s["statement"].startswith("SELECT COUNT(*), md5(GROUP_CONCAT("))
+    per_row = sum(s["count"] for s in locked if s["statement"].startswith("SELECT `id`, md5("))
+    return out, per_slice, per_row
+
+
+def _slices(keys, batch_size=700, chunk=300) -> int:
+    batches = [keys[i:i + batch_size] for i in range(0, len(keys), batch_size)]
+    return sum(-(-len(b) // chunk) for b in batches)
+
+
+def test_unchanged_slices_are_judged_by_one_digest_a_side_and_a_changed_one_row_by_row(mypg, monkeypatch):
+    monkeypatch.setattr(deletion, "HASH_CHUNK", 300)
+    pair = mypg
+    pair.run("copy", run_id="r")
+    archived = _archived(pair)
+    changed = archived[450]
+    pair.src.execute(f"UPDATE {pair.src.q(SRC)} SET amount = amount + 1 WHERE id = {changed}")
+
+    out, per_slice, per_row = _delete_counting(pair, "r")
+
+    assert out["rows_deleted"] == len(archived) - 1
+    assert out["changed_keys"] == [[changed]]
+    assert per_slice == _slices(archived) and per_row == 1  # only the changed row's slice, row by row
+    assert set(pair.src_rows()) == set(pair.before_src) - set(archived) | {changed}
+    assert pair.warm_rows() == pair.expected_archived
+
+
+def test_long_texts_enter_a_slice_digest_as_their_own_digest(mypg, monkeypatch):
+    """Notes longer than ``SliceDigest.LONG`` bytes: unchanged, deleted by the slice digest; one
+    changed in its last character after the copy keeps its source row."""
+    monkeypatch.setattr(deletion, "HASH_CHUNK", 300)
+    pair = mypg
+    t = pair.src.q(SRC)
+    pair.src.execute(f"UPDATE {t} SET note = CONCAT(REPEAT('long ✓ ', 400), id) WHERE id % 3 = 0")
+    pair.reset_expected()
+    pair.run("copy", run_id="r")
+    archived = _archived(pair)
+    changed = archived[302] if archived[302] % 3 == 0 else archived[303]
+    pair.src.execute(f"UPDATE {t} SET note = CONCAT(REPEAT('long ✓ ', 400), 'x') WHERE id = {changed}")
+
+    out, per_slice, per_row = _delete_counting(pair, "r")
+
+    assert out["rows_deleted"] == len(archived) - 1 and out["changed_keys"] == [[changed]]
+    assert per_slice == _slices(archived) and per_row == 1
+    assert pair.warm_rows() == pair.expected_archived
+
+
+def test_a_slice_too_long_for_one_group_concat_is_compared_row_by_row(mypg, monkeypatch):
+    monkeypatch.setattr(deletion, "HASH_CHUNK", 300)
+    monkeypatch.setattr(deletion, "GROUP_CONCAT_MAX", 50)  # one row has more
+    pair = mypg
+    pair.run("copy", run_id="r")
+    archived = _archived(pair)
+
+    out, per_slice, per_row = _delete_counting(pair, "r")
+
+    assert out["rows_deleted"] == len(archived) and out["rows_changed"] == 0
+    assert per_slice == 0 and per_row == _slices(archived)
+    assert not set(archived) & set(pair.src_rows())
