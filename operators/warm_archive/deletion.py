@@ -129,7 +129,7 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
     def warm_side(n, by_row=False):  # read-only: its transaction ends right away
         warm = warms[n % len(warms)]
         try:
-            whole = None if by_row else (blob or sums).warm(warm, parts[n]) if (blob or sums) else None
+            whole = None if by_row or not (blob or sums) else (blob or sums).warm(warm, parts[n])
             return whole if whole is not None else read(warm, 1, parts[n], None, False, by_range)
         finally:
             warm.conn.commit()
