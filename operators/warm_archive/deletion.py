@@ -125,11 +125,12 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
         return 0, [], []
     lanes = job.source_lanes(2 if len(parts) > 1 else 1)
     warms = job.warm_lanes(2 if len(parts) > 1 else 1)
+    whole_slice = blob or sums  # reads a dense slice's warm rows as one value
 
     def warm_side(n, by_row=False):  # read-only: its transaction ends right away
         warm = warms[n % len(warms)]
         try:
-            whole = None if by_row or not (blob or sums) else (blob or sums).warm(warm, parts[n])
+            whole = None if by_row or whole_slice is None else whole_slice.warm(warm, parts[n])
             return whole if whole is not None else read(warm, 1, parts[n], None, False, by_range)
         finally:
             warm.conn.commit()
@@ -213,6 +214,19 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
     return deleted, kept, differ
 
 
+def _dense_slice_row(job, d, sql: str, part) -> tuple | None:
+    """The one row ``sql`` returns for a slice whose keys are one run of consecutive integers
+    (bound to its first and last key); None, unread, for a slice with gaps."""
+    runs = int_runs(part)
+    if not runs or len(runs) != 1:
+        return None
+    cur = d.conn.cursor()
+    job.stats.execute(cur, sql, list(runs[0]))
+    row = cur.fetchone()
+    cur.close()
+    return row
+
+
 class _Inline:
     """An executor that runs each task at once in the calling thread."""
 
@@ -264,13 +278,10 @@ class DigestBlob:
     def warm(self, d, part) -> bytes | None:
         """The slice's warm digests, or None when the slice has gaps or the warm table lacks some
         of its keys (then the slice is compared row by row)."""
-        runs = int_runs(part)
-        if not runs or len(runs) != 1:
+        row = _dense_slice_row(self.job, d, self.warm_sql, part)
+        if row is None:
             return None
-        cur = d.conn.cursor()
-        self.job.stats.execute(cur, self.warm_sql, list(runs[0]))
-        n, digests = cur.fetchone()
-        cur.close()
+        n, digests = row
         if n != len(part) or digests is None or len(digests) != 16 * n:  # (a truncated aggregate too)
             return None
         return bytes(digests)
@@ -320,27 +331,22 @@ class SliceDigest:
                    f"WHERE {ks} >= {src.placeholder} AND {ks} <= {src.placeholder} AND ({src.escape_percent(where_sql)})"
                    f"{src.for_update()}")
 
-    def _one(self, d, sql: str, part) -> tuple | None:
-        runs = int_runs(part)
-        if not runs or len(runs) != 1:
-            return None
-        cur = d.conn.cursor()
-        self.job.stats.execute(cur, sql, list(runs[0]))
-        row = cur.fetchone()
-        cur.close()
-        return row
-
     def warm(self, d, part) -> tuple | None:
         """(count, digest) of the slice's warm rows, or None when the slice has gaps, the warm
         table lacks some of its keys or the text is too long (then it is compared row by row)."""
-        row = self._one(d, self.warm_sql, part)
+        row = _dense_slice_row(self.job, d, self.warm_sql, part)
         if row is None or row[0] != len(part) or int(row[2]) >= GROUP_CONCAT_MAX:
             return None
         return row[0], row[1]
 
     def source(self, d, part) -> tuple:
-        """(count, digest) of the slice's source rows still matching the condition, locked."""
-        return tuple(self._one(d, self.source_sql, part))
+        """(count, digest) of the rows of a slice ``warm`` found dense that still match the
+        condition, locked."""
+        cur = d.conn.cursor()
+        self.job.stats.execute(cur, self.source_sql, [part[0][0], part[-1][0]])
+        row = cur.fetchone()
+        cur.close()
+        return tuple(row)
 
 
 def _delete_hashed(job, keys: list[tuple], plan, where_sql: str) -> tuple[int, list]:
