@@ -7,9 +7,10 @@ source; they are counted and their keys logged, and the next run archives their 
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from warm_archive import failpoints, transfer
 from warm_archive.contract import SourceStatus
@@ -106,36 +107,108 @@ def _digests(d, table, job, part, plan, side, where_sql=None, lock=False, by_ran
     return out
 
 
-def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: str, by_range: bool = True,
-                     blob: DigestBlob | None = None, sums: SliceDigest | None = None) -> tuple[int, list, list]:
-    """Delete the rows of ``keys`` whose source content equals the warm one, in slices of ``chunk``
-    keys of the batch's key order; returns (deleted, kept: missing from the warm table, differ:
-    contents differ).
+class _Slices:
+    """The verified delete of key slices, two connections to each side, across many batches.
 
     ``read(d, side, part, where_sql, lock, by_range)`` gives key -> content (``key`` makes the dict
-    key of a ``keys`` entry). Slices take turns on two connections to each side: the warm rows of
-    the next slices are read ahead, and the source rows of each slice are locked, compared and
-    deleted in one transaction, so that one slice's delete overlaps the next one's reads. A slice's
-    memory is its rows' keys and contents; at most five slices are held. With ``blob``, a dense
-    slice that the warm table holds whole is judged by one DELETE on the source (``DigestBlob``);
-    with ``sums``, by one digest a side (``SliceDigest``), and row by row only if they differ."""
-    p = job.p
-    parts = [keys[i:i + chunk] for i in range(0, len(keys), chunk)]
-    if not parts:
-        return 0, [], []
-    lanes = job.source_lanes(2 if len(parts) > 1 else 1)
-    warms = job.warm_lanes(2 if len(parts) > 1 else 1)
-    whole_slice = blob or sums  # reads a dense slice's warm rows as one value
+    key of a ``keys`` entry). Slices of ``chunk`` keys take turns on two connections to each side:
+    the warm rows of the next slice are read ahead, and the source rows of each slice are locked,
+    compared and deleted in one transaction, so that one slice's delete overlaps the next one's
+    reads. The slices of all batches stream through one pipeline: a batch's last slice does not
+    wait for an empty pipeline, nor does the next batch's first slice start one. A slice's memory
+    is its rows' keys and contents; at most five slices are held. With ``blob``, a dense slice
+    that the warm table holds whole is judged by one DELETE on the source (``DigestBlob``); with
+    ``sums``, by one digest a side (``SliceDigest``), and row by row only if they differ."""
 
-    def warm_side(n, by_row=False):  # read-only: its transaction ends right away
-        warm = warms[n % len(warms)]
+    def __init__(self, job, chunk: int, read, key, where_sql: str, by_range: bool = True,
+                 blob: DigestBlob | None = None, sums: SliceDigest | None = None):
+        self.job, self.chunk, self.read, self.key = job, chunk, read, key
+        self.where_sql, self.by_range, self.blob, self.sums = where_sql, by_range, blob, sums
+        self.whole_slice = blob or sums  # reads a dense slice's warm rows as one value
+        self._running: dict[int, tuple] = {}  # lane -> (slice number, its future)
+        self._ahead: dict[int, Future] = {}  # slice number -> its warm read
+
+    def run(self, key_lists: Iterable[Sequence[tuple]], batch_done) -> None:
+        """Delete the rows of each key list whose source content equals the warm one;
+        ``batch_done(i, (deleted, kept: missing from the warm table, differ: contents differ))``
+        runs in this thread, in list order, once the last slice of list ``i`` committed (an
+        empty list has none). Slices of later lists may be running then: ``drain`` waits for
+        them; ``on_warm`` runs a statement on the job's own warm connection between its reads.
+        The lists are read one at a time, as their slices are reached."""
+        job, chunk = self.job, self.chunk
+        slices = ((i, keys[j:j + chunk], j + chunk >= len(keys))
+                  for i, keys in enumerate(key_lists) for j in range(0, len(keys), chunk))
+        pending: dict[int, tuple] = {}  # slice number -> (list index, keys, last of its list)
+
+        def pull(n) -> bool:
+            if n not in pending and (nxt := next(slices, None)) is not None:
+                pending[n] = nxt
+            return n in pending
+
+        if not pull(0):
+            return
+        # Two connections a side once slices are whole (on a tiny table MariaDB may scan past
+        # a slice's rows, and two connections locking the same rows can deadlock).
+        many = pull(1) and len(pending[0][1]) == chunk
+        lanes, warms = job.source_lanes(2 if many else 1), job.warm_lanes(2 if many else 1)
+        # One thread per warm connection: each connection reads its slices in order, one at a
+        # time. Where a connection belongs to the thread that opened it (SQLite), all runs inline.
+        threads = job.src.serves_many and job.warm.serves_many
+        self._warm_pools = warm_pools = [ThreadPoolExecutor(1) if threads else _Inline() for _ in warms]
+        lane_pool = ThreadPoolExecutor(len(lanes)) if threads else _Inline()
+        running, ahead = self._running, self._ahead
+        results: dict[int, tuple[int, list, list]] = {}
+
+        def warm_side(n, part, by_row=False):  # read-only: its transaction ends right away
+            warm = warms[n % len(warms)]
+            try:
+                whole = None if by_row or self.whole_slice is None else self.whole_slice.warm(warm, part)
+                return whole if whole is not None else self.read(warm, 1, part, None, False, self.by_range)
+            finally:
+                warm.conn.commit()
+
+        def read_ahead(n, part, by_row=False) -> Future:
+            return warm_pools[n % len(warms)].submit(warm_side, n, part, by_row)
+
+        def collect(n, future):
+            i, _, last = pending.pop(n)
+            deleted, kept, differ = future.result()
+            d0, k0, f0 = results.pop(i, (0, [], []))
+            results[i] = (d0 + deleted, k0 + kept, f0 + differ)
+            if last:
+                batch_done(i, results.pop(i))
+
         try:
-            whole = None if by_row or whole_slice is None else whole_slice.warm(warm, parts[n])
-            return whole if whole is not None else read(warm, 1, parts[n], None, False, by_range)
+            ahead[0] = read_ahead(0, pending[0][1])
+            n = 0
+            while n in pending:
+                if pull(n + 1):
+                    ahead[n + 1] = read_ahead(n + 1, pending[n + 1][1])
+                lane = n % len(lanes)
+                if lane in running:  # that connection's previous slice: committed before its next
+                    collect(*running.pop(lane))
+                job.check_stop()
+                part = pending[n][1]
+                running[lane] = (n, lane_pool.submit(self._source_side, lanes[lane], part, ahead.pop(n),
+                                                     lambda m=n, part=part: read_ahead(m, part, True)))
+                n += 1
+            for m, future in sorted(running.values(), key=lambda r: r[0]):
+                running.pop(m % len(lanes))
+                collect(m, future)
         finally:
-            warm.conn.commit()
+            for pool in (*warm_pools, lane_pool):
+                pool.shutdown(wait=True, cancel_futures=True)
 
-    def source_side(d, n, part, warm_future):
+    def drain(self) -> None:
+        """Wait until no slice reads or deletes: every connection of the pipeline is free."""
+        wait([f for _, f in self._running.values()] + list(self._ahead.values()))
+
+    def on_warm(self, fn):
+        """``fn()`` on the first warm connection (the job's own), between its reads."""
+        return self._warm_pools[0].submit(fn).result()
+
+    def _source_side(self, d, part, warm_future, rerun_by_row):
+        job, blob, sums = self.job, self.blob, self.sums
         try:
             d.begin_row_locks()
             if blob is not None and (digests := warm_future.result()).__class__ is bytes:
@@ -146,15 +219,15 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
             if sums is not None and (whole := warm_future.result()).__class__ is tuple:
                 if sums.source(d, part) == whole:  # every key there, locked, and equal
                     failpoints.reach("during_delete_phase")
-                    deleted = transfer.delete_keys(d, p.source_table, p.key, part, job.stats)
+                    deleted = transfer.delete_keys(d, job.p.source_table, job.p.key, part, job.stats)
                     d.conn.commit()
                     return deleted, [], []
-                warm_future = warm_pools[n % len(warms)].submit(warm_side, n, True)  # row by row
-            src_rows = read(d, 0, part, where_sql, True, by_range)
+                warm_future = rerun_by_row()
+            src_rows = self.read(d, 0, part, self.where_sql, True, self.by_range)
             warm_rows = warm_future.result()
             verified, kept, differ = [], [], []
             for k in part:
-                kk = key(k)
+                kk = self.key(k)
                 s = src_rows.get(kk)
                 if s is None:
                     continue  # already gone from the source, or no longer matching: nothing to delete
@@ -167,7 +240,7 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
                     differ.append(k)
             del src_rows, warm_rows
             failpoints.reach("during_delete_phase")
-            deleted = transfer.delete_keys(d, p.source_table, p.key, verified, job.stats)
+            deleted = transfer.delete_keys(d, job.p.source_table, job.p.key, verified, job.stats)
             d.conn.commit()
             return deleted, kept, differ
         except BaseException:
@@ -176,42 +249,6 @@ def _delete_verified(job, keys: list[tuple], chunk: int, read, key, where_sql: s
             except Exception:  # noqa: BLE001 - the error that got us here matters more
                 pass
             raise
-
-    deleted, kept, differ = 0, [], []
-
-    def collect(future):
-        nonlocal deleted
-        n, k, dif = future.result()
-        deleted += n
-        kept.extend(k)
-        differ.extend(dif)
-
-    # One thread per warm connection: each connection reads its slices in order, one at a time.
-    # Where a connection belongs to the thread that opened it (SQLite), everything runs inline.
-    threads = job.src.serves_many and job.warm.serves_many
-    warm_pools = [ThreadPoolExecutor(1) if threads else _Inline() for _ in warms]
-    lane_pool = ThreadPoolExecutor(len(lanes)) if threads else _Inline()
-    running: dict[int, tuple] = {}  # lane -> (slice number, its future)
-
-    def read_ahead(n):
-        return warm_pools[n % len(warms)].submit(warm_side, n)
-
-    try:
-        ahead = {0: read_ahead(0)}
-        for n, part in enumerate(parts):
-            if n + 1 < len(parts):
-                ahead[n + 1] = read_ahead(n + 1)
-            lane = n % len(lanes)
-            if lane in running:  # that connection's previous slice: committed before its next
-                collect(running.pop(lane)[1])
-            job.check_stop()
-            running[lane] = (n, lane_pool.submit(source_side, lanes[lane], n, part, ahead.pop(n)))
-        for _, future in sorted(running.values(), key=lambda r: r[0]):
-            collect(future)
-    finally:
-        for pool in (*warm_pools, lane_pool):
-            pool.shutdown(wait=True, cancel_futures=True)
-    return deleted, kept, differ
 
 
 def _dense_slice_row(job, d, sql: str, part) -> tuple | None:
@@ -349,35 +386,58 @@ class SliceDigest:
         return tuple(row)
 
 
-def _delete_hashed(job, keys: list[tuple], plan, where_sql: str) -> tuple[int, list]:
-    """Across engines: each server digests a canonical text of its rows (both at the same time);
-    then the keys whose digests differ are compared value by value (e.g. JSON spacing, numeric
-    scale), each still-matching source row locked again while it is."""
+def _hashed_slices(job, plan, where_sql: str) -> _Slices:
+    """Across engines: each server digests a canonical text of its rows (both at the same time)."""
     p = job.p
-    deleted, kept, differ = _delete_verified(
-        job, keys, HASH_CHUNK,
+    blob = DigestBlob.for_job(job, plan, where_sql)
+    return _Slices(
+        job, HASH_CHUNK,
         lambda d, side, part, *a: _digests(d, p.target_table if side else p.source_table, job, part, plan, side, *a),
-        _key_fn(len(p.key)), where_sql, blob=(blob := DigestBlob.for_job(job, plan, where_sql)),
-        sums=None if blob else SliceDigest.for_job(job, plan, where_sql))
-    if differ:
-        more, missing, changed = _delete_by_values(job, differ, where_sql, use_hash=False, by_range=False)
-        deleted += more
-        kept += missing + changed
-        order = {normalize_key(k): i for i, k in enumerate(keys)}
-        kept.sort(key=lambda k: order[normalize_key(k)])  # reported in key order
-    return deleted, [list(k) for k in kept]
+        _key_fn(len(p.key)), where_sql, blob=blob, sums=None if blob else SliceDigest.for_job(job, plan, where_sql))
 
 
-def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool,
-                      by_range: bool = True) -> tuple[int, list, list]:
+def _value_slices(job, where_sql: str, use_hash: bool, by_range: bool = True) -> _Slices:
     """Compare whole rows (same engine over two connections: the servers' row digest; no canonical
     form, or digests that differ: the values)."""
     p = job.p
     n = len(p.key)
-    return _delete_verified(
-        job, keys, VERIFY_CHUNK,
+    return _Slices(
+        job, VERIFY_CHUNK,
         lambda d, side, part, *a: _values(d, p.target_table if side else p.source_table, job, part, use_hash, *a),
         lambda k: normalize_key(k[:n]), where_sql, by_range)
+
+
+def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool,
+                      by_range: bool = True) -> tuple[int, list, list]:
+    """(deleted, missing from the warm table, changed) of ``keys``, compared as whole rows."""
+    out = [(0, [], [])]
+    _value_slices(job, where_sql, use_hash, by_range).run([keys], lambda _, result: out.__setitem__(0, result))
+    return out[0]
+
+
+def _delete_across_servers(job, batches: list[Batch], where_sql: str, finish) -> None:
+    """The verified delete of ``batches`` (copied under ``where_sql``) when the warm table is on
+    another server or of other types; ``finish(i, deleted, kept keys, slices)`` per batch, in order.
+
+    Across engines the digests judge first; the keys whose digests differ are then compared value
+    by value (e.g. JSON spacing, numeric scale), each still-matching source row locked again."""
+    use_hash = job.same_types and job.src.row_hash(job.columns) is not None
+    plan = None if use_hash else canon_plan(job)
+    slices = _hashed_slices(job, plan, where_sql) if plan else _value_slices(job, where_sql, use_hash)
+
+    def batch_done(i, result):
+        deleted, kept, differ = result
+        if differ and plan:  # on the pipeline's connections, once no slice uses them
+            slices.drain()
+            more, missing, changed = _delete_by_values(job, differ, where_sql, use_hash=False, by_range=False)
+            deleted += more
+            order = {normalize_key(k): n for n, k in enumerate(decode_keys(batches[i].keys))}
+            kept = sorted(kept + missing + changed, key=lambda k: order[normalize_key(k)])  # key order
+        else:
+            kept = kept + differ
+        finish(i, deleted, [list(k) for k in kept], slices)
+
+    slices.run((decode_keys(b.keys) for b in batches), batch_done)
 
 
 def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple], gone: int = 0) -> tuple[int, list]:
@@ -413,33 +473,46 @@ def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple], gone: int 
 
 def delete_batch(job, batch: Batch) -> tuple[int, list]:
     """Delete the verified rows of one ledger batch from the source; returns (deleted, kept keys)."""
-    src, warm = job.src, job.warm
-    keys = decode_keys(batch.keys)
-    if not keys:
-        return 0, []
+    return delete_batches(job, [batch])[0]
+
+
+def delete_batches(job, batches: list[Batch]) -> list[tuple[int, list]]:
+    """Delete the verified rows of ``batches`` from the source, stamping each in the ledger once
+    its rows are judged; returns (deleted, kept keys) per batch. Across servers the slices of all
+    batches stream through one pipeline (``_Slices``)."""
+    out: list[tuple[int, list]] = [(0, []) for _ in batches]
     # On a retry, the rows the killed attempt deleted after its last ledger stamp are gone
     # already; they count as deleted (as do rows the application deleted since the copy: either
-    # way they now live in the warm table only).
-    gone = _gone_from_source(job, keys) if job.retrying else 0
+    # way they now live in the warm table only). Counted before this attempt deletes any row.
+    gone = [_gone_from_source(job, decode_keys(b.keys)) if job.retrying else 0 for b in batches]
     if job.same_db and job.same_types:
-        deleted, kept = _delete_in_one_database(job, batch, keys, gone)  # stamps the ledger itself
-    else:
-        use_hash = job.same_types and src.row_hash(job.columns) is not None
-        plan = None if use_hash else canon_plan(job)
-        where_sql = batch_where(job, batch)
-        if plan:
-            deleted, kept = _delete_hashed(job, keys, plan, where_sql)
-        else:
-            deleted, missing, changed = _delete_by_values(job, keys, where_sql, use_hash)
-            kept = [list(k) for k in missing + changed]
-        deleted += gone
-        failpoints.reach("before_ledger_delete_mark")
-        cur = warm.conn.cursor()
-        job.ledger.update(cur, batch.id, source_deleted_at=now(),
-                          rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept))
-        warm.conn.commit()
-    _report(job, batch, deleted, kept)
-    return deleted, kept
+        for i, b in enumerate(batches):
+            job.check_stop()
+            keys = decode_keys(b.keys)
+            if keys:
+                out[i] = _delete_in_one_database(job, b, keys, gone[i])  # stamps the ledger itself
+                _report(job, b, *out[i])
+        return out
+    for where_sql, group in itertools.groupby(range(len(batches)), key=lambda i: batch_where(job, batches[i])):
+        index = list(group)
+
+        def finish(n, deleted, kept, slices, index=index):
+            i = index[n]
+            b, deleted = batches[i], deleted + gone[i]
+
+            def stamp():
+                failpoints.reach("before_ledger_delete_mark")
+                cur = job.warm.conn.cursor()
+                job.ledger.update(cur, b.id, source_deleted_at=now(),
+                                  rows_deleted=(b.rows_deleted or 0) + deleted, rows_changed=len(kept))
+                job.warm.conn.commit()
+
+            slices.on_warm(stamp)
+            out[i] = (deleted, kept)
+            _report(job, b, deleted, kept)
+
+        _delete_across_servers(job, [batches[i] for i in index], where_sql, finish)
+    return out
 
 
 def _gone_from_source(job, keys) -> int:
@@ -489,12 +562,9 @@ def delete_run(job, task_ids=None) -> dict:
     job.progress.update(phase="delete", source_status=SourceStatus.DELETING)
     batches = [b for b in job.ledger.batches(p.dag_id, p.run_id, p.task_id)
                if b.batch_no > 0 and not b.rolled_back_at and not b.source_deleted_at]
-    total, kept = 0, []
-    for b in batches:
-        job.check_stop()
-        d, k = delete_batch(job, b)
-        total += d
-        kept += k
+    results = delete_batches(job, batches)
+    total = sum(d for d, _ in results)
+    kept = [k for _, ks in results for k in ks]
     job.progress.update(source_status=SourceStatus.PROCESSED)
     return {"rows_deleted": total, "rows_changed": len(kept), "changed_keys": kept[:LOG_KEYS],
             "batches": len(batches)}
