@@ -246,20 +246,28 @@ class TableJob:
         return f"({self.src.escape_percent(self.where_sql)})"
 
     def plan(self, after: tuple | None) -> tuple[int, list | None]:
-        """Rows still to archive after ``after``, and their key range."""
+        """Rows still to archive after ``after``, and their key range: for a one-column key in one
+        pass over the matching rows (an index on the condition's column serves it), else the
+        count, then each end read in key order."""
         src, p = self.src, self.p
         cond, params = src.key_after(p.key, after)
         t = src.table(p.source_table)
         cur = src.conn.cursor()
+        one = len(p.key) == 1
+        first = src.quote(p.key[0])
+        what = f"COUNT(*), MIN({first}), MAX({first})" if one else "COUNT(*)"
         try:
-            self.stats.execute(cur, f"SELECT COUNT(*) FROM {t} WHERE {self._src_where()} AND {cond}", params)
+            self.stats.execute(cur, f"SELECT {what} FROM {t} WHERE {self._src_where()} AND {cond}", params)
         except Exception as e:
             src.conn.rollback()
             self.check_stop()
             raise WarmArchiveError(f"the where condition fails on {p.source_table}: {_db_message(e)}") from None
-        count = cur.fetchone()[0]
+        row = cur.fetchone()
+        count = row[0]
         rng = None
-        if count:
+        if count and one:
+            rng = json.loads(json.dumps([[row[1]], [row[2]]], default=str))
+        elif count:
             ends = []
             for direction in ("ASC", "DESC"):
                 order = ", ".join(f"{src.quote(k)} {direction}" for k in p.key)

@@ -23,7 +23,8 @@ def _rollback(params):
 def _key_reads(status: dict) -> tuple[int, int]:
     """(batches known from count and ends, batches read key by key)."""
     sql = status["sql"]
-    spans = sum(s["count"] for s in sql if s["statement"].startswith("SELECT COUNT(*), MIN("))
+    spans = sum(s["count"] for s in sql if s["statement"].startswith("SELECT COUNT(*), MIN(")
+                and " FROM (SELECT " in s["statement"])  # not the plan's count and ends
     full = sum(s["count"] for s in sql if "LIMIT %s" in s["statement"] and "COUNT(*)" not in s["statement"])
     return spans, full
 
