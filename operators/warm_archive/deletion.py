@@ -440,15 +440,15 @@ def _delete_across_servers(job, batches: list[Batch], where_sql: str, finish) ->
     slices.run((decode_keys(b.keys) for b in batches), batch_done)
 
 
-def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple], gone: int = 0) -> tuple[int, list]:
+def _delete_in_one_database(job, d, batch: Batch, keys: Sequence[tuple], gone: int = 0) -> tuple[int, list]:
     """Hot and warm tables in one database: the server compares the rows itself.
 
     One statement per chunk deletes the batch's rows that still match the condition and equal
     their warm row (every column compared NULL-safe; the delete locks each row it judges, so a
     row changed meanwhile is judged on its new content). The rows it left are read back: the
     changed ones. Rows, ledger stamp and all, in one transaction. Returns (deleted, with the
-    ``gone`` rows a killed attempt deleted; kept keys)."""
-    p, d = job.p, job.src
+    ``gone`` rows a killed attempt deleted; kept keys). ``d``: one of the job's source connections."""
+    p = job.p
     where_sql = d.escape_percent(batch_where(job, batch))
     t, w = d.table(p.source_table), d.table(p.target_table)
     cur = d.conn.cursor()
@@ -471,6 +471,45 @@ def _delete_in_one_database(job, batch: Batch, keys: Sequence[tuple], gone: int 
     return deleted, kept
 
 
+def _delete_batches_in_one_database(job, batches: list[Batch], gone: list[int], out: list) -> None:
+    """Two batches at a time, each on its own connection: the server judges one batch's rows on
+    one core while it judges the next one's on the other. Each batch is one transaction (its rows
+    and its ledger stamp), so any subset of them may have committed when a job is killed."""
+    lanes = job.source_lanes(2 if len(batches) > 1 else 1)
+    pool = ThreadPoolExecutor(len(lanes))
+    running: dict[int, tuple] = {}  # lane -> (batch index, its future)
+
+    def one(d, i, keys):
+        try:  # (MariaDB: a batch's last row may wait for the next batch's commit, never more)
+            return _delete_in_one_database(job, d, batches[i], keys, gone[i])  # stamps the ledger too
+        except BaseException:
+            try:
+                d.conn.rollback()
+            except Exception:  # noqa: BLE001 - the error that got us here matters more
+                pass
+            raise
+
+    def collect(i, future):
+        out[i] = future.result()
+        _report(job, batches[i], *out[i])
+
+    try:
+        n = 0
+        for i, b in enumerate(batches):
+            keys = decode_keys(b.keys)
+            if not keys:
+                continue
+            lane, n = n % len(lanes), n + 1
+            if lane in running:  # that connection's previous batch
+                collect(*running.pop(lane))
+            job.check_stop()
+            running[lane] = (i, pool.submit(one, lanes[lane], i, keys))
+        for i, future in sorted(running.values(), key=lambda r: r[0]):
+            collect(i, future)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def delete_batch(job, batch: Batch) -> tuple[int, list]:
     """Delete the verified rows of one ledger batch from the source; returns (deleted, kept keys)."""
     return delete_batches(job, [batch])[0]
@@ -486,12 +525,7 @@ def delete_batches(job, batches: list[Batch]) -> list[tuple[int, list]]:
     # way they now live in the warm table only). Counted before this attempt deletes any row.
     gone = [_gone_from_source(job, decode_keys(b.keys)) if job.retrying else 0 for b in batches]
     if job.same_db and job.same_types:
-        for i, b in enumerate(batches):
-            job.check_stop()
-            keys = decode_keys(b.keys)
-            if keys:
-                out[i] = _delete_in_one_database(job, b, keys, gone[i])  # stamps the ledger itself
-                _report(job, b, *out[i])
+        _delete_batches_in_one_database(job, batches, gone, out)
         return out
     for where_sql, group in itertools.groupby(range(len(batches)), key=lambda i: batch_where(job, batches[i])):
         index = list(group)
