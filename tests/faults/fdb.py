@@ -81,6 +81,11 @@ def kill_backend(admin: FEngine, kind: str, backend: int) -> None:
         admin.execute(f"KILL CONNECTION {int(backend)}")
 
 
+def backend_waiting_on_lock(admin: FEngine, kind: str, backends: list[int]) -> int | None:
+    """The first of ``backends`` that waits on a lock, or None."""
+    return next((b for b in backends if waiting_on_lock(admin, kind, b)), None)
+
+
 def waiting_on_lock(admin: FEngine, kind: str, backend: int) -> bool:
     if kind == "pg":
         r = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone()
@@ -218,16 +223,23 @@ class JobThread(threading.Thread):
         self.params, self.action = params, action
         self.job = None
         self.backends: dict = {}
+        self.opened: list[tuple[str, int]] = []  # (conn id, backend) of every connection the job opens
         self.result = None
         self.error: BaseException | None = None
         self.started_evt = threading.Event()
 
     def run(self):
+        from warm_archive.connections import connect
         from warm_archive.engine import TableJob
         from warm_archive.rollback import rollback_job
 
+        def recording(conn_id):  # read as it opens: mysqlclient refuses a connection busy elsewhere
+            d = connect(conn_id)
+            self.opened.append((conn_id, backend_of(d)))
+            return d
+
         try:
-            with TableJob(self.params) as job:
+            with TableJob(self.params, connect=recording) as job:
                 self.job = job
                 # from this thread: mysqlclient refuses calls on a connection busy in another thread
                 self.backends = {"src": backend_of(job.src), "warm": backend_of(job.warm)}
@@ -241,6 +253,10 @@ class JobThread(threading.Thread):
             self.error = e
         finally:
             self.started_evt.set()
+
+    def source_backends(self) -> list[int]:
+        """Every connection the job opened to its source so far (a phase may work on several)."""
+        return [b for conn_id, b in self.opened if conn_id == self.params.source_conn_id]
 
     def finish(self, timeout: float = 120):
         self.join(timeout)

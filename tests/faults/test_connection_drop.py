@@ -17,7 +17,7 @@ import pytest
 
 from tests.faults import tally
 from tests.faults.fdb import PAIRS, FEngine, FPair, JobThread, RowLock, kill_backend, \
-    ledger_batches, ledger_report, waiting_on_lock
+    backend_waiting_on_lock, ledger_batches, ledger_report
 from tests.processes import wait_for
 
 LOCKED_KEY = 700  # in the 4th batch of 200 (ids 1..1600 match the condition)
@@ -70,10 +70,20 @@ def test_connection_dropped_mid_batch(fengines, s, w, side):
                 wait_for(lambda: ledger_batches(pair.warm, "warm_fault", run_id, pair.name) >= 5, 60,
                          what="five committed batches")
                 holder = RowLock(s, pair.src_table, LOCKED_KEY)
-            # hot and warm table in one database: the batch is one INSERT ... SELECT on the source connection
-            backend = t.backends["warm" if side == "warm" and not t.job.same_db else "src"]
+            # hot and warm table in one database: the batch is one INSERT ... SELECT on the source
+            # connection; the delete phase may work on more than one source connection
+            def candidates():
+                return [t.backends["warm"]] if side == "warm" and not t.job.same_db else t.source_backends()
+
             admin = FEngine(kind)
-            wait_for(lambda: waiting_on_lock(admin, kind, backend), 60, what=f"the job waiting in its {side} step")
+            backend = None
+
+            def waiting() -> bool:
+                nonlocal backend
+                backend = backend_waiting_on_lock(admin, kind, candidates())
+                return backend is not None
+
+            wait_for(waiting, 60, what=f"the job waiting in its {side} step")
             if side == "delete":
                 assert t.job.progress.as_dict()["phase"] == "delete"
             kill_backend(admin, kind, backend)

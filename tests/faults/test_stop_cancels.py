@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.faults import tally
-from tests.faults.fdb import FEngine, FPair, JobThread, RowLock, ledger_batches, ledger_report, waiting_on_lock
+from tests.faults.fdb import FEngine, FPair, JobThread, RowLock, backend_waiting_on_lock, ledger_batches, ledger_report
 from tests.processes import wait_for
 
 
@@ -32,7 +32,8 @@ def test_stop_cancels_a_statement_waiting_on_a_lock(fengines, kind):
                      what="the copy past the row")
             holder = RowLock(kind, pair.src_table, 700)
             admin = FEngine(kind)
-            wait_for(lambda: waiting_on_lock(admin, kind, t.backends["src"]), 60, what="the job waiting on the lock")
+            wait_for(lambda: backend_waiting_on_lock(admin, kind, t.source_backends()) is not None, 60,
+                     what="the job waiting on the lock")
             admin.close()
             t0 = time.monotonic()
             t.job.stop()  # what on_kill does
