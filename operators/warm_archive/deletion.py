@@ -11,6 +11,7 @@ import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 from warm_archive import failpoints, transfer
 from warm_archive.contract import SourceStatus
@@ -209,7 +210,7 @@ class _Slices:
 
     def _source_side(self, d, part, warm_future, rerun_by_row):
         job, blob, sums = self.job, self.blob, self.sums
-        try:
+        with _rolled_back_on_error(d):
             d.begin_row_locks()
             if blob is not None and (digests := warm_future.result()).__class__ is bytes:
                 deleted, left = blob.delete(d, part, digests)
@@ -243,12 +244,6 @@ class _Slices:
             deleted = transfer.delete_keys(d, job.p.source_table, job.p.key, verified, job.stats)
             d.conn.commit()
             return deleted, kept, differ
-        except BaseException:
-            try:
-                d.conn.rollback()
-            except Exception:  # noqa: BLE001 - the error that got us here matters more
-                pass
-            raise
 
 
 def _dense_slice_row(job, d, sql: str, part) -> tuple | None:
@@ -262,6 +257,19 @@ def _dense_slice_row(job, d, sql: str, part) -> tuple | None:
     row = cur.fetchone()
     cur.close()
     return row
+
+
+@contextmanager
+def _rolled_back_on_error(d):
+    """Roll back ``d``'s transaction when the block fails; the block's own error is raised."""
+    try:
+        yield
+    except BaseException:
+        try:
+            d.conn.rollback()
+        except Exception:  # noqa: BLE001 - the error that got us here matters more
+            pass
+        raise
 
 
 class _Inline:
@@ -480,14 +488,8 @@ def _delete_batches_in_one_database(job, batches: list[Batch], gone: list[int], 
     running: dict[int, tuple] = {}  # lane -> (batch index, its future)
 
     def one(d, i, keys):
-        try:  # (MariaDB: a batch's last row may wait for the next batch's commit, never more)
+        with _rolled_back_on_error(d):  # (MariaDB: a batch's last row may wait for the next batch's commit)
             return _delete_in_one_database(job, d, batches[i], keys, gone[i])  # stamps the ledger too
-        except BaseException:
-            try:
-                d.conn.rollback()
-            except Exception:  # noqa: BLE001 - the error that got us here matters more
-                pass
-            raise
 
     def collect(i, future):
         out[i] = future.result()
