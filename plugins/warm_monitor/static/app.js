@@ -13,6 +13,7 @@
   const API = new URL("api/v1/", MOUNT);                  // e.g. https://host/warm/api/v1/
   const AIRFLOW_ROOT = new URL("../", MOUNT);              // e.g. https://host/
   const REFRESH_MS = 3000;
+  const READ_TIMEOUT_MS = 20000;
   const TABS = ["completed", "in_progress", "exceptional"];
   const TAB_LABEL = { completed: "Completed", in_progress: "In progress", exceptional: "Exceptional" };
   const STATES = {
@@ -121,14 +122,22 @@
       opts.headers["X-Requested-With"] = "warm-monitor";
       opts.body = JSON.stringify(body ?? {});
     }
-    let res;
+    // A read that never answers would stop the 3-second refresh for good: give it up and let the next
+    // refresh ask again. Writes are never abandoned (the server may be applying them).
+    const guard = method === "GET" ? new AbortController() : null;
+    const timer = guard && setTimeout(() => guard.abort(), READ_TIMEOUT_MS);
+    if (guard) opts.signal = guard.signal;
+    let res, text;
     try {
       res = await fetch(new URL(path, API), opts);
+      text = await res.text().catch((e) => { if (guard && guard.signal.aborted) throw e; return ""; });
     } catch (e) {
+      if (guard && guard.signal.aborted) throw Object.assign(new ApiError(0, "Airflow's API server is not answering"), { timedOut: true });
       throw new ApiError(0, "Cannot reach Airflow's API server");
+    } finally {
+      clearTimeout(timer);
     }
     let data = null;
-    const text = await res.text().catch(() => "");
     if (text) { try { data = JSON.parse(text); } catch (e) { data = { detail: text.slice(0, 300) }; } }
     if (!res.ok) throw new ApiError(res.status, detailText(data, res.status));
     return data ?? {};
@@ -386,10 +395,11 @@
   }
   function loginLink() { return `<a href="${esc(AIRFLOW_ROOT.href)}" data-airflow-link>Log in to Airflow</a>`; }
   function handleLoadError(e, manual) {
+    const what = e.timedOut ? `did not answer within ${READ_TIMEOUT_MS / 1000} seconds` : "is unreachable";
     if (e.status === 0 || e.status === 502 || e.status === 503 || e.status === 504) {
       S.offline = true;
       const since = S.lastOk ? ` Showing data from ${fmtTime(S.lastOk)}.` : "";
-      setBanner("offline", `<span>⚠</span><span><b>Airflow's API server is unreachable.</b> Retrying every 3 seconds…${esc(since)}</span>`);
+      setBanner("offline", `<span>⚠</span><span><b>Airflow's API server ${what}.</b> Retrying every 3 seconds…${esc(since)}</span>`);
     } else if (e.status === 401) {
       S.unauthorized = true;
       setBanner("auth", `<span><b>You are not logged in to Airflow</b> (or your session expired). ${loginLink()}, then this page picks up again by itself.</span>`);
@@ -400,7 +410,7 @@
     } else {
       setBanner("server", `<span><b>The warm task list could not be loaded</b> (HTTP ${e.status}): ${esc(e.detail)}</span>`);
     }
-    if (manual && e.status === 0) toast("error", "Refresh failed: Airflow's API server is unreachable.");
+    if (manual && e.status === 0) toast("error", `Refresh failed: Airflow's API server ${what}.`);
     render();
   }
 
