@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -334,7 +335,37 @@ def new_page(browser, airflow, user: str = "admin", width: int = 1500, height: i
     page = ctx.new_page()
     page.on("pageerror", lambda e: page._errors.append(str(e)))
     page._errors = []
+    _record_warm_api_requests(page)
     return page
+
+
+def _record_warm_api_requests(page) -> None:
+    """Keep when each request of the page to the warm API started and ended, for a failure's report."""
+    page._warm_requests = []
+
+    def started(r):
+        if "/warm/api/" in r.url:
+            page._warm_requests.append({"request": r, "started": time.time(), "ended": None, "outcome": None})
+
+    def ended(r, outcome):
+        for e in reversed(page._warm_requests):
+            if e["request"] is r:
+                e["ended"], e["outcome"] = time.time(), outcome
+                return
+
+    page.on("request", started)
+    page.on("requestfinished", lambda r: ended(r, "finished"))
+    page.on("requestfailed", lambda r: ended(r, f"failed: {r.failure}"))
+
+
+def _warm_requests_report(page, last: int = 30) -> str:
+    now = time.time()
+    lines = []
+    for e in page._warm_requests[-last:]:
+        r = e["request"]
+        took = f"{e['ended'] - e['started']:6.2f}s {e['outcome']}" if e["ended"] else f"still pending after {now - e['started']:.2f}s"
+        lines.append(f"{time.strftime('%H:%M:%S', time.gmtime(e['started']))} {r.method} {r.url.split('/warm/api/', 1)[1]}  {took}")
+    return "\n".join(lines) or "(none)"
 
 
 @pytest.fixture
@@ -365,3 +396,20 @@ def pytest_runtest_makereport(item, call):
                     p.screenshot(path=str(ARTIFACTS / f"FAILED-{item.name}-{name}.png"), full_page=True)
                 except Exception:
                     pass
+                rep.sections.append((f"{name}: its requests to the warm API (UTC)", _warm_requests_report(p)))
+        af = item.funcargs.get("airflow")
+        if af is not None:
+            rep.sections.append(("api-server: the warm requests it served last", _served_warm_requests(af)))
+
+
+_ACCESS_LINE = re.compile(r"(\S+Z) .*duration_us=(\d+) .*method=(\S+) path=(/warm/\S*) query=('[^']*'|\S*) status_code=(\d+)")
+
+
+def _served_warm_requests(af: Airflow, last: int = 40) -> str:
+    lines = []
+    for ln in af.log_tail(5000).splitlines():
+        m = _ACCESS_LINE.search(ln)
+        if m:
+            at, us, method, path, query, status = m.groups()
+            lines.append(f"{at[11:23]} {method} {path}?{query.strip(chr(39))} -> {status} in {int(us) / 1e6:.3f}s")
+    return "\n".join(lines[-last:]) or "(none)"

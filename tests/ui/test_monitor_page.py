@@ -425,6 +425,34 @@ def test_error_messages_unreachable_server_and_login(page, airflow, runs):
     toast(page, "error", "Search refused")
 
 
+def test_a_read_that_never_answers_is_given_up_and_asked_again(page, airflow, runs):
+    # The page's clock is driven by the test, so its 20-second read timeout passes at once.
+    page.clock.install()
+    open_tab(page, "completed")
+    expect(page.locator("tr.parent").first).to_be_visible()
+    rows_before = page.locator("tr.parent").count()
+    held = []
+    page.route("**/warm/api/v1/tasks?**", lambda route: held.append(route))  # taken, never answered
+    page.locator("[data-refresh]").click()
+    deadline = time.time() + 10
+    while not held and time.time() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the refresh sent no request"
+    page.clock.run_for(19_000)
+    banner = page.locator("#banner")
+    expect(banner).to_be_hidden()
+    page.clock.run_for(1_500)
+    expect(banner).to_contain_text("did not answer within 20 seconds")
+    toast(page, "error", "Refresh failed: Airflow's API server did not answer within 20 seconds")
+    assert page.locator("tr.parent").count() == rows_before
+    # the next refresh asks again, and the page picks up once the server answers
+    page.unroute("**/warm/api/v1/tasks?**")
+    page.clock.run_for(3_500)
+    expect(banner).to_be_hidden()
+    toast(page, "success", "Connection to Airflow restored")
+    assert page.locator("tr.parent").count() == rows_before
+
+
 def test_narrow_window(browser, airflow, runs):
     page = new_page(browser, airflow, width=390, height=844)
     try:
@@ -487,26 +515,29 @@ def test_paging_with_10000_runs(page, airflow, runs):
             "queued_at - g * interval '1 minute', run_after - g * interval '1 minute', created_at, "
             f"{', '.join(cols)} FROM dag_run, generate_series(1, 9999) g "
             "WHERE dag_id = 'ui_bulk' AND run_id = %s", (runs["bulk"],))
+    # What is checked here is what the user sees after each page change, not how fast it comes: the
+    # list's speed is measured by bench/ (p95 with 10,000 runs), and a loaded CI machine is slow.
+    slow = 45_000
     try:
         open_tab(page, "completed")
         pager = page.locator("#pager")
-        expect(pager.locator("[data-range]")).to_have_text(re.compile(r"1–25 of 10,00\d"))
-        expect(page.locator("tr.parent")).to_have_count(25)
-        expect(page.locator('[data-count="completed"]')).to_have_text(re.compile(r"10,00\d"))
+        expect(pager.locator("[data-range]")).to_have_text(re.compile(r"1–25 of 10,00\d"), timeout=slow)
+        expect(page.locator("tr.parent")).to_have_count(25, timeout=slow)
+        expect(page.locator('[data-count="completed"]')).to_have_text(re.compile(r"10,00\d"), timeout=slow)
         pager.locator("[data-page=last]").click()
-        expect(pager.locator("[data-range]")).to_have_text(re.compile(r"10,00\d–10,00\d of 10,00\d"))
-        expect(page.locator("tr.parent").last).to_have_attribute("data-run", "ui_bulk_clone_09999")
+        expect(pager.locator("[data-range]")).to_have_text(re.compile(r"10,00\d–10,00\d of 10,00\d"), timeout=slow)
+        expect(page.locator("tr.parent").last).to_have_attribute("data-run", "ui_bulk_clone_09999", timeout=slow)
         pager.locator("[data-page-input]").fill("200")
         pager.locator("[data-page-input]").press("Enter")
-        expect(pager.locator("[data-range]")).to_have_text(re.compile(r"4,976–5,000 of 10,00\d"))
+        expect(pager.locator("[data-range]")).to_have_text(re.compile(r"4,976–5,000 of 10,00\d"), timeout=slow)
         pager.locator("[data-limit]").select_option("100")
-        expect(page.locator("tr.parent")).to_have_count(100)
-        expect(pager.locator("[data-pages]")).to_have_text("101")
+        expect(page.locator("tr.parent")).to_have_count(100, timeout=slow)
+        expect(pager.locator("[data-pages]")).to_have_text("101", timeout=slow)
         # paging survives the 3-second refresh
         page.wait_for_timeout(3500)
-        expect(pager.locator("[data-range]")).to_have_text(re.compile(r"1–100 of 10,00\d"))
+        expect(pager.locator("[data-range]")).to_have_text(re.compile(r"1–100 of 10,00\d"), timeout=slow)
         search(page, dag_id="ui_bulk", run_id="clone_05000")
-        expect(page.locator("tr.parent")).to_have_count(1)
+        expect(page.locator("tr.parent")).to_have_count(1, timeout=slow)
     finally:
         with pg("wa_ui_meta") as c:
             c.execute("DELETE FROM dag_run WHERE dag_id = 'ui_bulk' AND run_id LIKE 'ui_bulk_clone_%%'")
