@@ -38,12 +38,14 @@ class Contender:
         return self.pair[2:]
 
     def argv(self, where: str, run_id: str, batch_size: int) -> list[str]:
-        if self.family == "engine":
+        if self.family == "engine" or (self.family == "limit" and self.src != self.dst):
             params = dict(dag_id="bench", run_id=run_id, task_id="orders",
                           source_conn_id=CONN_IDS[self.src], source_table=SRC_TABLE,
                           target_conn_id=CONN_IDS[self.dst], target_table=WARM_TABLE,
                           key=["id"], where=where, strategy=self.variant, batch_size=batch_size,
                           on_conflict="skip")
+            if self.family == "limit":  # the job's own copy, then one unverified DELETE
+                params.update(strategy="copy", then_delete=where)
             return [PYTHON, "-m", "bench.job_engine", json.dumps(params)]
         if self.family == "gt":
             params = dict(source_conn_id=CONN_IDS[self.src], destination_conn_id=CONN_IDS[self.dst],
@@ -88,6 +90,9 @@ def all_contenders() -> list[Contender]:
         if pair == "pgpg":
             out.append(Contender("limit.pgpg", "limit", "copy_pipe", pair,
                                  "limit: psql COPY | psql COPY + DELETE"))
+        if pair in ("mypg", "pgmy"):  # no tool moves rows between the engines faster than our copy
+            out.append(Contender(f"limit.{pair}", "limit", "copy_plus_delete", pair,
+                                 "limit: job copy + DELETE, unverified", needs_table=False, python=True))
     return out
 
 

@@ -26,7 +26,7 @@ def test_bench_quick_runs_and_every_check_passes(tmp_path):
     doc = json.loads((out / "latest.json").read_text())
     assert doc["all_checks_passed"] is True
     assert doc["rows"] == 20000
-    assert len(doc["results"]) == 24  # 12 table jobs, 8 GenericTransfer, 2 pt-archiver, 2 limits
+    assert len(doc["results"]) == 26  # 12 table jobs, 8 GenericTransfer, 2 pt-archiver, 4 limits
     for r in doc["results"]:
         assert r["runs"] == 1 and r["runs_ok"] == 1, (r["id"], r["errors"])
         assert r["rows_per_s"] and r["rows_per_s"] > 0, r["id"]
