@@ -76,14 +76,8 @@ def test_connection_dropped_mid_batch(fengines, s, w, side):
                 return [t.backends["warm"]] if side == "warm" and not t.job.same_db else t.source_backends()
 
             admin = FEngine(kind)
-            backend = None
-
-            def waiting() -> bool:
-                nonlocal backend
-                backend = backend_waiting_on_lock(admin, kind, candidates())
-                return backend is not None
-
-            wait_for(waiting, 60, what=f"the job waiting in its {side} step")
+            backend = wait_for(lambda: backend_waiting_on_lock(admin, kind, candidates()), 60,
+                               what=f"the job waiting in its {side} step")
             if side == "delete":
                 assert t.job.progress.as_dict()["phase"] == "delete"
             kill_backend(admin, kind, backend)

@@ -32,7 +32,7 @@ def test_stop_cancels_a_statement_waiting_on_a_lock(fengines, kind):
                      what="the copy past the row")
             holder = RowLock(kind, pair.src_table, 700)
             admin = FEngine(kind)
-            wait_for(lambda: backend_waiting_on_lock(admin, kind, t.source_backends()) is not None, 60,
+            wait_for(lambda: backend_waiting_on_lock(admin, kind, t.source_backends()), 60,
                      what="the job waiting on the lock")
             admin.close()
             t0 = time.monotonic()
