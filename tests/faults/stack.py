@@ -104,11 +104,12 @@ class FaultStack(Deployment):
     def start(self) -> None:
         self.migrate()
         self.start_background()
-        users = subprocess.Popen([str(VENV_PY), "-c", USERS_SCRIPT, json.dumps(USERS)], env=self.env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.use("fab")
-        out, _ = users.communicate(timeout=300)
-        assert users.returncode == 0, out[-3000:]
+        # Only once the api-server is up: it syncs FAB's roles and permissions as it starts, and two
+        # syncs at once can insert the same permission twice (a unique violation on CI).
+        users = subprocess.run([str(VENV_PY), "-c", USERS_SCRIPT, json.dumps(USERS)], env=self.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        assert users.returncode == 0, users.stdout[-3000:]
         self.wait_dags(DAGS)
 
     def token(self, user: str) -> str:
