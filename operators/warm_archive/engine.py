@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +32,7 @@ from warm_archive.ledger import Ledger
 from warm_archive.progress import Progress
 from warm_archive.sqlstats import SqlStats
 from warm_archive.values import IntKeys, decode_keys, encode_keys, encode_rows, fetch_keys, normalize_key
-from warm_archive.where import check_where
+from warm_archive.where import CONF, SPEC, check_where
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class JobParams:
     target_table: str
     key: list[str]
     where: str | None = None
+    where_from_conf: bool = False  # the run conf's where (anyone who may trigger): checked strictly
     strategy: str = "copy_then_delete"
     batch_size: int = 20000
     on_conflict: str = "skip"
@@ -177,7 +179,11 @@ class TableJob:
                 "on exactly these columns")
         self.key_index = src.key_index(p.source_table, p.key)
         self.int_key = len(p.key) == 1 and by_name[p.key[0]].canonical[0] in ("smallint", "int", "bigint")
-        self.where_sql = check_where(p.where, src.sqlglot)
+        if p.where_from_conf:
+            self.where_sql = check_where(p.where, src.sqlglot, f"run-conf where for job {p.task_id}",
+                                         level=CONF, table=p.source_table)
+        else:
+            self.where_sql = check_where(p.where, src.sqlglot, f"where for job {p.task_id}", level=SPEC)
         self._probe_where()
         nullable = [k for k in p.key if by_name[k].nullable]
         if nullable:
@@ -691,8 +697,78 @@ def _now() -> str:
     return now()
 
 
-def _db_message(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+DB_MESSAGE_MAX = 300
+ERROR_MAX = 600
+# A quoted string right after one of these words names an object (column "foo", table 'x.y',
+# at or near "..."); any other quoted string in a database error may be a data value.
+_NAMING_WORDS = frozenset({
+    "column", "columns", "relation", "table", "schema", "database", "function", "procedure",
+    "constraint", "index", "key", "type", "sequence", "view", "trigger", "near", "in", "field",
+    "extension", "collation", "operator", "role",
+})
+_QUOTE = re.compile(r"['\"]")
+_WORD_BEFORE = re.compile(r"([A-Za-z_]+)\s+$")
+
+
+def _db_message(e: BaseException) -> str:
+    """A database error as users may read it (warm_status, task log): its first line, data values
+    the server echoes (``invalid input syntax for type integer: "..."``, ``Truncated incorrect
+    DOUBLE value: '...'``) replaced by ``…``, at most DB_MESSAGE_MAX characters. The full text can
+    carry other rows' values (of any table a spec's subquery reads), so it never leaves the job."""
+    args = getattr(e, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):  # MySQLdb
+        text = f"({args[0]}) {args[1]}"
+    else:
+        text = str(e)
+    text = text.strip()
+    if not text:
+        return type(e).__name__
+    return one_line(redact_values(text.splitlines()[0]), DB_MESSAGE_MAX)
+
+
+def redact_values(line: str) -> str:
+    """``line`` with every quoted string that does not follow a naming word replaced by ``'…'``;
+    a value's quote runs to the last same quote of the line (values may hold quotes)."""
+    out, i = [], 0
+    while (m := _QUOTE.search(line, i)) is not None:
+        q, ch = m.start(), m.group()
+        out.append(line[i:q])
+        word = _WORD_BEFORE.search(line, 0, q)
+        if word is not None and word.group(1).lower() in _NAMING_WORDS:
+            end = line.find(ch, q + 1)
+        else:
+            end = line.rfind(ch)
+            if end > q:
+                out.append(f"{ch}…{ch}")
+                i = end + 1
+                continue
+            end = -1
+        if end == -1:  # unterminated: the rest may be a value
+            out.append(f"{ch}…")
+            return "".join(out)
+        out.append(line[q:end + 1])
+        i = end + 1
+    out.append(line[i:])
+    return "".join(out)
+
+
+def one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def public_message(e: BaseException) -> str:
+    """What a failed job reports (warm_status ``error``, the task's failure): our own messages on
+    one line and bounded, database errors through ``_db_message``."""
+    if isinstance(e, WarmArchiveError):
+        return one_line(str(e), ERROR_MAX) or type(e).__name__
+    if is_db_error(e):
+        return f"{type(e).__name__}: {_db_message(e)}"
+    return one_line(str(e), ERROR_MAX) or type(e).__name__
+
+
+def is_db_error(e: BaseException) -> bool:
+    return type(e).__module__.split(".")[0] in ("psycopg", "MySQLdb", "sqlite3")
 
 
 def _retryable(e: Exception) -> bool:

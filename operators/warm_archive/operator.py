@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from warm_archive.contract import XCOM_KEY, SourceStatus
-from warm_archive.engine import JobParams, TableJob
+from warm_archive.engine import JobParams, TableJob, is_db_error, public_message
 from warm_archive.errors import Terminated, WarmArchiveError
 from warm_archive.progress import Publisher
 from warm_archive.spec import parse_conf
@@ -88,12 +88,13 @@ class WarmArchiveOperator(BaseOperator):
             raise AirflowSkipException(f"conf jobs={rc.jobs} does not include {self.task_id}")
         if rc.start_from and self.job_order.index(self.task_id) < self.job_order.index(rc.start_from):
             raise AirflowSkipException(f"re-execution starts from {rc.start_from}")
-        where = (rc.where or {}).get(self.task_id, self.where)
+        from_conf = self.task_id in (rc.where or {})
+        where = rc.where[self.task_id] if from_conf else self.where
         return JobParams(
             dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=self.task_id,
             source_conn_id=self.source_conn_id, source_table=self.source_table,
             target_conn_id=self.target_conn_id, target_table=self.target_table, key=self.key,
-            where=where, strategy=rc.strategy or self.strategy,
+            where=where, where_from_conf=from_conf, strategy=rc.strategy or self.strategy,
             batch_size=rc.batch_size or self.batch_size, on_conflict=rc.on_conflict or self.on_conflict,
             max_rows_per_second=rc.max_rows_per_second or self.max_rows_per_second,
             dry_run=rc.dry_run, lock_timeout_s=self.lock_timeout_s,
@@ -111,7 +112,7 @@ class WarmArchiveOperator(BaseOperator):
                 with job:
                     status = job.run()
             except (WarmArchiveError, Exception) as e:
-                message = str(e).strip() or type(e).__name__
+                message = public_message(e)  # bounded, without the data values a DB error echoes
                 # A stopped job deletes nothing more: what it archived waits for a retry or action.
                 stopped = job.progress.source_status == SourceStatus.DELETING
                 job.progress.update(state="failed", error=message,
@@ -120,6 +121,8 @@ class WarmArchiveOperator(BaseOperator):
                     raise AirflowFailException(f"terminated: {message}") from None
                 if isinstance(e, WarmArchiveError):
                     raise AirflowFailException(message) from None
+                if is_db_error(e):  # the task log is as public as warm_status: the same bounded text
+                    raise RuntimeError(message) from None
                 raise  # a lost connection or the like: Airflow retries, and the retry resumes
         for s in status["sql"]:
             log.info("SQL x%-6s %8.3fs  %s", s["count"], s["seconds"], s["statement"])

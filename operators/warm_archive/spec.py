@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from warm_archive.contract import ON_CONFLICT, STRATEGIES
 from warm_archive.dialects import split_table
 from warm_archive.errors import SpecError, WarmArchiveError
-from warm_archive.where import check_where
+from warm_archive.where import check_conf_where, check_where
 
 Strategy = Literal["copy", "copy_then_delete", "move"]
 OnConflict = Literal["skip", "overwrite", "error"]
@@ -195,4 +195,9 @@ def parse_conf(conf: dict | None, spec_jobs: list[str], allow_conf_where: bool) 
         raise SpecError(f"run conf names unknown job(s) {unknown}; jobs are {spec_jobs}")
     if rc.where and not allow_conf_where:
         raise SpecError("run conf: where overrides are refused: the spec does not set allow_conf_where: true")
+    for job, where in (rc.where or {}).items():  # before any row moves; the job checks it again
+        try:
+            check_conf_where(where, f"run-conf where for job {job}")
+        except WarmArchiveError as e:
+            raise SpecError(str(e)) from None
     return rc
