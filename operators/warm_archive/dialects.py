@@ -275,8 +275,8 @@ class PostgresDialect(Dialect):
     def columns(self, table):
         cur = self.conn.cursor()
         cur.execute(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, NOT a.attnotnull "
-            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, NOT a.attnotnull, "
+            "current_setting('server_encoding') FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
             "ORDER BY a.attnum",
             (self.table(table),),
@@ -284,12 +284,13 @@ class PostgresDialect(Dialect):
         rows = cur.fetchall()
         self.conn.commit()
         out = []
-        for name, full, typname, nullable in rows:
+        for name, full, typname, nullable, encoding in rows:
             try:
                 canonical = typemap.canonical_from_postgres(typname, full)
             except typemap.UnmappableType:
                 canonical = ("unmappable", full)
-            out.append(Column(name, full, nullable, canonical))
+            text = canonical[0] in ("varchar", "char", "text", "json")  # the database's encoding
+            out.append(Column(name, full, nullable, canonical, encoding.lower() if text else None))
         return out
 
     def unique_keys(self, table):
