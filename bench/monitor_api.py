@@ -10,7 +10,7 @@ measured; then the rest, all completed, and the same two pages again (same rows,
 
     .venv/bin/python bench/monitor_api.py [--runs 10000] [--requests 200]
 
-Target (DESIGN / issue 4): p95 < 150 ms for a filtered page.
+Target (docs/design.md §10): p95 < 150 ms for a filtered page.
 """
 
 from __future__ import annotations

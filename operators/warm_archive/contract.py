@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 XCOM_KEY: Final = "warm_status"
-"""Key of the progress XCom each table job pushes on its own task instance (DESIGN 5)."""
+"""Key of the progress XCom each table job pushes on its own task instance (docs/design.md §5)."""
 
 MAINTENANCE_DAG_ID: Final = "warm_maintenance"
 """Conf-driven DAG that deletes source rows, rolls back or verifies a warm run on a worker."""
@@ -54,7 +54,7 @@ class MaintenanceAction:
     ALL: Final = (ROLLBACK, DELETE_SOURCE, VERIFY)
 
 
-# Keys of a warm DAG's run conf that the plugin sets on re-execution (DESIGN 3).
+# Keys of a warm DAG's run conf that the plugin sets on re-execution (docs/design.md §3.3).
 CONF_REEXECUTION_OF: Final = "reexecution_of"
 CONF_START_FROM: Final = "start_from"
 

@@ -1,4 +1,4 @@
-"""Verified deletion of archived rows from the source (DESIGN 4.3).
+"""Verified deletion of archived rows from the source (docs/design.md §4.3).
 
 A source row is deleted only if, while it is locked, the same key with the same content is in the
 warm table and the row still matches the job's condition. Rows changed since their copy stay in the

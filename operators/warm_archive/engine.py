@@ -1,6 +1,6 @@
 """A table job: archive the rows of one source table that match a condition, batch by batch.
 
-Per batch (DESIGN 4):
+Per batch (docs/design.md §4):
 1. read the next ``batch_size`` keys after the last archived key, in key order, in one snapshot of
    the source (locked ``FOR UPDATE`` when the strategy deletes right away);
 2. on the warm DB, in ONE transaction: write the rows that are not there yet and the batch's

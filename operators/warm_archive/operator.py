@@ -1,4 +1,4 @@
-"""``WarmArchiveOperator``: one table job of a warm DAG (DESIGN 4, 5)."""
+"""``WarmArchiveOperator``: one table job of a warm DAG (docs/design.md §4, §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``warm_status`` XCom of a table job (DESIGN 5), and the thread that publishes it."""
+"""The ``warm_status`` XCom of a table job (docs/design.md §5), and the thread that publishes it."""
 
 from __future__ import annotations
 

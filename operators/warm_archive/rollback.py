@@ -1,4 +1,4 @@
-"""Exact rollback of a table job (DESIGN 4.4).
+"""Exact rollback of a table job (docs/design.md §4.4).
 
 Per ledger batch, newest first: put back into the source every row of the batch that is no longer
 there (content taken from the warm table, where it was verified equal before it was deleted), then,

@@ -1,4 +1,4 @@
-"""The spec (DESIGN 3): one YAML file per warm DAG, and the run ``conf`` that may override it.
+"""The spec (docs/design.md §3): one YAML file per warm DAG, and the run ``conf`` that may override it.
 
 Validation is pydantic's, with messages rewritten for a data engineer: which file, which key, what
 is allowed. Unknown keys are refused, so a typo never silently falls back to a default.

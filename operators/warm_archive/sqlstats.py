@@ -1,4 +1,4 @@
-"""Every distinct statement a job runs, how often and for how long (DESIGN 4.6)."""
+"""Every distinct statement a job runs, how often and for how long (docs/design.md §4.6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Moving one batch of rows between engines, on the fastest path each pair allows (DESIGN 4.7).
+"""Moving one batch of rows between engines, on the fastest path each pair allows (docs/design.md §4.7).
 
 - PostgreSQL -> PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` streamed straight into
   ``COPY ... FROM STDIN``: the rows are never decoded in Python (binary when the column types are

@@ -1,6 +1,6 @@
 """``WarmMonitorPlugin``: the Warm Tasks page and its JSON API inside Airflow 3's api-server.
 
-Registration (DESIGN 2), exactly once whichever way it is installed:
+Registration (docs/design.md §2.3), exactly once whichever way it is installed:
 
 * installed distribution: the ``airflow.plugins`` entry point ``warm_monitor`` names
   :data:`entry_point_plugin`, and the provider info (``get_provider_info()["plugins"]``) names

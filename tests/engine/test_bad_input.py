@@ -1,4 +1,4 @@
-"""Bad input: a clear error, and nothing changed on either side (DESIGN 3, issue 3)."""
+"""Bad input: a clear error, and nothing changed on either side (docs/design.md §3.2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Across engines, with every column compared by digest (no column compared in Python), the
-verified delete (DESIGN 4.3) reads key + digest of the slice's source rows under lock, compares them
+verified delete (docs/design.md §4.3) reads key + digest of the slice's source rows under lock, compares them
 with the warm digests and compares value by value the rows whose digests differ (a PostgreSQL source
 judges a dense slice in its DELETE: ``deletion.DigestBlob``; a MariaDB source first compares one
 digest a side per dense slice: ``deletion.SliceDigest``). A row changed

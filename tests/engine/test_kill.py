@@ -1,4 +1,4 @@
-"""Kill -9 of the job's process at deterministic points (DESIGN 4.5): at every instant each archived
+"""Kill -9 of the job's process at deterministic points (docs/design.md §4.5): at every instant each archived
 row is in the source or the warm table; the retry then finishes with exactly the expected tables, and
 a rollback (itself killed once) restores the starting state exactly."""
 

@@ -1,5 +1,5 @@
-"""Progress reaches Airflow at least every 3 s, even inside one long statement (DESIGN 5), and a
-stopped job (Airflow's on_kill) cancels its statement and leaves a consistent ledger (DESIGN 4.8)."""
+"""Progress reaches Airflow at least every 3 s, even inside one long statement (docs/design.md §5), and a
+stopped job (Airflow's on_kill) cancels its statement and leaves a consistent ledger (docs/design.md §4.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact rollback (DESIGN 4.4): afterwards each table's checksum equals its checksum before the run."""
+"""Exact rollback (docs/design.md §4.4): afterwards each table's checksum equals its checksum before the run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Each strategy archives exactly the matching rows on every engine pair (DESIGN 3, 4)."""
+"""Each strategy archives exactly the matching rows on every engine pair (docs/design.md §3, §4)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Where rows stream between two servers, ``copy`` and ``copy_then_delete`` copy two batches at a
-time (DESIGN 4.1, 4.2): commits stay in batch order, so the ledger always holds a prefix of the
+time (docs/design.md §4.1, §4.2): commits stay in batch order, so the ledger always holds a prefix of the
 batches and a retry resumes after the last one. A batch that fails keeps the batch after it, already
 streaming on the other connections, from committing."""
 

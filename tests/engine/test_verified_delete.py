@@ -1,4 +1,4 @@
-"""Verified source deletion (DESIGN 4.3): only rows equal to their warm copy and still matching."""
+"""Verified source deletion (docs/design.md §4.3): only rows equal to their warm copy and still matching."""
 
 from __future__ import annotations
 

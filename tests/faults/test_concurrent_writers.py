@@ -1,4 +1,4 @@
-"""Concurrent writers on the hot table while a job archives it (DESIGN 4.3, 4.5).
+"""Concurrent writers on the hot table while a job archives it (docs/design.md §4.3, §4.5).
 
 A writer thread inserts (new matching rows ahead of the job, and in gaps behind it), updates rows
 (ahead, in the batch being archived, already archived) and deletes rows, all with autocommit,

@@ -1,4 +1,4 @@
-"""A database connection dropped from the server side in the middle of a batch (DESIGN 4.5).
+"""A database connection dropped from the server side in the middle of a batch (docs/design.md §4.5).
 
 The test parks the job at an exact point with a lock it holds itself, checks the job is waiting
 there, then terminates the job's backend (``pg_terminate_backend`` / ``KILL CONNECTION``):

@@ -1,4 +1,4 @@
-"""Two runs on overlapping rows at once, and a re-run racing a rollback (DESIGN 4.2, README "one
+"""Two runs on overlapping rows at once, and a re-run racing a rollback (docs/design.md §4.2, README "one
 job at a time works on a warm table"): one wins cleanly, the other waits or is refused clearly,
 nothing is duplicated and nothing lost.
 """

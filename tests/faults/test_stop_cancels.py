@@ -1,4 +1,4 @@
-"""Terminate = ``on_kill`` = ``TableJob.stop()`` (DESIGN 4.8): it cancels the statement the job is
+"""Terminate = ``on_kill`` = ``TableJob.stop()`` (docs/design.md §4.8): it cancels the statement the job is
 running, even one that waits on a lock, from another thread (the progress publisher's thread, or
 any caller other than the job's own), and the job stops with its ledger consistent.
 

@@ -1,5 +1,5 @@
-"""Terminate from the monitor, and kill -9 of the Airflow worker, in a real deployment (DESIGN 4.5,
-4.8, 6). All scenarios run at once (each on its own DAG and tables); each test checks one.
+"""Terminate from the monitor, and kill -9 of the Airflow worker, in a real deployment (docs/design.md §4.5,
+§4.8, §6). All scenarios run at once (each on its own DAG and tables); each test checks one.
 
 Terminate (``POST /warm/api/v1/tasks/{dag}/{run}/terminate``) at several points:
 - ``copy``: a throttled ``move`` has committed two batches;

@@ -1,4 +1,4 @@
-"""The MariaDB server restarted while two jobs run (DESIGN 4.5): one reads its source from MariaDB
+"""The MariaDB server restarted while two jobs run (docs/design.md §4.5): one reads its source from MariaDB
 (``move`` MariaDB -> PostgreSQL), the other writes its warm table there (``copy_then_delete``
 PostgreSQL -> MariaDB). Both fail (not hang, not succeed silently), nothing is lost, and once the
 server is back the retries of the same task instances finish with exact tables.

@@ -1,4 +1,4 @@
-/* Warm Tasks page (DESIGN 6). Plain modern JS, no build step, no dependencies.
+/* Warm Tasks page (docs/design.md §6). Plain modern JS, no build step, no dependencies.
  *
  * Talks to the plugin API at <mount>/api/v1 (mount = the folder above this script, e.g. /warm/),
  * same-origin with Airflow's api-server: the `_token` cookie authenticates every call, and writes
