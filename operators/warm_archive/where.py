@@ -152,9 +152,9 @@ def check_where(where: str | None, dialect: str | None, label: str = "where", *,
 
 def check_conf_where(where: str | None, label: str = "run-conf where") -> None:
     """A run conf's where, checked before the source engine is known: it must pass the ``CONF``
-    level in PostgreSQL's or MariaDB's dialect (the job checks it again in its source's)."""
+    level in MariaDB's or PostgreSQL's dialect (the job checks it again in its source's)."""
     errors = []
-    for dialect in ("postgres", "mysql"):
+    for dialect in ("mysql", "postgres"):
         try:
             check_where(where, dialect, label, level=CONF)
             return
