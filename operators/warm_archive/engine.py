@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from warm_archive import failpoints, transfer
+from warm_archive import failpoints, transfer, typemap
 from warm_archive.connections import connect as airflow_connect
 from warm_archive.contract import SourceStatus
 from warm_archive.dialects import Dialect
@@ -195,6 +195,7 @@ class TableJob:
             src.conn.commit()
 
         tgt_cols = warm.columns(p.target_table)
+        existed = bool(tgt_cols)
         if not tgt_cols:
             if src.name != warm.name:
                 bad = [f"{c.name} ({c.native_type})" for c in src_cols if c.canonical[0] == "unmappable"]
@@ -221,6 +222,8 @@ class TableJob:
             self.same_types = src.name == warm.name and all(
                 tgt[fold(c.name)].native_type == c.native_type for c in src_cols)
             self.warm_cols = [tgt[fold(n)] for n in names]
+            if existed:  # a column that rounds or cuts values: refused by name, before a row moves
+                typemap.check_target_holds(src_cols, self.warm_cols, src.name, warm.name, p.target_table)
         if src.name != warm.name:
             # Across PostgreSQL and MySQL: rows leave the source already in the text form the
             # warm engine ingests (COPY text lines / SQL literals), never decoded in Python.
