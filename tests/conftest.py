@@ -29,6 +29,8 @@ os.environ.update(
     AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
     AIRFLOW__CORE__UNIT_TEST_MODE="False",
     AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER=str(_home / "specs"),
+    # The dedicated maintenance signing key (the deployments in tests/api etc. use the JWT secret).
+    AIRFLOW__WARM_ARCHIVE__MAINTENANCE_SIGNING_KEY="warm-tests-maintenance-signing-key",
     AIRFLOW_CONN_T_PG=f"postgresql://root@127.0.0.1:5432/{PG_DB}",
     AIRFLOW_CONN_T_MY=f"mysql://root@127.0.0.1:3306/{MY_DB}",
     # The same databases as another user: two connections, so the engine cannot take its

@@ -7,6 +7,10 @@ plugin can use it without pulling the worker code in.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
 from typing import Final
 
 XCOM_KEY: Final = "warm_status"
@@ -63,3 +67,42 @@ CONF_ACTION: Final = "action"
 CONF_DAG_ID: Final = "dag_id"
 CONF_RUN_ID: Final = "run_id"
 CONF_TASK_IDS: Final = "task_ids"
+CONF_ANY_STATE: Final = "any_state"  # admin override: act whatever the target run's state
+CONF_ISSUED_BY: Final = "issued_by"
+CONF_ISSUED_AT: Final = "issued_at"
+CONF_SIGNATURE: Final = "signature"
+
+SIGNED_FIELDS: Final = (CONF_ACTION, CONF_DAG_ID, CONF_RUN_ID, CONF_TASK_IDS, CONF_ANY_STATE,
+                        CONF_ISSUED_BY, CONF_ISSUED_AT)
+
+# Where both sides read the signing secret, first set wins: a dedicated key, else the JWT secret
+# that every component of an Airflow 3 deployment already shares.
+SIGNING_SECRET_OPTIONS: Final = (("warm_archive", "maintenance_signing_key"), ("api_auth", "jwt_secret"))
+
+
+def signing_secret(get: Callable[[str, str], str | None]) -> str | None:
+    """The maintenance signing secret from a config getter (``lambda s, o: conf.get(s, o, fallback="")``)."""
+    for section, option in SIGNING_SECRET_OPTIONS:
+        value = get(section, option)
+        if value:
+            return value
+    return None
+
+
+def maintenance_signature(secret: str, maintenance_run_id: str, conf: Mapping) -> str:
+    """HMAC-SHA256 of a maintenance conf, bound to the maintenance run it was issued for.
+
+    Only the api-server signs (after checking the caller's rights on the target DAG), so a worker
+    that finds a valid signature knows the monitor issued exactly this conf for exactly this run:
+    an edited conf or one copied into a new run does not verify.
+    """
+    fields = {name: conf.get(name) for name in SIGNED_FIELDS}
+    message = json.dumps({"for_run": maintenance_run_id, **fields}, sort_keys=True, separators=(",", ":"))
+    key = hashlib.sha256(b"warm-archive maintenance conf v1\x00" + secret.encode()).digest()
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def signature_ok(secret: str, maintenance_run_id: str, conf: Mapping) -> bool:
+    given = conf.get(CONF_SIGNATURE)
+    return isinstance(given, str) and hmac.compare_digest(
+        given, maintenance_signature(secret, maintenance_run_id, conf))

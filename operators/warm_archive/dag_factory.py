@@ -89,8 +89,9 @@ def maintenance_dag(dag_file: str) -> DAG:
         catchup=False,
         max_active_runs=16,
         tags=["warm-maintenance"],
-        doc_md='Conf: `{"action": "rollback" | "delete_source" | "verify", "dag_id": ..., '
-        '"run_id": ..., "task_ids": [...]}`',
+        doc_md="Runs only with a conf that the Warm Tasks monitor signed for the run: ask for rollback, "
+        "source deletion and verification on the Warm Tasks page, or (admins) through "
+        "`POST /warm/api/v1/tasks/{dag_id}/{run_id}/maintenance`. A direct trigger is refused.",
     )
     from airflow.configuration import conf
 

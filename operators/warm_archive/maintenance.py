@@ -1,8 +1,12 @@
 """``warm_maintenance``: delete verified source rows, roll back, or verify a warm run, on a worker.
 
 Triggered with ``conf = {"action": "rollback" | "delete_source" | "verify", "dag_id": ...,
-"run_id": ..., "task_ids": [...]}`` (the monitor plugin does exactly this). The table jobs are
-found in the spec of ``dag_id``; what each job did is read from its ledger.
+"run_id": ..., "task_ids": [...], "any_state": false, "issued_by": ..., "issued_at": ...,
+"signature": ...}``. Only the monitor plugin issues such a conf: it checks the caller's edit rights
+on the target DAG, then signs the conf for this maintenance run (``contract.maintenance_signature``).
+Anyone may trigger this DAG through Airflow's REST API, so the operator refuses every conf without
+a valid signature, and re-checks the target run's state, before any row moves (docs/adr/0005).
+The table jobs are found in the spec of ``dag_id``; what each job did is read from its ledger.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warm_archive import deletion, rollback
-from warm_archive.contract import XCOM_KEY, MaintenanceAction
+from warm_archive.contract import XCOM_KEY, MaintenanceAction, signature_ok, signing_secret
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import WarmArchiveError
 from warm_archive.progress import Publisher
@@ -33,6 +37,10 @@ class MaintenanceConf(BaseModel):
     dag_id: Annotated[str, Field(min_length=1, max_length=250)]
     run_id: Annotated[str, Field(min_length=1, max_length=250)]
     task_ids: list[str] | None = None
+    any_state: bool = False
+    issued_by: Annotated[str, Field(min_length=1, max_length=250)] | None = None
+    issued_at: Annotated[str, Field(max_length=64)] | None = None
+    signature: Annotated[str, Field(max_length=128)] | None = None
 
 
 assert set(MaintenanceConf.model_fields["action"].annotation.__args__) == set(MaintenanceAction.ALL)
@@ -49,6 +57,7 @@ class WarmMaintenanceOperator(BaseOperator):
             mc = MaintenanceConf.model_validate(context["dag_run"].conf or {})
         except ValidationError as e:
             raise AirflowFailException(f"maintenance conf: {explain(e)}") from None
+        _check_issued_by_monitor(context, mc)
         try:
             spec = find_spec(mc.dag_id, Path(self.specs_folder) if self.specs_folder else None)
         except WarmArchiveError as e:
@@ -57,6 +66,7 @@ class WarmMaintenanceOperator(BaseOperator):
         unknown = sorted(set(mc.task_ids or []) - {j.id for j in spec.jobs})
         if unknown:
             raise AirflowFailException(f"{mc.dag_id} has no table job(s) {unknown}")
+        _check_target_state(context, mc)
         if mc.action == MaintenanceAction.ROLLBACK:
             jobs = list(reversed(jobs))  # undo later jobs first (they may depend on earlier ones)
         report: dict = {"action": mc.action, "dag_id": mc.dag_id, "run_id": mc.run_id, "jobs": {}}
@@ -69,7 +79,7 @@ class WarmMaintenanceOperator(BaseOperator):
             self._job = job = TableJob(params)
             try:
                 with job, Publisher(job.progress, lambda s, t=j.id: ti.xcom_push(key=f"{XCOM_KEY}.{t}", value=s)):
-                    report["jobs"][j.id] = self._one(job, mc.action)
+                    report["jobs"][j.id] = self._one(job, mc.action, mc.any_state)
             except WarmArchiveError as e:
                 report["jobs"][j.id] = {"error": str(e)}
                 log.error("%s %s: %s", mc.action, j.id, e)
@@ -82,7 +92,7 @@ class WarmMaintenanceOperator(BaseOperator):
         return report
 
     @staticmethod
-    def _one(job: TableJob, action: str) -> dict:
+    def _one(job: TableJob, action: str, any_state: bool = False) -> dict:
         p = job.p
         header = next((b for b in job.ledger.batches(p.dag_id, p.run_id, p.task_id) if b.batch_no == 0), None) \
             if _ledger_exists(job) else None
@@ -91,6 +101,10 @@ class WarmMaintenanceOperator(BaseOperator):
         # Act on what the job did, even if the spec changed since.
         p.source_table, p.target_table = header.source_table, header.target_table
         p.key, p.where, p.strategy = json.loads(header.key_cols), header.where_sql, header.strategy
+        if action == MaintenanceAction.DELETE_SOURCE and not any_state and p.strategy not in COPY_STRATEGIES:
+            raise WarmArchiveError(
+                f"delete_source refused: {p.task_id} ran with strategy {p.strategy!r}, which already deletes "
+                "as it goes; only copy and copy_then_delete runs leave source rows to delete")
         job.prepare(create_target=False)
         if action == MaintenanceAction.ROLLBACK:
             return rollback.rollback_job(job)
@@ -103,6 +117,48 @@ class WarmMaintenanceOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._job is not None:
             self._job.stop()
+
+
+COPY_STRATEGIES = ("copy", "copy_then_delete")
+# The target run states each action acts on, unless an admin's signed conf says any_state.
+ACTS_ON_STATES = {MaintenanceAction.ROLLBACK: ("failed",), MaintenanceAction.DELETE_SOURCE: ("success",)}
+STATE_WORDS = {"failed": "failed", "success": "successful"}
+
+
+def _check_issued_by_monitor(context, mc: MaintenanceConf) -> None:
+    """Refuse, before anything else, a conf the monitor did not sign for this very run."""
+    from airflow.configuration import conf
+
+    secret = signing_secret(lambda section, option: conf.get(section, option, fallback=""))
+    if not secret:
+        raise AirflowFailException(
+            "maintenance refused: no signing key on this worker; set [warm_archive] maintenance_signing_key "
+            "(or [api_auth] jwt_secret) to the same value on the api-server and the workers")
+    dag_run = context["dag_run"]
+    if not signature_ok(secret, dag_run.run_id, dag_run.conf or {}):
+        raise AirflowFailException(
+            f"maintenance refused: run {dag_run.run_id!r} carries no conf signed by the Warm Tasks monitor "
+            "for this run. Rollback and source deletion are asked for on the Warm Tasks page or its API "
+            "(admins: POST /warm/api/v1/tasks/{dag_id}/{run_id}/maintenance), which check the caller's "
+            "rights on the target DAG")
+
+
+def _check_target_state(context, mc: MaintenanceConf) -> None:
+    """The api-server checked the state when it signed; it may have changed since."""
+    wanted = ACTS_ON_STATES.get(mc.action)
+    if wanted is None or mc.any_state:
+        return
+    try:
+        state = context["ti"].get_dagrun_state(dag_id=mc.dag_id, run_id=mc.run_id)
+    except Exception as e:  # the run is gone (deleted) or the API cannot tell
+        raise AirflowFailException(
+            f"maintenance refused: cannot read the state of {mc.dag_id} run {mc.run_id!r}: "
+            f"{type(e).__name__}") from None
+    state = getattr(state, "value", state)  # a DagRunState, or its plain text
+    if state not in wanted:
+        raise AirflowFailException(
+            f"maintenance refused: {mc.action} acts on {' or '.join(STATE_WORDS[w] for w in wanted)} runs only; "
+            f"{mc.dag_id} run {mc.run_id!r} is {state}")
 
 
 def _ledger_exists(job: TableJob) -> bool:

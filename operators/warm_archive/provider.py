@@ -33,6 +33,16 @@ def get_provider_info() -> dict:
                         "example": "600",
                         "default": "600",
                     },
+                    "maintenance_signing_key": {
+                        "description": "Secret with which the api-server signs each warm_maintenance "
+                        "run's conf and the workers check it; set it to the same value on both. Empty: "
+                        "[api_auth] jwt_secret, which every component already shares.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": None,
+                        "default": "",
+                    },
                     "maintenance_queue": {
                         "description": "Executor queue of the warm_maintenance task (rollback, "
                         "source deletion, verification), to keep that work on workers near the "

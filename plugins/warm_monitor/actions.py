@@ -23,9 +23,13 @@ from airflow.utils.state import DagRunState
 
 from warm_archive.contract import (
     CONF_ACTION,
+    CONF_ANY_STATE,
     CONF_DAG_ID,
+    CONF_ISSUED_AT,
+    CONF_ISSUED_BY,
     CONF_REEXECUTION_OF,
     CONF_RUN_ID,
+    CONF_SIGNATURE,
     CONF_START_FROM,
     CONF_TASK_IDS,
     MAINTENANCE_DAG_ID,
@@ -33,6 +37,8 @@ from warm_archive.contract import (
     MaintenanceAction,
     RollbackStatus,
     SourceStatus,
+    maintenance_signature,
+    signing_secret,
 )
 from warm_monitor.models import action_table, maintenance_table, run_table
 from warm_monitor.query import ACTIVE, STALE_AFTER_S
@@ -108,8 +114,12 @@ def latest_dag(session: Session, dag_id: str):
     return get_latest_version_of_dag(_dag_bag(), dag_id, session)
 
 
+def new_run_id(prefix: str) -> str:
+    return f"{prefix}__{now().strftime('%Y-%m-%dT%H:%M:%S.%f')}_{secrets.token_hex(3)}"
+
+
 def create_run(session: Session, dag_id: str, conf: dict, user_name: str, prefix: str,
-               parked: bool = False) -> str:
+               parked: bool = False, run_id: str | None = None) -> str:
     """A manual DagRun, created the way ``POST /api/v2/dags/{dag_id}/dagRuns`` creates one."""
     from airflow.models.dag import DagModel
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
@@ -121,7 +131,7 @@ def create_run(session: Session, dag_id: str, conf: dict, user_name: str, prefix
         raise HTTPException(status.HTTP_409_CONFLICT, f"DAG {dag_id!r} has import errors")
     dag = latest_dag(session, dag_id)
     t = now()
-    run_id = f"{prefix}__{t.strftime('%Y-%m-%dT%H:%M:%S.%f')}_{secrets.token_hex(3)}"
+    run_id = run_id or new_run_id(prefix)
     dag.create_dagrun(
         run_id=run_id, logical_date=None, data_interval=None,
         run_after=t + PARKED_FOR if parked else t, conf=conf, run_type=DagRunType.MANUAL,
@@ -131,12 +141,28 @@ def create_run(session: Session, dag_id: str, conf: dict, user_name: str, prefix
     return run_id
 
 
+def _signing_secret() -> str:
+    from airflow.configuration import conf
+
+    secret = signing_secret(lambda section, option: conf.get(section, option, fallback=""))
+    if not secret:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "maintenance is not configured: set [warm_archive] maintenance_signing_key "
+                            "(or [api_auth] jwt_secret) on the api-server and the workers")
+    return secret
+
+
 def trigger_maintenance(session: Session, *, action: str, dag_id: str, run_id: str,
-                        task_ids: list[str] | None, purpose: str, user_name: str) -> str:
-    conf = {CONF_ACTION: action, CONF_DAG_ID: dag_id, CONF_RUN_ID: run_id}
+                        task_ids: list[str] | None, purpose: str, user_name: str, any_state: bool = False) -> str:
+    """A ``warm_maintenance`` run whose conf is signed for that very run: the worker acts on nothing
+    else, so the rights checked here are the only way to its data (docs/adr/0005)."""
+    conf = {CONF_ACTION: action, CONF_DAG_ID: dag_id, CONF_RUN_ID: run_id, CONF_ANY_STATE: any_state,
+            CONF_ISSUED_BY: user_name, CONF_ISSUED_AT: now().isoformat()}
     if task_ids is not None:
         conf[CONF_TASK_IDS] = task_ids
-    m_run_id = create_run(session, MAINTENANCE_DAG_ID, conf, user_name, prefix=f"warm_{action}")
+    m_run_id = new_run_id(f"warm_{action}")
+    conf[CONF_SIGNATURE] = maintenance_signature(_signing_secret(), m_run_id, conf)
+    create_run(session, MAINTENANCE_DAG_ID, conf, user_name, prefix=f"warm_{action}", run_id=m_run_id)
     session.execute(maintenance_table.insert().values(
         maintenance_run_id=m_run_id, action=action, dag_id=dag_id, run_id=run_id,
         task_ids=json.dumps(task_ids) if task_ids is not None else None, purpose=purpose,
@@ -252,6 +278,31 @@ def reexecute(session: Session, row, task_id: str, user_name: str) -> dict:
     upsert_run(session, row.dag_id, new_run_id, reexecution_of=row.run_id, reexecute_from=task_id)
     return {"dag_id": row.dag_id, "run_id": row.run_id, "new_run_id": new_run_id, "start_from": task_id,
             "rolled_back_task_ids": todo, "maintenance_run_id": m}
+
+
+def admin_maintenance(session: Session, row, action: str, task_ids: list[str] | None, any_state: bool,
+                      user_name: str) -> dict:
+    """An admin's direct maintenance run: the same signed conf and the same records as the page's
+    actions, so the source and rollback status follow it; ``any_state`` lifts the state checks."""
+    if action == MaintenanceAction.ROLLBACK:
+        if row.state != "failed" and not any_state:
+            raise conflict(f"rollback acts on failed runs; this run is {row.state} (any_state: true overrides)")
+        _no_rollback_running(row)
+    elif action == MaintenanceAction.DELETE_SOURCE:
+        if row.state != "success" and not any_state:
+            raise conflict(f"delete_source acts on successful runs; this run is {row.state} "
+                           "(any_state: true overrides)")
+        if row.delete_run_state in ACTIVE:
+            raise conflict("a delete-source maintenance run is already under way for this run")
+    m = trigger_maintenance(session, action=action, dag_id=row.dag_id, run_id=row.run_id, task_ids=task_ids,
+                            purpose=f"admin_{action}", user_name=user_name, any_state=any_state)
+    if action == MaintenanceAction.ROLLBACK:
+        upsert_run(session, row.dag_id, row.run_id, rollback_maintenance_run_id=m,
+                   rollback_task_ids=json.dumps(task_ids) if task_ids else None)
+    elif action == MaintenanceAction.DELETE_SOURCE:
+        upsert_run(session, row.dag_id, row.run_id, delete_maintenance_run_id=m)
+    return {"dag_id": row.dag_id, "run_id": row.run_id, "task_ids": task_ids, "maintenance_run_id": m,
+            "any_state": any_state}
 
 
 # -- re-executions waiting for their rollback ------------------------------------------------------

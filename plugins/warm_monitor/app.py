@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -12,7 +13,7 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, statu
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from airflow.api_fastapi.common.db.common import SessionDep
@@ -21,7 +22,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from warm_archive.contract import SourceStatus
 from warm_monitor import actions, query
 from warm_monitor.models import ID_LEN
-from warm_monitor.auth import EditRun, ReadRun, WriteGuard
+from warm_monitor.auth import AdminMaintenance, CreateRun, EditRun, ReadRun, WriteGuard
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,29 @@ app = FastAPI(
     version="1",
     docs_url=None,
     redoc_url=None,
+    openapi_url=None,  # served below, behind login like every other route
 )
+
+
+def _request_id() -> str:
+    return secrets.token_hex(6)
+
+
+def internal_error(request_id: str) -> str:
+    """What a user sees of an unexpected failure: never its text (it can carry metadata SQL)."""
+    return f"internal error (request id {request_id}); the api-server log has the details"
+
+
+@app.exception_handler(Exception)
+async def _unexpected(request: Request, exc: Exception):
+    rid = _request_id()
+    log.error("warm monitor %s %s failed (request id %s)", request.method, request.url.path, rid, exc_info=exc)
+    return JSONResponse(status_code=500, content={"detail": internal_error(rid)})
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi(user: GetUserDep):
+    return app.openapi()
 
 
 @app.exception_handler(RequestValidationError)
@@ -109,6 +132,10 @@ def _subtask_exists(session: Session, row, task_id: str) -> None:
 def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, task_id: str | None, fn):
     """Run one write, commit it, and record it (plugin action table + Airflow audit log), also when refused."""
     user_name = user.get_name()
+    # Housekeeping that reads must not do: release re-executions whose rollback ended (the
+    # scheduler's listener normally has; this catches a missed hook).
+    if actions.advance_reexecutions(session):
+        session.commit()
     try:
         # One write at a time per run: a concurrent second request waits here until the first
         # commits, then sees its effect in the state checks (409) instead of acting on the old state.
@@ -128,12 +155,13 @@ def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, tas
         actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
                        outcome="refused", http_status=e.status_code, detail=str(e.detail))
         raise
-    except Exception as e:
+    except Exception:
         session.rollback()
-        log.exception("warm monitor action %s failed", name)
+        rid = _request_id()
+        log.exception("warm monitor action %s failed (request id %s)", name, rid)
         actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                       outcome="error", http_status=500, detail=f"{type(e).__name__}: {e}")
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"{name} failed: {type(e).__name__}: {e}")
+                       outcome="error", http_status=500, detail=internal_error(rid))
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"{name} failed: {internal_error(rid)}")
     actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
                    outcome="ok", http_status=200, detail=None,
                    maintenance_run_id=result.get("maintenance_run_id"), new_run_id=result.get("new_run_id"))
@@ -181,8 +209,6 @@ def list_tasks(
     order_by: OrderBy = "-start",
 ):
     """One page of warm runs of a tab; only runs of DAGs the user may read."""
-    if actions.advance_reexecutions(session):
-        session.commit()
     dag_ids = query.readable_warm_dag_ids(session, user)
     if not dag_ids:
         return {"total": 0, "tasks": [], "limit": limit, "offset": offset}
@@ -201,8 +227,6 @@ def list_tasks(
 @app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun])
 def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """One warm run with its sub-tasks; ``can_edit`` tells whether the user may act on it."""
-    if actions.advance_reexecutions(session):
-        session.commit()
     row = _load(session, dag_id, run_id)
     tis, xcoms = query.load_children(session, [row])
     can_edit = dag_id in query.readable_warm_dag_ids(session, user, method="PUT")
@@ -262,11 +286,34 @@ def post_subtask_rollback(dag_id: str, run_id: str, task_id: str, session: Sessi
                        lambda row: actions.rollback(session, row, task_id, user.get_name()))
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute", dependencies=[WriteGuard, EditRun])
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute",
+          dependencies=[WriteGuard, EditRun, CreateRun])
 def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
-    """Exceptional: roll back this sub-task and the ones after it, then a new run of the DAG from it."""
+    """Exceptional: roll back this sub-task and the ones after it, then a new run of the DAG from it.
+    It creates a DAG run, so it needs what Airflow's own trigger needs (create on the DAG's runs)."""
     return _run_action("reexecute", session, user, dag_id, run_id, task_id,
                        lambda row: actions.reexecute(session, row, task_id, user.get_name()))
+
+
+class MaintenanceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    action: Literal["rollback", "delete_source", "verify"]
+    task_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=ID_LEN)]],
+                        Field(min_length=1, max_length=100)] | None = None
+    any_state: bool = False
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/maintenance", dependencies=[WriteGuard, EditRun, AdminMaintenance])
+def post_maintenance(dag_id: str, run_id: str, body: MaintenanceBody, session: SessionDep, user: GetUserDep):
+    """Admins: a ``warm_maintenance`` run of any action, signed and recorded like the page's actions.
+    ``any_state`` lets a rollback or source deletion act on a run in another state than the page allows."""
+
+    def do(row):
+        for t in body.task_ids or []:
+            _subtask_exists(session, row, t)
+        return actions.admin_maintenance(session, row, body.action, body.task_ids, body.any_state, user.get_name())
+
+    return _run_action(f"maintenance.{body.action}", session, user, dag_id, run_id, None, do)
 
 
 @app.get("/api/v1/actions", include_in_schema=True)

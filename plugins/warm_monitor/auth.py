@@ -6,8 +6,12 @@
 * Cookie-authenticated writes must come from the page itself: the browser's ``Sec-Fetch-Site``
   must say ``same-origin`` (or, for browsers without it, ``Origin`` must equal this server), and the
   request must carry a JSON body or the ``X-Requested-With`` header, which a cross-site HTML form
-  cannot send without a CORS preflight (which this app never grants). Bearer-token writes (scripts)
-  are not exposed to CSRF and pass.
+  cannot send without a CORS preflight (which this app never grants). Writes authenticated by a
+  Bearer token (scripts) are not exposed to CSRF and pass; a blank ``Bearer`` header authenticates
+  nothing (Airflow then falls back to the cookie), so it is no exemption.
+* Re-execution creates a DAG run: it also needs create on the DAG's runs, as Airflow's own trigger.
+* The admin maintenance route needs, besides edit on the target DAG, the right to trigger
+  ``warm_maintenance`` and to edit connections (the credentials a maintenance run acts with).
 """
 
 from __future__ import annotations
@@ -16,12 +20,36 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security.utils import get_authorization_scheme_param
 
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+from warm_archive.contract import MAINTENANCE_DAG_ID
 
 read_run = requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN)
 edit_run = requires_access_dag(method="PUT", access_entity=DagAccessEntity.RUN)
+create_run = requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN)
+
+
+def bearer_authenticated(request: Request) -> bool:
+    """True when a Bearer token is what identifies the caller: the same test as Airflow's
+    ``HTTPBearer(auto_error=False)``, which ignores a header without credentials."""
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
+    return scheme.lower() == "bearer" and bool(credentials.strip())
+
+
+def admin_maintenance(user: GetUserDep) -> None:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    am = get_auth_manager()
+    if not (am.is_authorized_connection(method="PUT", user=user) and am.is_authorized_dag(
+            method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=MAINTENANCE_DAG_ID),
+            user=user)):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"direct maintenance runs are for admins: they need edit rights on connections and the right "
+            f"to trigger {MAINTENANCE_DAG_ID}; use the Warm Tasks page's actions otherwise")
 
 
 def _origin_of(url: str) -> str:
@@ -41,8 +69,7 @@ def _allowed_origins(request: Request) -> set[str]:
 
 def csrf_check(request: Request) -> None:
     """Refuse a cookie-authenticated write that does not provably come from this site's page."""
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
+    if bearer_authenticated(request):
         return
     fetch_site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
@@ -67,6 +94,8 @@ def _write_guard(request: Request, user: GetUserDep) -> None:
 WriteGuard = Depends(_write_guard)
 ReadRun = Depends(read_run)
 EditRun = Depends(edit_run)
+CreateRun = Depends(create_run)
+AdminMaintenance = Depends(admin_maintenance)
 
 UserDep = GetUserDep
-__all__ = ["EditRun", "ReadRun", "UserDep", "WriteGuard", "csrf_check", "Annotated"]
+__all__ = ["AdminMaintenance", "CreateRun", "EditRun", "ReadRun", "UserDep", "WriteGuard", "csrf_check", "Annotated"]

@@ -28,7 +28,7 @@ from tests.faults.stack import JWT_SECRET
 
 pytestmark = pytest.mark.timeout(600)
 ABUSE_DAGS = ("f_abuse", "f_abuse_fail", "f_abuse_slow", "f_other")
-WRITES = ["source-status", "delete-source", "terminate", "verify", "rollback"]
+WRITES = ["source-status", "delete-source", "terminate", "verify", "rollback", "maintenance"]
 SUB_WRITES = ["rollback", "reexecute"]
 
 
@@ -89,7 +89,7 @@ def _detail(r) -> str:
 
 def test_openapi_routes_are_all_covered(stack, world):
     """The fuzz and the auth matrix below cover every route the plugin's OpenAPI spec declares."""
-    spec = requests.get(f"{stack.base}/warm/openapi.json", timeout=30).json()
+    spec = stack.get("/warm/openapi.json").json()
     declared = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     covered = {("GET", "/api/v1/tasks"), ("GET", "/api/v1/actions"), ("GET", "/api/v1/tasks/{dag_id}/{run_id}")} | \
         {("POST", f"/api/v1/tasks/{{dag_id}}/{{run_id}}/{w}") for w in WRITES} | \
@@ -172,6 +172,13 @@ def test_cross_site_cookie_writes_are_refused(stack, world, unchanged):
         ({"Content-Type": "text/plain", "Origin": stack.base}, "text/plain post"),
         ({"Content-Type": "multipart/form-data; boundary=x", "Sec-Fetch-Site": "cross-site",
           "X-Requested-With": "XMLHttpRequest"}, "cross-site with header"),
+        # a Bearer header without a token authenticates nothing (the cookie does): no exemption
+        ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Authorization": "Bearer "},
+         "blank bearer"),
+        ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Authorization": "Bearer"},
+         "bare bearer"),
+        ({"Content-Type": "application/json", "Origin": "http://evil.example", "Authorization": "bearer \t"},
+         "tab bearer"),
     ]
     for headers, name in attacks:
         for p in (path, path.replace("source-status", "delete-source"),
@@ -185,6 +192,16 @@ def test_cross_site_cookie_writes_are_refused(stack, world, unchanged):
         r = requests.post(f"{stack.base}/warm/api/v1/tasks/f_abuse/{ok}/terminate",
                           headers={**cookie, **headers, "Content-Type": "application/json"}, data="{}", timeout=30)
         assert r.status_code == 409, r.text
+
+
+def test_reexecute_needs_the_right_to_create_runs(stack, world, unchanged):
+    """Re-execution creates a DAG run: edit rights on the run are not enough (as for Airflow's trigger)."""
+    bad = world["runs"]["f_abuse_fail"]
+    assert stack.get(f"/warm/api/v1/tasks/f_abuse_fail/{bad}", "editor").json()["can_edit"] is True
+    tally.bad_inputs()
+    r = stack.post(f"/warm/api/v1/tasks/f_abuse_fail/{bad}/subtasks/orders/reexecute", "editor", json={})
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    _detail(r)
 
 
 def raw(stack, method: str, path: str, headers: dict, body: str | None = None) -> tuple[int, str, str]:

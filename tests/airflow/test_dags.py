@@ -4,13 +4,16 @@ verifies."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
 from pathlib import Path
 
+import pendulum
 import pytest
 
 from tests.dbs import Engine, checksum
+from warm_archive.contract import maintenance_signature, signing_secret
 
 SPEC = """
 dag_id: {dag_id}
@@ -66,6 +69,25 @@ def run(dag_id: str, conf: dict | None = None, **kw):
     assert dag is not None
     dr = dag.test(run_conf=conf or {}, **kw)
     return dr, {ti.task_id: ti for ti in dr.get_task_instances()}
+
+
+_maintenance_runs = itertools.count()
+
+
+def maintain(conf: dict, *, sign: bool = True, signed_for: str | None = None, **over):
+    """A ``warm_maintenance`` run, its conf signed as the monitor plugin signs it (for that run)."""
+    from airflow.configuration import conf as af_conf
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
+
+    when = pendulum.datetime(2030, 1, 1, tz="UTC").add(seconds=next(_maintenance_runs))
+    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=when, run_after=when)
+    conf = {"any_state": False, "issued_by": "tests", "issued_at": when.isoformat(), **conf}
+    if sign:
+        secret = signing_secret(lambda s, o: af_conf.get(s, o, fallback=""))
+        conf["signature"] = maintenance_signature(secret, signed_for or run_id, conf)
+    conf.update(over)  # edits made after signing
+    return run("warm_maintenance", conf, run_after=when, logical_date=when)
 
 
 def xcom(dr, task_id, key):
@@ -165,7 +187,8 @@ def test_maintenance_rolls_back_a_whole_run_exactly(specs_dir, dbs):
     assert {t.state for t in tis.values()} == {"success"}
     assert pg.count("t_af.orders") < 1500 and my.count("t_afw.orders") > 0
 
-    mdr, mtis = run("warm_maintenance", {"action": "rollback", "dag_id": "warm_af", "run_id": dr.run_id})
+    # A successful run is rolled back only on an admin's word (any_state); see the refusals below.
+    mdr, mtis = maintain({"action": "rollback", "dag_id": "warm_af", "run_id": dr.run_id, "any_state": True})
 
     assert mtis["maintain"].state == "success"
     report = xcom(mdr, "maintain", "return_value")
@@ -181,13 +204,13 @@ def test_maintenance_deletes_source_of_a_copy_run_and_verifies(specs_dir, dbs):
     archived = pg.count("t_afw.orders2")
     assert archived > 0 and pg.count("t_af.orders2") == 900
 
-    mdr, mtis = run("warm_maintenance", {"action": "delete_source", "dag_id": "warm_af", "run_id": dr.run_id,
-                                         "task_ids": ["orders_pg"]})
+    mdr, mtis = maintain({"action": "delete_source", "dag_id": "warm_af", "run_id": dr.run_id,
+                          "task_ids": ["orders_pg"]})
     assert mtis["maintain"].state == "success"
     assert pg.count("t_af.orders2") == 900 - archived
     assert xcom(mdr, "maintain", "return_value")["jobs"]["orders_pg"]["rows_deleted"] == archived
 
-    vdr, vtis = run("warm_maintenance", {"action": "verify", "dag_id": "warm_af", "run_id": dr.run_id})
+    vdr, vtis = maintain({"action": "verify", "dag_id": "warm_af", "run_id": dr.run_id})
     report = xcom(vdr, "maintain", "return_value")["jobs"]
     assert report["orders_pg"]["lost"] == 0 and report["orders_pg"]["in_warm"] == archived
     assert report["orders"] == {"skipped": "this table job archived nothing in that run"}
@@ -200,10 +223,37 @@ def test_maintenance_deletes_source_of_a_copy_run_and_verifies(specs_dir, dbs):
 ])
 def test_maintenance_refuses_bad_conf(specs_dir, dbs, capfd, conf, message):
     write_spec(specs_dir)
-    dr, tis = run("warm_maintenance", conf)
+    dr, tis = maintain(conf)
     assert tis["maintain"].state == "failed"
     out, err = capfd.readouterr()
     assert message in out + err
+
+
+@pytest.mark.parametrize("how,message", [
+    ("unsigned", "carries no conf signed by the Warm Tasks monitor"),
+    ("signed for another run", "carries no conf signed by the Warm Tasks monitor"),
+    ("edited after signing", "carries no conf signed by the Warm Tasks monitor"),
+    ("run not failed", "rollback acts on failed runs only"),
+])
+def test_maintenance_acts_only_on_a_conf_the_monitor_signed_for_this_run(specs_dir, dbs, capfd, how, message):
+    """Anyone who may trigger warm_maintenance through the REST API could send any conf: the worker
+    refuses all but the monitor's, for this very run and a target in the right state."""
+    pg, my = dbs
+    write_spec(specs_dir, strategy="move")
+    dr, _ = run("warm_af")
+    before = checksum(pg.rows("t_af.orders")), checksum(my.rows("t_afw.orders")), checksum(pg.rows("t_af.orders2"))
+    conf = {"action": "rollback", "dag_id": "warm_af", "run_id": dr.run_id}
+    mdr, mtis = {
+        "unsigned": lambda: maintain(conf, sign=False),
+        "signed for another run": lambda: maintain(conf | {"any_state": True}, signed_for="manual__other"),
+        "edited after signing": lambda: maintain(conf, any_state=True),
+        "run not failed": lambda: maintain(conf),
+    }[how]()
+    assert mtis["maintain"].state == "failed"
+    out, err = capfd.readouterr()
+    assert message in out + err
+    assert (checksum(pg.rows("t_af.orders")), checksum(my.rows("t_afw.orders")),
+            checksum(pg.rows("t_af.orders2"))) == before
 
 
 def test_date_macros_work_for_runs_without_a_logical_date(specs_dir, dbs):

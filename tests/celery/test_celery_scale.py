@@ -326,7 +326,8 @@ def test_kill9_of_a_worker_mid_job_retries_on_the_other_without_loss_or_duplicat
         "SELECT COALESCE(SUM(rows_inserted), 0), COALESCE(SUM(rows_deleted), 0), COUNT(*) FROM warm_archive_ledger "
         "WHERE dag_id = %s AND run_id = %s AND batch_no > 0", (dag_id, run_id)).fetchone()
     assert (int(ledger[0]), int(ledger[1])) == (len(archived), len(archived)), ledger
-    vr = api.trigger("warm_maintenance", {"action": "verify", "dag_id": dag_id, "run_id": run_id})
+    vr = api.ok("post", f"/warm/api/v1/tasks/{dag_id}/{run_id}/maintenance",
+                json={"action": "verify"})["maintenance_run_id"]
     assert api.wait_run("warm_maintenance", vr, timeout=120) == "success"
     report = api.return_value("warm_maintenance", vr, "maintain")
     assert report["jobs"]["orders"]["lost"] == 0, report

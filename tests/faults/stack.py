@@ -26,7 +26,7 @@ JWT_SECRET = "warm-api-tests-jwt-secret-0123456789abcdef"  # the harness's [api_
 
 # user -> (password, FAB role)
 USERS = {"admin": ("admin-pw", "Admin"), "op": ("op-pw", "Op"), "viewer": ("viewer-pw", "Viewer"),
-         "other": ("other-pw", "Other")}
+         "other": ("other-pw", "Other"), "editor": ("editor-pw", "Editor")}
 
 
 def spec(dag_id: str, strategy: str, jobs: list[tuple[str, str, str, str]], *, rate: float | None = None,
@@ -70,11 +70,16 @@ SPECS = {
     "f_abuse_slow": spec("f_abuse_slow", "copy", [("orders", "pg", "pg", "abs")], rate=60, batch=20,
                          extra="allow_conf_where: true"),
     "f_other": spec("f_other", "copy", [("orders", "pg", "pg", "ot")], batch=500),
+    # paths around the plugin (tests/abuse/test_paths_around_the_plugin.py)
+    "f_guard": spec("f_guard", "copy", [("orders", "pg", "my", "gd")], batch=500),
+    "f_guard_move": spec("f_guard_move", "move", [("orders", "my", "pg", "gm")], batch=500),
 }
 DAGS = [*SPECS, "warm_maintenance"]
 
 # FAB roles and users in one process (one Airflow start instead of one CLI call per user): the
-# builtin roles, a role "Other" that may read and edit the runs of f_other only, and USERS.
+# builtin roles, a role "Other" that may read and edit the runs of f_other only (and trigger
+# warm_maintenance, the way a shared deployment might hand that DAG out), a role "Editor" that may
+# edit the runs of f_abuse_fail but not create runs, and USERS.
 USERS_SCRIPT = """
 import json, sys
 from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
@@ -84,7 +89,13 @@ with get_application_builder() as ab:
     sm.sync_roles()
     role = sm.find_role("Other") or sm.add_role("Other")
     for resource, actions in (("DAG:f_other", ("can_read", "can_edit")),
+                              ("DAG:warm_maintenance", ("can_read", "can_edit")),
                               ("DAG Runs", ("can_read", "can_edit", "can_create"))):
+        for action in actions:
+            sm.add_permission_to_role(role, sm.create_permission(action, resource))
+    role = sm.find_role("Editor") or sm.add_role("Editor")
+    for resource, actions in (("DAG:f_abuse_fail", ("can_read", "can_edit")),
+                              ("DAG Runs", ("can_read", "can_edit"))):
         for action in actions:
             sm.add_permission_to_role(role, sm.create_permission(action, resource))
     for name, (password, role_name) in users.items():
