@@ -97,7 +97,8 @@ _CONF_NODES = (
     exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Tuple, exp.Neg,
     exp.Not, exp.And, exp.Or, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
     exp.NullSafeNEQ, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike, exp.Escape, exp.Add, exp.Sub,
-    exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.DPipe, exp.Interval, exp.DataType, exp.DataTypeParam,
+    exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.DPipe, exp.Interval, exp.AtTimeZone, exp.DataType,
+    exp.DataTypeParam,
 )
 # Built-in types a run-conf where may cast to (no user-defined types, no regclass & co.).
 _CONF_TYPES = (exp.DataType.TEXT_TYPES | exp.DataType.NUMERIC_TYPES | exp.DataType.TEMPORAL_TYPES

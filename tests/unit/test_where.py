@@ -42,6 +42,11 @@ CONF_PROBES = [
     ("id > :x", "variables or parameters"),
     ("uuid() IS NOT NULL", "uuid()"),
     ("payload->>'k' = 'v'", "json_extract_scalar()"),
+    ("\"pg_read_file\"('/etc/passwd') <> ''", "pg_read_file()"),  # a quoted function name
+    ("pg_read_file /* x */ ('/etc/passwd') <> ''", "pg_read_file()"),
+    ("{fn SLEEP(5)} = 0", "sleep()"),  # an ODBC escape
+    ("MAX(id) OVER () > 1", "WINDOW"),
+    ("id IN (1, (SELECT 1))", "subquery"),
 ]
 PG_ONLY = [
     ("id > $1", "variables or parameters"),
@@ -200,3 +205,9 @@ def test_messages_are_bounded_and_on_one_line():
     assert len(public_message(WarmArchiveError("y " * 5000))) <= 600
     assert "\n" not in public_message(WarmArchiveError("a\nb"))
     assert redact_values("no quotes at all") == "no quotes at all"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_comments_do_not_reach_the_database(dialect):
+    # MariaDB runs the code in /*! ... */; the job runs sqlglot's rendering, which drops comments
+    assert _conf("id = 1 /*! OR SLEEP(5) */", dialect) == "id = 1"
