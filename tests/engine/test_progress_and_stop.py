@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.dbs import checksum
+from tests.dbs import checksum, pg
 from warm_archive.engine import TableJob
 from warm_archive.errors import Terminated
 from warm_archive.progress import Publisher
@@ -22,15 +22,37 @@ def pg_pair(engines):
     return Pair(engines["pg"], engines["pg"]).reset(n=3000)
 
 
+class RowLockedFor:
+    """Another session holds one archived source row locked (``FOR UPDATE``) for ``seconds``: the
+    job's delete of that row's batch is one statement that waits that long."""
+
+    def __init__(self, pair, seconds: float | None):
+        self.conn = pg()
+        self.conn.autocommit = False
+        key = sorted(pair.expected_archived)[len(pair.expected_archived) * 3 // 4]  # a later batch
+        self.conn.execute('SELECT 1 FROM "t_src"."orders" WHERE id = %s FOR UPDATE', (key,))
+        self.timer = threading.Timer(seconds, self.release) if seconds else None
+        if self.timer:
+            self.timer.start()
+
+    def release(self):
+        if not self.conn.closed:
+            self.conn.rollback()
+            self.conn.close()
+
+
 def test_status_is_published_at_least_every_3_seconds_even_during_a_slow_statement(pg_pair):
-    # Each batch's key query sleeps 2 ms per row: single statements of several seconds.
-    params = pg_pair.params("move", where="created_at < '2025-01-01' AND pg_sleep(0.002) IS NOT NULL",
-                            batch_size=1000)
+    # One delete statement waits 8 s for a row another session holds.
+    params = pg_pair.params("move", batch_size=500)
     pushes: list[tuple[float, dict]] = []
     job = TableJob(params)
-    with Publisher(job.progress, lambda s: pushes.append((time.monotonic(), s))):
-        with job:
-            job.run()
+    lock = RowLockedFor(pg_pair, 8.0)
+    try:
+        with Publisher(job.progress, lambda s: pushes.append((time.monotonic(), s))):
+            with job:
+                job.run()
+    finally:
+        lock.release()
     gaps = [b[0] - a[0] for a, b in zip(pushes, pushes[1:])]
     assert len(pushes) >= 4 and max(gaps) <= 3.0, gaps
     assert pushes[-1][1]["state"] == "success" and pushes[-1][1]["progress_pct"] == 100.0
@@ -39,16 +61,19 @@ def test_status_is_published_at_least_every_3_seconds_even_during_a_slow_stateme
 
 
 def test_stop_cancels_the_running_statement_and_rollback_is_exact(pg_pair):
-    params = pg_pair.params("move", where="created_at < '2025-01-01' AND pg_sleep(0.001) IS NOT NULL",
-                            batch_size=600)
+    params = pg_pair.params("move", batch_size=500)
     job = TableJob(params)
+    lock = RowLockedFor(pg_pair, None)  # held until after the stop: the delete would wait forever
     timer = threading.Timer(5.0, job.stop)  # what Airflow's on_kill does, mid-statement
     timer.start()
     t0 = time.monotonic()
-    with pytest.raises(Terminated):
-        with job:
-            job.run()
-    assert time.monotonic() - t0 < 5.0 + 2.0  # the statement was cancelled, not waited for
+    try:
+        with pytest.raises(Terminated):
+            with job:
+                job.run()
+        assert time.monotonic() - t0 < 5.0 + 2.0  # the statement was cancelled, not waited for
+    finally:
+        lock.release()
     with TableJob(pg_pair.params(run_id=params.run_id)) as check:
         check.prepare(create_target=False)
         report = verify_job(check)
