@@ -106,7 +106,7 @@ def test_maintenance_confs_not_issued_by_the_monitor_are_refused_on_the_worker(s
     ]
     failed_runs = []
     for name, user, conf, run_id, message in attacks:
-        tally.bad_inputs()
+        tally.attack("maintenance")
         if message is None:
             r = stack.post("/api/v2/dags/warm_maintenance/dagRuns", user,
                            json={"logical_date": None, "conf": conf, "dag_run_id": run_id})
@@ -137,7 +137,7 @@ def test_a_signed_conf_for_a_run_in_the_wrong_state_is_refused_on_the_worker(sta
     ]
     runs = []
     for conf, message in cases:
-        tally.bad_inputs()
+        tally.attack("maintenance")
         m = f"forged__{secrets.token_hex(6)}"
         runs.append((trigger_raw(stack, signed(conf, m), "other", m), message))
     for m, message in runs:
@@ -166,7 +166,7 @@ def test_the_admin_maintenance_path_is_for_admins_and_is_recorded(stack, guarded
         ("admin", path, {"action": "verify", "any_state": "yes"}, 422, "any_state"),
     ]
     for user, p, body, code, text in refusals:
-        tally.bad_inputs()
+        tally.attack("maintenance")
         r = stack.post(p, user, json=body)
         assert r.status_code == code, (user, body, r.status_code, r.text[:300])
         assert text is None or text in r.json()["detail"], r.text
@@ -234,7 +234,7 @@ def test_an_unexpected_failure_answers_a_request_id_not_its_text(stack, guarded)
             c.execute("ALTER TABLE warm_monitor_run_away RENAME TO warm_monitor_run")
     log = stack.procs["api-server"].tail(4000)
     for r in answers:
-        tally.bad_inputs()
+        tally.attack("api")
         assert r.status_code == 500, (r.status_code, r.text[:300])
         detail = r.json()["detail"]
         assert "request id" in detail, detail
@@ -247,7 +247,7 @@ def test_an_unexpected_failure_answers_a_request_id_not_its_text(stack, guarded)
 
 
 def test_openapi_needs_a_login(stack):
-    tally.bad_inputs()
+    tally.attack("api")
     r = requests.get(f"{stack.base}/warm/openapi.json", timeout=30)
     assert r.status_code == 401, (r.status_code, r.text[:200])
     assert stack.get("/warm/openapi.json").json()["paths"]

@@ -76,7 +76,7 @@ def _refused(pair, where, run_id, from_conf=True, created_ok=False):
     shows once rows are read)."""
     from warm_archive.errors import WarmArchiveError
 
-    tally.bad_inputs()
+    tally.attack("where")
     params = pair.params("move", run_id, where=where, where_from_conf=from_conf)
     t0 = time.monotonic()
     t = JobThread(params)
@@ -118,7 +118,7 @@ def test_conf_where_is_refused_when_the_conf_is_parsed(kind):
     # Every probe but two that need the source (its table name; PostgreSQL's ``$1``, which MariaDB
     # reads as a column name): those are refused by the job, in the test above.
     for where, name in [(w, n) for k, w, n in PROBES if k == kind and "$1" not in w and "not a column" not in n]:
-        tally.bad_inputs()
+        tally.attack("where")
         with pytest.raises(SpecError) as err:
             parse_conf({"where": {"wh": where}}, ["wh"], allow_conf_where=True)
         assert "run-conf where for job wh may not" in str(err.value) and name.lower() in str(err.value).lower()

@@ -151,7 +151,7 @@ def test_narrower_existing_target_is_refused_before_a_row_moves(sides, names, ca
     assert src.rows(SRC) == before
     assert warm.rows(WARM) == []
     assert warm.ledger_rows(run_id) == 0
-    tally.bad_inputs()
+    tally.attack("precision")
 
 
 @pytest.mark.parametrize("names", ALL_PAIRS, ids=lambda n: f"{n[0]}->{n[1]}")
@@ -171,7 +171,7 @@ def test_every_narrow_column_is_named_in_one_message(sides, names):
     assert f"{WARM}.note is " in msg and "40 characters" in msg, msg
     assert f"{WARM}.qty" not in msg
     assert src.rows(SRC) == before and warm.rows(WARM) == [] and warm.ledger_rows(run_id) == 0
-    tally.bad_inputs()
+    tally.attack("precision")
 
 
 # Wider (or equal) targets: every row arrives unchanged and the verified delete removes them all.

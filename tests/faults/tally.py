@@ -35,6 +35,18 @@ def bad_inputs(n: int = 1) -> None:
     counts["bad_inputs"] += n
 
 
+ATTACKS = {"maintenance": "maintenance conf not issued by the monitor",
+           "where": "where reading past its table", "precision": "narrower warm column",
+           "api": "plugin API hole"}
+
+
+def attack(kind: str) -> None:
+    """A security probe (a bad input that an attacker would send): counted by kind as well."""
+    assert kind in ATTACKS, kind
+    counts[f"attack:{kind}"] += 1
+    bad_inputs()
+
+
 def rows(lost=(), duplicated=()) -> None:
     lost, duplicated = list(lost), list(duplicated)
     counts["rows_lost"] += len(lost)
@@ -67,6 +79,8 @@ def summary_lines() -> list[str]:
         f"(Airflow worker kill -9: {c['kill_survived']}/{c['kill_tried']}; {engine_note})",
         f"faults survived / tried      : {c['fault_survived']} / {c['fault_tried']}",
         f"bad inputs tried             : {c['bad_inputs']} (every one refused, nothing changed)",
+        "  of which security probes   : " + (", ".join(f"{c[f'attack:{k}']} {what}" for k, what in ATTACKS.items()
+                                                  if c[f"attack:{k}"]) or "none in this session"),
         f"rows lost                    : {c['rows_lost']}" + (f"  keys {lost_keys[:10]}" if lost_keys else ""),
         f"rows duplicated              : {c['rows_duplicated']}" + (f"  keys {dup_keys[:10]}" if dup_keys else ""),
         f"(row checks made: {c['row_checks']})",
