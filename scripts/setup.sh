@@ -28,7 +28,7 @@ want=$(cat setup.cfg pyproject.toml requirements/constraints.txt | sha256sum | c
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing Python packages into .venv (pinned by requirements/constraints.txt)"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -c requirements/constraints.txt -e ".[test,bench]" > .venv/install.log 2>&1 \
+  .venv/bin/pip install -q -c requirements/constraints.txt -e ".[test,bench,lint]" > .venv/install.log 2>&1 \
     || { cat .venv/install.log; exit 1; }
   echo "$want" > "$stamp"
 fi
