@@ -1,8 +1,13 @@
 """The contract between table jobs (workers) and the monitor plugin (api-server).
 
-Everything both sides must agree on lives here and nowhere else: status names, the XCom key,
-the maintenance DAG and its conf. This module imports nothing from Airflow or the engine so the
-plugin can use it without pulling the worker code in.
+Everything both sides must agree on lives here and nowhere else: strategies, ``on_conflict``
+values, status names, the monitor's tabs and which run states each lists, the XCom key, the
+maintenance DAG, its actions and its conf. The value sets are ``StrEnum``s: a member is its
+string (compares, hashes, JSON-encodes and formats as the value), so pydantic models and FastAPI
+parameters use them as types and the plain strings in XComs and confs keep working.
+
+This module imports nothing from Airflow or the engine so the plugin can use it without pulling
+the worker code in.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
-from typing import Final
+from enum import StrEnum
+from types import MappingProxyType
+from typing import ClassVar, Final
 
 XCOM_KEY: Final = "warm_status"
 """Key of the progress XCom each table job pushes on its own task instance (docs/design.md §5)."""
@@ -22,40 +29,107 @@ MAINTENANCE_DAG_ID: Final = "warm_maintenance"
 WARM_DAG_TAG: Final = "warm"
 """Tag every warm DAG carries, so the plugin can tell warm DAGs from others."""
 
-STRATEGIES: Final = ("copy", "copy_then_delete", "move")
-ON_CONFLICT: Final = ("skip", "overwrite", "error")
+
+class Strategy(StrEnum):
+    """How a table job treats the source rows it archived (docs/design.md §1)."""
+
+    COPY = "copy"  # the source keeps its rows
+    COPY_THEN_DELETE = "copy_then_delete"  # the whole job is copied, then each verified source row deleted
+    MOVE = "move"  # each batch's source rows are deleted right after that batch's copy commits
 
 
-class SourceStatus:
+class OnConflict(StrEnum):
+    """What a table job does with a row already in the warm table (docs/design.md §3.1)."""
+
+    SKIP = "skip"
+    OVERWRITE = "overwrite"
+    ERROR = "error"
+
+
+class SourceStatus(StrEnum):
     """What happened to the archived rows in the source table."""
 
-    RETAINED: Final = "retained"  # copy strategy: the source keeps its rows
-    PENDING: Final = "pending"  # archived, not deleted yet
-    DELETING: Final = "deleting"
-    PROCESSED: Final = "processed"  # deleted, or marked so by a user
-    RESTORED: Final = "restored"  # brought back by a rollback
+    RETAINED = "retained"  # copy strategy: the source keeps its rows
+    PENDING = "pending"  # archived, not deleted yet
+    DELETING = "deleting"
+    PROCESSED = "processed"  # deleted, or marked so by a user
+    RESTORED = "restored"  # brought back by a rollback
 
-    ALL: Final = (RETAINED, PENDING, DELETING, PROCESSED, RESTORED)
-
-
-class RollbackStatus:
-    NONE: Final = "none"
-    REQUESTED: Final = "requested"
-    RUNNING: Final = "running"
-    ROLLED_BACK: Final = "rolled_back"
-    FAILED: Final = "failed"
-
-    ALL: Final = (NONE, REQUESTED, RUNNING, ROLLED_BACK, FAILED)
+    ALL: ClassVar[tuple[SourceStatus, ...]]  # deprecated: iterate the enum; set below, kept for one release
 
 
-class MaintenanceAction:
+class RollbackStatus(StrEnum):
+    """Where the rollback of a run (or of one of its table jobs) stands (docs/design.md §1, §8)."""
+
+    NONE = "none"
+    REQUESTED = "requested"
+    RUNNING = "running"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+
+    ALL: ClassVar[tuple[RollbackStatus, ...]]  # deprecated: iterate the enum; set below, kept for one release
+
+
+class MaintenanceAction(StrEnum):
     """Values of ``conf["action"]`` for the ``warm_maintenance`` DAG."""
 
-    ROLLBACK: Final = "rollback"
-    DELETE_SOURCE: Final = "delete_source"
-    VERIFY: Final = "verify"
+    ROLLBACK = "rollback"
+    DELETE_SOURCE = "delete_source"
+    VERIFY = "verify"
 
-    ALL: Final = (ROLLBACK, DELETE_SOURCE, VERIFY)
+    ALL: ClassVar[tuple[MaintenanceAction, ...]]  # deprecated: iterate the enum; set below, kept for one release
+
+
+SourceStatus.ALL = tuple(SourceStatus)
+RollbackStatus.ALL = tuple(RollbackStatus)
+MaintenanceAction.ALL = tuple(MaintenanceAction)
+
+STRATEGIES: Final = tuple(Strategy)  # deprecated: iterate Strategy; kept for one release
+ON_CONFLICT: Final = tuple(OnConflict)  # deprecated: iterate OnConflict; kept for one release
+
+
+# -- the monitor's tabs ---------------------------------------------------------------------------
+
+
+class RunState(StrEnum):
+    """The Airflow DAG-run states a warm run shows in (Airflow's own ``DagRunState`` values)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class Tab(StrEnum):
+    """The monitor page's three lists of warm runs, in page order (docs/design.md §1, §6)."""
+
+    COMPLETED = "completed"
+    IN_PROGRESS = "in_progress"
+    EXCEPTIONAL = "exceptional"
+
+
+TAB_RUN_STATES: Final[Mapping[Tab, tuple[RunState, ...]]] = MappingProxyType({
+    Tab.COMPLETED: (RunState.SUCCESS,),
+    Tab.IN_PROGRESS: (RunState.QUEUED, RunState.RUNNING),
+    Tab.EXCEPTIONAL: (RunState.FAILED,),
+})
+"""The run states each tab lists, with one exception: a run in ``REEXECUTING_STATE`` whose
+re-execution is under way is In progress, not Exceptional (see ``tab_of``)."""
+
+REEXECUTING_STATE: Final = RunState.FAILED
+"""The state of a run being re-executed (its failed table jobs roll back, then a new run starts)."""
+
+def tab_of(run_state: str | None, reexecution_under_way: bool = False) -> Tab:
+    """The tab that lists a run in ``run_state`` (an unknown or missing state counts as exceptional)."""
+    if run_state == REEXECUTING_STATE and reexecution_under_way:
+        return Tab.IN_PROGRESS
+    return next((tab for tab, states in TAB_RUN_STATES.items() if run_state in states), Tab.EXCEPTIONAL)
+
+
+def tab_states(tab: Tab) -> tuple[RunState, ...]:
+    """Every state a run listed in ``tab`` can have (what the page offers as the tab's state filter)."""
+    extra = (REEXECUTING_STATE,) if tab == Tab.IN_PROGRESS else ()
+    return TAB_RUN_STATES[tab] + tuple(s for s in extra if s not in TAB_RUN_STATES[tab])
 
 
 # Keys of a warm DAG's run conf that the plugin sets on re-execution (docs/design.md §3.3).
