@@ -9,19 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from warm_archive.contract import ON_CONFLICT, STRATEGIES
+from warm_archive import contract
 from warm_archive.dialects import split_table
 from warm_archive.errors import SpecError, WarmArchiveError
 from warm_archive.where import check_conf_where, check_where
 
-Strategy = Literal["copy", "copy_then_delete", "move"]
-OnConflict = Literal["skip", "overwrite", "error"]
-assert STRATEGIES == Strategy.__args__ and ON_CONFLICT == OnConflict.__args__  # one truth: contract.py
+# The values are contract.py's (one truth). Not strict: the strict models get plain strings from YAML and conf.
+Strategy = Annotated[contract.Strategy, Field(strict=False)]
+OnConflict = Annotated[contract.OnConflict, Field(strict=False)]
 
 _ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$"
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -82,9 +82,9 @@ class WarmSpec(_Strict):
     description: str | None = None
     schedule: str | None = None
     start_date: dt.date | dt.datetime = dt.date(2024, 1, 1)
-    strategy: Strategy = "copy_then_delete"
+    strategy: Strategy = contract.Strategy.COPY_THEN_DELETE
     batch_size: BatchSize = 20000
-    on_conflict: OnConflict = "skip"
+    on_conflict: OnConflict = contract.OnConflict.SKIP
     max_rows_per_second: Rate | None = None
     queue: str | None = None
     pool: str | None = None
