@@ -30,7 +30,15 @@ WARM_DAG_TAG: Final = "warm"
 """Tag every warm DAG carries, so the plugin can tell warm DAGs from others."""
 
 
-class Strategy(StrEnum):
+class _Values(StrEnum):
+    """A set of string values. ``repr`` is the value's too, so a message that quotes one
+    (``f"{strategy!r}"``, pydantic's "Input should be 'processed'") reads as it did with plain strings."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class Strategy(_Values):
     """How a table job treats the source rows it archived (docs/design.md §1)."""
 
     COPY = "copy"  # the source keeps its rows
@@ -38,7 +46,7 @@ class Strategy(StrEnum):
     MOVE = "move"  # each batch's source rows are deleted right after that batch's copy commits
 
 
-class OnConflict(StrEnum):
+class OnConflict(_Values):
     """What a table job does with a row already in the warm table (docs/design.md §3.1)."""
 
     SKIP = "skip"
@@ -46,7 +54,7 @@ class OnConflict(StrEnum):
     ERROR = "error"
 
 
-class SourceStatus(StrEnum):
+class SourceStatus(_Values):
     """What happened to the archived rows in the source table."""
 
     RETAINED = "retained"  # copy strategy: the source keeps its rows
@@ -58,7 +66,7 @@ class SourceStatus(StrEnum):
     ALL: ClassVar[tuple[SourceStatus, ...]]  # deprecated: iterate the enum; set below, kept for one release
 
 
-class RollbackStatus(StrEnum):
+class RollbackStatus(_Values):
     """Where the rollback of a run (or of one of its table jobs) stands (docs/design.md §1, §8)."""
 
     NONE = "none"
@@ -70,7 +78,7 @@ class RollbackStatus(StrEnum):
     ALL: ClassVar[tuple[RollbackStatus, ...]]  # deprecated: iterate the enum; set below, kept for one release
 
 
-class MaintenanceAction(StrEnum):
+class MaintenanceAction(_Values):
     """Values of ``conf["action"]`` for the ``warm_maintenance`` DAG."""
 
     ROLLBACK = "rollback"
@@ -91,7 +99,7 @@ ON_CONFLICT: Final = tuple(OnConflict)  # deprecated: iterate OnConflict; kept f
 # -- the monitor's tabs ---------------------------------------------------------------------------
 
 
-class RunState(StrEnum):
+class RunState(_Values):
     """The Airflow DAG-run states a warm run shows in (Airflow's own ``DagRunState`` values)."""
 
     QUEUED = "queued"
@@ -100,7 +108,7 @@ class RunState(StrEnum):
     FAILED = "failed"
 
 
-class Tab(StrEnum):
+class Tab(_Values):
     """The monitor page's three lists of warm runs, in page order (docs/design.md §1, §6)."""
 
     COMPLETED = "completed"
