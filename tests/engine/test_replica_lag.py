@@ -1,0 +1,195 @@
+"""Replica lag and server load, read from real replicated servers (tests/replication.py): a MariaDB
+replica behind a stopped SQL thread or ``MASTER_DELAY``, a PostgreSQL standby behind
+``recovery_min_apply_delay``; the guard waits while a limit is exceeded and never ignores a replica
+that cannot vouch for its lag."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.replication import MariaDBPair, PostgresPair
+from warm_archive.connections import connect
+from warm_archive.errors import Terminated, WarmArchiveError
+from warm_archive.replicas import LoadGuard, LoadLimits, NotReplicating, replica_lag
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def my_pair():
+    pair = MariaDBPair().start()
+    yield pair
+    pair.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_pair():
+    pair = PostgresPair(apply_delay_s=4).start()
+    yield pair
+    pair.stop()
+
+
+@pytest.fixture(autouse=True)
+def conns(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_R_MY_PRIMARY", "mysql://root@127.0.0.1:3317/mysql")
+    monkeypatch.setenv("AIRFLOW_CONN_R_MY_REPLICA", "mysql://root@127.0.0.1:3318/mysql")
+    monkeypatch.setenv("AIRFLOW_CONN_R_PG_PRIMARY", "postgresql://postgres@127.0.0.1:5442/postgres")
+    monkeypatch.setenv("AIRFLOW_CONN_R_PG_STANDBY", "postgresql://postgres@127.0.0.1:5443/postgres")
+    monkeypatch.setenv("AIRFLOW_CONN_R_NOWHERE", "postgresql://postgres@127.0.0.1:5449/postgres")
+
+
+def no_stop() -> None:
+    pass
+
+
+class Recorder:
+    def __init__(self):
+        self.calls: list[tuple[float, str, dict]] = []
+
+    def __call__(self, phase: str, detail: dict) -> None:
+        self.calls.append((time.monotonic(), phase, detail))
+
+    def phases(self) -> list[str]:
+        return [c[1] for c in self.calls]
+
+
+def later(seconds: float, fn) -> threading.Timer:
+    t = threading.Timer(seconds, fn)
+    t.start()
+    return t
+
+
+def test_caught_up_replicas_report_no_lag_and_the_guard_does_not_wait(my_pair, pg_pair):
+    for conn_id in ("r_my_replica", "r_pg_standby"):
+        s = connect(conn_id)
+        assert replica_lag(s.conn, s.name) == 0.0, conn_id
+        s.conn.close()
+    guard = LoadGuard(LoadLimits(("r_my_replica", "r_pg_standby"), 5), connect)
+    rec = Recorder()
+    assert guard.wait(no_stop, rec) == 0.0 and rec.calls == []
+    guard.close()
+
+
+def test_a_primary_is_no_replica(my_pair, pg_pair):
+    for conn_id in ("r_my_primary", "r_pg_primary"):
+        s = connect(conn_id)
+        with pytest.raises(NotReplicating):
+            replica_lag(s.conn, s.name)
+        s.conn.close()
+
+
+def test_mariadb_replica_with_a_stopped_sql_thread_pauses_the_job_until_it_runs_again(my_pair):
+    my_pair.replica_sql("STOP SLAVE SQL_THREAD")
+    restart = later(3.0, lambda: my_pair.replica_sql("START SLAVE SQL_THREAD"))
+    guard = LoadGuard(LoadLimits(("r_my_replica",), 5), connect)
+    rec = Recorder()
+    try:
+        waited = guard.wait(no_stop, rec, poll_s=0.3)
+    finally:
+        restart.join()
+        guard.close()
+    assert waited >= 2.5
+    assert rec.phases()[0] == "waiting for replica" and rec.phases()[-1] == "copying"
+    assert "SQL thread No" in rec.calls[0][2]["waiting_because"][0]
+    assert rec.calls[0][2]["replica_lag_s"] == {"r_my_replica": None}
+
+
+def test_mariadb_replica_that_cannot_vouch_fails_the_job_when_the_spec_says_fail(my_pair):
+    my_pair.replica_sql("STOP SLAVE SQL_THREAD")
+    try:
+        guard = LoadGuard(LoadLimits(("r_my_replica",), 5, on_replica_unreachable="fail"), connect)
+        with pytest.raises(WarmArchiveError, match="replica 'r_my_replica' cannot vouch for its lag"):
+            guard.wait(no_stop, Recorder())
+    finally:
+        my_pair.replica_sql("START SLAVE SQL_THREAD")
+
+
+def test_mariadb_delayed_replica_shows_its_lag_and_the_guard_waits_it_out(my_pair):
+    my_pair.replica_sql("STOP SLAVE")
+    my_pair.replica_sql("CHANGE MASTER TO MASTER_DELAY = 4")
+    my_pair.replica_sql("START SLAVE")
+    try:
+        p = my_pair.connect("primary")
+        p.cursor().execute("CREATE DATABASE IF NOT EXISTS lagdb")
+        p.cursor().execute("CREATE TABLE IF NOT EXISTS lagdb.t (id int primary key, v int)")
+        for i in range(3):
+            p.cursor().execute("REPLACE INTO lagdb.t VALUES (%s, %s)", (i, i))
+            time.sleep(1.2)
+        p.close()
+        guard = LoadGuard(LoadLimits(("r_my_replica",), 1), connect)
+        rec = Recorder()
+        waited = guard.wait(no_stop, rec, poll_s=0.3)
+        guard.close()
+        assert waited > 0.5, rec.calls
+        lags = [c[2]["replica_lag_s"]["r_my_replica"] for c in rec.calls if c[1] == "waiting for replica"]
+        assert lags and max(lags) > 1, rec.calls
+        assert rec.calls[-1][1] == "copying" and rec.calls[-1][2]["replica_lag_s"]["r_my_replica"] <= 1
+    finally:
+        my_pair.replica_sql("STOP SLAVE")
+        my_pair.replica_sql("CHANGE MASTER TO MASTER_DELAY = 0")
+        my_pair.replica_sql("START SLAVE")
+
+
+def test_postgres_standby_behind_its_apply_delay_pauses_the_job(pg_pair):
+    guard = LoadGuard(LoadLimits(("r_pg_standby",), 1), connect)
+    p = pg_pair.connect("primary")
+    p.execute("CREATE TABLE IF NOT EXISTS lag_t (id int PRIMARY KEY, v int)")
+    time.sleep(0.5)
+    # Nothing replayed yet that dates the lag: the standby is behind by an unknown amount, and waits.
+    first = Recorder()
+    assert guard.wait(no_stop, first, poll_s=0.3) >= 2.0, first.calls
+    assert first.calls[0][2]["replica_lag_s"] == {"r_pg_standby": None}
+    assert "behind by more than it can date yet" in first.calls[0][2]["waiting_because"][0]
+    for i in range(3):
+        p.execute("INSERT INTO lag_t VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v + 1", (i, i))
+        time.sleep(0.8)
+    p.close()
+    rec = Recorder()
+    waited = guard.wait(no_stop, rec, poll_s=0.3)
+    guard.close()
+    assert waited >= 1.0, rec.calls
+    assert rec.phases()[0] == "waiting for replica" and rec.phases()[-1] == "copying"
+    lags = [c[2]["replica_lag_s"]["r_pg_standby"] for c in rec.calls if c[1] == "waiting for replica"]
+    assert all(lag is not None for lag in lags) and max(lags) > 1, lags
+    assert rec.calls[-1][2]["replica_lag_s"]["r_pg_standby"] <= 1
+
+
+def test_an_unreachable_replica_pauses_and_a_stop_still_ends_the_wait(pg_pair):
+    guard = LoadGuard(LoadLimits(("r_nowhere",), 5), connect)
+    rec = Recorder()
+    stop = threading.Event()
+    later(2.0, stop.set)
+
+    def check_stop():
+        if stop.is_set():
+            raise Terminated("stopped")
+
+    t0 = time.monotonic()
+    with pytest.raises(Terminated):
+        guard.wait(check_stop, rec, poll_s=0.3)
+    assert time.monotonic() - t0 < 5
+    assert rec.phases() and set(rec.phases()) == {"waiting for replica"}
+    assert "r_nowhere cannot vouch for its lag" in rec.calls[0][2]["waiting_because"][0]
+
+
+@pytest.mark.parametrize("conn_id,sleep", [("r_my_primary", "SELECT SLEEP(3)"), ("r_pg_primary", "SELECT pg_sleep(3)")])
+def test_the_guard_waits_while_too_many_statements_run_on_the_source(my_pair, pg_pair, conn_id, sleep):
+    source = connect(conn_id)
+    others = [connect(conn_id) for _ in range(3)]
+    runners = [threading.Thread(target=lambda s=s: s.conn.cursor().execute(sleep)) for s in others]
+    for r in runners:
+        r.start()
+    time.sleep(0.5)
+    guard = LoadGuard(LoadLimits(max_threads_running=2), connect, source=source)
+    rec = Recorder()
+    waited = guard.wait(no_stop, rec, poll_s=0.3)
+    for r in runners:
+        r.join()
+    for s in [source, *others]:
+        s.conn.close()
+    assert waited >= 1.5, rec.calls
+    assert rec.phases()[0] == "waiting for load" and rec.calls[0][2]["threads_running"] >= 4
+    assert rec.calls[-1][1] == "copying"
