@@ -8,7 +8,7 @@ It seeds in two steps to show that a tab's cost does not grow with the runs of t
 first a fifth of the runs (mixed states), where the In progress and Exceptional first pages are
 measured; then the rest, all completed, and the same two pages again (same rows, 5x the runs).
 
-    .venv/bin/python bench/monitor_api.py [--runs 10000] [--requests 200]
+    .venv/bin/python -m bench.monitor_api [--runs 10000] [--requests 200]     (from the repository root)
 
 Target (docs/design.md §10): p95 < 150 ms for a filtered page.
 """
@@ -18,17 +18,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.api.warm_api_harness import AIRFLOW, Deployment  # noqa: E402
-from tests.processes import Proc, pg  # noqa: E402
+from bench.deployment import AIRFLOW, Deployment, Proc, pg
 
 META_DB = "wa_api_bench_meta"
 PORT = 28090
@@ -141,7 +135,7 @@ def run(runs: int = 10000, requests_per_case: int = 200, log=print) -> dict:
     ratio, met}]}."""
     d = Deployment(meta_db=META_DB, port=PORT, specs={f"{g}.yaml": spec(g, s) for g, s in zip(DAGS, STRATEGIES)},
                    connections={"bench_src": "postgresql://root@127.0.0.1/none",
-                                "bench_warm": "postgresql://root@127.0.0.1/none"}, copy_plugin=False)
+                                "bench_warm": "postgresql://root@127.0.0.1/none"})
 
     def seed(first: int, last: int, all_success: bool) -> tuple[int, int, int]:
         with pg(META_DB) as c:
@@ -158,7 +152,7 @@ def run(runs: int = 10000, requests_per_case: int = 200, log=print) -> dict:
         t0 = time.time()
         d.migrate()
         d.procs["dag-processor"] = Proc("dag-processor", [AIRFLOW, "dag-processor"], d.env, d.home)
-        d.use("simple")
+        d.start_api_server()
         d.wait_dags(DAGS)
         d.procs.pop("dag-processor").stop()  # no scheduler either: the seeded runs stay as they are
         small = max(runs // 5, 1)
