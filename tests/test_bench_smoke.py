@@ -1,4 +1,4 @@
-"""Smoke test of the benchmark (issue 6): every contender runs once on a small table and every
+"""Smoke test of the benchmark: every contender runs once on a small table and every
 run's result is checked (rows moved + rows left = N, warm checksum = archived rows' checksum).
 Correctness only: no timing is asserted (the servers and CPU are shared).
 

@@ -1,5 +1,5 @@
 """Warm Archive on Airflow's CeleryExecutor: two api-servers, two Celery workers (separate processes,
-private Airflow homes), a PostgreSQL metadata DB, Redis as broker (issue 8).
+private Airflow homes), a PostgreSQL metadata DB, Redis as broker.
 
 The tests run in file order and share one deployment; the kill -9 test comes last (it leaves one
 worker). Figures measured here (jobs at once, rows/s across workers) go to
