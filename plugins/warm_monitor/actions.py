@@ -152,11 +152,12 @@ def _signing_secret() -> str:
     return secret
 
 
-def trigger_maintenance(session: Session, *, action: str, dag_id: str, run_id: str,
+def trigger_maintenance(session: Session, *, action: MaintenanceAction, dag_id: str, run_id: str,
                         task_ids: list[str] | None, purpose: str, user_name: str, any_state: bool = False) -> str:
     """A ``warm_maintenance`` run whose conf is signed for that very run: the worker acts on nothing
     else, so the rights checked here are the only way to its data (docs/adr/0005)."""
-    conf = {CONF_ACTION: action, CONF_DAG_ID: dag_id, CONF_RUN_ID: run_id, CONF_ANY_STATE: any_state,
+    action = MaintenanceAction(action)
+    conf = {CONF_ACTION: action.value, CONF_DAG_ID: dag_id, CONF_RUN_ID: run_id, CONF_ANY_STATE: any_state,
             CONF_ISSUED_BY: user_name, CONF_ISSUED_AT: now().isoformat()}
     if task_ids is not None:
         conf[CONF_TASK_IDS] = task_ids
@@ -164,7 +165,7 @@ def trigger_maintenance(session: Session, *, action: str, dag_id: str, run_id: s
     conf[CONF_SIGNATURE] = maintenance_signature(_signing_secret(), m_run_id, conf)
     create_run(session, MAINTENANCE_DAG_ID, conf, user_name, prefix=f"warm_{action}", run_id=m_run_id)
     session.execute(maintenance_table.insert().values(
-        maintenance_run_id=m_run_id, action=action, dag_id=dag_id, run_id=run_id,
+        maintenance_run_id=m_run_id, action=action.value, dag_id=dag_id, run_id=run_id,
         task_ids=json.dumps(task_ids) if task_ids is not None else None, purpose=purpose,
         user_name=user_name, created_at=now()))
     return m_run_id
@@ -198,7 +199,7 @@ def task_order(session: Session, row) -> list[str]:
 
 # -- the actions ----------------------------------------------------------------------------------
 
-def set_source_status(session: Session, row, new_status: str, user_name: str) -> dict:
+def set_source_status(session: Session, row, new_status: SourceStatus, user_name: str) -> dict:
     if row.state != "success":
         raise conflict(f"source status can be changed on Completed runs only; this run is {row.state}")
     if row.delete_run_state in ACTIVE:
@@ -280,7 +281,7 @@ def reexecute(session: Session, row, task_id: str, user_name: str) -> dict:
             "rolled_back_task_ids": todo, "maintenance_run_id": m}
 
 
-def admin_maintenance(session: Session, row, action: str, task_ids: list[str] | None, any_state: bool,
+def admin_maintenance(session: Session, row, action: MaintenanceAction, task_ids: list[str] | None, any_state: bool,
                       user_name: str) -> dict:
     """An admin's direct maintenance run: the same signed conf and the same records as the page's
     actions, so the source and rollback status follow it; ``any_state`` lifts the state checks."""

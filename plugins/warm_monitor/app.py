@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep
 
-from warm_archive.contract import SourceStatus
+from warm_archive.contract import MaintenanceAction, RunState, SourceStatus, Strategy, Tab, tab_states
 from warm_monitor import actions, query
 from warm_monitor.models import ID_LEN
 from warm_monitor.auth import AdminMaintenance, CreateRun, EditRun, ReadRun, WriteGuard
@@ -95,8 +95,19 @@ def page():
     return HTMLResponse(PLACEHOLDER)
 
 
+class _PageFiles(StaticFiles):
+    """The page's static files; its ES modules (``static/js/*.js``) always as ``text/javascript``
+    (RFC 9239), whatever the host's MIME tables say: a browser runs a module only with a JavaScript type."""
+
+    def file_response(self, full_path, stat_result, scope, status_code=200):
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if str(full_path).endswith(".js"):
+            response.headers["content-type"] = "text/javascript; charset=utf-8"
+        return response
+
+
 if STATIC.is_dir():
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", _PageFiles(directory=STATIC), name="static")
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -177,10 +188,7 @@ def _json(data) -> Response:
 
 # -- reads ------------------------------------------------------------------------------------------
 
-Tab = Literal["completed", "in_progress", "exceptional"]
-RunState = Literal["queued", "running", "success", "failed"]
-Strategy = Literal["copy", "copy_then_delete", "move"]
-SrcStatus = Literal["retained", "pending", "deleting", "processed", "restored"]
+# Tab, RunState, Strategy and SourceStatus (the values of the filters below) are contract.py's.
 OrderBy = Literal["start", "-start", "end", "-end", "dag_id", "-dag_id", "run_id", "-run_id", "state", "-state"]
 
 
@@ -194,13 +202,13 @@ def _aware(d: dt.datetime | None) -> dt.datetime | None:
 def list_tasks(
     session: SessionDep,
     user: GetUserDep,
-    tab: Tab = "in_progress",
+    tab: Tab = Tab.IN_PROGRESS,
     dag_id: Annotated[str | None, Query(max_length=250)] = None,
     run_id: Annotated[str | None, Query(max_length=250)] = None,
     table: Annotated[str | None, Query(max_length=500)] = None,
     strategy: Strategy | None = None,
     state: RunState | None = None,
-    source_status: SrcStatus | None = None,
+    source_status: SourceStatus | None = None,
     start_after: dt.datetime | None = None,
     start_before: dt.datetime | None = None,
     q: Annotated[str | None, Query(max_length=500)] = None,
@@ -208,10 +216,12 @@ def list_tasks(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     order_by: OrderBy = "-start",
 ):
-    """One page of warm runs of a tab; only runs of DAGs the user may read."""
+    """One page of warm runs of a tab; only runs of DAGs the user may read. ``states``: the run
+    states the tab lists (its state filter's choices); each task says its ``tab``."""
+    tab_def = {"tab": tab.value, "states": [s.value for s in tab_states(tab)]}
     dag_ids = query.readable_warm_dag_ids(session, user)
     if not dag_ids:
-        return {"total": 0, "tasks": [], "limit": limit, "offset": offset}
+        return {"total": 0, "tasks": [], "limit": limit, "offset": offset} | tab_def
     f = {"tab": tab, "dag_id": dag_id, "run_id": run_id, "table": table, "strategy": strategy, "state": state,
          "source_status": source_status, "start_after": _aware(start_after), "start_before": _aware(start_before),
          "q": q, "limit": limit, "offset": offset, "order_by": order_by}
@@ -219,7 +229,7 @@ def list_tasks(
     tis, xcoms = query.load_children(session, rows)
     base = _ui_base()
     editable = set(query.readable_warm_dag_ids(session, user, method="PUT")) if rows else set()
-    return _json({"total": total, "limit": limit, "offset": offset,
+    return _json({"total": total, "limit": limit, "offset": offset, **tab_def,
                   "tasks": [query.serialize(r, tis.get((r.dag_id, r.run_id), []), xcoms, base)
                             | {"can_edit": r.dag_id in editable} for r in rows]})
 
@@ -237,7 +247,7 @@ def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
 
 class SourceStatusBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: Literal["processed"]
+    status: Literal[SourceStatus.PROCESSED]
 
 
 @app.post("/api/v1/tasks/{dag_id}/{run_id}/source-status", dependencies=[WriteGuard, EditRun])
@@ -297,7 +307,7 @@ def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, 
 
 class MaintenanceBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    action: Literal["rollback", "delete_source", "verify"]
+    action: Annotated[MaintenanceAction, Field(strict=False)]  # JSON carries plain strings
     task_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=ID_LEN)]],
                         Field(min_length=1, max_length=100)] | None = None
     any_state: bool = False

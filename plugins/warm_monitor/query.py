@@ -23,16 +23,19 @@ from airflow.models.xcom import XComModel as X
 
 from warm_archive.contract import (
     MAINTENANCE_DAG_ID,
+    REEXECUTING_STATE,
+    TAB_RUN_STATES,
     WARM_DAG_TAG,
     XCOM_KEY,
     RollbackStatus,
+    RunState,
     SourceStatus,
+    Tab,
+    tab_of,
 )
 from warm_monitor.models import run_table as R
 
-TABS = ("completed", "in_progress", "exceptional")
-RUN_STATES = ("queued", "running", "success", "failed")
-ACTIVE = ("queued", "running")
+ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value)  # a run (warm, maintenance, re-execution) not finished yet
 STALE_AFTER_S = 30.0
 ORDER_COLUMNS = ("start", "end", "dag_id", "run_id", "state")
 
@@ -96,10 +99,10 @@ def readable_warm_dag_ids(session: Session, user, method: str = "GET") -> list[s
 
 def _xcom_status_subquery():
     """The run's source status according to its sub-tasks' XComs (one correlated subquery)."""
-    rank = case(*[(_xval("source_status") == s, r) for s, r in _RANK.items()], else_=None)
+    rank = case(*[(_xval("source_status") == s.value, r) for s, r in _RANK.items()], else_=None)
     best = func.min(rank)
     return (
-        select(case(*[(best == r, s) for r, s in _BY_RANK.items()], else_=None))
+        select(case(*[(best == r, s.value) for r, s in _BY_RANK.items()], else_=None))
         .where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY)
         .correlate(DagRun)
         .scalar_subquery()
@@ -110,21 +113,21 @@ def source_status_expr():
     full_rollback = and_(MR.state == "success", R.c.rollback_task_ids.is_(None))
     return case(
         (R.c.source_override.is_not(None), R.c.source_override),
-        (MD.state.in_(ACTIVE), SourceStatus.DELETING),
-        (MD.state == "success", SourceStatus.PROCESSED),
-        (full_rollback, SourceStatus.RESTORED),
+        (MD.state.in_(ACTIVE), SourceStatus.DELETING.value),
+        (MD.state == "success", SourceStatus.PROCESSED.value),
+        (full_rollback, SourceStatus.RESTORED.value),
         else_=_xcom_status_subquery(),
     )
 
 
 def rollback_status_expr():
     return case(
-        (R.c.rollback_maintenance_run_id.is_(None), RollbackStatus.NONE),
-        (MR.state.is_(None), RollbackStatus.REQUESTED),
-        (MR.state == "queued", RollbackStatus.REQUESTED),
-        (MR.state == "running", RollbackStatus.RUNNING),
-        (MR.state == "success", RollbackStatus.ROLLED_BACK),
-        else_=RollbackStatus.FAILED,
+        (R.c.rollback_maintenance_run_id.is_(None), RollbackStatus.NONE.value),
+        (MR.state.is_(None), RollbackStatus.REQUESTED.value),
+        (MR.state == "queued", RollbackStatus.REQUESTED.value),
+        (MR.state == "running", RollbackStatus.RUNNING.value),
+        (MR.state == "success", RollbackStatus.ROLLED_BACK.value),
+        else_=RollbackStatus.FAILED.value,
     )
 
 
@@ -154,17 +157,24 @@ def base_select(dag_ids: Iterable[str]):
     return stmt, src, rb
 
 
-def tab_condition(tab: str):
-    if tab == "completed":
-        return DagRun.state == "success"
-    if tab == "exceptional":
-        return DagRun.state == "failed"
-    # In progress: queued/running runs, plus a failed run whose re-execution is under way.
-    return or_(
-        DagRun.state.in_(ACTIVE),
-        and_(DagRun.state == "failed",
-             or_(R.c.reexecute_state == "pending", NR.state.in_(ACTIVE))),
-    )
+def _state_in(states) -> Any:
+    values = [s.value for s in states]
+    return DagRun.state == values[0] if len(values) == 1 else DagRun.state.in_(values)
+
+
+def tab_condition(tab: Tab):
+    """The runs ``tab`` lists, as SQL: contract.py's ``TAB_RUN_STATES`` and ``tab_of``'s exception."""
+    listed = _state_in(TAB_RUN_STATES[tab])
+    if tab != Tab.IN_PROGRESS:
+        return listed
+    # plus a failed run whose re-execution is under way
+    return or_(listed, and_(DagRun.state == REEXECUTING_STATE.value,
+                            or_(R.c.reexecute_state == "pending", NR.state.in_(ACTIVE))))
+
+
+def reexecution_under_way(row) -> bool:
+    """``tab_condition``'s exception, on a fetched row."""
+    return row.reexecute_state == "pending" or row.reexecution_state in ACTIVE
 
 
 def _xcom_exists(*conds):
@@ -385,6 +395,7 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
         "dag_id": row.dag_id,
         "run_id": row.run_id,
         "state": row.state,
+        "tab": tab_of(row.state, reexecution_under_way(row)).value,
         "strategy": strategies[0] if strategies else conf.get("strategy"),
         "start": _iso(row.start_date),
         "end": _iso(row.end_date),

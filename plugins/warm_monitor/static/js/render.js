@@ -1,0 +1,256 @@
+// Rendering of the Warm Tasks page: the tab's table, its rows and sub-tasks, SQL and error details, the pager.
+
+import { ACTIONS, blockReason, TAB_ACTIONS } from "./actions.js";
+import { AIRFLOW_ROOT } from "./api.js";
+import { morphInto } from "./morph.js";
+import { FILTERS, PAGE_SIZES, S, TAB_LABEL } from "./state.js";
+import { $, $$, archivedOf, durationOf, enc, esc, fmtDuration, fmtInt, fmtTime, keyOf, label, pick, progressOf, reexecAs, sqlOf, subsOf } from "./util.js";
+
+// ---------------------------------------------------------------- links to Airflow's pages
+function runLink(t) {
+  return linkFrom(t.links, ["run", "airflow_run", "dag_run", "run_url"]) ||
+    new URL(`dags/${enc(t.dag_id)}/runs/${enc(t.run_id)}`, AIRFLOW_ROOT).href;
+}
+function taskLink(t, s) {
+  return linkFrom(s.links, ["task", "task_instance", "ti", "airflow_task"]) ||
+    new URL(`dags/${enc(t.dag_id)}/runs/${enc(t.run_id)}/tasks/${enc(s.task_id)}`, AIRFLOW_ROOT).href;
+}
+function logLink(t, s) {
+  const l = linkFrom(s.links, ["log", "logs"]) || pick(s, "log_url", "log");
+  if (typeof l === "string") return new URL(l, AIRFLOW_ROOT).href;
+  const u = new URL(`dags/${enc(t.dag_id)}/runs/${enc(t.run_id)}/tasks/${enc(s.task_id)}`, AIRFLOW_ROOT);
+  if (s.try_number) u.searchParams.set("try_number", s.try_number);
+  return u.href;
+}
+function linkFrom(links, names) {
+  if (!links) return null;
+  if (typeof links === "string") return new URL(links, AIRFLOW_ROOT).href;
+  const v = pick(links, ...names);
+  return typeof v === "string" ? new URL(v, AIRFLOW_ROOT).href : null;
+}
+
+// ---------------------------------------------------------------- the table
+function columns(tab) {
+  const cols = [
+    { id: "check", cls: "check" }, { id: "expand", cls: "check" },
+    { id: "run", title: "DAG / run", sort: "dag_id" },
+    { id: "strategy", title: "Strategy" },
+    { id: "start", title: "Start / end", sort: "start" },
+    { id: "duration", title: "Duration", num: true },
+    { id: "state", title: "Status", sort: "state" },
+    { id: "progress", title: "Progress" },
+    { id: "archived", title: "Archived", num: true },
+  ];
+  if (tab !== "in_progress") cols.push({ id: "source", title: "Source data" });
+  if (tab === "in_progress") cols.push({ id: "source", title: "Source data", cls: "col-opt" });
+  cols.push({ id: "sql", title: "Executed SQL" });
+  if (tab === "exceptional") cols.push({ id: "error", title: "Error" }, { id: "rollback", title: "Rollback" }, { id: "actions", title: "Actions" });
+  return cols;
+}
+
+function timesCell(t) {
+  return `<td class="times" title="start ${esc(t.start || "–")}\nend ${esc(t.end || "–")}"><span>${fmtTime(t.start) || "–"}</span><span class="muted small">${t.end ? fmtTime(t.end) : t.start ? "running…" : ""}</span></td>`;
+}
+function badge(kind, value, extra = "") {
+  if (!value) return "";
+  return `<span class="badge ${kind}-${esc(value)}${extra}" data-value="${esc(value)}">${esc(label(value))}</span>`;
+}
+function progressCell(t) {
+  const p = progressOf(t);
+  const cls = t.state === "success" ? "success" : t.state === "failed" ? "failed" : t.state === "running" ? "running" : "";
+  const planned = pick(t, "rows_planned");
+  return `<div class="progress" title="${esc(fmtInt(archivedOf(t)))} of ${esc(fmtInt(planned))} rows"><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(1)}"><div class="bar-fill ${cls}" style="width:${p.toFixed(2)}%"></div></div><span class="pct">${p.toFixed(p >= 100 || p === 0 ? 0 : 1)}%</span></div>`;
+}
+function actionButton(name, t, s, small = true) {
+  const a = ACTIONS[name];
+  const reason = blockReason(name, t, s);
+  const busy = [...S.busy].some((k) => k.startsWith(`${name}:${s ? s.task_id : ""}:`) && k.includes(keyOf(t)));
+  const data = `data-action="${name}" data-key="${esc(keyOf(t))}"${s ? ` data-task="${esc(s.task_id)}"` : ""}`;
+  return `<span class="btn-wrap" title="${esc(reason || a.label)}"><button type="button" class="btn ${small ? "btn-sm" : ""} ${a.cls}${busy ? " busy" : ""}" ${data}${reason || busy ? " disabled" : ""}${reason ? ` data-reason="${esc(reason)}"` : ""}>${esc(a.label)}</button></span>`;
+}
+function runCell(t, tab) {
+  const as = reexecAs(t), of = pick(t, "reexecution_of");
+  let note = "";
+  if (as) note += `<span class="reexec">re-executed as <a href="?dag_id=${enc(t.dag_id)}&run_id=${enc(as)}" data-local-run="${esc(as)}">${esc(as)}</a></span>`;
+  if (of) note += `<span class="reexec">re-execution of <a href="?dag_id=${enc(t.dag_id)}&run_id=${enc(of)}" data-local-run="${esc(of)}">${esc(of)}</a></span>`;
+  return `<td class="run-cell"><a class="dag" href="${esc(runLink(t))}" data-airflow-link title="Open this run in Airflow">${esc(t.dag_id)}</a><span class="run mono muted" title="${esc(t.run_id)}">${esc(t.run_id)}</span>${note}</td>`;
+}
+function sqlButton(key, sql) {
+  if (!sql.length) return `<td><span class="muted small">–</span></td>`;
+  const open = S.sqlOpen.has(key);
+  const n = sql.reduce((a, s) => a + (Number(s.count) || 0), 0);
+  return `<td><button type="button" class="sql-toggle" data-sql="${esc(key)}" aria-expanded="${open}">${sql.length} stmt${sql.length > 1 ? "s" : ""} · ${fmtInt(n)}× ${open ? "▾" : "▸"}</button></td>`;
+}
+function errorCell(key, err, compact = false) {
+  if (!err) return `<td><span class="muted small">–</span></td>`;
+  const first = String(err).split("\n")[0];
+  return `<td><span class="err-short${compact ? " compact" : ""}" title="${esc(first)}">${esc(first)}</span> <button type="button" class="err-toggle" data-err="${esc(key)}" aria-expanded="${S.errOpen.has(key)}">${S.errOpen.has(key) ? "Hide" : "Details"}</button></td>`;
+}
+function parentRow(t, tab, cols) {
+  const k = keyOf(t);
+  const ts = S.tabs[tab];
+  const sel = ts.selected.has(k);
+  const exp = S.expanded.has(k);
+  const focus = S.focus && S.focus.dag_id === t.dag_id && S.focus.run_id === t.run_id;
+  const cells = cols.map((c) => {
+    switch (c.id) {
+      case "check": return `<td class="check"><input type="checkbox" data-select="${esc(k)}" aria-label="Select ${esc(t.run_id)}"${sel ? " checked" : ""}></td>`;
+      case "expand": return `<td class="check"><button type="button" class="expander" data-expand="${esc(k)}" aria-expanded="${exp}" aria-label="${exp ? "Collapse" : "Expand"} sub-tasks of ${esc(t.run_id)}"><span class="chev">▶</span></button></td>`;
+      case "run": return runCell(t, tab);
+      case "strategy": return `<td>${esc(label(t.strategy))}</td>`;
+      case "start": return timesCell(t);
+      case "duration": return `<td class="num">${fmtDuration(durationOf(t))}</td>`;
+      case "state": return `<td>${badge("st", t.state)}</td>`;
+      case "progress": return `<td>${progressCell(t)}</td>`;
+      case "archived": return `<td class="num" title="planned: ${esc(fmtInt(pick(t, "rows_planned")))}">${fmtInt(archivedOf(t))}</td>`;
+      case "source": return `<td${c.cls ? ` class="${c.cls}"` : ""}>${badge("src", t.source_status)}</td>`;
+      case "sql": return sqlButton(k, sqlOf(t));
+      case "error": return errorCell(k, t.error);
+      case "rollback": return `<td>${badge("rb", t.rollback_status || "none")}</td>`;
+      case "actions": return `<td><div class="row-actions">${actionButton("rollback", t, null)}</div></td>`;
+      default: return "<td></td>";
+    }
+  }).join("");
+  return `<tr class="parent${sel ? " selected" : ""}${focus ? " focus" : ""}" data-key="${esc(k)}" data-dag="${esc(t.dag_id)}" data-run="${esc(t.run_id)}" data-state="${esc(t.state)}">${cells}</tr>`;
+}
+function sqlList(sql) {
+  return `<ul class="sql-list">${sql.map((s) => `<li><code>${esc(s.statement)}</code><span class="meta">${fmtInt(s.count)}× · ${Number(s.seconds || 0).toFixed(3)}s</span></li>`).join("")}</ul>`;
+}
+function subRows(t, tab) {
+  const subs = subsOf(t);
+  const k = keyOf(t);
+  if (!subs.length) return `<p class="muted small">No table job has started in this run yet.</p>`;
+  const exc = tab === "exceptional";
+  const head = `<tr><th>Sub-task</th><th>Table → target</th><th>Start / end</th><th class="num">Duration</th><th>Status</th><th>Try</th><th>Progress</th><th class="num">Archived</th><th>Source data</th><th>Executed SQL</th>${exc ? "<th>Error</th><th>Rollback · actions</th>" : ""}<th>Airflow</th></tr>`;
+  const rows = subs.map((s) => {
+    const sk = `${k}\u241f${s.task_id}`;
+    const sql = sqlOf(s);
+    const focus = S.focus && S.focus.task_id === s.task_id && S.focus.run_id === t.run_id;
+    let r = `<tr class="sub${focus ? " sub-focus" : ""}" data-key="${esc(sk)}" data-task="${esc(s.task_id)}" data-state="${esc(s.state || "")}">` +
+      `<td><b>${esc(s.task_id)}</b></td>` +
+      `<td class="tables"><span class="mono small">${esc(s.table || "")}</span><span class="mono small muted">→ ${esc(s.target || "")}</span></td>` +
+      timesCell(s) +
+      `<td class="num">${fmtDuration(durationOf(s))}</td>` +
+      `<td>${s.state ? badge("st", s.state) : '<span class="muted small">not started</span>'}${s.stale ? ' <span class="badge st-up_for_retry plain" title="No progress report for a while: the job may be a zombie. Use Verify Task Status.">stale</span>' : ""}</td>` +
+      `<td class="num">${esc(s.try_number ?? "")}</td>` +
+      `<td>${progressCell(s)}</td>` +
+      `<td class="num">${fmtInt(archivedOf(s))}</td>` +
+      `<td>${badge("src", s.source_status)}</td>` +
+      sqlButton(sk, sql) +
+      (exc ? errorCell(sk, s.error, true) + `<td><div class="row-actions">${s.rollback_status && s.rollback_status !== "none" ? badge("rb", s.rollback_status) : ""}${actionButton("sub_rollback", t, s)}${actionButton("sub_reexecute", t, s)}</div></td>` : "") +
+      `<td><span class="link-row"><a href="${esc(taskLink(t, s))}" data-airflow-link>Task</a><a href="${esc(logLink(t, s))}" data-airflow-link>Log</a></span></td></tr>`;
+    const span = exc ? 14 : 12;
+    if (S.sqlOpen.has(sk) && sql.length) r += `<tr class="sub-extra" data-key="${esc(sk)}\u241fsql"><td colspan="${span}">${sqlList(sql)}</td></tr>`;
+    if (S.errOpen.has(sk) && s.error) r += `<tr class="sub-extra" data-key="${esc(sk)}\u241ferr"><td colspan="${span}"><pre class="error-box">${esc(s.error)}</pre></td></tr>`;
+    return r;
+  }).join("");
+  return `<table class="subgrid"><thead>${head}</thead><tbody>${rows}</tbody></table>`;
+}
+function detailRow(t, tab, ncols) {
+  const k = keyOf(t);
+  const parts = [];
+  if (S.expanded.has(k)) {
+    const kv = [
+      ["Rows planned", fmtInt(pick(t, "rows_planned"))],
+      ["Rows archived", fmtInt(archivedOf(t))],
+      ["Rollback", label(t.rollback_status || "none")],
+    ];
+    if (pick(t, "reexecution_of")) kv.push(["Re-execution of", t.reexecution_of]);
+    if (reexecAs(t)) kv.push(["Re-executed as", reexecAs(t)]);
+    parts.push(`<div class="kv">${kv.map(([a, b]) => `<span>${esc(a)}: <b>${esc(b)}</b></span>`).join("")}<span><a href="${esc(runLink(t))}" data-airflow-link>Open run in Airflow ↗</a></span></div>`);
+    parts.push(subRows(t, tab));
+  }
+  if (S.sqlOpen.has(k) && sqlOf(t).length) parts.push(`<div class="detail-section"><h3>Executed SQL</h3>${sqlList(sqlOf(t))}</div>`);
+  if (S.errOpen.has(k) && t.error) parts.push(`<div class="detail-section"><h3>Error</h3><pre class="error-box">${esc(t.error)}</pre></div>`);
+  if (!parts.length) return "";
+  return `<tr class="detail" data-key="${esc(k)}\u241fdetail"><td colspan="${ncols}"><div class="detail-inner">${parts.join("")}</div></td></tr>`;
+}
+
+function renderHead(cols) {
+  const ts = S.tabs[S.tab];
+  const desc = ts.order.startsWith("-");
+  const field = ts.order.replace(/^-/, "");
+  const visible = (ts.data || []).map(keyOf);
+  const all = visible.length && visible.every((k) => ts.selected.has(k));
+  return `<tr>${cols.map((c) => {
+    if (c.id === "check") return `<th class="check"><input type="checkbox" data-select-all aria-label="Select all on this page"${all ? " checked" : ""}></th>`;
+    if (c.id === "expand") return `<th class="check"></th>`;
+    const sorted = c.sort && c.sort === field;
+    const cls = [c.cls, c.num ? "num" : "", c.sort ? "sortable" : ""].filter(Boolean).join(" ");
+    const aria = c.sort ? ` aria-sort="${sorted ? (desc ? "descending" : "ascending") : "none"}" data-sort="${c.sort}" tabindex="0"` : "";
+    return `<th class="${cls}"${aria}>${esc(c.title)}${c.sort ? ` <span class="sort">${sorted ? (desc ? "▼" : "▲") : ""}</span>` : ""}</th>`;
+  }).join("")}</tr>`;
+}
+
+function renderActions() {
+  const ts = S.tabs[S.tab];
+  const selected = (ts.data || []).filter((t) => ts.selected.has(keyOf(t)));
+  const html = TAB_ACTIONS[S.tab].map((name) => {
+    const a = ACTIONS[name];
+    let reason = null;
+    if (!selected.length) reason = "Select one or more tasks first.";
+    else {
+      const reasons = selected.map((t) => blockReason(name, t, null));
+      if (reasons.every(Boolean)) reason = selected.length === 1 ? reasons[0] : `None of the selected tasks allows this: ${reasons[0]}`;
+    }
+    const busy = [...S.busy].some((k) => k.startsWith(`${name}::`));
+    return `<span class="btn-wrap" title="${esc(reason || a.label)}"><button type="button" class="btn ${a.cls}${busy ? " busy" : ""}" data-tab-action="${name}"${reason || busy ? " disabled" : ""}${reason ? ` data-reason="${esc(reason)}"` : ""}>${esc(a.label)}</button></span>`;
+  }).join("") + `<button type="button" class="btn" data-refresh title="Reload progress and statuses now">↻ Refresh</button>`;
+  return html;
+}
+
+export function render() {
+  const tab = S.tab;
+  const ts = S.tabs[tab];
+  for (const b of $$(".tab")) b.setAttribute("aria-selected", String(b.dataset.tab === tab));
+  for (const c of $$("[data-count]")) {
+    const n = S.counts[c.dataset.count];
+    c.textContent = n == null ? "–" : fmtInt(n);
+  }
+  $("#panel").setAttribute("aria-labelledby", `tab-${tab}`);
+  $("#panel").dataset.tab = tab;
+  const cols = columns(tab);
+  morphInto($("#grid-head"), renderHead(cols));
+  morphInto($("#actions"), renderActions());
+  const data = ts.data;
+  let body = "";
+  if (data === null) body = `<tr class="loading-row" data-key="loading"><td colspan="${cols.length}">Loading…</td></tr>`;
+  else for (const t of data) body += parentRow(t, tab, cols) + detailRow(t, tab, cols.length);
+  morphInto($("#grid-body"), body);
+  const empty = $("#empty");
+  const filtered = FILTERS.some((f) => ts.filters[f]);
+  empty.hidden = !(data && !data.length);
+  empty.textContent = filtered ? `No ${TAB_LABEL[tab].toLowerCase()} tasks match this search.` : `No ${TAB_LABEL[tab].toLowerCase()} tasks.`;
+  const n = ts.selected.size;
+  $("#selection-info").textContent = n ? `${n} selected` : "";
+  renderPager();
+  renderLoadingHint();
+}
+export function renderLoadingHint() {
+  const el = $("#last-updated");
+  el.textContent = S.lastOk ? `Updated ${fmtTime(S.lastOk).slice(11)}` : "";
+  el.classList.toggle("loading", S.loading);
+}
+function renderPager() {
+  const ts = S.tabs[S.tab];
+  const total = ts.total ?? 0;
+  const pages = Math.max(1, Math.ceil(total / ts.limit));
+  const page = Math.floor(ts.offset / ts.limit) + 1;
+  const from = total ? ts.offset + 1 : 0, to = Math.min(total, ts.offset + ts.limit);
+  const html = `<span class="range" data-range>${fmtInt(from)}–${fmtInt(to)} of ${fmtInt(total)}</span>
+    <span class="pages">
+      <label class="muted">Rows <select data-limit aria-label="Rows per page">${PAGE_SIZES.map((n) => `<option value="${n}"${n === ts.limit ? " selected" : ""}>${n}</option>`).join("")}</select></label>
+      <button type="button" class="btn btn-sm" data-page="first" aria-label="First page"${page <= 1 ? " disabled" : ""}>«</button>
+      <button type="button" class="btn btn-sm" data-page="prev" aria-label="Previous page"${page <= 1 ? " disabled" : ""}>‹</button>
+      <span>Page <input type="number" min="1" max="${pages}" value="${page}" data-page-input aria-label="Page number"> of <span data-pages>${fmtInt(pages)}</span></span>
+      <button type="button" class="btn btn-sm" data-page="next" aria-label="Next page"${page >= pages ? " disabled" : ""}>›</button>
+      <button type="button" class="btn btn-sm" data-page="last" aria-label="Last page"${page >= pages ? " disabled" : ""}>»</button>
+    </span>`;
+  const pager = $("#pager");
+  const input = pager.querySelector("[data-page-input]");
+  if (input && document.activeElement === input) {  // don't fight the user typing a page number
+    pager.querySelector("[data-range]").textContent = `${fmtInt(from)}–${fmtInt(to)} of ${fmtInt(total)}`;
+    return;
+  }
+  morphInto(pager, html);
+}
