@@ -28,7 +28,8 @@ def test_old_names_keep_working_for_one_release():
     assert "ALL" not in SourceStatus.__members__  # a helper, not a status
 
 
-@pytest.mark.parametrize("member", [Strategy.MOVE, SourceStatus.PROCESSED, MaintenanceAction.DELETE_SOURCE, Tab.IN_PROGRESS])
+@pytest.mark.parametrize("member", [Strategy.MOVE, SourceStatus.PROCESSED, MaintenanceAction.DELETE_SOURCE,
+                                    Tab.IN_PROGRESS])
 def test_a_member_is_its_string(member):
     value = member.value
     assert member == value and hash(member) == hash(value) and {value: 1}[member] == 1

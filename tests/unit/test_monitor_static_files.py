@@ -9,6 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "plugins" / "warm_monitor" / "static"
 IMPORT = re.compile(r"""^import\s+(?:\{([^}]*)\}\s+from\s+)?["'](\./[^"']+)["']""", re.M)
+# a tab name mapped to a list holding a run state, e.g. `in_progress: ["queued", "running"]`
+TAB_STATES = re.compile(r"""(completed|in_progress|exceptional)["']?\s*:\s*\[[^\]]*"""
+                        r"""["'](success|failed|queued|running)["']""")
 EXPORT = re.compile(r"^export\s+(?:async\s+)?(?:function|const|let|class)\s+([\w$]+)", re.M)
 
 
@@ -34,7 +37,7 @@ def test_every_import_names_an_export_of_an_existing_module():
 def test_the_page_does_not_restate_which_run_states_make_a_tab():
     for m in (STATIC / "js").glob("*.js"):
         src = m.read_text()
-        found = re.search(r"""(completed|in_progress|exceptional)["']?\s*:\s*\[[^\]]*["'](success|failed|queued|running)["']""", src)
+        found = TAB_STATES.search(src)
         assert not found, f"{m.name} restates a tab's run states (the API says them): {found.group(0)}"
 
 
