@@ -3,31 +3,81 @@
 A batch's ledger row commits in the same transaction as the batch's rows, so the ledger is
 exactly as true as the warm table. Rollback and verified deletion read it; retries resume from it.
 Row ``batch_no = 0`` of a job is its header: the parameters the job ran with.
+
+The ledger's layout is versioned (docs/adr/0006-ledger-schema-version.md): the warm DB's
+``warm_archive_schema`` table holds one row (component ``ledger``, version). ``Ledger.ensure()``
+creates the ledger at this code's version, stamps an unversioned ledger of the first layout as
+version 1, applies the upgrade steps of ``STEPS`` in order, and refuses a ledger newer than the code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from warm_archive.dialects import Dialect
+from warm_archive.errors import WarmArchiveError
+
+log = logging.getLogger(__name__)
 
 TABLE = "warm_archive_ledger"
+SCHEMA_TABLE = "warm_archive_schema"  # (component, version): one row per versioned component
+COMPONENT = "ledger"
+JOB_INDEX = "warm_archive_ledger_job"
 
-_COLUMNS = (
+# Version 1 is the layout the ledger had before it carried a version, on every warm DB that exists:
+# frozen here, types included, so that nothing but an upgrade step can change a versioned layout.
+_V1_COLUMNS = (
     ("dag_id", "str"), ("run_id", "str"), ("task_id", "str"), ("batch_no", "int"),
     ("strategy", "str"), ("source_table", "str"), ("target_table", "str"), ("key_cols", "text"),
     ("where_sql", "text"), ("key_lo", "text"), ("key_hi", "text"), ("keys", "text"),
     ("existing", "text"), ("previous", "text"), ("rows_inserted", "int"), ("rows_deleted", "int"),
     ("rows_changed", "int"), ("created_at", "ts"), ("source_deleted_at", "ts"),
     ("rolled_back_at", "ts"),
-)
+)  # fmt: skip
+_V1_TYPES = {
+    "postgres": {"id": "BIGSERIAL PRIMARY KEY", "str": "VARCHAR(250)", "text": "TEXT",
+                 "int": "BIGINT", "ts": "VARCHAR(40)"},
+    "mysql": {"id": "BIGINT AUTO_INCREMENT PRIMARY KEY", "str": "VARCHAR(250)", "text": "LONGTEXT",
+              "int": "BIGINT", "ts": "VARCHAR(40)"},
+    "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "str": "VARCHAR(250)", "text": "TEXT",
+               "int": "BIGINT", "ts": "VARCHAR(40)"},
+}  # fmt: skip
+V1_NAMES = ("id", *(c for c, _ in _V1_COLUMNS))
+
+# The upgrade steps, in order: STEPS[i] = (what it does, step) takes the ledger from version i + 1
+# to i + 2. A step must be idempotent (look at the catalog, then act: a killed upgrade runs it
+# again) and may meet a twin doing the same at the same moment (``ensure()`` retries a statement
+# that lost such a race from a fresh look). A step that adds columns adds them to _COLUMNS too.
+# None yet: the unique index on (dag_id, run_id, task_id, batch_no) already serves every lookup
+# (a job's rows, by that index's prefix; one row, by id).
+STEPS: tuple[tuple[str, Callable[[Ledger], None]], ...] = ()
+
+_COLUMNS = _V1_COLUMNS
 FIELDS = tuple(c for c, _ in _COLUMNS)
+
+_ATTEMPTS = 10  # of ensure(), against a twin job creating or upgrading the ledger at the same moment
+
+
+def current_version() -> int:
+    """The ledger version this code reads and writes."""
+    return 1 + len(STEPS)
+
+
+class LedgerSchemaError(WarmArchiveError):
+    """The warm DB's ledger has a layout this code must not write into (newer, or unknown)."""
+
+
+class _Raced(Exception):
+    """Another job moved the version while this one upgraded: look again."""
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -65,32 +115,157 @@ class Ledger:
         self.stats = stats
         self.t = warm.table(TABLE)
 
+    # -- the layout and its version -------------------------------------------------------------
     def ensure(self):
-        """Create the ledger on first use. Two jobs may race to create it: the loser re-checks."""
-        try:
-            self._create()
-        except Exception:
-            self.d.conn.rollback()
-            if not self.d.columns(TABLE):
+        """Bring the ledger to this code's version before a job writes into it: create it on an
+        empty warm DB, stamp the unversioned first layout as version 1, apply the upgrade steps
+        from an older version; refuse (``LedgerSchemaError``, nothing written) a newer or unknown
+        layout. Two jobs may do this at the same moment: every step is idempotent, and a statement
+        that loses the race (already exists, duplicate key) is retried from a fresh look."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                self._ensure()
+                return
+            except LedgerSchemaError:
+                self.d.conn.rollback()
                 raise
+            except Exception as e:
+                self.d.conn.rollback()
+                if attempt == _ATTEMPTS:
+                    raise
+                log.info(
+                    "ledger schema on %s: %s; looking again (%s)",
+                    self.d.conn_id,
+                    str(e).strip() or type(e).__name__,
+                    attempt,
+                )
+                time.sleep(0.05 * attempt)
 
-    def _create(self):
-        types = self.d.ledger_types()
-        cols = ", ".join(f"{self.d.quote(c)} {types[t]}" for c, t in _COLUMNS)
+    def version(self) -> int | None:
+        """The version stamped in the warm DB; None where none is (an empty or unversioned DB)."""
+        if not self.d.columns(SCHEMA_TABLE):
+            return None
+        cur = self.d.conn.cursor()
+        cur.execute(
+            f"SELECT {self.d.quote('version')} FROM {self.d.table(SCHEMA_TABLE)} "
+            f"WHERE {self.d.quote('component')} = {self.d.placeholder}",
+            (COMPONENT,),
+        )
+        row = cur.fetchone()
+        self.d.conn.commit()
+        return int(row[0]) if row else None
+
+    def _ensure(self):
+        want = current_version()
+        # The columns first: a twin claims its stamp before it builds a layout (below), so a layout
+        # seen here has its stamp visible by the time it is read.
+        names = tuple(c.name for c in self.d.columns(TABLE))
+        stamped = self.version()
+        if stamped is not None and stamped > want:  # before anything is written
+            raise LedgerSchemaError(
+                f"the ledger ({TABLE}) in the warm DB of connection {self.d.conn_id!r} is at schema "
+                f"version {stamped}, newer than version {want}, the newest this worker's warm_archive "
+                f"knows; refusing to write into a layout it does not know: upgrade warm_archive on "
+                f"this worker"
+            )
+        if names and stamped is None and names != V1_NAMES:
+            raise LedgerSchemaError(
+                f"the ledger ({TABLE}) in the warm DB of connection {self.d.conn_id!r} has no schema "
+                f"version ({SCHEMA_TABLE} holds none) and its columns {list(names)} are not those of "
+                f"version 1 {list(V1_NAMES)}; refusing to write into a layout this code does not know"
+            )
+        if stamped == want and names:
+            return
+        before = stamped
+        cur = self.d.conn.cursor()
+        q = self.d.quote
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.d.table(SCHEMA_TABLE)} ("
+            f"{q('component')} VARCHAR(64) NOT NULL PRIMARY KEY, {q('version')} INTEGER NOT NULL)"
+        )
+        self.d.conn.commit()
+        if stamped is None:
+            # Claim the starting point first, so that a twin never mistakes a half-built layout for
+            # an unknown one: today's layout is version 1; 0 is "being created". A twin that claimed
+            # first makes this insert a duplicate key: ensure() looks again and follows its stamp.
+            stamped = 1 if names else 0
+            cur.execute(
+                f"INSERT INTO {self.d.table(SCHEMA_TABLE)} ({q('component')}, {q('version')}) "
+                f"VALUES ({self.d.placeholder}, {self.d.placeholder})",
+                (COMPONENT, stamped),
+            )
+            self.d.conn.commit()
+        layout = stamped if names and stamped > 1 else 1  # complete up to this version, once created
+        if layout == 1:
+            self._create_v1()  # idempotent; also completes a v1 ledger whose index a killed job never made
+        if stamped == 0:
+            stamped = self._advance(0, 1)
+        for version, (what, step) in enumerate(STEPS, start=2):
+            if version > layout:
+                log.info("ledger schema on %s: version %s: %s", self.d.conn_id, version, what)
+                step(self)
+                self.d.conn.commit()
+                if stamped == version - 1:
+                    stamped = self._advance(stamped, version)
+        if stamped != want:  # a ledger dropped under its stamp, rebuilt
+            stamped = self._advance(stamped, want)
+        if before is None and names:
+            log.info(
+                "ledger schema on %s: stamped the unversioned ledger as version 1%s",
+                self.d.conn_id,
+                f" and upgraded it to version {want}" if want > 1 else "",
+            )
+        elif before and names:
+            log.info("ledger schema on %s: upgraded from version %s to %s", self.d.conn_id, before, want)
+
+    def _advance(self, stamped: int, version: int) -> int:
+        """Move the stamp from ``stamped`` to ``version``, unless a twin moved it first."""
+        cur = self.d.conn.cursor()
+        t, q, ph = self.d.table(SCHEMA_TABLE), self.d.quote, self.d.placeholder
+        cur.execute(
+            f"UPDATE {t} SET {q('version')} = {ph} WHERE {q('component')} = {ph} AND {q('version')} = {ph}",
+            (version, COMPONENT, stamped),
+        )
+        if cur.rowcount != 1:
+            raise _Raced(f"the ledger's version moved from {stamped} while this job upgraded it")
+        self.d.conn.commit()
+        return version
+
+    def _create_v1(self):
+        types = _V1_TYPES[self.d.name]
+        cols = ", ".join(f"{self.d.quote(c)} {types[t]}" for c, t in _V1_COLUMNS)
         cur = self.d.conn.cursor()
         cur.execute(f"CREATE TABLE IF NOT EXISTS {self.t} ({self.d.quote('id')} {types['id']}, {cols})")
-        idx = self.d.quote("warm_archive_ledger_job")
-        key = self.d.cols(("dag_id", "run_id", "task_id", "batch_no"))
+        self.d.conn.commit()
+        self.create_index(JOB_INDEX, ("dag_id", "run_id", "task_id", "batch_no"), unique=True)
+
+    def create_index(self, name: str, columns: tuple[str, ...], unique: bool = False):
+        """Create an index on the ledger unless one of that name exists (for upgrade steps too).
+        The catalog is read first: PostgreSQL's CREATE INDEX IF NOT EXISTS takes its lock on the
+        table (and waits for the running batches) even when the index is there."""
+        cur = self.d.conn.cursor()
         if self.d.name == "mysql":
             cur.execute(
                 "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
-                "AND TABLE_NAME = %s AND INDEX_NAME = %s", (TABLE, "warm_archive_ledger_job"))
-            if not cur.fetchone()[0]:
-                cur.execute(f"CREATE UNIQUE INDEX {idx} ON {self.t} ({key})")
+                "AND TABLE_NAME = %s AND INDEX_NAME = %s",
+                (TABLE, name),
+            )
+        elif self.d.name == "postgres":
+            cur.execute("SELECT COUNT(to_regclass(%s))", (self.d.quote(name),))
         else:
-            cur.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {idx} ON {self.t} ({key})")
+            cur.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
+        exists = cur.fetchone()[0]
+        self.d.conn.commit()
+        if exists:
+            return
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        # MySQL has no IF NOT EXISTS here: a twin's index makes this a duplicate name, and
+        # ensure() looks again.
+        maybe = "" if self.d.name == "mysql" else "IF NOT EXISTS "
+        cur.execute(f"CREATE {kind} {maybe}{self.d.quote(name)} ON {self.t} ({self.d.cols(columns)})")
         self.d.conn.commit()
 
+    # -- rows -----------------------------------------------------------------------------------
     def insert(self, cur, **values):
         """Insert a ledger row on ``cur`` (the caller commits, with the batch's rows)."""
         names = [f for f in FIELDS if f in values]
