@@ -96,13 +96,15 @@ def page():
 
 
 class _PageFiles(StaticFiles):
-    """The page's static files; its ES modules (``static/js/*.js``) always as ``text/javascript``
-    (RFC 9239), whatever the host's MIME tables say: a browser runs a module only with a JavaScript type."""
+    """The page's static files. Its ES modules (``static/js/*.js``) always go as ``text/javascript``
+    (RFC 9239), whatever the host's MIME tables say (a browser runs a module only with a JavaScript
+    type), and are revalidated on each load, so a browser never mixes modules of two versions."""
 
     def file_response(self, full_path, stat_result, scope, status_code=200):
         response = super().file_response(full_path, stat_result, scope, status_code)
         if str(full_path).endswith(".js"):
             response.headers["content-type"] = "text/javascript; charset=utf-8"
+            response.headers["cache-control"] = "no-cache"
         return response
 
 
