@@ -35,6 +35,7 @@ from warm_archive.contract import (
 )
 from warm_monitor.models import run_table as R
 
+# SQL gets contract.py's values as plain strings (``.value``): an enum member would lose the VARCHAR bind type.
 ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value)  # a run (warm, maintenance, re-execution) not finished yet
 STALE_AFTER_S = 30.0
 ORDER_COLUMNS = ("start", "end", "dag_id", "run_id", "state")
