@@ -1,0 +1,43 @@
+"""What differs between engines: the SQL each writes (``Dialect``) and the open connection that
+runs it (``Session``), one module per engine and one per job of the SQL.
+
+The engine code (``engine.py`` and the modules it calls) speaks only through a ``Session``
+(``connections.connect`` opens one), which also offers every method of its dialect.
+"""
+
+from __future__ import annotations
+
+from warm_archive.dialects.base import Dialect, split_table
+from warm_archive.dialects.digest import GROUP_CONCAT_MAX
+from warm_archive.dialects.mysql import MySQLDialect, MySQLSession
+from warm_archive.dialects.postgres import PostgresDialect, PostgresSession
+from warm_archive.dialects.postgres import lock_id as _lock_id
+from warm_archive.dialects.session import Session
+from warm_archive.dialects.sqlite import SQLiteDialect, SQLiteSession
+from warm_archive.errors import WarmArchiveError
+
+__all__ = ["Dialect", "GROUP_CONCAT_MAX", "MySQLDialect", "MySQLSession", "PostgresDialect",
+           "PostgresSession", "SQLiteDialect", "SQLiteSession", "Session", "dialect_for",
+           "session_for", "split_table"]
+
+_SESSIONS: dict[str, type[Session]] = {
+    "postgres": PostgresSession, "postgresql": PostgresSession,
+    "mysql": MySQLSession, "mariadb": MySQLSession,
+    "sqlite": SQLiteSession,
+}
+
+
+def session_for(conn_type: str) -> type[Session]:
+    """The session class of an Airflow connection type."""
+    conn_type = (conn_type or "").lower()
+    try:
+        return _SESSIONS[conn_type]
+    except KeyError:
+        raise WarmArchiveError(
+            f"connection type {conn_type!r} is not supported: use postgres, mysql or sqlite"
+        ) from None
+
+
+def dialect_for(conn_type: str) -> type[Dialect]:
+    """The dialect class (the SQL alone) of an Airflow connection type."""
+    return session_for(conn_type).dialect_class
