@@ -33,7 +33,8 @@ def text(v) -> str:
 def postgres_columns(conn, d: Dialect, table: str) -> list[Column]:
     cur = conn.cursor()
     cur.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, NOT a.attnotnull, "
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, "
+        "t.typnamespace = 'pg_catalog'::regnamespace, NOT a.attnotnull, "
         "current_setting('server_encoding') FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
         "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
         "ORDER BY a.attnum",
@@ -42,9 +43,9 @@ def postgres_columns(conn, d: Dialect, table: str) -> list[Column]:
     rows = cur.fetchall()
     conn.commit()
     out = []
-    for name, full, typname, nullable, encoding in rows:
+    for name, full, typname, builtin, nullable, encoding in rows:
         try:
-            canonical = typemap.canonical_from_postgres(typname, full)
+            canonical = typemap.canonical_from_postgres(typname, full, builtin)
         except typemap.UnmappableType:
             canonical = ("unmappable", full)
         text_col = canonical[0] in _TEXT_KINDS  # the database's encoding
