@@ -1,6 +1,8 @@
-"""What differs between engines: the SQL each writes (``Dialect``) and the open connection that
-runs it (``Session``), one module per engine and one per job of the SQL.
+"""What differs between engines: the SQL each writes (``Dialect``), the connection that runs it (``Session``).
 
+One module per engine (``postgres``, ``mysql``, ``sqlite``) assembles its dialect from one module
+per job of the SQL (``keyset``, ``digest``, ``literals``, ``ddl``) and adds its session; ``base``
+is the dialect's interface, ``session`` the session's, ``catalog`` reads table definitions.
 The engine code (``engine.py`` and the modules it calls) speaks only through a ``Session``
 (``connections.connect`` opens one), which also offers every method of its dialect.
 """
@@ -11,14 +13,25 @@ from warm_archive.dialects.base import Dialect, split_table
 from warm_archive.dialects.digest import GROUP_CONCAT_MAX
 from warm_archive.dialects.mysql import MySQLDialect, MySQLSession
 from warm_archive.dialects.postgres import PostgresDialect, PostgresSession
-from warm_archive.dialects.postgres import lock_id as _lock_id
+from warm_archive.dialects.postgres import lock_id as _lock_id  # noqa: F401  (tests/faults)
 from warm_archive.dialects.session import Session
 from warm_archive.dialects.sqlite import SQLiteDialect, SQLiteSession
 from warm_archive.errors import WarmArchiveError
 
-__all__ = ["Dialect", "GROUP_CONCAT_MAX", "MySQLDialect", "MySQLSession", "PostgresDialect",
-           "PostgresSession", "SQLiteDialect", "SQLiteSession", "Session", "dialect_for",
-           "session_for", "split_table"]
+__all__ = [
+    "GROUP_CONCAT_MAX",
+    "Dialect",
+    "MySQLDialect",
+    "MySQLSession",
+    "PostgresDialect",
+    "PostgresSession",
+    "SQLiteDialect",
+    "SQLiteSession",
+    "Session",
+    "dialect_for",
+    "session_for",
+    "split_table",
+]
 
 _SESSIONS: dict[str, type[Session]] = {
     "postgres": PostgresSession, "postgresql": PostgresSession,

@@ -13,6 +13,7 @@ most); and SQLite's declared type text, which its affinity rules read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
@@ -24,13 +25,13 @@ from warm_archive.typemap import Column
 _TEXT_KINDS = ("varchar", "char", "text", "json")
 
 
-def text(v) -> str:
+def text(v: str | bytes | bytearray) -> str:
     """A catalog value as text (MySQLdb returns some information_schema columns as bytes)."""
     return v.decode() if isinstance(v, bytes | bytearray) else v
 
 
 # -- columns: hand-written, per engine ----------------------------------------------------------
-def postgres_columns(conn, d: Dialect, table: str) -> list[Column]:
+def postgres_columns(conn: Any, d: Dialect, table: str) -> list[Column]:
     cur = conn.cursor()
     cur.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, "
@@ -53,7 +54,7 @@ def postgres_columns(conn, d: Dialect, table: str) -> list[Column]:
     return out
 
 
-def mysql_columns(conn, table: str) -> list[Column]:
+def mysql_columns(conn: Any, table: str) -> list[Column]:
     schema, name = split_table(table)
     cur = conn.cursor()
     cur.execute(
@@ -76,7 +77,7 @@ def mysql_columns(conn, table: str) -> list[Column]:
     return out
 
 
-def sqlite_columns(conn, table: str) -> list[Column]:
+def sqlite_columns(conn: Any, table: str) -> list[Column]:
     _, name = split_table(table)
     cur = conn.execute("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?)", (name,))
     out = []

@@ -36,7 +36,7 @@ class PostgresSession(Session):
         from psycopg.adapt import Dumper
 
         class _JsonText(Dumper):  # JSON values read back as dicts go out as JSON text
-            def dump(self, obj):
+            def dump(self, obj: dict) -> bytes:
                 return json.dumps(obj).encode()
 
         self.conn.adapters.register_dumper(dict, _JsonText)
