@@ -9,7 +9,8 @@ The engine code (``engine.py`` and the modules it calls) speaks only through a `
 
 from __future__ import annotations
 
-from warm_archive.dialects.base import Dialect, split_table
+from warm_archive.dialects import base
+from warm_archive.dialects.base import split_table
 from warm_archive.dialects.digest import GROUP_CONCAT_MAX
 from warm_archive.dialects.mysql import MySQLDialect, MySQLSession
 from warm_archive.dialects.postgres import PostgresDialect, PostgresSession
@@ -33,6 +34,12 @@ __all__ = [
     "split_table",
 ]
 
+# engine.py, transfer.py and ledger.py name the object ``connections.connect`` gives them a
+# ``Dialect`` (from when one class both wrote the SQL and held the connection). That object is a
+# Session, which offers every method of its dialect; this name lets them import it unchanged.
+# New code says Session; the SQL writers' interface is ``base.Dialect``.
+Dialect = Session
+
 _SESSIONS: dict[str, type[Session]] = {
     "postgres": PostgresSession, "postgresql": PostgresSession,
     "mysql": MySQLSession, "mariadb": MySQLSession,
@@ -40,7 +47,7 @@ _SESSIONS: dict[str, type[Session]] = {
 }
 
 
-def session_for(conn_type: str) -> type[Session]:
+def session_for(conn_type: str | None) -> type[Session]:
     """The session class of an Airflow connection type."""
     conn_type = (conn_type or "").lower()
     try:
@@ -51,6 +58,6 @@ def session_for(conn_type: str) -> type[Session]:
         ) from None
 
 
-def dialect_for(conn_type: str) -> type[Dialect]:
+def dialect_for(conn_type: str | None) -> type[base.Dialect]:
     """The dialect class (the SQL alone) of an Airflow connection type."""
     return session_for(conn_type).dialect_class

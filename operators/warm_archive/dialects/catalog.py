@@ -101,12 +101,15 @@ def unique_indexes(c: SAConnection, table: str) -> list[tuple[str | None, list[s
     kw = {"include_auto_indexes": True} if c.dialect.name == "sqlite" else {}  # UNIQUE columns
     try:
         pk = insp.get_pk_constraint(name, schema)
-        found = [(None, list(pk["constrained_columns"]))] if pk.get("constrained_columns") else []
+        found: list[tuple[str | None, list[str]]] = []
+        if pk.get("constrained_columns"):
+            found.append((None, list(pk["constrained_columns"])))
         found += [(u["name"], list(u["column_names"])) for u in insp.get_unique_constraints(name, schema)]
         for ix in insp.get_indexes(name, schema, **kw):
             where = any(k.endswith("_where") and v is not None for k, v in ix.get("dialect_options", {}).items())
-            if ix["unique"] and not where and None not in ix["column_names"]:
-                found.append((ix["name"], list(ix["column_names"])))
+            cols = ix["column_names"]
+            if ix["unique"] and not where and None not in cols:
+                found.append((ix["name"], [c for c in cols if c is not None]))
     except sa.exc.NoSuchTableError:
         return []
     return found

@@ -36,7 +36,7 @@ class Digest(Dialect):
         so that a row's text stays small."""
         lengths = [f"COALESCE({self.canon_len(e)}, '~')" for e, text, _ in items if text]
         fields = [self.shortened(e, shorten) if shorten and long else e for e, _, long in items]
-        fields = [e if text else f"COALESCE({e}, '~')" for e, (_, text, _) in zip(fields, items)]
+        fields = [e if text else f"COALESCE({e}, '~')" for e, (_, text, _) in zip(fields, items, strict=True)]
         return f"concat_ws('|', {', '.join(lengths + fields)})"
 
     def canon_hash(self, items: Sequence[tuple[str, bool, bool]]) -> str:

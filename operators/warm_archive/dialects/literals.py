@@ -8,6 +8,7 @@ target session has NO_BACKSLASH_ESCAPES, bytes as X'..'), exactly what mysqlclie
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from warm_archive.dialects.base import Dialect
 from warm_archive.typemap import Column
@@ -31,9 +32,9 @@ class PostgresLiterals(Dialect):
         if target.name != "mysql":
             return None
         parts = [self._mysql_literal(c, target) for c in cols]
-        if any(p is None for p in parts):
+        if None in parts:
             return None
-        return "'(' || " + " || ',' || ".join(parts) + " || ')'"
+        return "'(' || " + " || ',' || ".join(cast(list[str], parts)) + " || ')'"
 
     # Timestamps leave as their ISO text (the session's DateStyle; timestamptz in UTC, without an
     # offset): 'YYYY-MM-DD HH:MM:SS[.ffffff]', which MySQL reads exactly, for a third less
@@ -77,9 +78,9 @@ class MySQLLiterals(Dialect):
         if target.name != "postgres":
             return None
         parts = [self._copy_field(c) for c in cols]
-        if any(p is None for p in parts):
+        if None in parts:
             return None
-        return f"CONCAT_WS(CHAR(9 USING utf8mb4), {', '.join(parts)})"
+        return f"CONCAT_WS(CHAR(9 USING utf8mb4), {', '.join(cast(list[str], parts))})"
 
     def _copy_field(self, col: Column) -> str | None:
         q, kind = self.quote(col.name), col.canonical[0]

@@ -65,6 +65,7 @@ class MySQLSession(Session):
 
     def cancel(self) -> None:
         thread_id = self.thread_id
+        assert self.reconnect is not None, "connections.connect gives every session its reconnect"
         other = self.reconnect()
         try:
             other.cursor().execute("KILL QUERY %s", (thread_id,))
