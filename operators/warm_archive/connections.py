@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from warm_archive.dialects import Session, session_for
+from warm_archive.dialects import Dialect, session_for
 from warm_archive.errors import WarmArchiveError
 
 
-def connect(conn_id: str) -> Session:
-    """A fresh DB-API connection for ``conn_id``, in a session of its engine."""
+def connect(conn_id: str) -> Dialect:
+    """A fresh DB-API connection for ``conn_id``, wrapped in its engine's dialect."""
     from airflow.sdk import BaseHook
 
     try:
