@@ -183,8 +183,9 @@ def engine_version() -> dict:
     from bench.config import ROOT
 
     h = hashlib.sha256()
-    for f in sorted((ROOT / "operators" / "warm_archive").glob("*.py")):
-        h.update(f.name.encode() + f.read_bytes())
+    package = ROOT / "operators" / "warm_archive"
+    for f in sorted(package.rglob("*.py")):  # the dialects/ subpackage too
+        h.update(f.relative_to(package).as_posix().encode() + f.read_bytes())
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True).stdout.strip()

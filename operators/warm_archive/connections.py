@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warm_archive.dialects import Dialect, dialect_for
+from warm_archive.dialects import Dialect, session_for
 from warm_archive.errors import WarmArchiveError
 
 
@@ -16,14 +16,13 @@ def connect(conn_id: str) -> Dialect:
         if type(e).__name__ in ("AirflowNotFoundException", "ConnectionNotFound") or "isn't defined" in str(e):
             raise WarmArchiveError(f"connection {conn_id!r} is not defined in Airflow") from None
         raise
-    dialect_cls = dialect_for(conn.conn_type)
+    session_cls = session_for(conn.conn_type)
     hook = conn.get_hook()
     try:
         raw = hook.get_conn()
     except Exception as e:
         raise WarmArchiveError(f"cannot connect to {conn_id!r} ({conn.conn_type}): {e}") from None
-    d = dialect_cls(raw, conn_id)
-    d.reconnect = hook.get_conn
-    d.location = (dialect_cls.name, conn.host, conn.port, conn.schema, conn.login)
-    d.setup_session()
-    return d
+    s = session_cls(raw, conn_id, reconnect=hook.get_conn,
+                    location=(session_cls.dialect_class.name, conn.host, conn.port, conn.schema, conn.login))
+    s.setup_session()
+    return s

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
 from warm_archive.errors import WarmArchiveError
+
+_T = exp.DataType.Type
 
 
 @dataclass(frozen=True)
@@ -31,23 +36,49 @@ def _args(full: str) -> list[int]:
     return [int(x) for x in m.group(1).split(",")] if m else []
 
 
-def canonical_from_postgres(typname: str, full: str) -> tuple:
-    args = _args(full)
-    simple = {
-        "int2": ("smallint",), "int4": ("int",), "int8": ("bigint",), "float4": ("real",),
-        "float8": ("double",), "bool": ("bool",), "text": ("text",), "citext": ("text",),
-        "name": ("text",), "bytea": ("bytes",), "date": ("date",), "json": ("json",),
-        "jsonb": ("json",), "uuid": ("uuid",),
-    }
-    if typname in simple:
-        return simple[typname]
-    if typname == "numeric":
+# PostgreSQL types as sqlglot reads format_type()'s text, to canonical kinds (no parameters).
+_FROM_POSTGRES = {
+    _T.SMALLINT: "smallint", _T.INT: "int", _T.BIGINT: "bigint", _T.FLOAT: "real", _T.DOUBLE: "double",
+    _T.BOOLEAN: "bool", _T.TEXT: "text", _T.NAME: "text", _T.VARBINARY: "bytes", _T.DATE: "date",
+    _T.JSON: "json", _T.JSONB: "json", _T.UUID: "uuid",
+}
+_PG_TIMES = {_T.TIME: "time", _T.TIMESTAMP: "timestamp", _T.TIMESTAMPTZ: "timestamptz"}
+_PG_NOT_PARSED = {"citext": ("text",)}  # extension types sqlglot does not know, by typname
+
+
+def native_type(text: str, engine: str) -> exp.DataType | None:
+    """An engine's own type text (``numeric(12,2)``, ``timestamp(3) with time zone``) as sqlglot's
+    data type, or None where sqlglot does not know it (user types, some extensions)."""
+    try:
+        return exp.DataType.build(text, dialect=engine)
+    except SqlglotError:
+        return None
+
+
+def _params(dt: exp.DataType) -> list[int]:
+    """The number parameters of a type (length, precision, scale)."""
+    return [int(p.name) for p in dt.expressions if isinstance(p, exp.DataTypeParam) and p.name.isdigit()]
+
+
+def canonical_from_postgres(typname: str, full: str, builtin: bool = True) -> tuple:
+    """``full`` is format_type()'s text, which carries the typmods, read by sqlglot when the type
+    is PostgreSQL's own (``builtin``: in pg_catalog); other types (extensions, domains, enums,
+    whose names sqlglot might read as something else) go by ``typname`` alone."""
+    dt = native_type(full, "postgres") if builtin else None
+    if dt is None:
+        if typname in _PG_NOT_PARSED:
+            return _PG_NOT_PARSED[typname]
+        raise UnmappableType(f"PostgreSQL type {full!r} has no mapping to another engine")
+    t, args = dt.this, _params(dt)
+    if t in _FROM_POSTGRES:
+        return (_FROM_POSTGRES[t],)
+    if t == _T.DECIMAL:
         return ("decimal", *args) if args else ("numeric",)
-    if typname in ("varchar", "bpchar"):
-        kind = "varchar" if typname == "varchar" else "char"
+    if t in (_T.VARCHAR, _T.CHAR, _T.BPCHAR):
+        kind = "varchar" if t == _T.VARCHAR else "char"
         return (kind, args[0]) if args else ("text",)
-    if typname in ("time", "timestamp", "timestamptz"):
-        return (typname, args[0] if args else 6)
+    if t in _PG_TIMES:
+        return (_PG_TIMES[t], args[0] if args else 6)
     raise UnmappableType(f"PostgreSQL type {full!r} has no mapping to another engine")
 
 
@@ -109,44 +140,52 @@ def canonical_from_sqlite(declared: str) -> tuple:
     raise UnmappableType(f"SQLite type {declared!r} has no mapping to another engine")
 
 
+# A canonical kind as sqlglot's engine-neutral data type; sqlglot writes it in each engine's words
+# (DOUBLE PRECISION or DOUBLE, BYTEA or VARBINARY, TIMESTAMP or DATETIME).
+_TO_TYPE = {
+    "smallint": _T.SMALLINT, "int": _T.INT, "bigint": _T.BIGINT, "real": _T.FLOAT, "double": _T.DOUBLE,
+    "bool": _T.BOOLEAN, "text": _T.TEXT, "bytes": _T.VARBINARY, "date": _T.DATE, "json": _T.JSON,
+    "uuid": _T.UUID, "numeric": _T.DECIMAL, "decimal": _T.DECIMAL, "varchar": _T.VARCHAR,
+    "char": _T.CHAR, "time": _T.TIME, "timestamp": _T.TIMESTAMP, "timestamptz": _T.TIMESTAMPTZ,
+}
+# Where an engine stores a kind in another type than the neutral one: (type, fixed parameters).
+_ENGINE_CHOICE: dict[str, dict[str, tuple]] = {
+    "postgres": {"json": (_T.JSONB,)},
+    "mysql": {
+        "bool": (_T.TINYINT, 1), "text": (_T.LONGTEXT,), "bytes": (_T.LONGBLOB,), "json": (_T.LONGTEXT,),
+        "uuid": (_T.CHAR, 36), "numeric": (_T.DECIMAL, 65, 30),
+        # MySQL keeps no zone: timestamptz values are stored in UTC (the session zone).
+        "timestamptz": (_T.DATETIME,),
+    },
+}
+# SQLite: the words its affinity rules (and canonical_from_sqlite) read back as the same kind;
+# sqlglot's SQLite spellings are the affinities themselves (BOOLEAN as INTEGER, DECIMAL as REAL).
+_SQLITE = {
+    "smallint": "INTEGER", "int": "INTEGER", "bigint": "INTEGER", "real": "REAL", "double": "REAL",
+    "bool": "BOOLEAN", "bytes": "BLOB", "date": "DATE", "timestamp": "TIMESTAMP",
+    "timestamptz": "TIMESTAMP", "decimal": "NUMERIC", "numeric": "NUMERIC",
+}
+
+
 def render(canonical: tuple, engine: str) -> str:
-    """The type of a canonical column in the target engine's words."""
+    """The type of a canonical column in the target engine's words (PostgreSQL's in lower case,
+    as its catalog prints types; MySQL's in upper case, as messages show them)."""
     kind, *a = canonical
-    if engine == "postgres":
-        return {
-            "smallint": "smallint", "int": "integer", "bigint": "bigint", "real": "real",
-            "double": "double precision", "bool": "boolean", "text": "text", "bytes": "bytea",
-            "date": "date", "json": "jsonb", "uuid": "uuid", "numeric": "numeric",
-        }.get(kind) or {
-            "decimal": lambda: f"numeric({a[0]},{a[1] if len(a) > 1 else 0})",
-            "varchar": lambda: f"varchar({a[0]})", "char": lambda: f"char({a[0]})",
-            "time": lambda: f"time({a[0]})", "timestamp": lambda: f"timestamp({a[0]})",
-            "timestamptz": lambda: f"timestamptz({a[0]})",
-        }[kind]()
-    if engine == "mysql":
-        if kind == "varchar":
-            return f"VARCHAR({a[0]})" if a[0] <= 16383 else "LONGTEXT"
-        if kind == "char":
-            return f"CHAR({a[0]})" if a[0] <= 255 else "LONGTEXT"
-        return {
-            "smallint": "SMALLINT", "int": "INT", "bigint": "BIGINT", "real": "FLOAT",
-            "double": "DOUBLE", "bool": "TINYINT(1)", "text": "LONGTEXT", "bytes": "LONGBLOB",
-            "date": "DATE", "json": "LONGTEXT", "uuid": "CHAR(36)", "numeric": "DECIMAL(65,30)",
-        }.get(kind) or {
-            "decimal": lambda: f"DECIMAL({a[0]},{a[1] if len(a) > 1 else 0})",
-            "time": lambda: f"TIME({min(a[0], 6)})",
-            # MySQL keeps no zone: timestamptz values are stored in UTC (the session zone).
-            "timestamp": lambda: f"DATETIME({min(a[0], 6)})",
-            "timestamptz": lambda: f"DATETIME({min(a[0], 6)})",
-        }[kind]()
     if engine == "sqlite":
-        return {
-            "smallint": "INTEGER", "int": "INTEGER", "bigint": "INTEGER", "real": "REAL",
-            "double": "REAL", "bool": "BOOLEAN", "bytes": "BLOB", "date": "DATE",
-            "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP", "decimal": "NUMERIC",
-            "numeric": "NUMERIC",
-        }.get(kind, "TEXT")
-    raise UnmappableType(f"no type mapping for engine {engine!r}")
+        return _SQLITE.get(kind, "TEXT")
+    if engine not in _ENGINE_CHOICE:
+        raise UnmappableType(f"no type mapping for engine {engine!r}")
+    if kind == "decimal":
+        a = [a[0], a[1] if len(a) > 1 else 0]
+    if engine == "mysql":
+        if (kind == "varchar" and a[0] > 16383) or (kind == "char" and a[0] > 255):
+            return "LONGTEXT"
+        if kind in ("time", "timestamp", "timestamptz"):
+            a = [min(a[0], 6)]
+    t, *fixed = _ENGINE_CHOICE[engine].get(kind) or (_TO_TYPE[kind],)
+    params = [exp.DataTypeParam(this=exp.Literal.number(n)) for n in (fixed or a)]
+    text = exp.DataType(this=t, expressions=params).sql(dialect=engine)
+    return text.lower() if engine == "postgres" else text
 
 
 # -- can an existing target column hold the source values exactly? ------------------------------
