@@ -126,7 +126,9 @@ class LoadGuard:
 
     def reasons(self) -> tuple[list[str], dict]:
         """Why the job must wait now (empty: it may go on), and the figures behind it."""
-        lim, why, lags = self.limits, [], {}
+        lim = self.limits
+        why: list[str] = []
+        lags: dict[str, float | None] = {}
         if lim.max_replica_lag_seconds is not None:
             for conn_id in lim.replicas:
                 try:

@@ -78,11 +78,8 @@ def record(*, user_name: str, action: str, dag_id: str, run_id: str, task_id: st
             created_at=now(), user_name=user_name, action=action, dag_id=dag_id, run_id=run_id,
             task_id=task_id, outcome=outcome, http_status=http_status, detail=detail,
             maintenance_run_id=maintenance_run_id, new_run_id=new_run_id))
-        kw = {"dag_id": dag_id, "run_id": run_id}
-        if task_id:
-            kw["task_id"] = task_id
         s.add(Log(event=f"warm_monitor.{action}", owner=user_name, owner_display_name=user_name,
-                  extra=json.dumps(extra), **kw))
+                  extra=json.dumps(extra), dag_id=dag_id, run_id=run_id, task_id=task_id or None))
 
 
 # -- per-run plugin state -----------------------------------------------------------------------
@@ -91,7 +88,7 @@ def upsert_run(session: Session, dag_id: str, run_id: str, **values) -> None:
     values["updated_at"] = now()
     res = session.execute(update(run_table).where(
         run_table.c.dag_id == dag_id, run_table.c.run_id == run_id).values(**values))
-    if res.rowcount == 0:
+    if res.rowcount == 0:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
         session.execute(run_table.insert().values(dag_id=dag_id, run_id=run_id, **values))
 
 
@@ -173,7 +170,8 @@ def trigger_maintenance(session: Session, *, action: MaintenanceAction, dag_id: 
 
 def _chain_order(upstream: dict[str, set[str]]) -> list[str]:
     """Topological order (Kahn), ties by task id."""
-    order, done = [], set()
+    order: list[str] = []
+    done: set[str] = set()
     while len(order) < len(upstream):
         ready = sorted(t for t, ups in upstream.items() if t not in done and ups <= done)
         if not ready:  # a cycle cannot happen in a DAG; be safe anyway
@@ -183,11 +181,16 @@ def _chain_order(upstream: dict[str, set[str]]) -> list[str]:
     return order
 
 
+def dag_run(session: Session, row) -> DagRun:
+    """The Airflow run behind a row the caller already loaded (so it exists)."""
+    return session.scalars(select(DagRun).where(DagRun.dag_id == row.dag_id, DagRun.run_id == row.run_id)).one()
+
+
 def task_order(session: Session, row) -> list[str]:
     """The run's table jobs in their chain order (the serialized DAG's topological order)."""
     from airflow.api_fastapi.common.dagbag import get_dag_for_run
 
-    dr = session.scalar(select(DagRun).where(DagRun.dag_id == row.dag_id, DagRun.run_id == row.run_id))
+    dr = dag_run(session, row)
     try:
         dag = get_dag_for_run(_dag_bag(), dr, session=session)
         order = _chain_order({t.task_id: set(t.upstream_task_ids) for t in dag.tasks})
@@ -230,7 +233,7 @@ def terminate(session: Session, row) -> dict:
 
     if row.state not in ACTIVE:
         raise conflict(f"only an In progress run can be terminated; this run is {row.state}")
-    dr = session.scalar(select(DagRun).where(DagRun.dag_id == row.dag_id, DagRun.run_id == row.run_id))
+    dr = dag_run(session, row)
     dag = get_dag_for_run(_dag_bag(), dr, session=session)
     running = list(session.scalars(select(TI.task_id).where(
         TI.dag_id == row.dag_id, TI.run_id == row.run_id, TI.state == "running")))
@@ -383,7 +386,7 @@ def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
     unfinished = [ti for ti in tis if ti.state in (None, "scheduled", "queued", "running", "up_for_retry",
                                                    "up_for_reschedule", "deferred", "restarting")]
     if row.state in ACTIVE and tis and not unfinished:
-        dr = session.scalar(select(DagRun).where(DagRun.dag_id == row.dag_id, DagRun.run_id == row.run_id))
+        dr = dag_run(session, row)
         dag = get_dag_for_run(_dag_bag(), dr, session=session)
         dr.dag = dag
         before = dr.state

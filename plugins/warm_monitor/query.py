@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -79,7 +79,7 @@ def is_warm_dag(session: Session, dag_id: str) -> bool:
     ) is not None
 
 
-def readable_warm_dag_ids(session: Session, user, method: str = "GET") -> list[str]:
+def readable_warm_dag_ids(session: Session, user, method: Literal["GET", "PUT"] = "GET") -> list[str]:
     """Warm DAGs whose runs ``user`` may read (one auth-manager call per warm DAG, no per-run check)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
@@ -235,7 +235,7 @@ def list_runs(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[
     if page:
         total = page[0].total_rows
     else:
-        total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(DagRun.id).subquery()))
+        total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(DagRun.id).subquery())) or 0
         return total, []
     ids = [p.id for p in page]
     full, _, _ = base_select(dag_ids)
