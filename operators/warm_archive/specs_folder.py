@@ -26,7 +26,9 @@ def spec_files(folder: Path) -> list[Path]:
 
 def load_all(folder: Path) -> tuple[list[WarmSpec], list[str]]:
     """Every valid spec, and one message per broken file (each naming its file and key)."""
-    specs, errors, seen = [], [], {}
+    specs: list[WarmSpec] = []
+    errors: list[str] = []
+    seen: dict[str, str] = {}
     for path in spec_files(folder):
         try:
             spec = load_spec(path)

@@ -269,7 +269,7 @@ def _holds(col: Column, engine: str, role: str) -> _Holds:
     pg_big = INF if role == "target" else PG_TEXT_BYTES
     if engine == "mysql":
         native = col.native_type.lower()
-        dt = re.match(r"[a-z]*", native).group(0)
+        dt = re.match(r"[a-z]*", native).group(0)  # type: ignore[union-attr]  # [a-z]* matches any text
         unsigned = "unsigned" in native
         args = _args(native)
         if dt in _MY_INT_BITS:
@@ -328,7 +328,7 @@ def _show(col: Column, engine: str) -> str:
     """A column's type as a user writes it: MySQL upper case, with the implicit (0) of times."""
     t = col.native_type
     if engine == "mysql":
-        head, quoted, tail = re.fullmatch(r"([^']*)(.*?)([^']*)", t).groups()  # ENUM values as they are
+        head, quoted, tail = re.fullmatch(r"([^']*)(.*?)([^']*)", t).groups()  # type: ignore[union-attr]  # ENUM values as they are
         t = head.upper() + quoted + tail.upper()
         if re.fullmatch(r"(DATETIME|TIMESTAMP|TIME)", t):
             t += "(0)"

@@ -57,7 +57,7 @@ class IntKeys(Sequence):
 
     def __init__(self, values: array):
         self.values = values
-        self._runs = None
+        self._runs: list[tuple[int, int]] | None = None
 
     @classmethod
     def span(cls, first: int, last: int) -> IntKeys:
@@ -88,7 +88,7 @@ class IntKeys(Sequence):
                 self._runs = [(v[0], v[-1])]
             else:
                 self._runs = _consecutive_runs(v)
-        return self._runs
+        return self._runs  # type: ignore[return-value]  # set just above
 
 
 def fetch_keys(cur, chunk: int = 5000) -> Sequence[tuple]:

@@ -165,7 +165,7 @@ def check_conf_where(where: str | None, label: str = "run-conf where") -> None:
     raise WarmArchiveError(next((m for m in errors if " may not " in m), errors[0]))
 
 
-def _refusal(node: exp.Expression, level: str, table: str | None, dialect: str | None) -> str | None:
+def _refusal(node: exp.Expr, level: str, table: str | None, dialect: str | None) -> str | None:
     """Why ``node`` is refused at ``level`` (a phrase after "may not"), or None."""
     if isinstance(node, exp.Parameter | exp.Placeholder | exp.SessionParameter):
         return f"use variables or parameters ({node.sql(dialect)})"
