@@ -8,8 +8,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW = str(VENV_BIN / "airflow")
 
 
 def pg(dbname: str):
@@ -23,6 +28,19 @@ def recreate_pg_db(name: str) -> None:
     with pg("postgres") as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         c.execute(f'CREATE DATABASE "{name}"')
+
+
+def recreate_my_db(name: str) -> None:
+    """Drop and create a local MariaDB database, as root."""
+    import MySQLdb
+
+    m = MySQLdb.connect(host="127.0.0.1", user="root")
+    try:
+        cur = m.cursor()
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cur.execute(f"CREATE DATABASE `{name}`")
+    finally:
+        m.close()
 
 
 def port_free(port: int) -> bool:

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from tests.api.warm_api_harness import AIRFLOW, USERS, Deployment
-from tests.processes import pg
+from tests.processes import pg, recreate_my_db
+from tests.specs import Job, spec
 
 PORT = 28081
 META_DB = "wa_api_meta"
@@ -17,52 +18,22 @@ PG_URI = "postgresql://root@127.0.0.1:5432/wa_api"
 MY_URI = "mysql://root@127.0.0.1:3306/wa_api"
 
 
-def _spec(dag_id: str, strategy: str, jobs: str, extra: str = "") -> str:
-    return f"""dag_id: {dag_id}
-strategy: {strategy}
-batch_size: 500
-retries: 0
-schedule: null
-start_date: 2024-01-01
-{extra}jobs:
-{jobs}"""
+WHERE = "created_at < '2025-01-01'"
+
+
+def _job(job_id: str, table: str, source: str = "api_pg", source_schema: str = "api_src") -> Job:
+    return Job(job_id, source, f"{source_schema}.{table}", "api_pg", f"api_warm.{table}")
 
 
 SPECS = {
-    "api_orders.yaml": _spec("api_orders", "copy_then_delete", """  - id: orders
-    source: {conn_id: api_pg, table: api_src.orders}
-    target: {conn_id: api_pg, table: api_warm.orders}
-    key: [id]
-    where: "created_at < '2025-01-01'"
-  - id: items
-    source: {conn_id: api_my, table: wa_api.items}
-    target: {conn_id: api_pg, table: api_warm.items}
-    key: [id]
-"""),
-    "api_copy.yaml": _spec("api_copy", "move", """  - id: copyme
-    source: {conn_id: api_pg, table: api_src.copyme}
-    target: {conn_id: api_pg, table: api_warm.copyme}
-    key: [id]
-"""),
-    "api_slow.yaml": _spec("api_slow", "move", """  - id: slow
-    source: {conn_id: api_pg, table: api_src.slow}
-    target: {conn_id: api_pg, table: api_warm.slow}
-    key: [id]
-""", extra="max_rows_per_second: 800\n"),
-    "api_reexec.yaml": _spec("api_reexec", "copy_then_delete", """  - id: first
-    source: {conn_id: api_pg, table: api_src.re_first}
-    target: {conn_id: api_pg, table: api_warm.re_first}
-    key: [id]
-  - id: second
-    source: {conn_id: api_pg, table: api_src.re_second}
-    target: {conn_id: api_pg, table: api_warm.re_second}
-    key: [id]
-"""),
-    "api_hidden.yaml": _spec("api_hidden", "copy", """  - id: hidden
-    source: {conn_id: api_pg, table: api_src.hidden}
-    target: {conn_id: api_pg, table: api_warm.hidden}
-    key: [id]
-"""),
+    "api_orders": spec("api_orders", "copy_then_delete", [
+        Job("orders", "api_pg", "api_src.orders", "api_pg", "api_warm.orders", where=WHERE),
+        _job("items", "items", source="api_my", source_schema="wa_api")], batch_size=500, retries=0),
+    "api_copy": spec("api_copy", "move", [_job("copyme", "copyme")], batch_size=500, retries=0),
+    "api_slow": spec("api_slow", "move", [_job("slow", "slow")], batch_size=500, retries=0, max_rows_per_second=800),
+    "api_reexec": spec("api_reexec", "copy_then_delete", [_job("first", "re_first"), _job("second", "re_second")],
+                       batch_size=500, retries=0),
+    "api_hidden": spec("api_hidden", "copy", [_job("hidden", "hidden")], batch_size=500, retries=0),
 }
 DAGS = ["api_orders", "api_copy", "api_slow", "api_reexec", "api_hidden", "warm_maintenance"]
 
@@ -87,11 +58,9 @@ def _seed_user_data() -> None:
         # the warm table of the slow job exists (empty) before the run, so checksums compare both tables
         c.execute("CREATE TABLE api_warm.slow (id int PRIMARY KEY, v text NOT NULL)")
         # api_src.re_second is missing: the first run of api_reexec fails on its second job
-    m = MySQLdb.connect(host="127.0.0.1", user="root")
+    recreate_my_db("wa_api")
+    m = MySQLdb.connect(host="127.0.0.1", user="root", db="wa_api")
     cur = m.cursor()
-    cur.execute("DROP DATABASE IF EXISTS `wa_api`")
-    cur.execute("CREATE DATABASE `wa_api`")
-    cur.execute("USE `wa_api`")
     cur.execute("CREATE TABLE wa_api.items (id int PRIMARY KEY, sku varchar(40) NOT NULL, qty int)")
     cur.execute("INSERT INTO wa_api.items SELECT seq, CONCAT('sku-', seq), seq % 7 FROM wa_api.seq_1_to_700")
     m.commit()

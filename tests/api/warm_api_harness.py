@@ -10,18 +10,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import requests
-
-from tests.processes import Proc, recreate_pg_db, wait_port_free
-
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-AIRFLOW = str(VENV_BIN / "airflow")
+from tests.deployment import Client
+from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, recreate_pg_db, wait_port_free
+from tests.specs import write_specs
 
 SIMPLE = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -35,20 +29,21 @@ USERS = {
 }
 
 
-class Deployment:
+class Deployment(Client):
     """One Airflow home; the scheduler and dag-processor run for the whole session, the api-server
-    is (re)started with the auth manager a test asks for."""
+    is (re)started with the auth manager a test asks for. The HTTP helpers are tests.deployment.Client's;
+    ``passwords`` (user -> password) defaults to USERS'."""
 
     def __init__(self, *, meta_db: str, port: int, specs: dict[str, str] | None = None,
-                 connections: dict[str, str] | None = None, copy_plugin: bool = True, extra_env: dict | None = None):
+                 connections: dict[str, str] | None = None, copy_plugin: bool = True, extra_env: dict | None = None,
+                 passwords: dict[str, str] | None = None):
+        super().__init__(f"http://127.0.0.1:{port}", passwords or {u: p for u, (p, _, _) in USERS.items()},
+                         tail=self._proc_tail)
         self.home = Path(tempfile.mkdtemp(prefix="warm-api-home-"))
         self.port = port
-        self.base = f"http://127.0.0.1:{port}"
         self.meta_db = meta_db
         self.specs_dir = self.home / "specs"
-        self.specs_dir.mkdir()
-        for name, text in (specs or {}).items():
-            (self.specs_dir / name).write_text(text)
+        write_specs(self.specs_dir, specs or {})
         plugins = self.home / "plugins"
         plugins.mkdir()
         if copy_plugin:  # a deployment that also copies the plugin folder must not register it twice
@@ -91,7 +86,9 @@ class Deployment:
         self.env = env
         self.procs: dict[str, Proc] = {}
         self.auth_kind: str | None = None
-        self._tokens: dict[str, str] = {}
+
+    def _proc_tail(self, role: str) -> str:
+        return self.procs[role].tail(40) if role in self.procs else ""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -116,92 +113,15 @@ class Deployment:
             return
         if "api-server" in self.procs:
             self.procs.pop("api-server").stop()
-        self._tokens.clear()
+        self.forget_tokens()
         wait_port_free(self.port)
         env = dict(self.env, AIRFLOW__CORE__AUTH_MANAGER=SIMPLE if kind == "simple" else FAB)
         self.procs["api-server"] = Proc("api-server", [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p", str(self.port),
                                                        "-w", "1"], env, self.home, cwd=ROOT)
         self.auth_kind = kind
-        self.wait_healthy()
-
-    def wait_healthy(self, timeout: float = 180) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            proc = self.procs["api-server"]
-            if not proc.alive():
-                raise RuntimeError("api-server died:\n" + proc.tail())
-            try:
-                if requests.get(f"{self.base}/api/v2/monitor/health", timeout=3).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise RuntimeError("api-server not healthy:\n" + self.procs["api-server"].tail())
+        self.wait_healthy(self.procs["api-server"])
 
     def stop(self) -> None:
         for name in ("api-server", "scheduler", "dag-processor"):
             if name in self.procs:
                 self.procs.pop(name).stop()
-
-    # -- HTTP -----------------------------------------------------------------------------------------
-
-    def token(self, user: str) -> str:
-        if user not in self._tokens:
-            pw = USERS[user][0] if user in USERS else user
-            r = requests.post(f"{self.base}/auth/token", json={"username": user, "password": pw}, timeout=30)
-            assert r.status_code in (200, 201), (user, r.status_code, r.text)
-            self._tokens[user] = r.json()["access_token"]
-        return self._tokens[user]
-
-    def headers(self, user: str | None) -> dict:
-        return {"Authorization": f"Bearer {self.token(user)}"} if user else {}
-
-    def get(self, path: str, user: str | None = "admin", **kw) -> requests.Response:
-        return requests.get(self.base + path, headers={**self.headers(user), **kw.pop("headers", {})}, timeout=60, **kw)
-
-    def post(self, path: str, user: str | None = "admin", **kw) -> requests.Response:
-        return requests.post(self.base + path, headers={**self.headers(user), **kw.pop("headers", {})}, timeout=60, **kw)
-
-    def patch(self, path: str, user: str | None = "admin", **kw) -> requests.Response:
-        return requests.patch(self.base + path, headers={**self.headers(user), **kw.pop("headers", {})}, timeout=60, **kw)
-
-    # -- Airflow helpers -------------------------------------------------------------------------------
-
-    def wait_dags(self, dag_ids: list[str], timeout: float = 240) -> None:
-        deadline = time.time() + timeout
-        missing = list(dag_ids)
-        while time.time() < deadline:
-            missing = [d for d in missing if self.get(f"/api/v2/dags/{d}").status_code != 200]
-            if not missing:
-                return
-            time.sleep(2)
-        errs = self.get("/api/v2/importErrors").text
-        raise RuntimeError(f"DAGs not parsed: {missing}\nimport errors: {errs}\n"
-                           + self.procs["dag-processor"].tail())
-
-    def trigger(self, dag_id: str, conf: dict | None = None, user: str = "admin") -> str:
-        r = self.post(f"/api/v2/dags/{dag_id}/dagRuns", user, json={"logical_date": None, "conf": conf or {}})
-        assert r.status_code == 200, r.text
-        return r.json()["dag_run_id"]
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        r = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-        assert r.status_code == 200, r.text
-        return r.json()["state"]
-
-    def wait_run(self, dag_id: str, run_id: str, states=("success", "failed"), timeout: float = 240) -> str:
-        deadline = time.time() + timeout
-        state = None
-        while time.time() < deadline:
-            state = self.run_state(dag_id, run_id)
-            if state in states:
-                return state
-            time.sleep(1)
-        raise AssertionError(f"{dag_id}/{run_id} still {state} after {timeout}s\n"
-                             + self.procs["scheduler"].tail(40))
-
-    def return_value(self, dag_id: str, run_id: str, task_id: str):
-        r = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
-                     params={"deserialize": "true"})
-        assert r.status_code == 200, r.text
-        return r.json()["value"]

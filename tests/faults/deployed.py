@@ -80,7 +80,7 @@ def job_client_ports(kind: str, table_sql: str) -> list[int]:
 def kill_worker_of(stack, dag_id: str, run_id: str, task_id: str) -> int:
     """kill -9 the Airflow task process running a task instance: the task runner titles itself
     ``airflow worker -- <task instance id>``."""
-    ti = stack.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}").json()
+    ti = stack.task_instance(dag_id, run_id, task_id)
     title = f"airflow worker -- {ti['id']}"
     pids = [p.pid for p in psutil.process_iter(["cmdline"])
             if p.info["cmdline"] and " ".join(p.info["cmdline"]).strip() == title]

@@ -16,8 +16,10 @@ import threading
 import time
 from pathlib import Path
 
+from tests import specs
 from tests.api.warm_api_harness import Deployment
 from tests.faults.fdb import DB, MY_URI, PG_URI, table
+from tests.specs import Job
 
 PORT = 28120
 LOG_PORT = 28121
@@ -30,21 +32,11 @@ USERS = {"admin": ("admin-pw", "Admin"), "op": ("op-pw", "Op"), "viewer": ("view
 
 
 def spec(dag_id: str, strategy: str, jobs: list[tuple[str, str, str, str]], *, rate: float | None = None,
-         batch: int = 100, retries: int = 0, extra: str = "") -> str:
-    """jobs: (job id, source engine, warm engine, table name)."""
-    lines = [f"dag_id: {dag_id}", f"strategy: {strategy}", f"batch_size: {batch}", f"retries: {retries}",
-             "retry_delay_seconds: 0", "schedule: null", "start_date: 2024-01-01"]
-    if rate:
-        lines.append(f"max_rows_per_second: {rate}")
-    lines += [x for x in extra.splitlines() if x]
-    lines.append("jobs:")
-    for job_id, s, w, name in jobs:
-        lines += [f"  - id: {job_id}",
-                  f"    source: {{conn_id: f_{s}, table: {table(s, 'src', name)}}}",
-                  f"    target: {{conn_id: f_{w}, table: {table(w, 'warm', name)}}}",
-                  "    key: [id]",
-                  "    where: \"created_at < '2025-01-01'\""]
-    return "\n".join(lines) + "\n"
+         batch: int = 100, retries: int = 0, **options) -> str:
+    """jobs: (job id, source engine, warm engine, table name) on the fault suite's connections f_pg/f_my."""
+    return specs.spec(dag_id, strategy, [Job(job_id, f"f_{s}", table(s, "src", name), f"f_{w}", table(w, "warm", name),
+                                             where="created_at < '2025-01-01'") for job_id, s, w, name in jobs],
+                      batch_size=batch, retries=retries, retry_delay_seconds=0, max_rows_per_second=rate, **options)
 
 
 # DAG id -> spec. Each scenario has its own DAG and tables (see the tests that use them).
@@ -57,7 +49,7 @@ SPECS = {
                           rate=150),
     "f_term_lock": spec("f_term_lock", "move", [("orders", "pg", "pg", "tl")]),
     # its pool has no slot until the test has terminated the run (the task cannot start before)
-    "f_term_queued": spec("f_term_queued", "move", [("orders", "pg", "pg", "tq")], extra="pool: f_closed"),
+    "f_term_queued": spec("f_term_queued", "move", [("orders", "pg", "pg", "tq")], pool="f_closed"),
     # kill -9 of the Airflow worker, then Airflow's retry
     "f_kill_copy": spec("f_kill_copy", "move", [("orders", "pg", "my", "kc")], rate=150, retries=1),
     "f_kill_delete": spec("f_kill_delete", "copy_then_delete", [("orders", "my", "pg", "kd")], batch=200,
@@ -68,7 +60,7 @@ SPECS = {
     "f_abuse": spec("f_abuse", "copy", [("orders", "pg", "pg", "ab")], batch=500),
     "f_abuse_fail": spec("f_abuse_fail", "move", [("orders", "pg", "pg", "ab_missing")]),
     "f_abuse_slow": spec("f_abuse_slow", "copy", [("orders", "pg", "pg", "abs")], rate=60, batch=20,
-                         extra="allow_conf_where: true"),
+                         allow_conf_where=True),
     "f_other": spec("f_other", "copy", [("orders", "pg", "pg", "ot")], batch=500),
     # paths around the plugin (tests/abuse/test_paths_around_the_plugin.py)
     "f_guard": spec("f_guard", "copy", [("orders", "pg", "my", "gd")], batch=500),
@@ -123,37 +115,8 @@ class FaultStack(Deployment):
         assert users.returncode == 0, users.stdout[-3000:]
         self.wait_dags(DAGS)
 
-    def token(self, user: str) -> str:
-        import requests
-
-        if user not in self._tokens:
-            r = requests.post(f"{self.base}/auth/token", json={"username": user, "password": USERS[user][0]},
-                              timeout=30)
-            assert r.status_code in (200, 201), (user, r.status_code, r.text)
-            self._tokens[user] = r.json()["access_token"]
-        return self._tokens[user]
-
-    # -- runs -------------------------------------------------------------------------------------
-    def wait_state(self, dag_id: str, run_id: str, states, timeout: float = 180) -> str:
-        return self.wait_run(dag_id, run_id, states=tuple(states), timeout=timeout)
-
-    def ti_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
-        r = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
-        return r.json().get("state") if r.status_code == 200 else None
-
-    def warm_task(self, dag_id: str, run_id: str) -> dict:
-        r = self.get(f"/warm/api/v1/tasks/{dag_id}/{run_id}")
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def action(self, dag_id: str, run_id: str, what: str, user: str = "admin", task_id: str | None = None):
-        path = f"/warm/api/v1/tasks/{dag_id}/{run_id}" + (f"/subtasks/{task_id}" if task_id else "") + f"/{what}"
-        return self.post(path, user, json={})
-
     def rollback_and_wait(self, dag_id: str, run_id: str, timeout: float = 180) -> dict:
-        r = self.action(dag_id, run_id, "rollback")
-        assert r.status_code == 200, r.text
-        m = r.json()["maintenance_run_id"]
+        m = self.warm_action(dag_id, run_id, "rollback")["maintenance_run_id"]
         state = self.wait_run("warm_maintenance", m, timeout=timeout)
         assert state == "success", f"rollback maintenance run {m} ended {state}"
         return self.return_value("warm_maintenance", m, "maintain")
@@ -169,7 +132,7 @@ def get() -> FaultStack:
     global _stack
     with _lock:
         if _stack is None:
-            s = FaultStack(meta_db=META_DB, port=PORT, specs={f"{k}.yaml": v for k, v in SPECS.items()},
+            s = FaultStack(meta_db=META_DB, port=PORT, specs=SPECS, passwords={u: p for u, (p, _) in USERS.items()},
                            connections={"f_pg": PG_URI, "f_my": MY_URI},
                            extra_env={"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORT),
                                       "AIRFLOW__CORE__PARALLELISM": "10",

@@ -179,7 +179,7 @@ def kill_copy(stack):
         pair.check_nothing_lost()
         assert stack.wait_run("f_kill_copy", run, timeout=240) == "success"
         pair.check_exact("move")
-        ti = stack.get(f"/api/v2/dags/f_kill_copy/dagRuns/{run}/taskInstances/orders").json()
+        ti = stack.task_instance("f_kill_copy", run, "orders")
         assert ti["try_number"] == 2, ti  # the kill cost one try; the retry resumed
     return run, pair
 
