@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,10 +19,10 @@ import pytest
 import requests
 
 from tests import processes
-from tests.processes import Proc, port_free
+from tests.deployment import Client
+from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, port_free
+from tests.specs import Job, spec, write_specs
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 PORT = 28100
 BASE = f"http://127.0.0.1:{PORT}"
 META_DB = "wa_ui_meta"
@@ -33,71 +32,28 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORDS = {"admin": "admin-ui-pw", "viewer": "viewer-ui-pw"}
 
+WHERE = "created_at < '2025-01-01'"
+
+
+def _job(job_id: str, table: str, where: str | None = WHERE, target: str = "ui_pg") -> Job:
+    return Job(job_id, "ui_pg", f"ui_src.{table}", target,
+               f"ui_warm.{table}" if target == "ui_pg" else f"{USER_DB}.{table}", where=where)
+
+
 SPECS = {
     # Two table jobs, one per warm engine; completes in seconds. Completed-tab actions use it.
-    "ui_copy.yaml": """
-dag_id: ui_copy
-description: Copy old customers and invoices (source kept)
-strategy: copy
-batch_size: 100
-retries: 0
-jobs:
-  - id: customers
-    source: {conn_id: ui_pg, table: ui_src.customers}
-    target: {conn_id: ui_pg, table: ui_warm.customers}
-    key: [id]
-    where: "created_at < '2025-01-01'"
-  - id: invoices
-    source: {conn_id: ui_pg, table: ui_src.invoices}
-    target: {conn_id: ui_my, table: wa_ui.invoices}
-    key: [id]
-    where: "created_at < '2025-01-01'"
-""",
+    "ui_copy": spec("ui_copy", "copy", [_job("customers", "customers"), _job("invoices", "invoices", target="ui_my")],
+                    description="Copy old customers and invoices (source kept)", batch_size=100, retries=0),
     # Throttled so a run stays In progress long enough to watch, verify and terminate.
-    "ui_orders.yaml": """
-dag_id: ui_orders
-description: Archive old orders (throttled)
-strategy: copy_then_delete
-batch_size: 500
-max_rows_per_second: 1500
-retries: 0
-jobs:
-  - id: orders
-    source: {conn_id: ui_pg, table: ui_src.orders}
-    target: {conn_id: ui_pg, table: ui_warm.orders}
-    key: [id]
-    where: "created_at < '2025-01-01'"
-""",
+    "ui_orders": spec("ui_orders", "copy_then_delete", [_job("orders", "orders")],
+                      description="Archive old orders (throttled)", batch_size=500, max_rows_per_second=1500,
+                      retries=0),
     # payments fails part-way: its warm table refuses row 1500 (a CHECK constraint the test drops
     # before re-executing). Exceptional-tab actions use it.
-    "ui_mixed.yaml": """
-dag_id: ui_mixed
-description: Move regions and payments
-strategy: move
-batch_size: 250
-max_rows_per_second: 1000
-retries: 0
-jobs:
-  - id: regions
-    source: {conn_id: ui_pg, table: ui_src.regions}
-    target: {conn_id: ui_pg, table: ui_warm.regions}
-    key: [id]
-  - id: payments
-    source: {conn_id: ui_pg, table: ui_src.payments}
-    target: {conn_id: ui_pg, table: ui_warm.payments}
-    key: [id]
-""",
+    "ui_mixed": spec("ui_mixed", "move", [_job("regions", "regions", None), _job("payments", "payments", None)],
+                     description="Move regions and payments", batch_size=250, max_rows_per_second=1000, retries=0),
     # Tiny; its one real run is cloned 10,000 times for the paging test.
-    "ui_bulk.yaml": """
-dag_id: ui_bulk
-strategy: copy
-retries: 0
-jobs:
-  - id: notes
-    source: {conn_id: ui_pg, table: ui_src.notes}
-    target: {conn_id: ui_pg, table: ui_warm.notes}
-    key: [id]
-""",
+    "ui_bulk": spec("ui_bulk", "copy", [_job("notes", "notes", None)], retries=0),
 }
 
 ORDERS_ROWS = 90_000
@@ -110,18 +66,9 @@ def pg(db: str = USER_DB):
 
 
 def _reset_databases() -> None:
-    import MySQLdb
-    import psycopg
-
-    with psycopg.connect("host=127.0.0.1 user=root dbname=postgres", autocommit=True) as c:
-        for db in (META_DB, USER_DB):
-            c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            c.execute(f'CREATE DATABASE "{db}"')
-    m = MySQLdb.connect(host="127.0.0.1", user="root")
-    cur = m.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS `{USER_DB}`")
-    cur.execute(f"CREATE DATABASE `{USER_DB}`")
-    m.close()
+    for db in (META_DB, USER_DB):
+        processes.recreate_pg_db(db)
+    processes.recreate_my_db(USER_DB)
     with pg() as c:
         c.execute("CREATE SCHEMA ui_src; CREATE SCHEMA ui_warm")
         for name, n in (("customers", 400), ("invoices", 600), ("notes", 20)):
@@ -152,59 +99,15 @@ def count(table: str) -> int:
 
 # ---------------------------------------------------------------------------- the deployment
 
-class Airflow:
-    def __init__(self, home: Path, proc: Proc):
-        self.home, self.proc = home, proc
-        self.tokens: dict[str, str] = {}
+class Airflow(Client):
+    """The standalone deployment: tests.deployment.Client on BASE (PASSWORDS: what Airflow uses), its process."""
 
-    def token(self, user: str = "admin") -> str:
-        if user not in self.tokens:
-            r = requests.post(f"{BASE}/auth/token", json={"username": user, "password": PASSWORDS[user]}, timeout=20)
-            r.raise_for_status()
-            self.tokens[user] = r.json()["access_token"]
-        return self.tokens[user]
+    def __init__(self, home: Path, proc: Proc):
+        super().__init__(BASE, PASSWORDS, timeout=30, tail=lambda role: proc.tail(40))
+        self.home, self.proc = home, proc
 
     def api(self, method: str, path: str, user: str = "admin", **kw):
-        r = requests.request(method, f"{BASE}{path}", headers={"Authorization": f"Bearer {self.token(user)}"},
-                             timeout=30, **kw)
-        return r
-
-    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None) -> str:
-        body = {"logical_date": None, "conf": conf or {}}
-        if run_id:
-            body["dag_run_id"] = run_id
-        r = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
-        assert r.status_code == 200, r.text
-        return r.json()["dag_run_id"]
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        r = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-        r.raise_for_status()
-        return r.json()["state"]
-
-    def wait_run(self, dag_id: str, run_id: str, states=("success", "failed"), timeout: float = 120) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s = self.run_state(dag_id, run_id)
-            if s in states:
-                return s
-            time.sleep(1)
-        raise AssertionError(f"{dag_id}/{run_id} still {s} after {timeout}s (wanted {states})")
-
-    def warm_task(self, dag_id: str, run_id: str, user: str = "admin") -> dict:
-        r = self.api("GET", f"/warm/api/v1/tasks/{dag_id}/{run_id}", user=user)
-        r.raise_for_status()
-        return r.json()
-
-    def wait_warm(self, dag_id: str, run_id: str, pred, timeout: float = 90, what: str = "condition") -> dict:
-        deadline = time.monotonic() + timeout
-        t = None
-        while time.monotonic() < deadline:
-            t = self.warm_task(dag_id, run_id)
-            if pred(t):
-                return t
-            time.sleep(1)
-        raise AssertionError(f"{dag_id}/{run_id}: {what} not reached in {timeout}s; last: {json.dumps(t)[:1500]}")
+        return self.request(method, path, user, **kw)
 
     def log_tail(self, n: int = 60) -> str:
         return self.proc.tail(n)
@@ -247,13 +150,11 @@ def start_airflow() -> Airflow:
     _reset_databases()
     home = Path(tempfile.mkdtemp(prefix="warm-ui-home-"))
     specs = home / "specs"
-    specs.mkdir()
-    for name, text in SPECS.items():
-        (specs / name).write_text(text.lstrip())
+    write_specs(specs, SPECS)
     pw_file = home / "simple_auth_manager_passwords.json.generated"
     pw_file.write_text(json.dumps(PASSWORDS))
     (ARTIFACTS / "airflow-standalone.log").unlink(missing_ok=True)
-    af = Airflow(home, Proc("airflow-standalone", [str(VENV_BIN / "airflow"), "standalone"], _env(home, specs),
+    af = Airflow(home, Proc("airflow-standalone", [AIRFLOW, "standalone"], _env(home, specs),
                             ARTIFACTS, cwd=home))
     try:
         _wait_ready(af)
