@@ -19,19 +19,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
-import requests
-
-from tests.processes import Proc, port_free, recreate_pg_db
-
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-AIRFLOW = str(VENV_BIN / "airflow")
+from tests.deployment import Client, q  # noqa: F401 (q: the tests quote run ids with it)
+from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, port_free, recreate_pg_db
+from tests.specs import write_specs
 
 META_DB = "wa_celery_meta"
 BROKER = "redis://127.0.0.1:6379/7"
@@ -53,89 +47,14 @@ def hostname():
 '''
 
 
-def q(s: str) -> str:
-    return quote(s, safe="")
-
-
-class Api:
-    """HTTP client of one api-server (its own login: a JWT it issued)."""
-
-    def __init__(self, name: str, port: int):
-        self.name = name
-        self.base = f"http://127.0.0.1:{port}"
-        self._token: str | None = None
-
-    def token(self) -> str:
-        if self._token is None:
-            r = requests.post(f"{self.base}/auth/token", json={"username": "admin", "password": PASSWORD},
-                              timeout=30)
-            assert r.status_code in (200, 201), (self.name, r.status_code, r.text)
-            self._token = r.json()["access_token"]
-        return self._token
-
-    def _h(self, kw: dict) -> dict:
-        return {"Authorization": f"Bearer {self.token()}", **kw.pop("headers", {})}
-
-    def get(self, path: str, **kw) -> requests.Response:
-        return requests.get(self.base + path, headers=self._h(kw), timeout=60, **kw)
-
-    def post(self, path: str, **kw) -> requests.Response:
-        return requests.post(self.base + path, headers=self._h(kw), timeout=60, **kw)
-
-    def ok(self, method: str, path: str, **kw):
-        r = getattr(self, method)(path, **kw)
-        assert r.status_code in (200, 201), f"{self.name} {method.upper()} {path}: {r.status_code} {r.text}"
-        return r.json()
-
-    # -- Airflow REST --------------------------------------------------------------------------------
-
-    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
-        return self.ok("post", f"/api/v2/dags/{dag_id}/dagRuns",
-                       json={"logical_date": None, "conf": conf or {}})["dag_run_id"]
-
-    def run(self, dag_id: str, run_id: str) -> dict:
-        return self.ok("get", f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}")
-
-    def tis(self, dag_id: str, run_id: str) -> dict[str, dict]:
-        body = self.ok("get", f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances")
-        return {t["task_id"]: t for t in body["task_instances"]}
-
-    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
-        body = self.ok("get", f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/{task_id}/tries")
-        return sorted(body["task_instances"], key=lambda t: t["try_number"])
-
-    def return_value(self, dag_id: str, run_id: str, task_id: str):
-        return self.ok("get", f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/{task_id}"
-                              "/xcomEntries/return_value", params={"deserialize": "true"})["value"]
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 240, states=("success", "failed")) -> str:
-        deadline = time.time() + timeout
-        state = None
-        while time.time() < deadline:
-            state = self.run(dag_id, run_id)["state"]
-            if state in states:
-                return state
-            time.sleep(1)
-        raise AssertionError(f"{dag_id}/{run_id} still {state} after {timeout}s")
-
-    # -- the Warm Monitor (plugin) API -------------------------------------------------------------
-
-    def warm(self, dag_id: str, run_id: str) -> dict:
-        return self.ok("get", f"/warm/api/v1/tasks/{q(dag_id)}/{q(run_id)}")
-
-    def warm_action(self, dag_id: str, run_id: str, action: str) -> dict:
-        return self.ok("post", f"/warm/api/v1/tasks/{q(dag_id)}/{q(run_id)}/{action}", json={})
-
-    def warm_list(self, **params) -> dict:
-        return self.ok("get", "/warm/api/v1/tasks", params=params)
-
-
 class Cluster:
     def __init__(self, *, specs: dict[str, str], connections: dict[str, str]):
         self.dir = Path(tempfile.mkdtemp(prefix="warm-celery-"))
         self.specs = specs
         self.procs: dict[str, Proc] = {}
-        self.api = {k: Api(k, p) for k, p in API_PORTS.items()}
+        # one HTTP client per api-server (its own login: a JWT it issued)
+        self.api = {k: Client(f"http://127.0.0.1:{p}", {"admin": PASSWORD}, name=k, tail=self._tail)
+                    for k, p in API_PORTS.items()}
         identity = self.dir / "identity"
         identity.mkdir()
         (identity / "warm_worker_identity.py").write_text(IDENTITY)
@@ -186,8 +105,7 @@ class Cluster:
         (dags / "specs").mkdir(parents=True, exist_ok=True)
         for f in ("warm_archive_dags.py", "warm_maintenance.py"):
             shutil.copy(ROOT / "dags" / f, dags / f)
-        for name, text in self.specs.items():
-            (dags / "specs" / name).write_text(text)
+        write_specs(dags / "specs", self.specs)
         (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
         env = dict(self.base_env, AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(dags),
                    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
@@ -244,26 +162,8 @@ class Cluster:
     def wait_ready(self, dag_ids: list[str], timeout: float = 300) -> None:
         deadline = time.time() + timeout
         for k, api in self.api.items():
-            while True:
-                proc = self.procs[f"api-server-{k}"]
-                if not proc.alive():
-                    raise RuntimeError(f"api-server-{k} died:\n{proc.tail()}")
-                try:
-                    if requests.get(f"{api.base}/api/v2/monitor/health", timeout=3).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.time() > deadline:
-                    raise RuntimeError(f"api-server-{k} not healthy:\n{proc.tail()}")
-                time.sleep(1)
-        api = self.api["a"]
-        missing = list(dag_ids)
-        while missing:
-            missing = [d for d in missing if api.get(f"/api/v2/dags/{d}").status_code != 200]
-            if missing and time.time() > deadline:
-                raise RuntimeError(f"DAGs not parsed: {missing}\n{api.get('/api/v2/importErrors').text}\n"
-                                   + self.procs["dag-processor"].tail())
-            time.sleep(2)
+            api.wait_healthy(self.procs[f"api-server-{k}"], timeout=max(1.0, deadline - time.time()))
+        self.api["a"].wait_dags(dag_ids, timeout=max(1.0, deadline - time.time()))
         while len(self.celery_ping()) < 2:
             for k in ("a", "b"):
                 if not self.procs[f"worker-{k}"].alive():
@@ -296,6 +196,9 @@ class Cluster:
         for t in threads:
             t.join()
         self.procs.clear()
+
+    def _tail(self, role: str) -> str:
+        return self.procs[role].tail(40) if role in self.procs else ""
 
     def tails(self) -> str:
         return "\n".join(f"===== {n}\n{p.tail(40)}" for n, p in self.procs.items())

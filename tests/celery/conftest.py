@@ -13,8 +13,9 @@ import psycopg
 import pytest
 
 from tests.celery.cluster import Cluster
-from tests.processes import pg, recreate_pg_db
 from tests.dbs import CUTOFF, Engine
+from tests.processes import pg, recreate_my_db, recreate_pg_db
+from tests.specs import Job, spec
 
 PG_URI = "postgresql://root@127.0.0.1:5432/wa_celery"
 MY_URI = "mysql://root@127.0.0.1:3306/wa_celery"
@@ -45,21 +46,14 @@ def warm_table(name: str, kind: str) -> str:
     return f"sc_warm.{name}" if kind == "pg" else f"wa_celery.warm_{name}"
 
 
-def _job(job_id: str, table: str, warm_kind: str) -> str:
-    src_conn = "sc_pg" if TABLES[table][0] == "pg" else "sc_my"
-    warm_conn = "sc_pg" if warm_kind == "pg" else "sc_my"
-    return f"""  - id: {job_id}
-    source: {{conn_id: {src_conn}, table: {src_table(table)}}}
-    target: {{conn_id: {warm_conn}, table: {warm_table(table, warm_kind)}}}
-    key: [id]
-    where: "{WHERE}"
-"""
+def _job(job_id: str, table: str, warm_kind: str) -> Job:
+    return Job(job_id, "sc_pg" if TABLES[table][0] == "pg" else "sc_my", src_table(table),
+               "sc_pg" if warm_kind == "pg" else "sc_my", warm_table(table, warm_kind), where=WHERE)
 
 
-def _spec(dag_id: str, jobs: str, strategy: str = "move", batch_size: int = 500, **extra) -> str:
-    lines = "".join(f"{k}: {v}\n" for k, v in extra.items())
-    return (f"dag_id: {dag_id}\nstrategy: {strategy}\nbatch_size: {batch_size}\nschedule: null\n"
-            f"start_date: 2024-01-01\nretries: 0\n{lines}jobs:\n{jobs}")
+def _spec(dag_id: str, jobs: list[Job], strategy: str = "move", batch_size: int = 500, retries: int = 0,
+          **options) -> str:
+    return spec(dag_id, strategy, jobs, batch_size=batch_size, retries=retries, **options)
 
 
 # (dag_id, table, warm engine, strategy) of the parallel and bulk DAGs
@@ -68,18 +62,18 @@ PAIRS = [("pgpg", "pg", "move"), ("pgmy", "my", "copy_then_delete"), ("mypg", "p
 PAR_DAGS = {f"sc_par_{p}": (f"par_{p}", w, s) for p, w, s in PAIRS}
 BULK_DAGS = {f"sc_bulk_{p}": (f"bulk_{p}", w, s) for p, w, s in PAIRS}
 
-SPECS = {}
+SPECS: dict[str, str] = {}
 for _dag, (_t, _w, _s) in PAR_DAGS.items():
-    SPECS[f"{_dag}.yaml"] = _spec(_dag, _job("orders", _t, _w), _s, 200, max_rows_per_second=600)
+    SPECS[f"{_dag}.yaml"] = _spec(_dag, [_job("orders", _t, _w)], _s, 200, max_rows_per_second=600)
 for _dag, (_t, _w, _s) in BULK_DAGS.items():
-    SPECS[f"{_dag}.yaml"] = _spec(_dag, _job("orders", _t, _w), _s, 5000)
-SPECS["sc_act.yaml"] = _spec("sc_act", _job("first", "act1", "my") + _job("second", "act2", "pg"), "move", 200,
+    SPECS[f"{_dag}.yaml"] = _spec(_dag, [_job("orders", _t, _w)], _s, 5000)
+SPECS["sc_act.yaml"] = _spec("sc_act", [_job("first", "act1", "my"), _job("second", "act2", "pg")], "move", 200,
                              max_rows_per_second=700)
 for _n in ("pool1", "pool2"):
-    SPECS[f"sc_{_n}.yaml"] = _spec(f"sc_{_n}", _job("orders", _n, "pg"), "copy_then_delete", 300,
+    SPECS[f"sc_{_n}.yaml"] = _spec(f"sc_{_n}", [_job("orders", _n, "pg")], "copy_then_delete", 300,
                                    max_rows_per_second=1000, pool=MY_POOL)
-SPECS["sc_queued.yaml"] = _spec("sc_queued", _job("orders", "queued", "pg"), "move", 500, queue="near_pg")
-SPECS["sc_kill.yaml"] = _spec("sc_kill", _job("orders", "kill", "my"), "move", 300, max_rows_per_second=600,
+SPECS["sc_queued.yaml"] = _spec("sc_queued", [_job("orders", "queued", "pg")], "move", 500, queue="near_pg")
+SPECS["sc_kill.yaml"] = _spec("sc_kill", [_job("orders", "kill", "my")], "move", 300, max_rows_per_second=600,
                               retries=3, retry_delay_seconds=1)
 DAG_IDS = [s[:-5] for s in SPECS] + ["warm_maintenance"]
 
@@ -165,11 +159,7 @@ def _recreate_user_dbs() -> None:
     recreate_pg_db("wa_celery")
     with pg("wa_celery") as c:
         c.execute("CREATE SCHEMA sc_src; CREATE SCHEMA sc_warm")
-    m = MySQLdb.connect(host="127.0.0.1", user="root")
-    cur = m.cursor()
-    cur.execute("DROP DATABASE IF EXISTS `wa_celery`")
-    cur.execute("CREATE DATABASE `wa_celery`")
-    m.close()
+    recreate_my_db("wa_celery")
 
 
 @pytest.fixture(scope="package")

@@ -106,7 +106,7 @@ def test_warm_dags_run_at_once_on_both_workers_with_progress_through_either_api_
 
     intervals, hosts, rows = [], set(), 0
     for dag_id, (_, run_id) in runs.items():
-        assert a.run(dag_id, run_id)["state"] == "success", dump(b.warm(dag_id, run_id))
+        assert a.run(dag_id, run_id)["state"] == "success", dump(b.warm_task(dag_id, run_id))
         table, warm_kind, strategy = PAR_DAGS[dag_id]
         rows += assert_exact(data, table, warm_kind, strategy)
         ti = a.tis(dag_id, run_id)["orders"]
@@ -119,7 +119,7 @@ def test_warm_dags_run_at_once_on_both_workers_with_progress_through_either_api_
         values = [p for _, _, p in seen]
         assert values == sorted(values), (dag_id, seen)
         # both api-servers tell the same story once it is over
-        ta, tb = a.warm(dag_id, run_id), b.warm(dag_id, run_id)
+        ta, tb = a.warm_task(dag_id, run_id), b.warm_task(dag_id, run_id)
         for key in ("state", "progress_pct", "rows_archived", "rows_planned", "source_status", "rollback_status"):
             assert ta[key] == tb[key], (key, ta[key], tb[key])
         assert ta["progress_pct"] == 100.0 and ta["rows_archived"] == len(data.expected(table)[0])
@@ -143,7 +143,7 @@ def test_unthrottled_throughput_across_both_workers(cluster, data):
     runs = trigger_all(cluster, BULK_DAGS)
     a = cluster.api["a"]
     for dag_id, (_, run_id) in runs.items():
-        assert a.wait_run(dag_id, run_id, timeout=240) == "success", dump(a.warm(dag_id, run_id))
+        assert a.wait_run(dag_id, run_id, timeout=240) == "success", dump(a.warm_task(dag_id, run_id))
     intervals, hosts, total, engine_rate, per_job = [], set(), 0, 0.0, {}
     for dag_id, (k, run_id) in runs.items():
         table, warm_kind, strategy = BULK_DAGS[dag_id]
@@ -152,7 +152,7 @@ def test_unthrottled_throughput_across_both_workers(cluster, data):
         ti = a.tis(dag_id, run_id)["orders"]
         hosts.add(ti["hostname"])
         intervals.append((ts(ti["start_date"]), ts(ti["end_date"])))
-        status = cluster.api["b"].warm(dag_id, run_id)["subtasks"][0]
+        status = cluster.api["b"].warm_task(dag_id, run_id)["subtasks"][0]
         assert status["rows_archived"] == n
         rv = a.return_value(dag_id, run_id, "orders")
         assert rv["rows_copied"] == n and rv["rows_deleted"] == n
@@ -180,7 +180,7 @@ def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
     first = cluster.api["a"].trigger(dag_id)
 
     def second_copying():
-        t = cluster.api["b"].warm(dag_id, first)
+        t = cluster.api["b"].warm_task(dag_id, first)
         subs = {s["task_id"]: s for s in t["subtasks"]}
         s = subs.get("second") or {}
         return t if s.get("state") == "running" and (s.get("rows_archived") or 0) >= 500 else None
@@ -216,7 +216,7 @@ def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
     m = own_api.warm_action(dag_id, first, "rollback")["maintenance_run_id"]
     assert other_api.wait_run("warm_maintenance", m, timeout=120) == "success"
     for api in (own_api, other_api):
-        t = api.warm(dag_id, first)
+        t = api.warm_task(dag_id, first)
         assert t["rollback_status"] == "rolled_back" and t["source_status"] == "restored", dump(t)
     for table, warm_kind in (("act1", "my"), ("act2", "pg")):
         assert checksum(data.src_rows(table)) == checksum(data.before[table])
@@ -225,13 +225,13 @@ def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
     # re-execute from the first job through the other api-server; it runs on whichever worker
     r = other_api.warm_action(dag_id, first, "subtasks/first/reexecute")
     new = r["new_run_id"]
-    assert own_api.wait_run(dag_id, new, timeout=180) == "success", dump(own_api.warm(dag_id, new))
+    assert own_api.wait_run(dag_id, new, timeout=180) == "success", dump(own_api.warm_task(dag_id, new))
     assert_exact(data, "act1", "my", "move")
     assert_exact(data, "act2", "pg", "move")
     # both api-servers show the same linked pair
     views = []
     for api in (own_api, other_api):
-        old_t, new_t = api.warm(dag_id, first), api.warm(dag_id, new)
+        old_t, new_t = api.warm_task(dag_id, first), api.warm_task(dag_id, new)
         assert old_t["reexecuted_as"] == new and new_t["reexecution_of"] == first
         assert new_t["state"] == "success" and new_t["rows_archived"] == sum(
             len(data.expected(x)[0]) for x in ("act1", "act2"))
@@ -294,7 +294,7 @@ def test_kill9_of_a_worker_mid_job_retries_on_the_other_without_loss_or_duplicat
     archived, _ = data.expected("kill")
 
     def copying():
-        t = a.warm(dag_id, run_id)
+        t = a.warm_task(dag_id, run_id)
         s = t["subtasks"][0] if t["subtasks"] else {}
         return s if s.get("state") == "running" and (s.get("rows_archived") or 0) >= 1200 else None
 
@@ -311,7 +311,7 @@ def test_kill9_of_a_worker_mid_job_retries_on_the_other_without_loss_or_duplicat
 
     # the scheduler sees no heartbeat, fails try 1 and retries it; the survivor resumes the job
     api = cluster.api[survivor]
-    assert api.wait_run(dag_id, run_id, timeout=240) == "success", dump(api.warm(dag_id, run_id)) + cluster.tails()
+    assert api.wait_run(dag_id, run_id, timeout=240) == "success", dump(api.warm_task(dag_id, run_id)) + cluster.tails()
     recovered_s = time.time() - killed_at
     tries = api.tries(dag_id, run_id, "orders")
     assert tries[0]["hostname"] == host and tries[0]["state"] in ("failed", "up_for_retry"), tries
@@ -331,7 +331,7 @@ def test_kill9_of_a_worker_mid_job_retries_on_the_other_without_loss_or_duplicat
     assert api.wait_run("warm_maintenance", vr, timeout=120) == "success"
     report = api.return_value("warm_maintenance", vr, "maintain")
     assert report["jobs"]["orders"]["lost"] == 0, report
-    t = cluster.api[victim].warm(dag_id, run_id)  # the killed worker's api-server still answers
+    t = cluster.api[victim].warm_task(dag_id, run_id)  # the killed worker's api-server still answers
     assert t["state"] == "success" and t["subtasks"][0]["try_number"] == len(tries)
     FIGURES["kill9"] = {"killed_worker": host, "rows_in_warm_at_kill": partial, "rows_total": len(archived),
                         "tries": [(x["try_number"], x["hostname"], x["state"]) for x in tries],
