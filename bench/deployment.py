@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
-AIRFLOW = str(VENV_BIN / "airflow")
+from bench.processes import AIRFLOW, ROOT, VENV_BIN, Proc, recreate_pg_db, wait_port_free
 
 SIMPLE = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -36,86 +31,38 @@ USERS = {
 }
 
 
-def pg(dbname: str):
-    """An autocommit connection to a local PostgreSQL database, as root."""
-    import psycopg
-
-    return psycopg.connect(f"host=127.0.0.1 user=root dbname={dbname}", autocommit=True)
-
-
-def recreate_pg_db(name: str) -> None:
-    with pg("postgres") as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def wait_port_free(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_free(port):
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"timed out after {timeout}s waiting for port {port} to be free")
-
-
-class Proc:
-    """One process started in its own session; its output goes to ``<log_dir>/<name>.log``."""
-
-    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path, cwd: Path | None = None):
-        self.name, self.args, self.env = name, args, env
-        self.cwd = cwd or log_dir
-        self.log_path = Path(log_dir) / f"{name}.log"
-        self.log = open(self.log_path, "ab")
-        self.p = subprocess.Popen(
-            self.args,
-            env=self.env,
-            cwd=str(self.cwd),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def alive(self) -> bool:
-        return self.p.poll() is None
-
-    def stop(self, timeout: float = 20) -> None:
-        """SIGTERM to the group, then SIGKILL to whatever of it is left after ``timeout``."""
-        if self.p.poll() is None:
-            pids = self._tree()
-            try:
-                os.killpg(self.p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-            for pid in [self.p.pid, *pids]:  # the group, and any descendant that left it (setsid)
-                try:
-                    (os.killpg if pid == self.p.pid else os.kill)(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self.p.wait(10)
-        self.log.close()
-
-    def _tree(self) -> list[int]:
-        import psutil
-
-        try:
-            return [c.pid for c in psutil.Process(self.p.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+def airflow_env(home: Path, base: str, meta_db: str, plugins: Path, specs_dir: Path) -> dict[str, str]:
+    """The environment of every Airflow process of a bench or test deployment: this process's, less its
+    Airflow settings, plus a home, a PostgreSQL metadata DB, LocalExecutor and USERS for both auth
+    managers (FAB's tables are migrated, so either can serve)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update({
+        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "6",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root@127.0.0.1:5432/{meta_db}",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "warm-api-tests-jwt-secret-0123456789abcdef",
+        "AIRFLOW__API__SECRET_KEY": "warm-api-tests-secret-key",
+        "AIRFLOW__API__BASE_URL": base,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, (_, r, _) in USERS.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB,  # migrate with FAB so its tables exist for both auth managers
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER": str(specs_dir),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    })
+    return env
 
 
 class Deployment:
@@ -135,38 +82,7 @@ class Deployment:
         plugins = self.home / "plugins"  # empty: the installed distribution registers the plugin
         plugins.mkdir()
         (self.home / "passwords.json").write_text(json.dumps({u: p for u, (p, _, _) in USERS.items()}))
-        env = dict(os.environ)
-        for k in list(env):
-            if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_")):
-                del env[k]
-        env.update(
-            {
-                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-                "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__PARALLELISM": "6",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base}/execution/",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root@127.0.0.1:5432/{meta_db}",
-                "AIRFLOW__API_AUTH__JWT_SECRET": "warm-api-tests-jwt-secret-0123456789abcdef",
-                "AIRFLOW__API__SECRET_KEY": "warm-api-tests-secret-key",
-                "AIRFLOW__API__BASE_URL": self.base,
-                "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, (_, r, _) in USERS.items()),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-                "AIRFLOW__CORE__AUTH_MANAGER": FAB,  # migrate with FAB so its tables exist for both auth managers
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-                "AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER": str(self.specs_dir),
-                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            }
-        )
+        env = airflow_env(self.home, self.base, meta_db, plugins, self.specs_dir)
         for conn_id, uri in (connections or {}).items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = uri
         self.env = env

@@ -22,7 +22,8 @@ import time
 
 import requests
 
-from bench.deployment import AIRFLOW, Deployment, Proc, pg
+from bench.deployment import Deployment
+from bench.processes import AIRFLOW, Proc, pg
 
 META_DB = "wa_api_bench_meta"
 PORT = 28090

@@ -1,32 +1,24 @@
 """A real Airflow deployment for the API tests: PostgreSQL metadata DB, LocalExecutor, scheduler,
 dag-processor and an api-server that is restarted when the tests switch auth manager.
 
-Used by ``tests/api/conftest.py``; ``bench/monitor_api.py`` reuses the process helpers.
+Used by ``tests/api/conftest.py`` and the other harnesses; its environment, users and process
+helpers are the benchmark's (bench/deployment.py, bench/processes.py), so both run the same Airflow.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from bench.deployment import FAB, SIMPLE, USERS, airflow_env
 from tests.deployment import Client
-from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, recreate_pg_db, wait_port_free
+from tests.processes import AIRFLOW, ROOT, Proc, recreate_pg_db, wait_port_free
 from tests.specs import write_specs
 
-SIMPLE = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-
-# Users of both auth managers: name -> (password, SimpleAuthManager role, FAB role)
-USERS = {
-    "admin": ("admin-pw", "admin", "Admin"),
-    "op": ("op-pw", "op", "Op"),
-    "user": ("user-pw", "user", "User"),
-    "viewer": ("viewer-pw", "viewer", "Viewer"),
-}
+__all__ = ["AIRFLOW", "FAB", "SIMPLE", "USERS", "Deployment"]
 
 
 class Deployment(Client):
@@ -50,36 +42,7 @@ class Deployment(Client):
             shutil.copytree(ROOT / "plugins" / "warm_monitor", plugins / "warm_monitor",
                             ignore=shutil.ignore_patterns("__pycache__"))
         (self.home / "passwords.json").write_text(json.dumps({u: p for u, (p, _, _) in USERS.items()}))
-        env = dict(os.environ)
-        for k in list(env):
-            if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_")):
-                del env[k]
-        env.update({
-            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "6",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root@127.0.0.1:5432/{meta_db}",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "warm-api-tests-jwt-secret-0123456789abcdef",
-            "AIRFLOW__API__SECRET_KEY": "warm-api-tests-secret-key",
-            "AIRFLOW__API__BASE_URL": self.base,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, (_, r, _) in USERS.items()),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-            "AIRFLOW__CORE__AUTH_MANAGER": FAB,  # migrate with FAB so its tables exist for both phases
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER": str(self.specs_dir),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        })
+        env = airflow_env(self.home, self.base, meta_db, plugins, self.specs_dir)
         for conn_id, uri in (connections or {}).items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = uri
         env.update(extra_env or {})
