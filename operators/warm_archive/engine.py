@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from warm_archive import failpoints, transfer, typemap
+from warm_archive import defaults, failpoints, transfer, typemap
 from warm_archive.connections import connect as airflow_connect
 from warm_archive.contract import SourceStatus
 from warm_archive.dialects import Dialect
@@ -52,12 +52,12 @@ class JobParams:
     key: list[str]
     where: str | None = None
     where_from_conf: bool = False  # the run conf's where (anyone who may trigger): checked strictly
-    strategy: str = "copy_then_delete"
-    batch_size: int = 20000
-    on_conflict: str = "skip"
-    max_rows_per_second: float | None = None
+    strategy: str = defaults.STRATEGY
+    batch_size: int = defaults.BATCH_SIZE
+    on_conflict: str = defaults.ON_CONFLICT
+    max_rows_per_second: float | None = defaults.MAX_ROWS_PER_SECOND
     dry_run: bool = False
-    lock_timeout_s: float = 600.0
+    lock_timeout_s: float = defaults.LOCK_TIMEOUT_S
     extra: dict = field(default_factory=dict)
 
 

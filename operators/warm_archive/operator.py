@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from warm_archive import defaults
 from warm_archive.contract import XCOM_KEY, SourceStatus
 from warm_archive.engine import JobParams, TableJob, is_db_error, public_message
 from warm_archive.errors import Terminated, WarmArchiveError
@@ -40,13 +41,13 @@ class WarmArchiveOperator(BaseOperator):
         target_table: str,
         key: list[str],
         where: str | None = None,
-        strategy: str = "copy_then_delete",
-        batch_size: int = 20000,
-        on_conflict: str = "skip",
-        max_rows_per_second: float | None = None,
+        strategy: str = defaults.STRATEGY,
+        batch_size: int = defaults.BATCH_SIZE,
+        on_conflict: str = defaults.ON_CONFLICT,
+        max_rows_per_second: float | None = defaults.MAX_ROWS_PER_SECOND,
         allow_conf_where: bool = False,
         job_order: list[str] | None = None,
-        lock_timeout_s: float = 600.0,
+        lock_timeout_s: float = defaults.LOCK_TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
