@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from warm_archive import defaults, failpoints, transfer, typemap
 from warm_archive.connections import connect as airflow_connect
 from warm_archive.contract import SourceStatus
+from warm_archive.dberrors import connection_lost, db_message, retry_in_place
 from warm_archive.dialects import Dialect
 from warm_archive.errors import ConflictError, Terminated, WarmArchiveError
 from warm_archive.ledger import Ledger
@@ -248,7 +248,7 @@ class TableJob:
             src.conn.rollback()
             self.check_stop()
             raise WarmArchiveError(
-                f"the where condition fails on {self.p.source_table}: {_db_message(e)}") from None
+                f"the where condition fails on {self.p.source_table}: {db_message(e)}") from None
 
     # -- planning -------------------------------------------------------------------------------
     def _src_where(self) -> str:
@@ -270,7 +270,7 @@ class TableJob:
         except Exception as e:
             src.conn.rollback()
             self.check_stop()
-            raise WarmArchiveError(f"the where condition fails on {p.source_table}: {_db_message(e)}") from None
+            raise WarmArchiveError(f"the where condition fails on {p.source_table}: {db_message(e)}") from None
         row = cur.fetchone()
         count = row[0]
         rng = None
@@ -439,9 +439,12 @@ class TableJob:
                         pass
                 if self._stop.is_set():
                     self.check_stop()
-                if not _retryable(e) or attempt == RETRIES_PER_BATCH:
+                if connection_lost(e):
+                    log.warning("%s: connection lost (%s); the task's retry resumes from the ledger",
+                                what, db_message(e))
+                if not retry_in_place(e) or attempt == RETRIES_PER_BATCH:
                     raise
-                log.warning("%s: %s; retrying (%s/%s)", what, _db_message(e), attempt, RETRIES_PER_BATCH)
+                log.warning("%s: %s; retrying (%s/%s)", what, db_message(e), attempt, RETRIES_PER_BATCH)
                 time.sleep(0.2 * attempt)
 
     def _batch(self, batch_no: int, last):
@@ -698,89 +701,6 @@ def _now() -> str:
     from warm_archive.ledger import now
 
     return now()
-
-
-DB_MESSAGE_MAX = 300
-ERROR_MAX = 600
-# A quoted string right after one of these words names an object (column "foo", table 'x.y',
-# at or near "..."); any other quoted string in a database error may be a data value.
-_NAMING_WORDS = frozenset({
-    "column", "columns", "relation", "table", "schema", "database", "function", "procedure",
-    "constraint", "index", "key", "type", "sequence", "view", "trigger", "near", "in", "field",
-    "extension", "collation", "operator", "role",
-})
-_QUOTE = re.compile(r"['\"]")
-_WORD_BEFORE = re.compile(r"([A-Za-z_]+)\s+$")
-
-
-def _db_message(e: BaseException) -> str:
-    """A database error as users may read it (warm_status, task log): its first line, data values
-    the server echoes (``invalid input syntax for type integer: "..."``, ``Truncated incorrect
-    DOUBLE value: '...'``) replaced by ``…``, at most DB_MESSAGE_MAX characters. The full text can
-    carry other rows' values (of any table a spec's subquery reads), so it never leaves the job."""
-    args = getattr(e, "args", ())
-    if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):  # MySQLdb
-        text = f"({args[0]}) {args[1]}"
-    else:
-        text = str(e)
-    text = text.strip()
-    if not text:
-        return type(e).__name__
-    return one_line(redact_values(text.splitlines()[0]), DB_MESSAGE_MAX)
-
-
-def redact_values(line: str) -> str:
-    """``line`` with every quoted string that does not follow a naming word replaced by ``'…'``;
-    a value's quote runs to the last same quote of the line (values may hold quotes)."""
-    out, i = [], 0
-    while (m := _QUOTE.search(line, i)) is not None:
-        q, ch = m.start(), m.group()
-        out.append(line[i:q])
-        word = _WORD_BEFORE.search(line, 0, q)
-        if word is not None and word.group(1).lower() in _NAMING_WORDS:
-            end = line.find(ch, q + 1)
-        else:
-            end = line.rfind(ch)
-            if end > q:
-                out.append(f"{ch}…{ch}")
-                i = end + 1
-                continue
-            end = -1
-        if end == -1:  # unterminated: the rest may be a value
-            out.append(f"{ch}…")
-            return "".join(out)
-        out.append(line[q:end + 1])
-        i = end + 1
-    out.append(line[i:])
-    return "".join(out)
-
-
-def one_line(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def public_message(e: BaseException) -> str:
-    """What a failed job reports (warm_status ``error``, the task's failure): our own messages on
-    one line and bounded, database errors through ``_db_message``."""
-    if isinstance(e, WarmArchiveError):
-        return one_line(str(e), ERROR_MAX) or type(e).__name__
-    if is_db_error(e):
-        return f"{type(e).__name__}: {_db_message(e)}"
-    return one_line(str(e), ERROR_MAX) or type(e).__name__
-
-
-def is_db_error(e: BaseException) -> bool:
-    return type(e).__module__.split(".")[0] in ("psycopg", "MySQLdb", "sqlite3")
-
-
-def _retryable(e: Exception) -> bool:
-    """Serialization failures and deadlocks: the batch is safe to run again."""
-    name = type(e).__name__
-    if name in ("SerializationFailure", "DeadlockDetected", "LockNotAvailable"):
-        return True
-    code = getattr(e, "args", [None])[0]
-    return name == "OperationalError" and code in (1205, 1213)  # MySQL lock wait / deadlock
 
 
 def _key_cursor(d: Dialect):

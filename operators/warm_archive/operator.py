@@ -11,7 +11,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from warm_archive import defaults
 from warm_archive.contract import XCOM_KEY, SourceStatus
-from warm_archive.engine import JobParams, TableJob, is_db_error, public_message
+from warm_archive.dberrors import is_db_error, public_message
+from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import Terminated, WarmArchiveError
 from warm_archive.progress import Publisher
 from warm_archive.spec import parse_conf
