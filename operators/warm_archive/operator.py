@@ -119,7 +119,7 @@ class WarmArchiveOperator(BaseOperator):
                 stopped = job.progress.source_status == SourceStatus.DELETING
                 job.progress.update(state="failed", error=message,
                                     **({"source_status": SourceStatus.PENDING} if stopped else {}))
-                if isinstance(e, Terminated) or (job._stop.is_set()):
+                if isinstance(e, Terminated) or job.stopped:
                     raise AirflowFailException(f"terminated: {message}") from None
                 if isinstance(e, WarmArchiveError):
                     raise AirflowFailException(message) from None
