@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from warm_archive import transfer
+from warm_archive.contract import OnConflict
 from warm_archive.dialects import Dialect
 from warm_archive.errors import ConflictError
 from warm_archive.plan import JobPlan
@@ -15,9 +16,6 @@ from warm_archive.sqlstats import SqlStats
 from warm_archive.values import encode_rows, normalize_key, normalize_row
 
 log = logging.getLogger(__name__)
-
-SKIP, OVERWRITE, ERROR = "skip", "overwrite", "error"
-
 
 @dataclass(frozen=True)
 class Conflicts:
@@ -42,22 +40,22 @@ def settle(plan: JobPlan, warm: Dialect, cur, keys: Sequence[tuple], stats: SqlS
         existing = [batch_keys[k] for k in (normalize_key(r) for r in in_range) if k in batch_keys]
         del batch_keys
     del in_range
-    if existing and plan.on_conflict == ERROR:
+    if existing and plan.on_conflict == OnConflict.ERROR:
         raise ConflictError(
             f"{len(existing)} row(s) of this batch are already in {plan.target_table} "
             f"(on_conflict: error), e.g. key {list(existing[0])}")
     previous = None
-    if existing and plan.on_conflict == OVERWRITE:
+    if existing and plan.on_conflict == OnConflict.OVERWRITE:
         previous = encode_rows(transfer.select_by_keys(warm, plan.target_table, plan.columns, plan.key,
                                                        existing, stats))
         transfer.delete_keys(warm, plan.target_table, plan.key, existing, stats)
-    skip = {normalize_key(k) for k in existing} if plan.on_conflict == SKIP else set()
+    skip = {normalize_key(k) for k in existing} if plan.on_conflict == OnConflict.SKIP else set()
     return Conflicts(existing, skip, previous)
 
 
 def skipped(plan: JobPlan, keys: Sequence[tuple], inserted: int) -> int:
     """How many of the batch's rows the skip policy left out."""
-    return len(keys) - inserted if plan.on_conflict == SKIP else 0
+    return len(keys) - inserted if plan.on_conflict == OnConflict.SKIP else 0
 
 
 def move_deletes(plan: JobPlan, src: Dialect, warm: Dialect, keys: Sequence[tuple], c: Conflicts,

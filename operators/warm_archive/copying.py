@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from warm_archive import conflicts, failpoints, transfer
 from warm_archive.context import RunContext
+from warm_archive.contract import OnConflict, Strategy
 from warm_archive.dberrors import connection_lost, db_message, retry_in_place
 from warm_archive.dialects import Dialect
 from warm_archive.ledger import Ledger, now
@@ -30,7 +31,6 @@ from warm_archive.values import IntKeys, encode_keys, fetch_keys, normalize_key
 log = logging.getLogger(__name__)
 
 RETRIES_PER_BATCH = 5
-MOVE = "move"
 T = TypeVar("T")
 
 
@@ -62,7 +62,7 @@ def overlaps_batches(plan: JobPlan, sessions: Sessions) -> bool:
     batch before it, which the later batch waits for before committing (a wait no server
     sees as a deadlock)."""
     src, warm = sessions.src, sessions.warm
-    return (plan.strategy != MOVE and plan.on_conflict != conflicts.OVERWRITE and not plan.same_db
+    return (plan.strategy != Strategy.MOVE and plan.on_conflict != OnConflict.OVERWRITE and not plan.same_db
             and plan.streams(src, warm) and src.serves_many and warm.serves_many)
 
 
@@ -175,7 +175,7 @@ class BatchCopy:
         """The next batch's keys in key order, in a snapshot of the source that stays open for the
         batch's copy (locked when ``move``); with its rows when they go through Python. None: done."""
         plan = self.plan
-        lock = src.for_update() if plan.strategy == MOVE else ""
+        lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
         src.begin_snapshot()
         rows = None
         if plan.streams(src, self.sessions.warm):
@@ -233,7 +233,7 @@ class BatchCopy:
         runs after the rows, before the ledger row and the commit); ``move``: then delete the
         batch's rows from the source."""
         plan = self.plan
-        lock = src.for_update() if plan.strategy == MOVE else ""
+        lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
         t = src.table(plan.source_table)
         order = src.cols(plan.key)
         lo, hi = keys[0], keys[-1]
@@ -276,7 +276,7 @@ class BatchCopy:
         failpoints.reach("after_warm_commit")
         self.ctx.progress.add(rows_copied=inserted, rows_skipped=conflicts.skipped(plan, keys, inserted), batches=1)
 
-        if plan.strategy == MOVE:
+        if plan.strategy == Strategy.MOVE:
             doomed = conflicts.move_deletes(plan, src, self.sessions.warm, keys, c, self.stats, self.ctx.progress)
             deleted = transfer.delete_keys(src, plan.source_table, plan.key, doomed, self.stats)
             src.conn.commit()
@@ -292,7 +292,7 @@ class BatchCopy:
         """``INSERT INTO warm SELECT ... FROM hot``: rows, ledger row and (move) the source delete
         in one transaction of one connection. A crash anywhere leaves the batch entirely undone."""
         plan, d = self.plan, self.sessions.src
-        lock = d.for_update() if plan.strategy == MOVE else ""
+        lock = d.for_update() if plan.strategy == Strategy.MOVE else ""
         t, w = d.table(plan.source_table), d.table(plan.target_table)
         d.begin_snapshot()
         keys = self._batch_keys(d, last, lock)
@@ -314,12 +314,12 @@ class BatchCopy:
             f"{between}{not_skipped}", [*bparams, *sparams])
         inserted = cur.rowcount
         deleted = 0
-        if plan.strategy == MOVE:
+        if plan.strategy == Strategy.MOVE:
             doomed = conflicts.move_deletes(plan, d, self.sessions.warm, keys, c, self.stats, self.ctx.progress)
             deleted = transfer.delete_keys(d, plan.source_table, plan.key, doomed, self.stats)
         ledger_row(plan, self.ledger, cur, batch_no, keys, c.existing, previous=c.previous,
                    rows_inserted=inserted, rows_deleted=deleted,
-                   source_deleted_at=now() if plan.strategy == MOVE else None)
+                   source_deleted_at=now() if plan.strategy == Strategy.MOVE else None)
         failpoints.reach("before_warm_commit")
         d.conn.commit()
         failpoints.reach("after_warm_commit")

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from warm_archive import failpoints
 from warm_archive.connections import connect as airflow_connect
 from warm_archive.context import RunContext
-from warm_archive.contract import SourceStatus
+from warm_archive.contract import OnConflict, SourceStatus, Strategy
 from warm_archive.copying import BatchCopy, write_header
 from warm_archive.deletion import delete_batch, delete_run
 from warm_archive.dialects import Dialect
@@ -146,7 +146,7 @@ class TableJob:
             write_header(plan, self.warm, ledger)
         last = done[-1].hi if done else None
         copied = sum(b.rows_inserted for b in done)
-        skipped = sum(len(decode_keys(b.existing)) for b in done) if plan.on_conflict == "skip" else 0
+        skipped = sum(len(decode_keys(b.existing)) for b in done) if plan.on_conflict == OnConflict.SKIP else 0
         progress.resume_from(copied, skipped, sum(b.rows_deleted or 0 for b in done), len(done))
         remaining, rng = count_remaining(plan, self.src, self.stats, last, self.check_stop)
         self.plan = plan = plan.counted(rng)
@@ -154,7 +154,7 @@ class TableJob:
         failpoints.reach("after_plan")
         if done:
             log.info("resuming %s after batch %s (key %s)", plan.task_id, done[-1].batch_no, last)
-        if plan.strategy == "move":
+        if plan.strategy == Strategy.MOVE:
             progress.update(source_status=SourceStatus.DELETING)
             for b in done:
                 if not b.source_deleted_at:  # crashed between the warm commit and the delete (§4.2)
@@ -162,11 +162,11 @@ class TableJob:
 
         batch_no = max((b.batch_no for b in ledger.batches(plan.dag_id, plan.run_id, plan.task_id)), default=0)
         BatchCopy(plan, sessions, ledger, self.ctx).run(batch_no, last)
-        if plan.strategy == "copy_then_delete":
+        if plan.strategy == Strategy.COPY_THEN_DELETE:
             delete_run(plan, sessions, ledger, self.ctx, retrying=retrying)
         progress.update(
             state="success", phase="done",
-            source_status=SourceStatus.RETAINED if plan.strategy == "copy" else SourceStatus.PROCESSED)
+            source_status=SourceStatus.RETAINED if plan.strategy == Strategy.COPY else SourceStatus.PROCESSED)
         return progress.as_dict()
 
     # -- maintenance (docs/design.md §8); prepare() first ---------------------------------------

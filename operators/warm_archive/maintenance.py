@@ -22,7 +22,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from warm_archive.contract import XCOM_KEY, MaintenanceAction, signature_ok, signing_secret
+from warm_archive.contract import XCOM_KEY, MaintenanceAction, Strategy, signature_ok, signing_secret
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import WarmArchiveError
 from warm_archive.ledger import TABLE as LEDGER_TABLE
@@ -115,7 +115,7 @@ class WarmMaintenanceOperator(BaseOperator):
             self._job.stop()
 
 
-COPY_STRATEGIES = ("copy", "copy_then_delete")
+COPY_STRATEGIES = (Strategy.COPY, Strategy.COPY_THEN_DELETE)
 
 
 def as_it_ran(params: JobParams, header: Batch) -> JobParams:
