@@ -17,9 +17,10 @@ from warm_archive.where import CONF, SPEC, check_where
 INT_TYPES = ("smallint", "int", "bigint")
 
 
-@dataclass(frozen=True)
+@dataclass
 class JobParams:
-    """What a table job is asked to do (the operator's arguments and run conf, or a ledger header)."""
+    """What a table job is asked to do (the operator's arguments and run conf, or a ledger header).
+    The caller's to build; the job never changes it, and reads it only through ``make_plan``."""
 
     dag_id: str
     run_id: str
