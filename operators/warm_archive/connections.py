@@ -8,7 +8,7 @@ from warm_archive.errors import WarmArchiveError
 
 def connect(conn_id: str) -> Dialect:
     """A fresh DB-API connection for ``conn_id``, wrapped in its engine's dialect."""
-    from airflow.sdk import BaseHook
+    from airflow.sdk import BaseHook  # lazily: importing the engine does not start Airflow's SDK
 
     try:
         conn = BaseHook.get_connection(conn_id)

@@ -14,9 +14,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 from warm_archive import failpoints, transfer
+from warm_archive.context import RunContext
 from warm_archive.contract import SourceStatus
-from warm_archive.dialects import GROUP_CONCAT_MAX
-from warm_archive.ledger import Batch, now
+from warm_archive.dialects import GROUP_CONCAT_MAX, Dialect
+from warm_archive.ledger import Batch, Ledger, now
+from warm_archive.plan import JobPlan
+from warm_archive.progress import Progress
+from warm_archive.sessions import Sessions
+from warm_archive.sqlstats import SqlStats
 from warm_archive.values import decode_keys, int_runs, normalize_key, normalize_row
 
 log = logging.getLogger(__name__)
@@ -27,32 +32,34 @@ VERIFY_CHUNK = 5000  # rows per side held in memory while comparing across conne
 HASH_CHUNK = 2500  # keys per slice when comparing digests (a key and a 32-char digest per row)
 
 
-def _slice(d, table, job, part, content: str, where_sql=None, lock=False, by_range=True) -> list:
+def _slice(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, content: str, where_sql=None,
+           lock=False, by_range=True) -> list:
     """Rows (key columns, then ``content``) of ``table`` for the keys of ``part`` that match
     ``where_sql``, locked when ``lock``: read by the part's key range (a slice of the batch's key
     order, dense) or, ``by_range`` False, by exactly its keys (a few scattered rows)."""
     if by_range:
-        cond, params = d.key_between(job.p.key, tuple(part[0]), tuple(part[-1]))
+        cond, params = d.key_between(plan.key, tuple(part[0]), tuple(part[-1]))
     else:
-        cond, params = d.key_in(job.p.key, part)
+        cond, params = d.key_in(plan.key, part)
     where = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
     cur = d.conn.cursor()
-    job.stats.execute(cur, f"SELECT {d.cols(job.p.key)}, {content} FROM {d.table(table)} WHERE {cond}{where}"
-                      f"{d.for_update() if lock else ''}", params)
+    stats.execute(cur, f"SELECT {d.cols(plan.key)}, {content} FROM {d.table(table)} WHERE {cond}{where}"
+                  f"{d.for_update() if lock else ''}", params)
     rows = cur.fetchall()
     cur.close()
     return rows
 
 
-def _values(d, table, job, part, use_hash=False, where_sql=None, lock=False, by_range=True) -> dict:
+def _values(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, use_hash=False, where_sql=None,
+            lock=False, by_range=True) -> dict:
     """key -> comparable content of the rows of ``part``: the server's row digest (same engine and
     column types), the raw values (one driver returns equal rows as equal tuples), or across engines
     the values in one normalised form."""
-    raw = job.same_types
-    content = d.row_hash(job.columns) if use_hash else d.cols(job.columns)
-    n = len(job.p.key)
+    raw = plan.same_types
+    content = d.row_hash(plan.columns) if use_hash else d.cols(plan.columns)
+    n = len(plan.key)
     out = {}
-    for r in _slice(d, table, job, part, content, where_sql, lock, by_range):
+    for r in _slice(d, table, plan, stats, part, content, where_sql, lock, by_range):
         out[normalize_key(r[:n])] = r[n] if use_hash else tuple(r[n:]) if raw else normalize_row(r[n:])
     return out
 
@@ -62,22 +69,21 @@ _FAMILY = {"smallint": "num", "int": "num", "bigint": "num", "decimal": "num", "
            "uuid": "text", "bytes": "bytes", "date": "date", "timestamp": "ts", "timestamptz": "ts"}
 
 
-def canon_plan(job):
+def canon_plan(plan: JobPlan, src: Dialect, warm: Dialect) -> list | None:
     """Across engines: per column, (source SQL, warm SQL, is free text, has no size bound) of its
     canonical text, or None when the value is compared in Python (floats, times, columns whose two
     types are not of one family). None as a whole when either side cannot hash."""
-    src, warm = job.src, job.warm
-    if not job.warm_cols or src.name not in ("postgres", "mysql") or warm.name not in ("postgres", "mysql"):
+    if not plan.warm_cols or src.name not in ("postgres", "mysql") or warm.name not in ("postgres", "mysql"):
         return None
-    plan = []
-    for sc, wc in zip(job.src_cols, job.warm_cols):
+    canon = []
+    for sc, wc in zip(plan.src_cols, plan.warm_cols):
         a, b = src.canon_expr(sc), warm.canon_expr(wc)
         family = _FAMILY.get(sc.canonical[0], "?")
         same_family = family == _FAMILY.get(wc.canonical[0], "!")
-        plan.append((a, b, family == "text", family in ("text", "bytes")) if a and b and same_family else None)
-    if not any(plan):
+        canon.append((a, b, family == "text", family in ("text", "bytes")) if a and b and same_family else None)
+    if not any(canon):
         return None
-    return plan
+    return canon
 
 
 def _key_fn(n: int):
@@ -90,16 +96,17 @@ def _key_fn(n: int):
     return lambda r: normalize_key(r[:n])
 
 
-def _digests(d, table, job, part, plan, side, where_sql=None, lock=False, by_range=True) -> dict:
+def _digests(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, canon: list, side: int,
+             where_sql=None, lock=False, by_range=True) -> dict:
     """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
     normalised values)."""
-    items = [(pl[side], *pl[2:]) for pl in plan if pl]
-    cols = job.src_cols if side == 0 else job.warm_cols
-    raw_cols = [d.raw_expr(c) for c, pl in zip(cols, plan) if not pl]
+    items = [(pl[side], *pl[2:]) for pl in canon if pl]
+    cols = plan.src_cols if side == 0 else plan.warm_cols
+    raw_cols = [d.raw_expr(c) for c, pl in zip(cols, canon) if not pl]
     content = d.canon_hash(items) + (", " + ", ".join(raw_cols) if raw_cols else "")
-    n = len(job.p.key)
+    n = len(plan.key)
     key = _key_fn(n)
-    rows = _slice(d, table, job, part, content, where_sql, lock, by_range)
+    rows = _slice(d, table, plan, stats, part, content, where_sql, lock, by_range)
     if not raw_cols:
         out = {key(r): r[n] for r in rows}
     else:
@@ -121,9 +128,11 @@ class _Slices:
     that the warm table holds whole is judged by one DELETE on the source (``DigestBlob``); with
     ``sums``, by one digest a side (``SliceDigest``), and row by row only if they differ."""
 
-    def __init__(self, job, chunk: int, read, key, where_sql: str, by_range: bool = True,
-                 blob: DigestBlob | None = None, sums: SliceDigest | None = None):
-        self.job, self.chunk, self.read, self.key = job, chunk, read, key
+    def __init__(self, plan: JobPlan, sessions: Sessions, ctx: RunContext, chunk: int, read, key,
+                 where_sql: str, by_range: bool = True, blob: DigestBlob | None = None,
+                 sums: SliceDigest | None = None):
+        self.plan, self.sessions, self.ctx = plan, sessions, ctx
+        self.chunk, self.read, self.key = chunk, read, key
         self.where_sql, self.by_range, self.blob, self.sums = where_sql, by_range, blob, sums
         self.whole_slice = blob or sums  # reads a dense slice's warm rows as one value
         self._running: dict[int, tuple] = {}  # lane -> (slice number, its future)
@@ -136,7 +145,7 @@ class _Slices:
         empty list has none). Slices of later lists may be running then: ``drain`` waits for
         them; ``on_warm`` runs a statement on the job's own warm connection between its reads.
         The lists are read one at a time, as their slices are reached."""
-        job, chunk = self.job, self.chunk
+        sessions, chunk = self.sessions, self.chunk
         slices = ((i, keys[j:j + chunk], j + chunk >= len(keys))
                   for i, keys in enumerate(key_lists) for j in range(0, len(keys), chunk))
         pending: dict[int, tuple] = {}  # slice number -> (list index, keys, last of its list)
@@ -151,10 +160,10 @@ class _Slices:
         # Two connections a side once slices are whole (on a tiny table MariaDB may scan past
         # a slice's rows, and two connections locking the same rows can deadlock).
         many = pull(1) and len(pending[0][1]) == chunk
-        lanes, warms = job.source_lanes(2 if many else 1), job.warm_lanes(2 if many else 1)
+        lanes, warms = sessions.source_lanes(2 if many else 1), sessions.warm_lanes(2 if many else 1)
         # One thread per warm connection: each connection reads its slices in order, one at a
         # time. Where a connection belongs to the thread that opened it (SQLite), all runs inline.
-        threads = job.src.serves_many and job.warm.serves_many
+        threads = sessions.src.serves_many and sessions.warm.serves_many
         self._warm_pools = warm_pools = [ThreadPoolExecutor(1) if threads else _Inline() for _ in warms]
         lane_pool = ThreadPoolExecutor(len(lanes)) if threads else _Inline()
         running, ahead = self._running, self._ahead
@@ -188,7 +197,7 @@ class _Slices:
                 lane = n % len(lanes)
                 if lane in running:  # that connection's previous slice: committed before its next
                     collect(*running.pop(lane))
-                job.check_stop()
+                self.ctx.check_stop()
                 part = pending[n][1]
                 running[lane] = (n, lane_pool.submit(self._source_side, lanes[lane], part, ahead.pop(n),
                                                      lambda m=n, part=part: read_ahead(m, part, True)))
@@ -209,7 +218,7 @@ class _Slices:
         return self._warm_pools[0].submit(fn).result()
 
     def _source_side(self, d, part, warm_future, rerun_by_row):
-        job, blob, sums = self.job, self.blob, self.sums
+        plan, stats, blob, sums = self.plan, self.ctx.stats, self.blob, self.sums
         with _rolled_back_on_error(d):
             d.begin_row_locks()
             if blob is not None and (digests := warm_future.result()).__class__ is bytes:
@@ -220,7 +229,7 @@ class _Slices:
             if sums is not None and (whole := warm_future.result()).__class__ is tuple:
                 if sums.source(d, part) == whole:  # every key there, locked, and equal
                     failpoints.reach("during_delete_phase")
-                    deleted = transfer.delete_keys(d, job.p.source_table, job.p.key, part, job.stats)
+                    deleted = transfer.delete_keys(d, plan.source_table, plan.key, part, stats)
                     d.conn.commit()
                     return deleted, [], []
                 warm_future = rerun_by_row()
@@ -241,19 +250,19 @@ class _Slices:
                     differ.append(k)
             del src_rows, warm_rows
             failpoints.reach("during_delete_phase")
-            deleted = transfer.delete_keys(d, job.p.source_table, job.p.key, verified, job.stats)
+            deleted = transfer.delete_keys(d, plan.source_table, plan.key, verified, stats)
             d.conn.commit()
             return deleted, kept, differ
 
 
-def _dense_slice_row(job, d, sql: str, part) -> tuple | None:
+def _dense_slice_row(stats: SqlStats, d: Dialect, sql: str, part) -> tuple | None:
     """The one row ``sql`` returns for a slice whose keys are one run of consecutive integers
     (bound to its first and last key); None, unread, for a slice with gaps."""
     runs = int_runs(part)
     if not runs or len(runs) != 1:
         return None
     cur = d.conn.cursor()
-    job.stats.execute(cur, sql, list(runs[0]))
+    stats.execute(cur, sql, list(runs[0]))
     row = cur.fetchone()
     cur.close()
     return row
@@ -297,25 +306,25 @@ class DigestBlob:
     the wire or becomes a Python object, and the source skips a separate locking read: on
     PostgreSQL that read writes a lock into every row the DELETE then writes again."""
 
-    def __init__(self, job, warm_sql: str, delete_sql: str, left_sql: str):
-        self.job, self.warm_sql, self.delete_sql, self.left_sql = job, warm_sql, delete_sql, left_sql
+    def __init__(self, stats: SqlStats, warm_sql: str, delete_sql: str, left_sql: str):
+        self.stats, self.warm_sql, self.delete_sql, self.left_sql = stats, warm_sql, delete_sql, left_sql
 
     @classmethod
-    def for_job(cls, job, plan, where_sql: str) -> DigestBlob | None:
+    def for_job(cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list,
+                where_sql: str) -> DigestBlob | None:
         """Where the source can judge rows by position and the warm side can aggregate, every
         column is in the digest (none compared in Python) and the key is one integer column."""
-        if not (job.int_key and all(plan)):
+        if not (plan.int_key and all(canon)):
             return None
-        p, src, warm = job.p, job.src, job.warm
-        ks, kw = src.quote(p.key[0]), warm.quote(p.key[0])
-        t, ph = src.table(p.source_table), src.placeholder
-        agg = warm.digest_blob(warm.canon_hash([(pl[1], *pl[2:]) for pl in plan]), kw)
-        judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], *pl[2:]) for pl in plan]), ph)
+        ks, kw = src.quote(plan.key[0]), warm.quote(plan.key[0])
+        t, ph = src.table(plan.source_table), src.placeholder
+        agg = warm.digest_blob(warm.canon_hash([(pl[1], *pl[2:]) for pl in canon]), kw)
+        judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], *pl[2:]) for pl in canon]), ph)
         if agg is None or judge is None:
             return None
         in_slice = f"{ks} >= {ph} AND {ks} <= {ph} AND ({src.escape_percent(where_sql)})"
-        return cls(job,
-                   f"SELECT COUNT(*), {agg} FROM {warm.table(p.target_table)} "
+        return cls(stats,
+                   f"SELECT COUNT(*), {agg} FROM {warm.table(plan.target_table)} "
                    f"WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}",
                    f"DELETE FROM {t} WHERE {in_slice} AND {judge}",
                    f"SELECT {ks} FROM {t} WHERE {in_slice}")
@@ -323,7 +332,7 @@ class DigestBlob:
     def warm(self, d, part) -> bytes | None:
         """The slice's warm digests, or None when the slice has gaps or the warm table lacks some
         of its keys (then the slice is compared row by row)."""
-        row = _dense_slice_row(self.job, d, self.warm_sql, part)
+        row = _dense_slice_row(self.stats, d, self.warm_sql, part)
         if row is None:
             return None
         n, digests = row
@@ -335,11 +344,11 @@ class DigestBlob:
         """Delete the slice's equal rows; (deleted, the keys of the rows still there)."""
         lo, hi = part[0][0], part[-1][0]
         cur = d.conn.cursor()
-        self.job.stats.execute(cur, self.delete_sql, [lo, hi, digests, lo])
+        self.stats.execute(cur, self.delete_sql, [lo, hi, digests, lo])
         deleted = cur.rowcount
         left: list = []
         if deleted < len(part):
-            self.job.stats.execute(cur, self.left_sql, [lo, hi])
+            self.stats.execute(cur, self.left_sql, [lo, hi])
             left = [tuple(r) for r in cur.fetchall()]
         cur.close()
         return deleted, left
@@ -357,29 +366,29 @@ class SliceDigest:
 
     LONG = 1024  # bytes of a field that enters the slice's text as it is
 
-    def __init__(self, job, warm_sql: str, source_sql: str):
-        self.job, self.warm_sql, self.source_sql = job, warm_sql, source_sql
+    def __init__(self, stats: SqlStats, warm_sql: str, source_sql: str):
+        self.stats, self.warm_sql, self.source_sql = stats, warm_sql, source_sql
 
     @classmethod
-    def for_job(cls, job, plan, where_sql: str) -> SliceDigest | None:
-        if not (job.int_key and all(plan)):
+    def for_job(cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list,
+                where_sql: str) -> SliceDigest | None:
+        if not (plan.int_key and all(canon)):
             return None
-        p, src, warm = job.p, job.src, job.warm
-        ks, kw = src.quote(p.key[0]), warm.quote(p.key[0])
-        text = {d: d.text_agg(d.canon_text([(pl[side], *pl[2:]) for pl in plan], cls.LONG), k)
+        ks, kw = src.quote(plan.key[0]), warm.quote(plan.key[0])
+        text = {d: d.text_agg(d.canon_text([(pl[side], *pl[2:]) for pl in canon], cls.LONG), k)
                 for d, side, k in ((src, 0, ks), (warm, 1, kw))}
         # the warm text's length tells whether the source's (equal) text fits a MySQL GROUP_CONCAT
-        return cls(job,
+        return cls(stats,
                    f"SELECT n, md5(t), {warm.canon_len('t')} FROM (SELECT COUNT(*) AS n, {text[warm]} AS t "
-                   f"FROM {warm.table(p.target_table)} WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}) s",
-                   f"SELECT COUNT(*), md5({text[src]}) FROM {src.table(p.source_table)} "
+                   f"FROM {warm.table(plan.target_table)} WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}) s",
+                   f"SELECT COUNT(*), md5({text[src]}) FROM {src.table(plan.source_table)} "
                    f"WHERE {ks} >= {src.placeholder} AND {ks} <= {src.placeholder} AND ({src.escape_percent(where_sql)})"
                    f"{src.for_update()}")
 
     def warm(self, d, part) -> tuple | None:
         """(count, digest) of the slice's warm rows, or None when the slice has gaps, the warm
         table lacks some of its keys or the text is too long (then it is compared row by row)."""
-        row = _dense_slice_row(self.job, d, self.warm_sql, part)
+        row = _dense_slice_row(self.stats, d, self.warm_sql, part)
         if row is None or row[0] != len(part) or int(row[2]) >= GROUP_CONCAT_MAX:
             return None
         return row[0], row[1]
@@ -388,56 +397,64 @@ class SliceDigest:
         """(count, digest) of the rows of a slice ``warm`` found dense that still match the
         condition, locked."""
         cur = d.conn.cursor()
-        self.job.stats.execute(cur, self.source_sql, [part[0][0], part[-1][0]])
+        self.stats.execute(cur, self.source_sql, [part[0][0], part[-1][0]])
         row = cur.fetchone()
         cur.close()
         return tuple(row)
 
 
-def _hashed_slices(job, plan, where_sql: str) -> _Slices:
+def _hashed_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, canon: list, where_sql: str) -> _Slices:
     """Across engines: each server digests a canonical text of its rows (both at the same time)."""
-    p = job.p
-    blob = DigestBlob.for_job(job, plan, where_sql)
+    src, warm, stats = sessions.src, sessions.warm, ctx.stats
+    blob = DigestBlob.for_job(plan, src, warm, stats, canon, where_sql)
     return _Slices(
-        job, HASH_CHUNK,
-        lambda d, side, part, *a: _digests(d, p.target_table if side else p.source_table, job, part, plan, side, *a),
-        _key_fn(len(p.key)), where_sql, blob=blob, sums=None if blob else SliceDigest.for_job(job, plan, where_sql))
+        plan, sessions, ctx, HASH_CHUNK,
+        lambda d, side, part, *a: _digests(d, plan.target_table if side else plan.source_table, plan, stats,
+                                           part, canon, side, *a),
+        _key_fn(len(plan.key)), where_sql, blob=blob,
+        sums=None if blob else SliceDigest.for_job(plan, src, warm, stats, canon, where_sql))
 
 
-def _value_slices(job, where_sql: str, use_hash: bool, by_range: bool = True) -> _Slices:
+def _value_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, where_sql: str, use_hash: bool,
+                  by_range: bool = True) -> _Slices:
     """Compare whole rows (same engine over two connections: the servers' row digest; no canonical
     form, or digests that differ: the values)."""
-    p = job.p
-    n = len(p.key)
+    n, stats = len(plan.key), ctx.stats
     return _Slices(
-        job, VERIFY_CHUNK,
-        lambda d, side, part, *a: _values(d, p.target_table if side else p.source_table, job, part, use_hash, *a),
+        plan, sessions, ctx, VERIFY_CHUNK,
+        lambda d, side, part, *a: _values(d, plan.target_table if side else plan.source_table, plan, stats,
+                                          part, use_hash, *a),
         lambda k: normalize_key(k[:n]), where_sql, by_range)
 
 
-def _delete_by_values(job, keys: list[tuple], where_sql: str, use_hash: bool,
-                      by_range: bool = True) -> tuple[int, list, list]:
+def _delete_by_values(plan: JobPlan, sessions: Sessions, ctx: RunContext, keys: list[tuple], where_sql: str,
+                      use_hash: bool, by_range: bool = True) -> tuple[int, list, list]:
     """(deleted, missing from the warm table, changed) of ``keys``, compared as whole rows."""
     out = [(0, [], [])]
-    _value_slices(job, where_sql, use_hash, by_range).run([keys], lambda _, result: out.__setitem__(0, result))
+    _value_slices(plan, sessions, ctx, where_sql, use_hash, by_range).run(
+        [keys], lambda _, result: out.__setitem__(0, result))
     return out[0]
 
 
-def _delete_across_servers(job, batches: list[Batch], where_sql: str, finish) -> None:
+def _delete_across_servers(plan: JobPlan, sessions: Sessions, ctx: RunContext, batches: list[Batch],
+                           where_sql: str, finish) -> None:
     """The verified delete of ``batches`` (copied under ``where_sql``) when the warm table is on
     another server or of other types; ``finish(i, deleted, kept keys, slices)`` per batch, in order.
 
     Across engines the digests judge first; the keys whose digests differ are then compared value
     by value (e.g. JSON spacing, numeric scale), each still-matching source row locked again."""
-    use_hash = job.same_types and job.src.row_hash(job.columns) is not None
-    plan = None if use_hash else canon_plan(job)
-    slices = _hashed_slices(job, plan, where_sql) if plan else _value_slices(job, where_sql, use_hash)
+    src, warm = sessions.src, sessions.warm
+    use_hash = plan.same_types and src.row_hash(plan.columns) is not None
+    canon = None if use_hash else canon_plan(plan, src, warm)
+    slices = (_hashed_slices(plan, sessions, ctx, canon, where_sql) if canon
+              else _value_slices(plan, sessions, ctx, where_sql, use_hash))
 
     def batch_done(i, result):
         deleted, kept, differ = result
-        if differ and plan:  # on the pipeline's connections, once no slice uses them
+        if differ and canon:  # on the pipeline's connections, once no slice uses them
             slices.drain()
-            more, missing, changed = _delete_by_values(job, differ, where_sql, use_hash=False, by_range=False)
+            more, missing, changed = _delete_by_values(plan, sessions, ctx, differ, where_sql, use_hash=False,
+                                                       by_range=False)
             deleted += more
             order = {normalize_key(k): n for n, k in enumerate(decode_keys(batches[i].keys))}
             kept = sorted(kept + missing + changed, key=lambda k: order[normalize_key(k)])  # key order
@@ -448,7 +465,8 @@ def _delete_across_servers(job, batches: list[Batch], where_sql: str, finish) ->
     slices.run((decode_keys(b.keys) for b in batches), batch_done)
 
 
-def _delete_in_one_database(job, d, batch: Batch, keys: Sequence[tuple], gone: int = 0) -> tuple[int, list]:
+def _delete_in_one_database(plan: JobPlan, ledger: Ledger, stats: SqlStats, d: Dialect, batch: Batch,
+                            keys: Sequence[tuple], gone: int = 0) -> tuple[int, list]:
     """Hot and warm tables in one database: the server compares the rows itself.
 
     One statement per chunk deletes the batch's rows that still match the condition and equal
@@ -456,44 +474,44 @@ def _delete_in_one_database(job, d, batch: Batch, keys: Sequence[tuple], gone: i
     row changed meanwhile is judged on its new content). The rows it left are read back: the
     changed ones. Rows, ledger stamp and all, in one transaction. Returns (deleted, with the
     ``gone`` rows a killed attempt deleted; kept keys). ``d``: one of the job's source connections."""
-    p = job.p
-    where_sql = d.escape_percent(batch_where(job, batch))
-    t, w = d.table(p.source_table), d.table(p.target_table)
+    where_sql = d.escape_percent(batch_where(plan, batch))
+    t, w = d.table(plan.source_table), d.table(plan.target_table)
     cur = d.conn.cursor()
     deleted, kept = 0, []
     for i in range(0, len(keys), CHUNK):
         part = keys[i:i + CHUNK]
-        job.stats.execute(cur, *d.delete_rows_equal_to(t, w, p.key, job.columns, part, where_sql))
+        stats.execute(cur, *d.delete_rows_equal_to(t, w, plan.key, plan.columns, part, where_sql))
         n = cur.rowcount
         deleted += n
         if n < len(part):  # changed rows, or rows gone or no longer matching: find the changed
-            cond, params = d.key_in(p.key, part)
-            job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
+            cond, params = d.key_in(plan.key, part)
+            stats.execute(cur, f"SELECT {d.cols(plan.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
             kept += [list(r) for r in cur.fetchall()]
     failpoints.reach("during_delete_phase")
     deleted += gone
-    job.ledger.update(cur, batch.id, source_deleted_at=now(),
-                      rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept))
+    ledger.update(cur, batch.id, source_deleted_at=now(),
+                  rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept))
     failpoints.reach("before_ledger_delete_mark")
     d.conn.commit()
     return deleted, kept
 
 
-def _delete_batches_in_one_database(job, batches: list[Batch], gone: list[int], out: list) -> None:
+def _delete_batches_in_one_database(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext,
+                                    batches: list[Batch], gone: list[int], out: list) -> None:
     """Two batches at a time, each on its own connection: the server judges one batch's rows on
     one core while it judges the next one's on the other. Each batch is one transaction (its rows
     and its ledger stamp), so any subset of them may have committed when a job is killed."""
-    lanes = job.source_lanes(2 if len(batches) > 1 else 1)
+    lanes = sessions.source_lanes(2 if len(batches) > 1 else 1)
     pool = ThreadPoolExecutor(len(lanes))
     running: dict[int, tuple] = {}  # lane -> (batch index, its future)
 
     def one(d, i, keys):
         with _rolled_back_on_error(d):  # (MariaDB: a batch's last row may wait for the next batch's commit)
-            return _delete_in_one_database(job, d, batches[i], keys, gone[i])  # stamps the ledger too
+            return _delete_in_one_database(plan, ledger, ctx.stats, d, batches[i], keys, gone[i])  # stamps too
 
     def collect(i, future):
         out[i] = future.result()
-        _report(job, batches[i], *out[i])
+        _report(plan, ctx.progress, batches[i], *out[i])
 
     try:
         n = 0
@@ -504,7 +522,7 @@ def _delete_batches_in_one_database(job, batches: list[Batch], gone: list[int], 
             lane, n = n % len(lanes), n + 1
             if lane in running:  # that connection's previous batch
                 collect(*running.pop(lane))
-            job.check_stop()
+            ctx.check_stop()
             running[lane] = (i, pool.submit(one, lanes[lane], i, keys))
         for i, future in sorted(running.values(), key=lambda r: r[0]):
             collect(i, future)
@@ -512,24 +530,29 @@ def _delete_batches_in_one_database(job, batches: list[Batch], gone: list[int], 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def delete_batch(job, batch: Batch) -> tuple[int, list]:
+def delete_batch(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batch: Batch, *,
+                 retrying: bool) -> tuple[int, list]:
     """Delete the verified rows of one ledger batch from the source; returns (deleted, kept keys)."""
-    return delete_batches(job, [batch])[0]
+    return delete_batches(plan, sessions, ledger, ctx, [batch], retrying=retrying)[0]
 
 
-def delete_batches(job, batches: list[Batch]) -> list[tuple[int, list]]:
+def delete_batches(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batches: list[Batch], *,
+                   retrying: bool) -> list[tuple[int, list]]:
     """Delete the verified rows of ``batches`` from the source, stamping each in the ledger once
-    its rows are judged; returns (deleted, kept keys) per batch. Across servers the slices of all
-    batches stream through one pipeline (``_Slices``)."""
+    its rows are judged (§4.3); returns (deleted, kept keys) per batch. Across servers the slices
+    of all batches stream through one pipeline (``_Slices``). ``retrying``: an earlier attempt may
+    have deleted rows after its last ledger stamp."""
     out: list[tuple[int, list]] = [(0, []) for _ in batches]
     # On a retry, the rows the killed attempt deleted after its last ledger stamp are gone
     # already; they count as deleted (as do rows the application deleted since the copy: either
     # way they now live in the warm table only). Counted before this attempt deletes any row.
-    gone = [_gone_from_source(job, decode_keys(b.keys)) if job.retrying else 0 for b in batches]
-    if job.same_db and job.same_types:
-        _delete_batches_in_one_database(job, batches, gone, out)
+    gone = [_gone_from_source(plan, sessions.src, ctx.stats, decode_keys(b.keys)) if retrying else 0
+            for b in batches]
+    if plan.same_db and plan.same_types:
+        _delete_batches_in_one_database(plan, sessions, ledger, ctx, batches, gone, out)
         return out
-    for where_sql, group in itertools.groupby(range(len(batches)), key=lambda i: batch_where(job, batches[i])):
+    warm = sessions.warm
+    for where_sql, group in itertools.groupby(range(len(batches)), key=lambda i: batch_where(plan, batches[i])):
         index = list(group)
 
         def finish(n, deleted, kept, slices, index=index):
@@ -538,69 +561,52 @@ def delete_batches(job, batches: list[Batch]) -> list[tuple[int, list]]:
 
             def stamp():
                 failpoints.reach("before_ledger_delete_mark")
-                cur = job.warm.conn.cursor()
-                job.ledger.update(cur, b.id, source_deleted_at=now(),
-                                  rows_deleted=(b.rows_deleted or 0) + deleted, rows_changed=len(kept))
-                job.warm.conn.commit()
+                cur = warm.conn.cursor()
+                ledger.update(cur, b.id, source_deleted_at=now(),
+                              rows_deleted=(b.rows_deleted or 0) + deleted, rows_changed=len(kept))
+                warm.conn.commit()
 
             slices.on_warm(stamp)
             out[i] = (deleted, kept)
-            _report(job, b, deleted, kept)
+            _report(plan, ctx.progress, b, deleted, kept)
 
-        _delete_across_servers(job, [batches[i] for i in index], where_sql, finish)
+        _delete_across_servers(plan, sessions, ctx, [batches[i] for i in index], where_sql, finish)
     return out
 
 
-def _gone_from_source(job, keys) -> int:
+def _gone_from_source(plan: JobPlan, d: Dialect, stats: SqlStats, keys) -> int:
     """How many keys of the batch are no longer in the source."""
-    p, d = job.p, job.src
     cur = d.conn.cursor()
     present = 0
     for i in range(0, len(keys), CHUNK):
-        cond, params = d.key_in(p.key, keys[i:i + CHUNK])
-        job.stats.execute(cur, f"SELECT COUNT(*) FROM {d.table(p.source_table)} WHERE {cond}", params)
+        cond, params = d.key_in(plan.key, keys[i:i + CHUNK])
+        stats.execute(cur, f"SELECT COUNT(*) FROM {d.table(plan.source_table)} WHERE {cond}", params)
         present += cur.fetchone()[0]
     d.conn.commit()
     return len(keys) - present
 
 
-def same_values(job, keys: list[tuple]) -> tuple[set, set]:
-    """Of ``keys`` (source rows locked by this transaction), those whose values, normalised, equal
-    the warm row's, and those still in the source (normalised keys): the row-by-row comparison,
-    for the few rows whose digests differ or that were already in the warm table."""
-    p = job.p
-    kidx = [job.columns.index(k) for k in p.key]
-
-    def by_key(d, table):
-        rows = transfer.select_by_keys(d, table, job.columns, p.key, keys, job.stats)
-        return {normalize_key(tuple(r[i] for i in kidx)): normalize_row(r) for r in rows}
-
-    src_rows, warm_rows = by_key(job.src, p.source_table), by_key(job.warm, p.target_table)
-    return {k for k, v in src_rows.items() if warm_rows.get(k) == v}, set(src_rows)
-
-
-def _report(job, batch: Batch, deleted: int, kept: list) -> None:
+def _report(plan: JobPlan, progress: Progress, batch: Batch, deleted: int, kept: list) -> None:
     if kept:
         log.warning("batch %s: %s row(s) changed in %s since their copy and were kept there "
                     "(the next run archives them again): keys %s%s", batch.batch_no, len(kept),
-                    job.p.source_table, kept[:LOG_KEYS], " ..." if len(kept) > LOG_KEYS else "")
-    job.progress.add(rows_deleted=deleted, rows_changed=len(kept))
+                    plan.source_table, kept[:LOG_KEYS], " ..." if len(kept) > LOG_KEYS else "")
+    progress.add(rows_deleted=deleted, rows_changed=len(kept))
 
 
-def batch_where(job, batch: Batch) -> str:
+def batch_where(plan: JobPlan, batch: Batch) -> str:
     """The condition the batch was copied under (a later spec edit must not widen the delete)."""
-    return batch.where_sql or job.where_sql
+    return batch.where_sql or plan.where_sql
 
 
-def delete_run(job, task_ids=None) -> dict:
-    """Delete the verified source rows of every copied, not yet deleted batch of the job."""
-    p = job.p
-    job.progress.update(phase="delete", source_status=SourceStatus.DELETING)
-    batches = [b for b in job.ledger.batches(p.dag_id, p.run_id, p.task_id)
+def delete_run(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, *, retrying: bool) -> dict:
+    """Delete the verified source rows of every copied, not yet deleted batch of the job (§4.3)."""
+    ctx.progress.update(phase="delete", source_status=SourceStatus.DELETING)
+    batches = [b for b in ledger.batches(plan.dag_id, plan.run_id, plan.task_id)
                if b.batch_no > 0 and not b.rolled_back_at and not b.source_deleted_at]
-    results = delete_batches(job, batches)
+    results = delete_batches(plan, sessions, ledger, ctx, batches, retrying=retrying)
     total = sum(d for d, _ in results)
     kept = [k for _, ks in results for k in ks]
-    job.progress.update(source_status=SourceStatus.PROCESSED)
+    ctx.progress.update(source_status=SourceStatus.PROCESSED)
     return {"rows_deleted": total, "rows_changed": len(kept), "changed_keys": kept[:LOG_KEYS],
             "batches": len(batches)}

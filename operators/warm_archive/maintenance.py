@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
+from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from warm_archive import deletion, rollback
-from warm_archive.contract import XCOM_KEY, MaintenanceAction, signature_ok, signing_secret
+from warm_archive.contract import XCOM_KEY, MaintenanceAction, Strategy, signature_ok, signing_secret
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import WarmArchiveError
+from warm_archive.ledger import TABLE as LEDGER_TABLE
+from warm_archive.ledger import Batch
 from warm_archive.progress import Publisher
 from warm_archive.spec import explain
 from warm_archive.specs_folder import find_spec
@@ -90,33 +93,36 @@ class WarmMaintenanceOperator(BaseOperator):
 
     @staticmethod
     def _one(job: TableJob, action: str, any_state: bool = False) -> dict:
-        p = job.p
+        p = job.params
         header = next((b for b in job.ledger.batches(p.dag_id, p.run_id, p.task_id) if b.batch_no == 0), None) \
             if _ledger_exists(job) else None
         if header is None:
             return {"skipped": "this table job archived nothing in that run"}
-        # Act on what the job did, even if the spec changed since.
-        p.source_table, p.target_table = header.source_table, header.target_table
-        p.key, p.where, p.strategy = json.loads(header.key_cols), header.where_sql, header.strategy
+        p = as_it_ran(p, header)
         if action == MaintenanceAction.DELETE_SOURCE and not any_state and p.strategy not in COPY_STRATEGIES:
             raise WarmArchiveError(
                 f"delete_source refused: {p.task_id} ran with strategy {p.strategy!r}, which already deletes "
                 "as it goes; only copy and copy_then_delete runs leave source rows to delete")
-        job.prepare(create_target=False)
+        job.prepare(create_target=False, params=p)
         if action == MaintenanceAction.ROLLBACK:
-            return rollback.rollback_job(job)
+            return job.rollback()
         if action == MaintenanceAction.DELETE_SOURCE:
-            job.acquire_lock()
-            job.retrying = True  # an earlier delete of this run may have stopped before its stamp
-            return deletion.delete_run(job)
-        return rollback.verify_job(job)
+            return job.delete_source(retrying=True)  # an earlier delete may have stopped before its stamp
+        return job.verify()
 
     def on_kill(self) -> None:
         if self._job is not None:
             self._job.stop()
 
 
-COPY_STRATEGIES = ("copy", "copy_then_delete")
+COPY_STRATEGIES = (Strategy.COPY, Strategy.COPY_THEN_DELETE)
+
+
+def as_it_ran(params: JobParams, header: Batch) -> JobParams:
+    """The job's parameters as its ledger header recorded them: maintenance acts on what the job
+    did, even if the spec changed since (docs/design.md §4.1, §8)."""
+    return replace(params, source_table=header.source_table, target_table=header.target_table,
+                   key=json.loads(header.key_cols), where=header.where_sql, strategy=header.strategy)
 # The target run states each action acts on, unless an admin's signed conf says any_state.
 ACTS_ON_STATES = {MaintenanceAction.ROLLBACK: ("failed",), MaintenanceAction.DELETE_SOURCE: ("success",)}
 STATE_WORDS = {"failed": "failed", "success": "successful"}
@@ -124,8 +130,6 @@ STATE_WORDS = {"failed": "failed", "success": "successful"}
 
 def _check_issued_by_monitor(context, mc: MaintenanceConf) -> None:
     """Refuse, before anything else, a conf the monitor did not sign for this very run."""
-    from airflow.configuration import conf
-
     secret = signing_secret(lambda section, option: conf.get(section, option, fallback=""))
     if not secret:
         raise AirflowFailException(
@@ -159,6 +163,4 @@ def _check_target_state(context, mc: MaintenanceConf) -> None:
 
 
 def _ledger_exists(job: TableJob) -> bool:
-    from warm_archive.ledger import TABLE
-
-    return bool(job.warm.columns(TABLE))
+    return bool(job.warm.columns(LEDGER_TABLE))

@@ -9,8 +9,10 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from warm_archive import defaults
 from warm_archive.contract import XCOM_KEY, SourceStatus
-from warm_archive.engine import JobParams, TableJob, is_db_error, public_message
+from warm_archive.dberrors import is_db_error, public_message
+from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import Terminated, WarmArchiveError
 from warm_archive.progress import Publisher
 from warm_archive.spec import parse_conf
@@ -40,13 +42,13 @@ class WarmArchiveOperator(BaseOperator):
         target_table: str,
         key: list[str],
         where: str | None = None,
-        strategy: str = "copy_then_delete",
-        batch_size: int = 20000,
-        on_conflict: str = "skip",
-        max_rows_per_second: float | None = None,
+        strategy: str = defaults.STRATEGY,
+        batch_size: int = defaults.BATCH_SIZE,
+        on_conflict: str = defaults.ON_CONFLICT,
+        max_rows_per_second: float | None = defaults.MAX_ROWS_PER_SECOND,
         allow_conf_where: bool = False,
         job_order: list[str] | None = None,
-        lock_timeout_s: float = 600.0,
+        lock_timeout_s: float = defaults.LOCK_TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,7 +119,7 @@ class WarmArchiveOperator(BaseOperator):
                 stopped = job.progress.source_status == SourceStatus.DELETING
                 job.progress.update(state="failed", error=message,
                                     **({"source_status": SourceStatus.PENDING} if stopped else {}))
-                if isinstance(e, Terminated) or (job._stop.is_set()):
+                if isinstance(e, Terminated) or job.stopped:
                     raise AirflowFailException(f"terminated: {message}") from None
                 if isinstance(e, WarmArchiveError):
                     raise AirflowFailException(message) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warm_archive import __version__
+from warm_archive import __version__, defaults
 
 
 def get_provider_info() -> dict:
@@ -30,8 +30,8 @@ def get_provider_info() -> dict:
                         "same warm table before it fails.",
                         "version_added": "0.1.0",
                         "type": "integer",
-                        "example": "600",
-                        "default": "600",
+                        "example": str(int(defaults.LOCK_TIMEOUT_S)),
+                        "default": str(int(defaults.LOCK_TIMEOUT_S)),
                     },
                     "maintenance_signing_key": {
                         "description": "Secret with which the api-server signs each warm_maintenance "

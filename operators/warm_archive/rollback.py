@@ -12,16 +12,21 @@ import json
 import logging
 
 from warm_archive import failpoints, transfer
+from warm_archive.context import RunContext
 from warm_archive.contract import SourceStatus
-from warm_archive.ledger import Batch, now
+from warm_archive.ledger import Batch, Ledger, now
+from warm_archive.plan import JobPlan
+from warm_archive.sessions import Sessions
+from warm_archive.sqlstats import SqlStats
 from warm_archive.values import decode_keys, decode_rows, normalize_key
 
 log = logging.getLogger(__name__)
 
 
-def rollback_batch(job, batch: Batch) -> tuple[int, int]:
+def rollback_batch(plan: JobPlan, sessions: Sessions, ledger: Ledger, stats: SqlStats,
+                   batch: Batch) -> tuple[int, int]:
     """Undo one batch; returns (rows restored to the source, rows removed from the warm table)."""
-    p, src, warm = job.p, job.src, job.warm
+    p, src, warm = plan, sessions.src, sessions.warm
     keys = decode_keys(batch.keys)
     existing = decode_keys(batch.existing)
     previous = decode_rows(batch.previous)
@@ -30,58 +35,59 @@ def rollback_batch(job, batch: Batch) -> tuple[int, int]:
         lo, hi = tuple(json.loads(batch.key_lo)), tuple(json.loads(batch.key_hi))
         between, params = src.key_between(p.key, lo, hi)
         cur = src.conn.cursor()
-        job.stats.execute(cur, f"SELECT {src.cols(p.key)} FROM {src.table(p.source_table)} WHERE {between}", params)
+        stats.execute(cur, f"SELECT {src.cols(p.key)} FROM {src.table(p.source_table)} WHERE {between}", params)
         present = {normalize_key(r) for r in cur.fetchall()}
         src.conn.commit()
         missing = [k for k in keys if normalize_key(k) not in present]
         if missing:
-            rows = transfer.select_by_keys(warm, p.target_table, job.columns, p.key, missing, job.stats)
+            rows = transfer.select_by_keys(warm, p.target_table, p.columns, p.key, missing, stats)
             warm.conn.commit()
             failpoints.reach("during_rollback_restore")
-            restored = transfer.insert_rows(src, p.source_table, job.columns, rows, job.stats)
+            restored = transfer.insert_rows(src, p.source_table, p.columns, rows, stats)
             src.conn.commit()
     failpoints.reach("after_rollback_restore")
 
     pre = {normalize_key(k) for k in existing}
     inserted = [k for k in keys if normalize_key(k) not in pre]
     wcur = warm.conn.cursor()
-    removed = transfer.delete_keys(warm, p.target_table, p.key, inserted, job.stats)
+    removed = transfer.delete_keys(warm, p.target_table, p.key, inserted, stats)
     if previous:  # on_conflict: overwrite replaced these rows: bring their old content back
-        transfer.delete_keys(warm, p.target_table, p.key, existing, job.stats)
-        transfer.insert_rows(warm, p.target_table, job.columns, previous, job.stats)
-    job.ledger.update(wcur, batch.id, rolled_back_at=now())
+        transfer.delete_keys(warm, p.target_table, p.key, existing, stats)
+        transfer.insert_rows(warm, p.target_table, p.columns, previous, stats)
+    ledger.update(wcur, batch.id, rolled_back_at=now())
     warm.conn.commit()
     return restored, removed
 
 
-def rollback_job(job) -> dict:
-    p = job.p
-    job.acquire_lock()
-    job.progress.update(phase="rollback")
-    rows = job.ledger.batches(p.dag_id, p.run_id, p.task_id)
+def rollback_job(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext) -> dict:
+    """Undo every batch of the job, newest first, then stamp its header. The caller holds the
+    warm table's lock (docs/design.md §4.2)."""
+    p = plan
+    ctx.progress.update(phase="rollback")
+    rows = ledger.batches(p.dag_id, p.run_id, p.task_id)
     todo = [b for b in rows if b.batch_no > 0 and not b.rolled_back_at]
     restored = removed = 0
     for b in reversed(todo):
-        job.check_stop()
-        r, m = rollback_batch(job, b)
+        ctx.check_stop()
+        r, m = rollback_batch(plan, sessions, ledger, ctx.stats, b)
         restored += r
         removed += m
     header = next((b for b in rows if b.batch_no == 0), None)
     if header is not None and not header.rolled_back_at:
-        job.ledger.update(job.warm.conn.cursor(), header.id, rolled_back_at=now())
-        job.warm.conn.commit()
-    job.progress.update(source_status=SourceStatus.RESTORED, phase="rolled_back")
+        ledger.update(sessions.warm.conn.cursor(), header.id, rolled_back_at=now())
+        sessions.warm.conn.commit()
+    ctx.progress.update(source_status=SourceStatus.RESTORED, phase="rolled_back")
     log.info("%s: rolled back %s batch(es): %s row(s) restored to %s, %s removed from %s",
              p.task_id, len(todo), restored, p.source_table, removed, p.target_table)
     return {"batches": len(todo), "rows_restored": restored, "rows_removed": removed}
 
 
-def verify_job(job) -> dict:
-    """Where is every row the ledger knows of? ``lost`` must be 0."""
-    p, src, warm = job.p, job.src, job.warm
+def verify_job(plan: JobPlan, sessions: Sessions, ledger: Ledger, stats: SqlStats) -> dict:
+    """Where is every row the ledger knows of? ``lost`` must be 0 (docs/design.md §8)."""
+    p, src, warm = plan, sessions.src, sessions.warm
     report = {"batches": 0, "rows": 0, "in_source": 0, "in_warm": 0, "in_both": 0, "lost": 0,
               "lost_keys": [], "deleted_batches_with_rows_in_source": 0, "rolled_back_batches": 0}
-    for b in job.ledger.batches(p.dag_id, p.run_id, p.task_id):
+    for b in ledger.batches(p.dag_id, p.run_id, p.task_id):
         if b.batch_no == 0:
             continue
         if b.rolled_back_at:
@@ -93,7 +99,7 @@ def verify_job(job) -> dict:
         for d, table in ((src, p.source_table), (warm, p.target_table)):
             between, params = d.key_between(p.key, lo, hi)
             cur = d.conn.cursor()
-            job.stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {d.table(table)} WHERE {between}", params)
+            stats.execute(cur, f"SELECT {d.cols(p.key)} FROM {d.table(table)} WHERE {between}", params)
             sets.append({normalize_key(r) for r in cur.fetchall()})
             d.conn.commit()
         in_src, in_warm = sets

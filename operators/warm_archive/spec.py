@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from warm_archive import contract
+from warm_archive import contract, defaults
 from warm_archive.dialects import split_table
 from warm_archive.errors import SpecError, WarmArchiveError
 from warm_archive.where import check_conf_where, check_where
@@ -82,16 +82,16 @@ class WarmSpec(_Strict):
     description: str | None = None
     schedule: str | None = None
     start_date: dt.date | dt.datetime = dt.date(2024, 1, 1)
-    strategy: Strategy = contract.Strategy.COPY_THEN_DELETE
-    batch_size: BatchSize = 20000
-    on_conflict: OnConflict = contract.OnConflict.SKIP
-    max_rows_per_second: Rate | None = None
+    strategy: Strategy = defaults.STRATEGY
+    batch_size: BatchSize = defaults.BATCH_SIZE
+    on_conflict: OnConflict = defaults.ON_CONFLICT
+    max_rows_per_second: Rate | None = defaults.MAX_ROWS_PER_SECOND
     queue: str | None = None
     pool: str | None = None
     tags: list[str] = []
     allow_conf_where: bool = False
-    retries: Annotated[int, Field(ge=0, le=100)] = 2
-    retry_delay_seconds: Annotated[int, Field(ge=0)] = 30
+    retries: Annotated[int, Field(ge=0, le=100)] = defaults.RETRIES
+    retry_delay_seconds: Annotated[int, Field(ge=0)] = defaults.RETRY_DELAY_S
     jobs: Annotated[list[JobSpec], Field(min_length=1)]
 
     @field_validator("max_rows_per_second", mode="before")

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from warm_archive.dialects import Dialect
+from warm_archive.values import normalize_key
 
 INSERT_CHUNK = 2000  # rows per multi-row INSERT: well under max_allowed_packet for wide rows
 
@@ -31,13 +32,11 @@ INSERT_CHUNK = 2000  # rows per multi-row INSERT: well under max_allowed_packet 
 def server_cursor(d: Dialect):
     """A cursor that streams results instead of buffering them client-side."""
     if d.name == "mysql":
-        import MySQLdb.cursors
+        import MySQLdb.cursors  # the driver, imported where it is used: a DAG parse does not pay for it
 
         return d.conn.cursor(MySQLdb.cursors.SSCursor)
     if d.name == "postgres":
-        import uuid as _uuid
-
-        return d.conn.cursor(name=f"warm_{_uuid.uuid4().hex[:12]}")
+        return d.conn.cursor(name=f"warm_{uuid.uuid4().hex[:12]}")
     return d.conn.cursor()
 
 
@@ -148,8 +147,6 @@ def passthrough(source: Dialect, target: Dialect, select_sql: str, params: list,
     for a MySQL target. Python only concatenates; no value is decoded. Streams through a server-side
     cursor a chunk at a time, so memory stays at one chunk. Rows whose key is in ``skip`` are left
     out. Returns the rows written."""
-    from warm_archive.values import normalize_key
-
     cur = server_cursor(source)
     stats.execute(cur, select_sql, params)
     n = 0

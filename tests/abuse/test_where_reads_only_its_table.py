@@ -191,7 +191,7 @@ def test_spec_where_keeps_parent_child_subquery_but_not_forbidden_functions(pair
 
 @pytest.mark.timeout(120)
 def test_db_value_error_is_bounded_and_does_not_carry_the_value(pairs):
-    from warm_archive.engine import DB_MESSAGE_MAX, public_message
+    from warm_archive.dberrors import DB_MESSAGE_MAX, public_message
     from warm_archive.errors import WarmArchiveError
 
     pair = pairs["pg"].reset(n=300)

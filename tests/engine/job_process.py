@@ -12,7 +12,6 @@ import sys
 from tests.engine.conftest import Pair
 from tests.dbs import Engine
 from warm_archive.engine import TableJob
-from warm_archive.rollback import rollback_job
 
 STATUS = "WARM_STATUS "  # the line the kill tests read the retry's totals from
 
@@ -26,7 +25,7 @@ def main(src: str, warm: str, strategy: str, run_id: str, action: str, rate: str
             print(STATUS + json.dumps({k: status[k] for k in ("rows_copied", "rows_skipped", "rows_deleted")}))
         else:
             job.prepare(create_target=False)
-            rollback_job(job)
+            job.rollback()
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ import pytest
 from tests.dbs import checksum
 from tests.engine.conftest import SRC, WARM, WHERE, Pair
 from warm_archive.engine import TableJob
-from warm_archive.rollback import rollback_job
 
 
 def _rollback(params):
     with TableJob(params) as job:
         job.prepare(create_target=False)
-        return rollback_job(job)
+        return job.rollback()
 
 
 def _key_reads(status: dict) -> tuple[int, int]:

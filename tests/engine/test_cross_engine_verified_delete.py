@@ -27,8 +27,9 @@ def _delete_source(pair, run_id):
     with TableJob(pair.params(run_id=run_id)) as job:
         job.prepare(create_target=False)
         job.acquire_lock()
-        assert deletion.canon_plan(job) and all(deletion.canon_plan(job))  # no column compared in Python
-        out = deletion.delete_run(job)
+        canon = deletion.canon_plan(job.plan, job.src, job.warm)
+        assert canon and all(canon)  # no column compared in Python
+        out = deletion.delete_run(job.plan, job.sessions, job.ledger, job.ctx, retrying=False)
         statements = [s["statement"] for s in job.stats.as_list()]
     # judged by digest: a locked read of the source digests, or (PostgreSQL source) one DELETE
     # comparing each row's digest with the warm one at its key's position
@@ -127,7 +128,7 @@ def _delete_counting(pair, run_id) -> tuple[dict, int, int]:
     with TableJob(pair.params(run_id=run_id)) as job:
         job.prepare(create_target=False)
         job.acquire_lock()
-        out = deletion.delete_run(job)
+        out = deletion.delete_run(job.plan, job.sessions, job.ledger, job.ctx, retrying=False)
         stats = job.stats.as_list()
     locked = [s for s in stats if s["statement"].startswith("SELECT") and "FOR UPDATE" in s["statement"]]
     per_slice = sum(s["count"] for s in locked if s["statement"].startswith("SELECT COUNT(*), md5(GROUP_CONCAT("))

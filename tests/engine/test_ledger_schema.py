@@ -27,7 +27,6 @@ from warm_archive.connections import connect
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import WarmArchiveError
 from warm_archive.ledger import JOB_INDEX, SCHEMA_TABLE, TABLE, V1_NAMES, Ledger, LedgerSchemaError
-from warm_archive.rollback import rollback_job, verify_job
 from warm_archive.sqlstats import SqlStats
 
 PG_DB, MY_DB = "wa_ledger_pg", "wa_ledger_my"
@@ -225,12 +224,12 @@ class World:
     def rollback(self, run_id: str) -> dict:
         with TableJob(self.params(run_id)) as job:
             job.prepare(create_target=False)
-            return rollback_job(job)
+            return job.rollback()
 
     def verify(self, run_id: str) -> dict:
         with TableJob(self.params(run_id)) as job:
             job.prepare(create_target=False)
-            return verify_job(job)
+            return job.verify()
 
     def ensure(self):
         """One worker's ensure(), on a connection of its own (as a job opens it)."""

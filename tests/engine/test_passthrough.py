@@ -113,7 +113,7 @@ def test_awkward_values_arrive_exactly_and_are_verified(engines, src_kind, warm_
     _make(src, rows())
     before = _read(src, SRC)
     status, job = _run(src, warm, strategy)
-    assert job.passthrough is not None  # the text path, not Python values
+    assert job.plan.passthrough is not None  # the text path, not Python values
     sql = " ".join(s["statement"] for s in status["sql"])
     assert ("COPY" in sql) if warm_kind == "pg" else ("VALUES (...)" in sql)
     assert status["rows_copied"] == 40 and status["rows_deleted"] == 40 and status["rows_changed"] == 0
@@ -178,7 +178,7 @@ def test_binary_and_time_columns(engines, src_kind, warm_kind):
         src.conn.cursor().executemany("INSERT INTO t_src.types VALUES (%s, %s, %s, %s)",
                                       [(i, b, None if t is None else t.isoformat(), x) for i, b, t, x in vals])
     status, job = _run(src, warm, where="id <= 20")
-    assert (job.passthrough is None) == (src.kind == "my")
+    assert (job.plan.passthrough is None) == (src.kind == "my")
     assert status["rows_copied"] == 20 and status["rows_deleted"] == 20
     got = warm.execute(f"SELECT id, bin, t FROM {warm.q(WARM)} ORDER BY id").fetchall()
     assert [(r[0], None if r[1] is None else bytes(r[1]), r[2]) for r in got] == [(i, b, x) for i, b, _, x in vals[:20]]
@@ -204,7 +204,7 @@ def test_mariadb_float_arrives_exactly():
         src.conn.cursor().executemany("INSERT INTO t_src.types VALUES (%s, %s, %s)",
                                       [(i, v, v) for i, v in enumerate(vals, 1)])
         status, job = _run(src, warm, where="1=1", batch_size=4)
-        assert job.passthrough is not None
+        assert job.plan.passthrough is not None
         assert status["rows_copied"] == len(vals) and status["rows_deleted"] == len(vals)
         got = warm.execute(f"SELECT id, r::float8, f FROM {warm.q(WARM)} ORDER BY id").fetchall()
         f32 = [None if v is None else struct.unpack("f", struct.pack("f", v))[0] for v in vals]
@@ -253,10 +253,10 @@ def test_digests_agree_across_engines_and_tell_near_collisions_apart():
                       source_table=SRC, target_conn_id=pg.conn_id, target_table=WARM, key=["id"])
         with TableJob(p) as job:
             job.prepare(create_target=False)
-            plan = deletion.canon_plan(job)
-            assert plan and all(plan)  # every column in the digest, none compared in Python
+            canon = deletion.canon_plan(job.plan, job.src, job.warm)
+            assert canon and all(canon)  # every column in the digest, none compared in Python
             whole = [(1,), (len(pairs),)]
-            digests = {(engine, table): deletion._digests(d, table, job, whole, plan, side)
+            digests = {(engine, table): deletion._digests(d, table, job.plan, job.stats, whole, canon, side)
                        for engine, d, side in (("my", job.src, 0), ("pg", job.warm, 1)) for table in (SRC, WARM)}
         for table in (SRC, WARM):
             assert digests["my", table] == digests["pg", table]

@@ -12,7 +12,6 @@ from tests.dbs import checksum, pg
 from warm_archive.engine import TableJob
 from warm_archive.errors import Terminated
 from warm_archive.progress import Publisher
-from warm_archive.rollback import rollback_job, verify_job
 
 
 @pytest.fixture
@@ -76,8 +75,8 @@ def test_stop_cancels_the_running_statement_and_rollback_is_exact(pg_pair):
         lock.release()
     with TableJob(pg_pair.params(run_id=params.run_id)) as check:
         check.prepare(create_target=False)
-        report = verify_job(check)
+        report = check.verify()
         assert report["lost"] == 0 and report["rows"] < len(pg_pair.expected_archived)
-        rollback_job(check)
+        check.rollback()
     assert checksum(pg_pair.src_rows()) == checksum(pg_pair.before_src)
     assert pg_pair.warm_rows() == {}

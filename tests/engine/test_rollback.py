@@ -6,14 +6,13 @@ import pytest
 
 from tests.dbs import checksum, orders_rows
 from warm_archive.engine import TableJob
-from warm_archive.rollback import rollback_job, verify_job
 
 
 def _rollback(pair, run_id):
     p = pair.params(run_id=run_id)
     with TableJob(p) as job:
         job.prepare(create_target=False)
-        return rollback_job(job)
+        return job.rollback()
 
 
 @pytest.mark.parametrize("strategy", ["copy", "copy_then_delete", "move"])
@@ -64,6 +63,6 @@ def test_verify_reports_where_every_row_is(pair):
     pair.run("copy", run_id="r")
     with TableJob(pair.params(run_id="r")) as job:
         job.prepare(create_target=False)
-        report = verify_job(job)
+        report = job.verify()
     n = len(pair.expected_archived)
     assert report["rows"] == n and report["in_both"] == n and report["lost"] == 0

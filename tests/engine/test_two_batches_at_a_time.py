@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine.conftest import Pair
+from warm_archive.copying import overlaps_batches
 from warm_archive.engine import TableJob
 from warm_archive.errors import ConflictError
 
@@ -30,8 +31,8 @@ def test_the_copy_overlaps_batches_and_the_ledger_is_their_prefix(spair):
     pair = spair
     with TableJob(pair.params("copy_then_delete", "r", batch_size=300)) as job:
         status = job.run()
-        assert job._overlaps_batches()
-        assert len(job._warm_lanes) == 1 and len(job._lanes) == 1  # a second pair of connections
+        assert overlaps_batches(job.plan, job.sessions)
+        assert len(job.sessions.warm_extra) == 1 and len(job.sessions.source_extra) == 1  # a second pair of connections
     batches = -(-len(pair.expected_archived) // 300)
     assert status["batches"] == batches and status["rows_deleted"] == len(pair.expected_archived)
     assert _ledger_batches(pair, "r") == list(range(1, batches + 1))

@@ -207,11 +207,10 @@ class FPair:
 def ledger_report(pair: FPair, run_id: str, dag_id="warm_fault", task_id=None, strategy="move") -> dict:
     """verify_job over the ledger of one table job: where is every row the ledger knows of."""
     from warm_archive.engine import TableJob
-    from warm_archive.rollback import verify_job
 
     with TableJob(pair.params(strategy, run_id, dag_id=dag_id, task_id=task_id)) as job:
         job.prepare(create_target=False)
-        return verify_job(job)
+        return job.verify()
 
 
 class JobThread(threading.Thread):
@@ -231,7 +230,6 @@ class JobThread(threading.Thread):
     def run(self):
         from warm_archive.connections import connect
         from warm_archive.engine import TableJob
-        from warm_archive.rollback import rollback_job
 
         def recording(conn_id):  # read as it opens: mysqlclient refuses a connection busy elsewhere
             d = connect(conn_id)
@@ -248,7 +246,7 @@ class JobThread(threading.Thread):
                     self.result = job.run()
                 else:
                     job.prepare(create_target=False)
-                    self.result = rollback_job(job)
+                    self.result = job.rollback()
         except BaseException as e:  # noqa: BLE001 - reported to the test
             self.error = e
         finally:

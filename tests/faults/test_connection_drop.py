@@ -73,7 +73,7 @@ def test_connection_dropped_mid_batch(fengines, s, w, side):
             # hot and warm table in one database: the batch is one INSERT ... SELECT on the source
             # connection; the delete phase may work on more than one source connection
             def candidates():
-                return [t.backends["warm"]] if side == "warm" and not t.job.same_db else t.source_backends()
+                return [t.backends["warm"]] if side == "warm" and not t.job.plan.same_db else t.source_backends()
 
             admin = FEngine(kind)
             backend = wait_for(lambda: backend_waiting_on_lock(admin, kind, candidates()), 60,

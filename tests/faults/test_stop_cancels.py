@@ -45,7 +45,7 @@ def test_stop_cancels_a_statement_waiting_on_a_lock(fengines, kind):
         t.finish()
         assert stopped_in < 8, f"stop() did not cancel the waiting statement ({stopped_in:.1f}s)"
         # The job fails; the operator reports any error of a stopped job as "terminated".
-        assert t.error is not None and t.job._stop.is_set(), repr(t.error)
+        assert t.error is not None and t.job.stopped, repr(t.error)
         pair.check_nothing_lost()
         report = ledger_report(pair, run_id, strategy="copy_then_delete")
         assert report["lost"] == 0 and report["in_warm"] == report["rows"], report

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from warm_archive.engine import _db_message, public_message, redact_values
+from warm_archive.dberrors import db_message, public_message, redact_values
 from warm_archive.errors import SpecError, WarmArchiveError
 from warm_archive.spec import parse_conf
 from warm_archive.where import CONF, SPEC, check_conf_where, check_where
@@ -180,7 +180,7 @@ class _MyErr(Exception):  # MySQLdb's errors carry (code, message)
     ('"TOPSECRET" is not a valid binary digit', "is not a valid binary digit", "TOPSECRET"),
 ])
 def test_postgres_value_errors_are_redacted(text, kept, gone):
-    out = _db_message(Exception(text + "\nLINE 1: SELECT ... TOPSECRET\nDETAIL: Key (id)=(TOPSECRET)"))
+    out = db_message(Exception(text + "\nLINE 1: SELECT ... TOPSECRET\nDETAIL: Key (id)=(TOPSECRET)"))
     assert kept in out and "\n" not in out and "LINE 1" not in out
     if gone:
         assert gone not in out, out
@@ -194,14 +194,14 @@ def test_postgres_value_errors_are_redacted(text, kept, gone):
     (1054, "Unknown column 'foo' in 'where clause'", "Unknown column 'foo' in 'where clause'", None),
 ])
 def test_mariadb_value_errors_are_redacted(code, text, kept, gone):
-    out = _db_message(_MyErr(code, text))
+    out = db_message(_MyErr(code, text))
     assert out.startswith(f"({code}) ") and kept in out, out
     if gone:
         assert gone not in out, out
 
 
 def test_messages_are_bounded_and_on_one_line():
-    assert len(_db_message(Exception("x" * 5000))) <= 300
+    assert len(db_message(Exception("x" * 5000))) <= 300
     assert len(public_message(WarmArchiveError("y " * 5000))) <= 600
     assert "\n" not in public_message(WarmArchiveError("a\nb"))
     assert redact_values("no quotes at all") == "no quotes at all"

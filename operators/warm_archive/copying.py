@@ -1,0 +1,345 @@
+"""The copy of a table job: batch by batch into the warm table with its ledger rows, two at a time where rows stream.
+
+Per batch (docs/design.md §4.1):
+1. read the next ``batch_size`` keys after the last archived key, in key order, in one snapshot of
+   the source (locked ``FOR UPDATE`` when the strategy deletes right away);
+2. on the warm DB, in ONE transaction: write the rows that are not there yet and the batch's
+   ledger row, commit;
+3. ``move`` only: delete exactly those (locked, so unchanged) rows from the source, then stamp the
+   ledger. A crash between 2 and 3 leaves the rows in both tables; the retry finishes the delete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from warm_archive import conflicts, failpoints, transfer
+from warm_archive.context import RunContext
+from warm_archive.contract import OnConflict, Strategy
+from warm_archive.dberrors import connection_lost, db_message, retry_in_place
+from warm_archive.dialects import Dialect
+from warm_archive.ledger import Ledger, now
+from warm_archive.plan import JobPlan
+from warm_archive.sessions import Sessions
+from warm_archive.values import IntKeys, encode_keys, fetch_keys, normalize_key
+
+log = logging.getLogger(__name__)
+
+RETRIES_PER_BATCH = 5
+T = TypeVar("T")
+
+
+def ledger_row(plan: JobPlan, ledger: Ledger, cur, batch_no: int, keys: Sequence[tuple] | None = None,
+               existing: Sequence[tuple] = (), **values) -> None:
+    """Insert this job's ledger row for ``batch_no`` (0: the job's header) on ``cur`` (§4.1)."""
+    if keys:
+        values.update(key_lo=json.dumps(list(keys[0]), default=str),
+                      key_hi=json.dumps(list(keys[-1]), default=str), keys=encode_keys(keys),
+                      existing=encode_keys(existing) if existing else None)
+    ledger.insert(
+        cur, dag_id=plan.dag_id, run_id=plan.run_id, task_id=plan.task_id, batch_no=batch_no,
+        strategy=plan.strategy, source_table=plan.source_table, target_table=plan.target_table,
+        key_cols=json.dumps(list(plan.key)), where_sql=plan.where_sql, rows_changed=0, created_at=now(),
+        **values)
+
+
+def write_header(plan: JobPlan, warm: Dialect, ledger: Ledger) -> None:
+    """Batch 0: the parameters the job runs with, which maintenance acts on (§4.1, §8)."""
+    cur = warm.conn.cursor()
+    ledger_row(plan, ledger, cur, 0, rows_inserted=0, rows_deleted=0)
+    warm.conn.commit()
+
+
+def overlaps_batches(plan: JobPlan, sessions: Sessions) -> bool:
+    """Two batches copy at a time where nothing is deleted during the copy and the rows stream
+    between two servers (both ingest on more than one core). Not with ``on_conflict: overwrite``:
+    it deletes warm rows, and on MariaDB that delete's next-key lock can block the
+    batch before it, which the later batch waits for before committing (a wait no server
+    sees as a deadlock)."""
+    src, warm = sessions.src, sessions.warm
+    return (plan.strategy != Strategy.MOVE and plan.on_conflict != OnConflict.OVERWRITE and not plan.same_db
+            and plan.streams(src, warm) and src.serves_many and warm.serves_many)
+
+
+def with_retries(step: Callable[[], T], conns: Sequence[Dialect], what: str, ctx: RunContext) -> T:
+    """Run ``step``; on a serialization failure, deadlock or lock wait roll back ``conns`` and run
+    it again (§4.5). A lost connection is not retried here: the task fails, and Airflow's retry
+    opens new connections and resumes after the last committed batch (§4.2)."""
+    for attempt in range(1, RETRIES_PER_BATCH + 1):
+        try:
+            return step()
+        except Exception as e:
+            for d in conns:
+                try:
+                    d.conn.rollback()
+                except Exception:
+                    pass
+            if ctx.stopped:
+                ctx.check_stop()
+            if connection_lost(e):
+                log.warning("%s: connection lost (%s); the task's retry resumes from the ledger",
+                            what, db_message(e))
+            if not retry_in_place(e) or attempt == RETRIES_PER_BATCH:
+                raise
+            log.warning("%s: %s; retrying (%s/%s)", what, db_message(e), attempt, RETRIES_PER_BATCH)
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
+class BatchCopy:
+    """Copies the batches of one job after a given key, numbering them after a given batch."""
+
+    def __init__(self, plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext):
+        self.plan, self.sessions, self.ledger, self.ctx = plan, sessions, ledger, ctx
+        self.stats = ctx.stats
+
+    def run(self, batch_no: int, last: tuple | None) -> None:
+        """Copy every batch after key ``last`` (None: from the start), numbered from ``batch_no + 1``."""
+        started = time.monotonic()
+        if overlaps_batches(self.plan, self.sessions):
+            self._two_at_a_time(batch_no, last, started)
+            return
+        src, warm = self.sessions.src, self.sessions.warm
+        while True:
+            self.ctx.check_stop()
+            batch_no += 1
+            last = with_retries(lambda: self._batch(batch_no, last), (src, warm), f"batch {batch_no}", self.ctx)
+            if last is None:
+                break
+            self._throttle(started)
+
+    def _throttle(self, started: float) -> None:
+        rate = self.plan.max_rows_per_second
+        if not rate:
+            return
+        progress = self.ctx.progress
+        moved = progress.rows_copied + progress.rows_skipped - progress._moved_at_start
+        ahead = moved / rate - (time.monotonic() - started)
+        while ahead > 0:
+            self.ctx.check_stop()
+            time.sleep(min(ahead, 0.5))
+            ahead -= 0.5
+
+    def _two_at_a_time(self, batch_no: int, last, started: float) -> None:
+        """Copy the batches two at a time, each over its own pair of connections: while one batch
+        streams, the next one's keys are read and its rows stream too. Commits stay in batch order
+        (a batch commits only after the one before it did, and not at all if that one failed), so
+        the ledger always holds a prefix of the batches and a retry resumes after the last (§4.1)."""
+        lanes = list(zip(self.sessions.source_lanes(2), self.sessions.warm_lanes(2)))
+        running: dict[int, tuple] = {}  # lane -> (batch number, its future)
+        pool = ThreadPoolExecutor(2, thread_name_prefix="warm-batch")
+        try:
+            while True:
+                self.ctx.check_stop()
+                batch_no += 1
+                lane = batch_no % 2
+                if lane in running:  # that lane's previous batch, two batches back
+                    running.pop(lane)[1].result()
+                src, warm = lanes[lane]
+                read = with_retries(lambda: self._read_keys(src, last), (src,), "key read", self.ctx)
+                if read is None:
+                    break
+                keys, rows = read
+                before = running.get(1 - lane)
+                running[lane] = (batch_no, pool.submit(
+                    self._write_with_retries, src, warm, batch_no, keys, rows,
+                    before[1].result if before else None))
+                last = keys[-1]
+                self._throttle(started)
+            for _, future in sorted(running.values(), key=lambda r: r[0]):
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _write_with_retries(self, src: Dialect, warm: Dialect, batch_no: int, keys, rows, before_commit) -> None:
+        with_retries(lambda: self._write_batch(src, warm, batch_no, keys, rows, before_commit),
+                     (src, warm), f"batch {batch_no}", self.ctx)
+
+    def _batch(self, batch_no: int, last):
+        if self.plan.same_db:
+            return self._batch_in_one_database(batch_no, last)
+        src, warm = self.sessions.src, self.sessions.warm
+        read = self._read_keys(src, last)
+        if read is None:
+            return None
+        keys, rows = read
+        self._write_batch(src, warm, batch_no, keys, rows)
+        return keys[-1]
+
+    def _read_keys(self, src: Dialect, last) -> tuple[Sequence[tuple], list | None] | None:
+        """The next batch's keys in key order, in a snapshot of the source that stays open for the
+        batch's copy (locked when ``move``); with its rows when they go through Python. None: done."""
+        plan = self.plan
+        lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
+        src.begin_snapshot()
+        rows = None
+        if plan.streams(src, self.sessions.warm):
+            keys = self._batch_keys(src, last, lock)
+        else:
+            cur = transfer.server_cursor(src)
+            select, params = self._keyset_select(src, last, plan.columns)
+            self.stats.execute(cur, select + lock, params)
+            rows = [tuple(r) for r in cur.fetchall()]
+            cur.close()
+            kidx = plan.key_positions
+            keys = [tuple(r[i] for i in kidx) for r in rows]
+        if not keys:
+            src.conn.commit()
+            return None
+        failpoints.reach("after_source_read")
+        return keys, rows
+
+    def _batch_keys(self, d: Dialect, last, lock: str) -> Sequence[tuple]:
+        """The next batch's keys after ``last``, in key order, in the open snapshot of ``d``.
+
+        A single integer key whose batch is dense (as many keys as integers from the first to the
+        last, the usual id column) is known from one row: its count and ends. Only a batch with
+        gaps, or a locking read, fetches every key."""
+        order = d.cols(self.plan.key)
+        select, params = self._keyset_select(d, last, self.plan.key)
+        if self.plan.int_key and not lock:
+            cur = d.conn.cursor()
+            self.stats.execute(cur, f"SELECT COUNT(*), MIN({order}), MAX({order}) FROM ({select}) b", params)
+            n, first, last_key = cur.fetchone()
+            cur.close()
+            if not n:
+                return []
+            if last_key - first + 1 == n:
+                return IntKeys.span(first, last_key)
+        cur = _key_cursor(d)
+        self.stats.execute(cur, select + lock, params)
+        keys = fetch_keys(cur)
+        cur.close()
+        return keys
+
+    def _keyset_select(self, d: Dialect, last, columns: Sequence[str]) -> tuple[str, list]:
+        """(SQL, params) reading ``columns`` of the next batch's matching rows after ``last``, in
+        key order (without a locking clause)."""
+        plan = self.plan
+        after, params = d.key_after(plan.key, last)
+        order = d.cols(plan.key)
+        scan, bound, bparams = d.batch_scan(plan.source_table, plan.key, plan.key_index, plan.planned_hi)
+        return (f"SELECT {d.cols(columns)} FROM {scan} WHERE {plan.src_where(d)} AND {after} AND {bound} "
+                f"ORDER BY {order} LIMIT {d.placeholder}", [*params, *bparams, plan.batch_size])
+
+    def _write_batch(self, src: Dialect, warm: Dialect, batch_no: int, keys: Sequence[tuple], rows,
+                     before_commit: Callable[[], None] | None = None) -> None:
+        """Write one batch's rows and its ledger row in one warm transaction (``before_commit``
+        runs after the rows, before the ledger row and the commit); ``move``: then delete the
+        batch's rows from the source."""
+        plan = self.plan
+        lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
+        t = src.table(plan.source_table)
+        order = src.cols(plan.key)
+        lo, hi = keys[0], keys[-1]
+
+        # Warm side: rows + ledger row, one transaction.
+        wcur = warm.conn.cursor()
+        c = conflicts.settle(plan, warm, wcur, keys, self.stats)
+        skip = c.skip
+        failpoints.reach("during_warm_write")
+        if plan.passthrough is not None:
+            between_s, sparams = src.key_between(plan.key, lo, hi)
+            inserted = transfer.passthrough(
+                src, warm, f"SELECT {order}, {plan.passthrough} FROM {t} WHERE {plan.src_where(src)} AND "
+                f"{between_s} ORDER BY {order}{lock if src.name == 'mysql' else ''}", [*sparams],
+                plan.target_table, plan.columns, len(plan.key), skip, self.stats)
+        elif rows is None and not skip:
+            between_s, sparams = src.key_between(plan.key, lo, hi)
+            transfer.copy_pg_to_pg(
+                src, warm, f"SELECT {src.cols(plan.columns)} FROM {t} WHERE {plan.src_where(src)} AND "
+                f"{between_s} ORDER BY {order}", [*sparams], plan.target_table, plan.columns,
+                plan.same_types, self.stats)
+            inserted = len(keys)
+        else:
+            if rows is None:  # stream path with some rows already archived: decode this batch
+                wanted = [k for k in keys if normalize_key(k) not in skip]
+                rows = transfer.select_by_keys(src, plan.source_table, plan.columns, plan.key, wanted, self.stats)
+            else:
+                kidx = plan.key_positions
+                rows = [r for r in rows if normalize_key(tuple(r[i] for i in kidx)) not in skip]
+            inserted = transfer.insert_rows(warm, plan.target_table, plan.columns, rows, self.stats)
+        if before_commit is not None:
+            # Before the ledger row: its unique index's duplicate check can lock the index record
+            # of the next batch's row (seen with delete-marked rows of an earlier run), and the next
+            # batch waits for this one before it commits, a wait no server sees as a deadlock.
+            before_commit()
+        ledger_row(plan, self.ledger, wcur, batch_no, keys, c.existing, previous=c.previous,
+                   rows_inserted=inserted, rows_deleted=0)
+        failpoints.reach("before_warm_commit")
+        warm.conn.commit()
+        failpoints.reach("after_warm_commit")
+        self.ctx.progress.add(rows_copied=inserted, rows_skipped=conflicts.skipped(plan, keys, inserted), batches=1)
+
+        if plan.strategy == Strategy.MOVE:
+            doomed = conflicts.move_deletes(plan, src, self.sessions.warm, keys, c, self.stats, self.ctx.progress)
+            deleted = transfer.delete_keys(src, plan.source_table, plan.key, doomed, self.stats)
+            src.conn.commit()
+            failpoints.reach("after_source_delete")
+            self.ledger.update(wcur, batch_id(plan, warm, self.ledger, self.stats, batch_no),
+                               source_deleted_at=now(), rows_deleted=deleted)
+            warm.conn.commit()
+            self.ctx.progress.add(rows_deleted=deleted)
+        else:
+            src.conn.commit()
+
+    def _batch_in_one_database(self, batch_no: int, last):
+        """``INSERT INTO warm SELECT ... FROM hot``: rows, ledger row and (move) the source delete
+        in one transaction of one connection. A crash anywhere leaves the batch entirely undone."""
+        plan, d = self.plan, self.sessions.src
+        lock = d.for_update() if plan.strategy == Strategy.MOVE else ""
+        t, w = d.table(plan.source_table), d.table(plan.target_table)
+        d.begin_snapshot()
+        keys = self._batch_keys(d, last, lock)
+        cur = d.conn.cursor()
+        if not keys:
+            d.conn.commit()
+            return None
+        failpoints.reach("after_source_read")
+        c = conflicts.settle(plan, d, cur, keys, self.stats)
+        failpoints.reach("during_warm_write")
+        between, bparams = d.key_between(plan.key, keys[0], keys[-1])
+        not_skipped, sparams = "", []
+        if c.skip:
+            cond, sparams = d.key_in(plan.key, c.existing)
+            not_skipped = f" AND NOT ({cond})"
+        cols = d.cols(plan.columns)
+        self.stats.execute(
+            cur, f"INSERT INTO {w} ({cols}) SELECT {cols} FROM {t} WHERE {plan.src_where(d)} AND "
+            f"{between}{not_skipped}", [*bparams, *sparams])
+        inserted = cur.rowcount
+        deleted = 0
+        if plan.strategy == Strategy.MOVE:
+            doomed = conflicts.move_deletes(plan, d, self.sessions.warm, keys, c, self.stats, self.ctx.progress)
+            deleted = transfer.delete_keys(d, plan.source_table, plan.key, doomed, self.stats)
+        ledger_row(plan, self.ledger, cur, batch_no, keys, c.existing, previous=c.previous,
+                   rows_inserted=inserted, rows_deleted=deleted,
+                   source_deleted_at=now() if plan.strategy == Strategy.MOVE else None)
+        failpoints.reach("before_warm_commit")
+        d.conn.commit()
+        failpoints.reach("after_warm_commit")
+        self.ctx.progress.add(rows_copied=inserted, rows_deleted=deleted, batches=1,
+                              rows_skipped=conflicts.skipped(plan, keys, inserted))
+        return keys[-1]
+
+
+def batch_id(plan: JobPlan, warm: Dialect, ledger: Ledger, stats, batch_no: int) -> int:
+    """The ledger row id of this job's batch ``batch_no``."""
+    cur = warm.conn.cursor()
+    ph, q = warm.placeholder, warm.quote
+    stats.execute(
+        cur, f"SELECT {q('id')} FROM {ledger.t} WHERE {q('dag_id')} = {ph} AND {q('run_id')} = {ph} "
+        f"AND {q('task_id')} = {ph} AND {q('batch_no')} = {ph}",
+        (plan.dag_id, plan.run_id, plan.task_id, batch_no))
+    return cur.fetchone()[0]
+
+
+def _key_cursor(d: Dialect):
+    """The cursor of a batch's key read: MySQLdb's default cursor turns every row into a tuple
+    before the first fetch; its streaming one lets ``fetch_keys`` take a chunk at a time."""
+    return transfer.server_cursor(d) if d.name == "mysql" else d.conn.cursor()
