@@ -18,8 +18,7 @@ from bench.config import SRC_TABLE, WARM_TABLE
 def check(c, exp: dict, res: dict) -> list[str]:
     errors = []
     if res["rc"] != 0:
-        errors.append(f"exit code {res['rc']}{' (timed out)' if res['timed_out'] else ''}: "
-                      f"{res['stderr_tail'][-600:]}")
+        errors.append(f"exit code {res['rc']}{' (timed out)' if res['timed_out'] else ''}: {res['stderr_tail'][-600:]}")
         return errors
     n, a, w = exp["rows"], exp["archived"], exp["where"]
     old_expected = 0

@@ -14,9 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent          # the repository
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 BENCH = ROOT / "bench"
-RESULTS = BENCH / "results"                            # git-ignored
+RESULTS = BENCH / "results"  # git-ignored
 PYTHON = sys.executable
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "root"
@@ -24,14 +24,14 @@ PG_DB = "bench_archive"
 MY_HOST, MY_PORT, MY_USER = "127.0.0.1", 3306, "root"
 MY_WARM_DB = "bench_warm"
 
-SRC_TABLE = "bench_src.orders"      # same qualified name in both engines
+SRC_TABLE = "bench_src.orders"  # same qualified name in both engines
 SEED_TABLE = "bench_src.orders_seed"
 WARM_TABLE = "bench_warm.orders"
 LEDGER = "warm_archive_ledger"
 
 CONN_IDS = {"pg": "BENCH_PG", "my": "BENCH_MY"}
 ENGINE_NAMES = {"pg": "PostgreSQL", "my": "MariaDB"}
-PAIRS = ["pgpg", "mymy", "mypg", "pgmy"]   # source engine + warm engine
+PAIRS = ["pgpg", "mymy", "mypg", "pgmy"]  # source engine + warm engine
 PAIR_LABEL = {"pgpg": "PG->PG", "mymy": "MariaDB->MariaDB", "mypg": "MariaDB->PG", "pgmy": "PG->MariaDB"}
 
 
@@ -41,15 +41,20 @@ def child_env() -> dict:
     env = dict(os.environ)
     home = RESULTS / "airflow_home"
     home.mkdir(parents=True, exist_ok=True)
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW_CONN_BENCH_PG": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}",
-        "AIRFLOW_CONN_BENCH_MY": f"mysql://{MY_USER}@{MY_HOST}:{MY_PORT}/{MY_WARM_DB}",
-        "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-        "PGHOST": PG_HOST, "PGPORT": str(PG_PORT), "PGUSER": PG_USER, "PGDATABASE": PG_DB,
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW_CONN_BENCH_PG": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}",
+            "AIRFLOW_CONN_BENCH_MY": f"mysql://{MY_USER}@{MY_HOST}:{MY_PORT}/{MY_WARM_DB}",
+            "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+            "PGHOST": PG_HOST,
+            "PGPORT": str(PG_PORT),
+            "PGUSER": PG_USER,
+            "PGDATABASE": PG_DB,
+        }
+    )
     return env
 
 

@@ -19,15 +19,15 @@ STRATEGIES = ["copy_then_delete", "move", "copy"]
 
 @dataclass
 class Contender:
-    id: str            # e.g. engine.copy_then_delete.pgpg
-    family: str        # engine | gt | pt | limit
-    variant: str       # strategy or settings
-    pair: str          # pgpg | mymy | mypg | pgmy
+    id: str  # e.g. engine.copy_then_delete.pgpg
+    family: str  # engine | gt | pt | limit
+    variant: str  # strategy or settings
+    pair: str  # pgpg | mymy | mypg | pgmy
     label: str
-    deletes: bool = True       # the source rows are gone afterwards
-    needs_table: bool = True   # the warm table must exist before the run
-    python: bool = False       # reports its own timing (start-up and imports excluded)
-    capped: bool = False       # too slow for N: archives only the first ``--slow-cap`` old rows
+    deletes: bool = True  # the source rows are gone afterwards
+    needs_table: bool = True  # the warm table must exist before the run
+    python: bool = False  # reports its own timing (start-up and imports excluded)
+    capped: bool = False  # too slow for N: archives only the first ``--slow-cap`` old rows
 
     @property
     def src(self) -> str:
@@ -39,23 +39,44 @@ class Contender:
 
     def argv(self, where: str, run_id: str, batch_size: int) -> list[str]:
         if self.family == "engine" or (self.family == "limit" and self.src != self.dst):
-            params = dict(dag_id="bench", run_id=run_id, task_id="orders",
-                          source_conn_id=CONN_IDS[self.src], source_table=SRC_TABLE,
-                          target_conn_id=CONN_IDS[self.dst], target_table=WARM_TABLE,
-                          key=["id"], where=where, strategy=self.variant, batch_size=batch_size,
-                          on_conflict="skip")
+            params = dict(
+                dag_id="bench",
+                run_id=run_id,
+                task_id="orders",
+                source_conn_id=CONN_IDS[self.src],
+                source_table=SRC_TABLE,
+                target_conn_id=CONN_IDS[self.dst],
+                target_table=WARM_TABLE,
+                key=["id"],
+                where=where,
+                strategy=self.variant,
+                batch_size=batch_size,
+                on_conflict="skip",
+            )
             if self.family == "limit":  # the job's own copy, then one unverified DELETE
                 params.update(strategy="copy", then_delete=where)
             return [PYTHON, "-m", "bench.job_engine", json.dumps(params)]
         if self.family == "gt":
-            params = dict(source_conn_id=CONN_IDS[self.src], destination_conn_id=CONN_IDS[self.dst],
-                          source_table=SRC_TABLE, destination_table=WARM_TABLE, where=where,
-                          mode=self.variant)
+            params = dict(
+                source_conn_id=CONN_IDS[self.src],
+                destination_conn_id=CONN_IDS[self.dst],
+                source_table=SRC_TABLE,
+                destination_table=WARM_TABLE,
+                where=where,
+                mode=self.variant,
+            )
             return [PYTHON, "-m", "bench.job_gt", json.dumps(params)]
         if self.family == "pt":
             dsn = f"h={MY_HOST},P={MY_PORT},u={MY_USER},A=utf8mb4,L=1"
-            argv = ["pt-archiver", "--source", f"{dsn},D=bench_src,t=orders",
-                    "--dest", f"{dsn},D=bench_warm,t=orders", "--where", where]
+            argv = [
+                "pt-archiver",
+                "--source",
+                f"{dsn},D=bench_src,t=orders",
+                "--dest",
+                f"{dsn},D=bench_warm,t=orders",
+                "--where",
+                where,
+            ]
             if self.variant == "bulk":
                 argv += ["--limit", "1000", "--bulk-insert", "--bulk-delete", "--commit-each"]
             return argv
@@ -66,8 +87,10 @@ class Contender:
             delete = shlex.quote(f"DELETE FROM {SRC_TABLE} WHERE {where}")
             return ["bash", "-c", f"set -eo pipefail; {psql} {out} | {psql} {inn}; {psql} {delete}"]
         if self.family == "limit" and self.pair == "mymy":
-            sql = (f"INSERT INTO {WARM_TABLE} SELECT * FROM {SRC_TABLE} WHERE {where}; "
-                   f"DELETE FROM {SRC_TABLE} WHERE {where};")
+            sql = (
+                f"INSERT INTO {WARM_TABLE} SELECT * FROM {SRC_TABLE} WHERE {where}; "
+                f"DELETE FROM {SRC_TABLE} WHERE {where};"
+            )
             return ["mariadb", f"-h{MY_HOST}", f"-P{MY_PORT}", f"-u{MY_USER}", "-e", sql]
         raise ValueError(self.id)
 
@@ -76,23 +99,40 @@ def all_contenders() -> list[Contender]:
     out: list[Contender] = []
     for pair in PAIRS:
         for s in STRATEGIES:
-            out.append(Contender(f"engine.{s}.{pair}", "engine", s, pair, f"table job {s}",
-                                 deletes=s != "copy", needs_table=False, python=True))
+            out.append(
+                Contender(
+                    f"engine.{s}.{pair}",
+                    "engine",
+                    s,
+                    pair,
+                    f"table job {s}",
+                    deletes=s != "copy",
+                    needs_table=False,
+                    python=True,
+                )
+            )
         for mode in ("default", "best"):
-            out.append(Contender(f"gt.{mode}.{pair}", "gt", mode, pair,
-                                 f"GenericTransfer {mode} + DELETE", python=True))
+            out.append(
+                Contender(f"gt.{mode}.{pair}", "gt", mode, pair, f"GenericTransfer {mode} + DELETE", python=True)
+            )
         if pair == "mymy":
-            out.append(Contender("pt.default.mymy", "pt", "default", pair, "pt-archiver defaults",
-                                 capped=True))
+            out.append(Contender("pt.default.mymy", "pt", "default", pair, "pt-archiver defaults", capped=True))
             out.append(Contender("pt.bulk.mymy", "pt", "bulk", pair, "pt-archiver bulk"))
-            out.append(Contender("limit.mymy", "limit", "insert_select", pair,
-                                 "limit: INSERT ... SELECT + DELETE"))
+            out.append(Contender("limit.mymy", "limit", "insert_select", pair, "limit: INSERT ... SELECT + DELETE"))
         if pair == "pgpg":
-            out.append(Contender("limit.pgpg", "limit", "copy_pipe", pair,
-                                 "limit: psql COPY | psql COPY + DELETE"))
+            out.append(Contender("limit.pgpg", "limit", "copy_pipe", pair, "limit: psql COPY | psql COPY + DELETE"))
         if pair in ("mypg", "pgmy"):  # no tool moves rows between the engines faster than our copy
-            out.append(Contender(f"limit.{pair}", "limit", "copy_plus_delete", pair,
-                                 "limit: job copy + DELETE, unverified", needs_table=False, python=True))
+            out.append(
+                Contender(
+                    f"limit.{pair}",
+                    "limit",
+                    "copy_plus_delete",
+                    pair,
+                    "limit: job copy + DELETE, unverified",
+                    needs_table=False,
+                    python=True,
+                )
+            )
     return out
 
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from bench.config import (MY_WARM_DB, PG_DB, SEED_TABLE, SRC_TABLE, WARM_TABLE, my_connect,
-                          pg_connect)
+from bench.config import MY_WARM_DB, PG_DB, SEED_TABLE, SRC_TABLE, WARM_TABLE, my_connect, pg_connect
 
 BASE = dt.datetime(2022, 1, 1)
 STEP_S = 37  # seconds between two orders
@@ -36,12 +35,16 @@ def where(n: int) -> str:
 
 # DDL per engine; the warm copies made for the tools that need an existing target have the same
 # columns and only the primary key (what the table job creates).
-PG_COLS = ("id bigint NOT NULL, created_at timestamp NOT NULL, customer_id integer NOT NULL, "
-           "amount numeric(12,2) NOT NULL, status varchar(16) NOT NULL, note text NOT NULL, "
-           "coupon varchar(20), shipped_at timestamp, PRIMARY KEY (id)")
-MY_COLS = ("id bigint NOT NULL, created_at datetime(6) NOT NULL, customer_id int NOT NULL, "
-           "amount decimal(12,2) NOT NULL, status varchar(16) NOT NULL, note text NOT NULL, "
-           "coupon varchar(20), shipped_at datetime(6), PRIMARY KEY (id)")
+PG_COLS = (
+    "id bigint NOT NULL, created_at timestamp NOT NULL, customer_id integer NOT NULL, "
+    "amount numeric(12,2) NOT NULL, status varchar(16) NOT NULL, note text NOT NULL, "
+    "coupon varchar(20), shipped_at timestamp, PRIMARY KEY (id)"
+)
+MY_COLS = (
+    "id bigint NOT NULL, created_at datetime(6) NOT NULL, customer_id int NOT NULL, "
+    "amount decimal(12,2) NOT NULL, status varchar(16) NOT NULL, note text NOT NULL, "
+    "coupon varchar(20), shipped_at datetime(6), PRIMARY KEY (id)"
+)
 
 PG_GEN = """
 INSERT INTO {t}
@@ -67,24 +70,32 @@ FROM bench_src.seq_{lo}_to_{hi}
 """
 
 # One checksum, same text per row in both engines: count and the sum of 60 bits of each row's md5.
-PG_ROW = ("md5(concat_ws('|', id::text, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US'), "
-          "customer_id::text, ((amount * 100)::bigint)::text, status, note, coalesce(coupon, '~'), "
-          "coalesce(to_char(shipped_at, 'YYYY-MM-DD HH24:MI:SS.US'), '~')))")
-MY_ROW = ("MD5(CONCAT_WS('|', id, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), customer_id, "
-          "CAST(amount * 100 AS SIGNED), status, note, COALESCE(coupon, '~'), "
-          "COALESCE(DATE_FORMAT(shipped_at, '%Y-%m-%d %H:%i:%s.%f'), '~')))")
+PG_ROW = (
+    "md5(concat_ws('|', id::text, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US'), "
+    "customer_id::text, ((amount * 100)::bigint)::text, status, note, coalesce(coupon, '~'), "
+    "coalesce(to_char(shipped_at, 'YYYY-MM-DD HH24:MI:SS.US'), '~')))"
+)
+MY_ROW = (
+    "MD5(CONCAT_WS('|', id, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), customer_id, "
+    "CAST(amount * 100 AS SIGNED), status, note, COALESCE(coupon, '~'), "
+    "COALESCE(DATE_FORMAT(shipped_at, '%Y-%m-%d %H:%i:%s.%f'), '~')))"
+)
 
 
 def checksum(engine: str, table: str, cond: str = "1=1", conn=None) -> tuple[int, str]:
     """(row count, content checksum) of the rows of ``table`` matching ``cond``."""
     if engine == "pg":
-        sql = (f"SELECT count(*), coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint), 0)::text "
-               f"FROM (SELECT {PG_ROW} AS h FROM {table} WHERE {cond}) s")
+        sql = (
+            f"SELECT count(*), coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint), 0)::text "
+            f"FROM (SELECT {PG_ROW} AS h FROM {table} WHERE {cond}) s"
+        )
         c = conn or pg_connect()
         row = c.execute(sql).fetchone()
     else:
-        sql = (f"SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(h, 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) "
-               f"FROM (SELECT {MY_ROW} AS h FROM {table} WHERE {cond}) s")
+        sql = (
+            f"SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(h, 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) "
+            f"FROM (SELECT {MY_ROW} AS h FROM {table} WHERE {cond}) s"
+        )
         c = conn or my_connect()
         cur = c.cursor()
         cur.execute(sql)
@@ -159,10 +170,17 @@ def build(n: int, log=print, cap: int | None = None) -> dict:
     if cap and cap < exp["archived"]:
         cw = f"{w} AND id <= {cap}"
         cnt, chk = checksum("pg", SEED_TABLE, cw)
-        exp["capped"] = {"where": cw, "archived": cnt, "archived_checksum": chk,
-                         "rows": n, "all_archived": exp["archived"]}
-    log(f"  identical in both engines: {n:,} rows, {exp['archived']:,} older than {exp['cutoff']} "
-        f"(checksum {exp['archived_checksum']})")
+        exp["capped"] = {
+            "where": cw,
+            "archived": cnt,
+            "archived_checksum": chk,
+            "rows": n,
+            "all_archived": exp["archived"],
+        }
+    log(
+        f"  identical in both engines: {n:,} rows, {exp['archived']:,} older than {exp['cutoff']} "
+        f"(checksum {exp['archived_checksum']})"
+    )
     return exp
 
 

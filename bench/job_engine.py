@@ -30,9 +30,10 @@ def main() -> None:
     p = JobParams(**args)
     # Warm-up, the same as GenericTransfer's (bench/job_gt.py builds both hooks before its clock):
     # import the drivers and resolve both connections' hooks (Airflow's provider discovery).
-    from warm_archive.connections import connect  # noqa: F401
-    import psycopg, MySQLdb  # noqa: F401,E401
+    import psycopg  # noqa: F401,E401
     from airflow.sdk import BaseHook
+
+    from warm_archive.connections import connect  # noqa: F401
 
     hooks = {conn_id: BaseHook.get_connection(conn_id).get_hook() for conn_id in {p.source_conn_id, p.target_conn_id}}
 

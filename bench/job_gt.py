@@ -35,9 +35,14 @@ def main() -> None:
     sql = f"SELECT * FROM {a['source_table']} WHERE {a['where']}"
     if a["mode"] == "paged":
         sql += " ORDER BY id"
-    op = GenericTransfer(task_id="gt", sql=sql, source_conn_id=a["source_conn_id"],
-                         destination_conn_id=a["destination_conn_id"],
-                         destination_table=a["destination_table"], **kwargs)
+    op = GenericTransfer(
+        task_id="gt",
+        sql=sql,
+        source_conn_id=a["source_conn_id"],
+        destination_conn_id=a["destination_conn_id"],
+        destination_table=a["destination_table"],
+        **kwargs,
+    )
     # Open both hooks' modules before the clock starts, as a running worker would have them.
     op.source_hook, op.destination_hook  # noqa: B018
     base = rss_mb()

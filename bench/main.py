@@ -25,24 +25,39 @@ from bench.runner import run
 def parse(argv=None):
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=None, help="N rows in the table (default 1,000,000)")
-    ap.add_argument("--quick", action="store_true",
-                    help="N=100,000, one run, no 5N memory phase: the CI smoke test (< 3 min)")
+    ap.add_argument(
+        "--quick", action="store_true", help="N=100,000, one run, no 5N memory phase: the CI smoke test (< 3 min)"
+    )
     ap.add_argument("--runs", type=int, default=None, help="runs per contender (default 3; quick 1)")
-    ap.add_argument("--only", default=None,
-                    help="comma-separated contender filters, e.g. 'pgpg,pt' or 'engine.copy_then_delete,gt.best'")
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated contender filters, e.g. 'pgpg,pt' or 'engine.copy_then_delete,gt.best'",
+    )
     ap.add_argument("--batch-size", type=int, default=20000, help="table job batch size")
-    ap.add_argument("--mem-scale", type=int, default=None,
-                    help="memory phase: rerun the table job (copy_then_delete) at this many times N "
-                         "(default 5; 0 = skip; quick: 0)")
+    ap.add_argument(
+        "--mem-scale",
+        type=int,
+        default=None,
+        help="memory phase: rerun the table job (copy_then_delete) at this many times N "
+        "(default 5; 0 = skip; quick: 0)",
+    )
     ap.add_argument("--mem-pairs", default=",".join(PAIRS), help="pairs for the memory phase")
-    ap.add_argument("--slow-cap", type=int, default=None,
-                    help="pt-archiver defaults (one row per commit) archives only this many rows; its "
-                         "rows/s is measured on them (default 50,000; quick 1,000)")
+    ap.add_argument(
+        "--slow-cap",
+        type=int,
+        default=None,
+        help="pt-archiver defaults (one row per commit) archives only this many rows; its "
+        "rows/s is measured on them (default 50,000; quick 1,000)",
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run before it is killed")
     ap.add_argument("--out", default=str(RESULTS), help="directory for JSON, CSV and PNG")
-    ap.add_argument("--api", action="store_true",
-                    help="also measure the monitor API list endpoint (p50/p95) on a PostgreSQL metadata "
-                         "DB seeded with --api-runs warm runs of 5 table jobs (bench/monitor_api.py)")
+    ap.add_argument(
+        "--api",
+        action="store_true",
+        help="also measure the monitor API list endpoint (p50/p95) on a PostgreSQL metadata "
+        "DB seeded with --api-runs warm runs of 5 table jobs (bench/monitor_api.py)",
+    )
     ap.add_argument("--api-only", action="store_true", help="only the monitor API part (no table contenders)")
     ap.add_argument("--api-runs", type=int, default=10000, help="warm runs seeded for --api (default 10,000)")
     ap.add_argument("--api-requests", type=int, default=200, help="requests per API case (default 200)")
@@ -94,8 +109,10 @@ def run_all(cs, exp, a, env, runs: int, tag: str) -> dict:
             res = one_run(c, exp, a, env)
             results[c.id].append(res)
             flag = "ok" if res["ok"] else "FAILED: " + "; ".join(res["errors"])
-            log(f"  [{tag} run {r}/{runs}] {c.id:32s} {res['seconds']:8.2f} s "
-                f"{(res['rows_per_s'] or 0):>10,.0f} rows/s  peak RSS {res['peak_rss_mb']:6.1f} MB  {flag}")
+            log(
+                f"  [{tag} run {r}/{runs}] {c.id:32s} {res['seconds']:8.2f} s "
+                f"{(res['rows_per_s'] or 0):>10,.0f} rows/s  peak RSS {res['peak_rss_mb']:6.1f} MB  {flag}"
+            )
     return results
 
 
@@ -106,16 +123,25 @@ def summarize(cs, results, exp) -> list[dict]:
         good = [r for r in runs if r["ok"]]
         med = statistics.median(r["seconds"] for r in good) if good else None
         archived = good[0]["archived"] if good else exp["archived"]
-        rows.append({
-            "id": c.id, "family": c.family, "variant": c.variant, "pair": c.pair,
-            "pair_label": C.pair_label(c.pair), "label": c.label,
-            "runs": len(runs), "runs_ok": len(good),
-            "median_s": med, "rows_per_s": archived / med if med else None, "archived": archived,
-            "seconds": [r["seconds"] for r in runs],
-            "peak_rss_mb": max((r["peak_rss_mb"] for r in good), default=None),
-            "rss_before_mb": max((r["rss_before_mb"] for r in good if r["rss_before_mb"]), default=None),
-            "errors": [e for r in runs for e in r["errors"]],
-        })
+        rows.append(
+            {
+                "id": c.id,
+                "family": c.family,
+                "variant": c.variant,
+                "pair": c.pair,
+                "pair_label": C.pair_label(c.pair),
+                "label": c.label,
+                "runs": len(runs),
+                "runs_ok": len(good),
+                "median_s": med,
+                "rows_per_s": archived / med if med else None,
+                "archived": archived,
+                "seconds": [r["seconds"] for r in runs],
+                "peak_rss_mb": max((r["peak_rss_mb"] for r in good), default=None),
+                "rss_before_mb": max((r["rss_before_mb"] for r in good if r["rss_before_mb"]), default=None),
+                "errors": [e for r in runs for e in r["errors"]],
+            }
+        )
     by_id = {r["id"]: r for r in rows}
 
     def ratio(r, ref_id):
@@ -139,31 +165,68 @@ def targets(rows, mem, api=None) -> list[dict]:
         return (by.get(i) or {}).get(k)
 
     out = [
-        {"target": "PG->PG copy_then_delete / COPY pipe", "want": ">= 0.60",
-         "value": get("engine.copy_then_delete.pgpg", "x_limit"), "min": 0.60},
-        {"target": "PG->PG copy_then_delete / GenericTransfer (best)", "want": ">= 3",
-         "value": get("engine.copy_then_delete.pgpg", "x_gt_best"), "min": 3.0},
-        {"target": "MariaDB->MariaDB copy_then_delete / pt-archiver bulk", "want": ">= 2",
-         "value": get("engine.copy_then_delete.mymy", "x_pt_bulk"), "min": 2.0},
-        {"target": "MariaDB->PG copy_then_delete / GenericTransfer (best)", "want": ">= 3",
-         "value": get("engine.copy_then_delete.mypg", "x_gt_best"), "min": 3.0},
-        {"target": "PG->MariaDB copy_then_delete / GenericTransfer (best)", "want": ">= 3",
-         "value": get("engine.copy_then_delete.pgmy", "x_gt_best"), "min": 3.0},
+        {
+            "target": "PG->PG copy_then_delete / COPY pipe",
+            "want": ">= 0.60",
+            "value": get("engine.copy_then_delete.pgpg", "x_limit"),
+            "min": 0.60,
+        },
+        {
+            "target": "PG->PG copy_then_delete / GenericTransfer (best)",
+            "want": ">= 3",
+            "value": get("engine.copy_then_delete.pgpg", "x_gt_best"),
+            "min": 3.0,
+        },
+        {
+            "target": "MariaDB->MariaDB copy_then_delete / pt-archiver bulk",
+            "want": ">= 2",
+            "value": get("engine.copy_then_delete.mymy", "x_pt_bulk"),
+            "min": 2.0,
+        },
+        {
+            "target": "MariaDB->PG copy_then_delete / GenericTransfer (best)",
+            "want": ">= 3",
+            "value": get("engine.copy_then_delete.mypg", "x_gt_best"),
+            "min": 3.0,
+        },
+        {
+            "target": "PG->MariaDB copy_then_delete / GenericTransfer (best)",
+            "want": ">= 3",
+            "value": get("engine.copy_then_delete.pgmy", "x_gt_best"),
+            "min": 3.0,
+        },
     ]
     peaks = [r["peak_rss_mb"] for r in rows if r["family"] == "engine" and r["peak_rss_mb"]]
     peaks += [m["peak_rss_mb_big"] for m in mem if m.get("peak_rss_mb_big")]
-    out.append({"target": "table job peak RSS (every run, N and big N)", "want": "< 150 MB",
-                "value": max(peaks) if peaks else None, "max": 150.0})
+    out.append(
+        {
+            "target": "table job peak RSS (every run, N and big N)",
+            "want": "< 150 MB",
+            "value": max(peaks) if peaks else None,
+            "max": 150.0,
+        }
+    )
     for m in mem:
-        out.append({"target": f"RSS growth N -> {m['scale']}N, {m['pair_label']}", "want": "< 10 %",
-                    "value": m.get("growth_pct"), "max": 10.0})
+        out.append(
+            {
+                "target": f"RSS growth N -> {m['scale']}N, {m['pair_label']}",
+                "want": "< 10 %",
+                "value": m.get("growth_pct"),
+                "max": 10.0,
+            }
+        )
     if api is not None:
         for c in api.get("cases", []):
-            out.append({"target": f"API p95: {c['case'][:48]}", "want": "< 150 ms", "value": c["p95_ms"],
-                        "max": 150.0})
+            out.append({"target": f"API p95: {c['case'][:48]}", "want": "< 150 ms", "value": c["p95_ms"], "max": 150.0})
         for g in api.get("growth", []):
-            out.append({"target": f"API p95 x, 5x runs in other tabs: {g['case']}"[:58],
-                        "want": f"< {api['growth_max']:g}x", "value": g["ratio"], "max": api["growth_max"]})
+            out.append(
+                {
+                    "target": f"API p95 x, 5x runs in other tabs: {g['case']}"[:58],
+                    "want": f"< {api['growth_max']:g}x",
+                    "value": g["ratio"],
+                    "max": api["growth_max"],
+                }
+            )
         if api.get("error"):
             out.append({"target": "monitor API measurement", "want": "runs", "value": None, "max": 0})
     if not rows:
@@ -187,8 +250,9 @@ def engine_version() -> dict:
     for f in sorted(package.rglob("*.py")):  # the dialects/ subpackage too
         h.update(f.relative_to(package).as_posix().encode() + f.read_bytes())
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         head = None
     return {"git_head": head, "engine_files_sha256": h.hexdigest()[:16]}
@@ -220,8 +284,11 @@ def main(argv=None) -> int:
     mem_pairs = [p for p in a.mem_pairs.split(",") if p]
     if a.mem_scale and a.mem_scale > 1 and cs:
         big = a.rows * a.mem_scale
-        mcs = [c for c in C.all_contenders() if c.family == "engine"
-               and c.variant == "copy_then_delete" and c.pair in mem_pairs]
+        mcs = [
+            c
+            for c in C.all_contenders()
+            if c.family == "engine" and c.variant == "copy_then_delete" and c.pair in mem_pairs
+        ]
         small = {r["id"]: r["peak_rss_mb"] for r in rows if r["peak_rss_mb"]}
         for c in mcs:  # not measured at N by the main phase (--only): measure it now
             if c.id not in small:
@@ -232,19 +299,30 @@ def main(argv=None) -> int:
         bres = run_all(mcs, bexp, a, env, 1, f"{a.mem_scale}N")
         for c in mcs:
             rb, sm = bres[c.id][0], small.get(c.id)
-            mem.append({"pair": c.pair, "pair_label": C.pair_label(c.pair), "scale": a.mem_scale,
-                        "rows_small": a.rows, "rows_big": big, "peak_rss_mb_small": sm,
-                        "peak_rss_mb_big": rb["peak_rss_mb"] if rb["ok"] else None,
-                        "rows_per_s_big": rb["rows_per_s"] if rb["ok"] else None,
-                        "rss_before_mb_big": rb["rss_before_mb"],
-                        "ok": rb["ok"], "errors": rb["errors"],
-                        "growth_pct": (100 * (rb["peak_rss_mb"] - sm) / sm) if rb["ok"] and sm else None})
+            mem.append(
+                {
+                    "pair": c.pair,
+                    "pair_label": C.pair_label(c.pair),
+                    "scale": a.mem_scale,
+                    "rows_small": a.rows,
+                    "rows_big": big,
+                    "peak_rss_mb_small": sm,
+                    "peak_rss_mb_big": rb["peak_rss_mb"] if rb["ok"] else None,
+                    "rows_per_s_big": rb["rows_per_s"] if rb["ok"] else None,
+                    "rss_before_mb_big": rb["rss_before_mb"],
+                    "ok": rb["ok"],
+                    "errors": rb["errors"],
+                    "growth_pct": (100 * (rb["peak_rss_mb"] - sm) / sm) if rb["ok"] and sm else None,
+                }
+            )
     api = None
     if a.api:
         from bench import monitor_api
 
-        log(f"monitor API: seeding {a.api_runs:,} warm runs x 5 table jobs in a PostgreSQL metadata DB, "
-            f"{a.api_requests} requests per case ...")
+        log(
+            f"monitor API: seeding {a.api_runs:,} warm runs x 5 table jobs in a PostgreSQL metadata DB, "
+            f"{a.api_requests} requests per case ..."
+        )
         try:
             api = monitor_api.run(a.api_runs, a.api_requests, log=log)
         except Exception as e:  # noqa: BLE001 - reported as a failed part, the table results stand
@@ -256,14 +334,26 @@ def main(argv=None) -> int:
     if api is not None and api.get("error"):
         failed.append(("api", [api["error"]]))
     doc = {
-        "started": stamp, "rows": a.rows, "runs": a.runs, "quick": a.quick, "batch_size": a.batch_size,
-        "archived": exp["archived"], "cutoff": exp["cutoff"], "where": exp["where"],
-        "archived_checksum": exp["archived_checksum"], "elapsed_s": time.monotonic() - started,
-        "engine": version_at_start, "engine_at_end": engine_version(),
+        "started": stamp,
+        "rows": a.rows,
+        "runs": a.runs,
+        "quick": a.quick,
+        "batch_size": a.batch_size,
+        "archived": exp["archived"],
+        "cutoff": exp["cutoff"],
+        "where": exp["where"],
+        "archived_checksum": exp["archived_checksum"],
+        "elapsed_s": time.monotonic() - started,
+        "engine": version_at_start,
+        "engine_at_end": engine_version(),
         "all_checks_passed": not failed,
-        "results": rows, "memory": mem, "api": api, "targets": tg,
-        "runs_detail": {cid: [{k: v for k, v in r.items() if k not in ("stdout_tail",)} for r in rs]
-                        for cid, rs in results.items()},
+        "results": rows,
+        "memory": mem,
+        "api": api,
+        "targets": tg,
+        "runs_detail": {
+            cid: [{k: v for k, v in r.items() if k not in ("stdout_tail",)} for r in rs] for cid, rs in results.items()
+        },
     }
     paths = report.write(doc, a.out, stamp)
     log("")

@@ -33,11 +33,14 @@ STRATEGIES = ["copy", "copy_then_delete", "move", "copy_then_delete"]
 
 
 def spec(dag_id: str, strategy: str) -> str:
-    jobs = "".join(f"""  - id: {j}
+    jobs = "".join(
+        f"""  - id: {j}
     source: {{conn_id: bench_src, table: src.{dag_id}_{j}}}
     target: {{conn_id: bench_warm, table: warm.{dag_id}_{j}}}
     key: [id]
-""" for j in JOBS)
+"""
+        for j in JOBS
+    )
     return f"dag_id: {dag_id}\nstrategy: {strategy}\nschedule: null\nstart_date: 2024-01-01\njobs:\n{jobs}"
 
 
@@ -110,15 +113,28 @@ def measure(d: Deployment, params: dict, n: int) -> tuple[float, float, int]:
 TARGET_P95_MS = 150.0
 
 CASES = [
-    ("filtered page (completed, dag_id, strategy, start_after, 50 rows)",
-     {"tab": "completed", "dag_id": "bench_b", "strategy": "copy_then_delete",
-      "start_after": "2026-02-01T00:00:00Z", "limit": 50}),
-    ("filtered page (exceptional, table substring, 50 rows)",
-     {"tab": "exceptional", "table": "bench_c_j3", "limit": 50}),
-    ("filtered page (completed, source_status=retained, 50 rows)",
-     {"tab": "completed", "source_status": "retained", "limit": 50}),
-    ("filtered page (completed, source_status=processed, 50 rows)",
-     {"tab": "completed", "source_status": "processed", "limit": 50}),
+    (
+        "filtered page (completed, dag_id, strategy, start_after, 50 rows)",
+        {
+            "tab": "completed",
+            "dag_id": "bench_b",
+            "strategy": "copy_then_delete",
+            "start_after": "2026-02-01T00:00:00Z",
+            "limit": 50,
+        },
+    ),
+    (
+        "filtered page (exceptional, table substring, 50 rows)",
+        {"tab": "exceptional", "table": "bench_c_j3", "limit": 50},
+    ),
+    (
+        "filtered page (completed, source_status=retained, 50 rows)",
+        {"tab": "completed", "source_status": "retained", "limit": 50},
+    ),
+    (
+        "filtered page (completed, source_status=processed, 50 rows)",
+        {"tab": "completed", "source_status": "processed", "limit": 50},
+    ),
     ("free-text q (in_progress, q=bench_d, 50 rows)", {"tab": "in_progress", "q": "bench_d", "limit": 50}),
     ("unfiltered first page (completed, 50 rows)", {"tab": "completed", "limit": 50}),
 ]
@@ -134,20 +150,31 @@ def run(runs: int = 10000, requests_per_case: int = 200, log=print) -> dict:
     """Seed, serve, measure; returns {"runs", "task_instances", "xcoms", "cases": [{case, total,
     p50_ms, p95_ms, met}], "growth": [{case, runs_before, runs_after, p95_before_ms, p95_after_ms,
     ratio, met}]}."""
-    d = Deployment(meta_db=META_DB, port=PORT, specs={f"{g}.yaml": spec(g, s) for g, s in zip(DAGS, STRATEGIES)},
-                   connections={"bench_src": "postgresql://root@127.0.0.1/none",
-                                "bench_warm": "postgresql://root@127.0.0.1/none"})
+    d = Deployment(
+        meta_db=META_DB,
+        port=PORT,
+        specs={f"{g}.yaml": spec(g, s) for g, s in zip(DAGS, STRATEGIES)},
+        connections={"bench_src": "postgresql://root@127.0.0.1/none", "bench_warm": "postgresql://root@127.0.0.1/none"},
+    )
 
     def seed(first: int, last: int, all_success: bool) -> tuple[int, int, int]:
         with pg(META_DB) as c:
-            params = {"dags": DAGS, "strategies": STRATEGIES, "jobs": JOBS, "first": first, "last": last,
-                      "all_success": all_success}
+            params = {
+                "dags": DAGS,
+                "strategies": STRATEGIES,
+                "jobs": JOBS,
+                "first": first,
+                "last": last,
+                "all_success": all_success,
+            }
             for stmt in (x.strip() for x in SEED_SQL.split(";\n")):
                 if stmt:
                     c.execute(stmt, params if "%(" in stmt else None)
-            return (c.execute("SELECT count(*) FROM dag_run WHERE run_id LIKE 'manual__bench_%'").fetchone()[0],
-                    c.execute("SELECT count(*) FROM task_instance WHERE run_id LIKE 'manual__bench_%'").fetchone()[0],
-                    c.execute("SELECT count(*) FROM xcom WHERE key = 'warm_status'").fetchone()[0])
+            return (
+                c.execute("SELECT count(*) FROM dag_run WHERE run_id LIKE 'manual__bench_%'").fetchone()[0],
+                c.execute("SELECT count(*) FROM task_instance WHERE run_id LIKE 'manual__bench_%'").fetchone()[0],
+                c.execute("SELECT count(*) FROM xcom WHERE key = 'warm_status'").fetchone()[0],
+            )
 
     try:
         t0 = time.time()
@@ -160,23 +187,52 @@ def run(runs: int = 10000, requests_per_case: int = 200, log=print) -> dict:
         seed(1, small, all_success=False)
         before = {name: measure(d, params, requests_per_case) for name, params in GROWTH_CASES}
         n_runs, n_tis, n_x = seed(small + 1, runs, all_success=True)
-        log(f"seeded {n_runs} warm runs, {n_tis} task instances, {n_x} warm_status XComs "
-            f"in {time.time() - t0:.0f}s (metadata DB {META_DB})")
-        out = {"runs": n_runs, "task_instances": n_tis, "xcoms": n_x, "requests_per_case": requests_per_case,
-               "target_p95_ms": TARGET_P95_MS, "cases": [], "growth": [], "growth_max": GROWTH_MAX}
+        log(
+            f"seeded {n_runs} warm runs, {n_tis} task instances, {n_x} warm_status XComs "
+            f"in {time.time() - t0:.0f}s (metadata DB {META_DB})"
+        )
+        out = {
+            "runs": n_runs,
+            "task_instances": n_tis,
+            "xcoms": n_x,
+            "requests_per_case": requests_per_case,
+            "target_p95_ms": TARGET_P95_MS,
+            "cases": [],
+            "growth": [],
+            "growth_max": GROWTH_MAX,
+        }
         for name, params in CASES + [(f"{n} ({n_runs:,} runs)", p) for n, p in GROWTH_CASES]:
             p50, p95, total = measure(d, params, requests_per_case)
-            out["cases"].append({"case": name, "params": params, "total": total, "p50_ms": p50,
-                                 "p95_ms": p95, "met": p95 < TARGET_P95_MS})
+            out["cases"].append(
+                {
+                    "case": name,
+                    "params": params,
+                    "total": total,
+                    "p50_ms": p50,
+                    "p95_ms": p95,
+                    "met": p95 < TARGET_P95_MS,
+                }
+            )
             log(f"  {name:70} {total:>7} {p50:8.1f} {p95:8.1f}")
-        for (name, _), case in zip(GROWTH_CASES, out["cases"][len(CASES):]):
+        for (name, _), case in zip(GROWTH_CASES, out["cases"][len(CASES) :]):
             b50, b95, btotal = before[name]
             assert btotal == case["total"], (name, btotal, case["total"])  # the same rows, more runs elsewhere
             ratio = case["p95_ms"] / b95
-            out["growth"].append({"case": name, "runs_before": small, "runs_after": n_runs, "p95_before_ms": b95,
-                                  "p95_after_ms": case["p95_ms"], "ratio": ratio, "met": ratio < GROWTH_MAX})
-            log(f"  {name}: p95 {b95:.1f} ms at {small:,} runs -> {case['p95_ms']:.1f} ms at {n_runs:,} runs "
-                f"(x{ratio:.2f}, the same {btotal} rows)")
+            out["growth"].append(
+                {
+                    "case": name,
+                    "runs_before": small,
+                    "runs_after": n_runs,
+                    "p95_before_ms": b95,
+                    "p95_after_ms": case["p95_ms"],
+                    "ratio": ratio,
+                    "met": ratio < GROWTH_MAX,
+                }
+            )
+            log(
+                f"  {name}: p95 {b95:.1f} ms at {small:,} runs -> {case['p95_ms']:.1f} ms at {n_runs:,} runs "
+                f"(x{ratio:.2f}, the same {btotal} rows)"
+            )
         return out
     finally:
         d.stop()

@@ -76,8 +76,14 @@ class Proc:
 
     def start(self) -> None:
         self.log = open(self.log_path, "ab")
-        self.p = subprocess.Popen(self.args, env=self.env, cwd=str(self.cwd), stdout=self.log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        self.p = subprocess.Popen(
+            self.args,
+            env=self.env,
+            cwd=str(self.cwd),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:

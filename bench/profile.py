@@ -47,7 +47,9 @@ def setup(pair: str, n: int) -> str:
         cur.execute("DROP TABLE IF EXISTS bench_prof_src.orders")
         if src == "my":
             cur.execute(f"CREATE TABLE bench_prof_src.orders ({data.MY_COLS})")
-            cur.execute(data.MY_GEN.format(t="bench_prof_src.orders", lo=1, hi=n).replace("bench_src.seq", "bench_prof_src.seq"))
+            cur.execute(
+                data.MY_GEN.format(t="bench_prof_src.orders", lo=1, hi=n).replace("bench_src.seq", "bench_prof_src.seq")
+            )
     return data.where(n)
 
 
@@ -60,8 +62,10 @@ def fold(raw: str, top: int = 30) -> str:
             continue
         k = int(count)
         n += k
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")" if " (" in f else f
+            for f in stack.split(";")
+        ]
         self_c[frames[-1]] += k
         for f in set(frames):
             total_c[f] += k
@@ -79,22 +83,47 @@ def main() -> None:
     env["AIRFLOW_CONN_BENCH_PG"] = env["AIRFLOW_CONN_BENCH_PG"].rsplit("/", 1)[0] + "/" + PROF_PG_DB
     env["AIRFLOW_CONN_BENCH_MY"] = env["AIRFLOW_CONN_BENCH_MY"].rsplit("/", 1)[0] + "/bench_prof_warm"
     conn = {"pg": "BENCH_PG", "my": "BENCH_MY"}
-    params = dict(dag_id="prof", run_id="p1", task_id="orders", source_conn_id=conn[pair[:2]],
-                  source_table="bench_prof_src.orders", target_conn_id=conn[pair[2:]],
-                  target_table="bench_prof_warm.orders", key=["id"], where=where, strategy=strategy,
-                  batch_size=int(os.environ.get("BATCH", 20000)))
+    params = dict(
+        dag_id="prof",
+        run_id="p1",
+        task_id="orders",
+        source_conn_id=conn[pair[:2]],
+        source_table="bench_prof_src.orders",
+        target_conn_id=conn[pair[2:]],
+        target_table="bench_prof_warm.orders",
+        key=["id"],
+        where=where,
+        strategy=strategy,
+        batch_size=int(os.environ.get("BATCH", 20000)),
+    )
     raw = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
     spy = str(BENCH.parent / ".venv" / "bin" / "py-spy")
-    cmd = [spy, "record", "--idle", "--rate", "200", "--format", "raw", "-o", raw, "--",
-           PYTHON, "-m", "bench.job_engine", json.dumps(params)]
+    cmd = [
+        spy,
+        "record",
+        "--idle",
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "-o",
+        raw,
+        "--",
+        PYTHON,
+        "-m",
+        "bench.job_engine",
+        json.dumps(params),
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     line = [x for x in r.stdout.splitlines() if x.startswith("BENCH_RESULT")]
     if not line:
         print(r.stdout[-3000:], r.stderr[-3000:])
         sys.exit(1)
     res = json.loads(line[0].split(" ", 1)[1])
-    print(f"{pair} {strategy} N={n}: run() {res['seconds']:.2f} s, status rows_copied="
-          f"{res['status']['rows_copied']} rows_deleted={res['status']['rows_deleted']}")
+    print(
+        f"{pair} {strategy} N={n}: run() {res['seconds']:.2f} s, status rows_copied="
+        f"{res['status']['rows_copied']} rows_deleted={res['status']['rows_deleted']}"
+    )
     for s in sorted(res["sql"], key=lambda s: -s["seconds"])[:8]:
         print(f"   {s['seconds']:6.2f}s x{s['count']:<4d} {s['statement'][:120]}")
     # keep only the samples inside TableJob.run (not start-up/imports)

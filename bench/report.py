@@ -8,10 +8,18 @@ import json
 import shutil
 from pathlib import Path
 
-COLS = [("contender", "label", 38), ("pair", "pair_label", 17), ("runs ok", "runs_ok", 7),
-        ("median s", "median_s", 9), ("rows/s", "rows_per_s", 10), ("peak RSS MB", "peak_rss_mb", 11),
-        ("x GT best", "x_gt_best", 9), ("x GT dflt", "x_gt_default", 9), ("x pt bulk", "x_pt_bulk", 9),
-        ("x limit", "x_limit", 8)]
+COLS = [
+    ("contender", "label", 38),
+    ("pair", "pair_label", 17),
+    ("runs ok", "runs_ok", 7),
+    ("median s", "median_s", 9),
+    ("rows/s", "rows_per_s", 10),
+    ("peak RSS MB", "peak_rss_mb", 11),
+    ("x GT best", "x_gt_best", 9),
+    ("x GT dflt", "x_gt_default", 9),
+    ("x pt bulk", "x_pt_bulk", 9),
+    ("x limit", "x_limit", 8),
+]
 
 
 def _fmt(v, key):
@@ -30,9 +38,12 @@ def text(doc: dict) -> str:
     if not doc["results"]:
         lines = ["(no table contenders run)"]
         return _tail(doc, lines)
-    lines = [f"N = {doc['rows']:,} rows, {doc['archived']:,} archived (created_at < {doc['cutoff']}), "
-             f"median of {doc['runs']} run(s), Python contenders timed without start-up/imports",
-             "ratios: rows/s of the row / rows/s of the reference on the same pair, same run", ""]
+    lines = [
+        f"N = {doc['rows']:,} rows, {doc['archived']:,} archived (created_at < {doc['cutoff']}), "
+        f"median of {doc['runs']} run(s), Python contenders timed without start-up/imports",
+        "ratios: rows/s of the row / rows/s of the reference on the same pair, same run",
+        "",
+    ]
     head = "  ".join(f"{h:>{w}}" if i > 1 else f"{h:<{w}}" for i, (h, _, w) in enumerate(COLS))
     lines += [head, "-" * len(head)]
     for r in doc["results"]:
@@ -43,8 +54,10 @@ def text(doc: dict) -> str:
         lines.append("  ".join(cells))
     capped = [r for r in doc["results"] if r.get("archived") != doc["archived"]]
     for r in capped:
-        lines.append(f"  ({r['label']}: rows/s measured on its first {r['archived']:,} rows to archive; "
-                     f"at its rate all {doc['archived']:,} would take {doc['archived'] / r['rows_per_s'] / 60 if r['rows_per_s'] else 0:.0f} min)")
+        lines.append(
+            f"  ({r['label']}: rows/s measured on its first {r['archived']:,} rows to archive; "
+            f"at its rate all {doc['archived']:,} would take {doc['archived'] / r['rows_per_s'] / 60 if r['rows_per_s'] else 0:.0f} min)"
+        )
     return _tail(doc, lines)
 
 
@@ -52,21 +65,28 @@ def _tail(doc: dict, lines: list[str]) -> str:
     if doc["memory"]:
         lines += ["", "memory of the table job (copy_then_delete), peak RSS of the job process:"]
         for m in doc["memory"]:
-            lines.append(f"  {m['pair_label']:17s} N={m['rows_small']:>10,}: {_fmt(m['peak_rss_mb_small'], 'mb'):>7} MB"
-                         f"   {m['scale']}N={m['rows_big']:>10,}: {_fmt(m['peak_rss_mb_big'], 'mb'):>7} MB"
-                         f"   growth {_fmt(m['growth_pct'], 'pct')} %")
+            lines.append(
+                f"  {m['pair_label']:17s} N={m['rows_small']:>10,}: {_fmt(m['peak_rss_mb_small'], 'mb'):>7} MB"
+                f"   {m['scale']}N={m['rows_big']:>10,}: {_fmt(m['peak_rss_mb_big'], 'mb'):>7} MB"
+                f"   growth {_fmt(m['growth_pct'], 'pct')} %"
+            )
     api = doc.get("api")
     if api:
-        lines += ["", f"monitor API list endpoint (GET /warm/api/v1/tasks), {api.get('runs', 0):,} warm runs x 5 "
-                      f"table jobs in a PostgreSQL metadata DB, {api.get('requests_per_case', 0)} requests per case:"]
+        lines += [
+            "",
+            f"monitor API list endpoint (GET /warm/api/v1/tasks), {api.get('runs', 0):,} warm runs x 5 "
+            f"table jobs in a PostgreSQL metadata DB, {api.get('requests_per_case', 0)} requests per case:",
+        ]
         if api.get("error"):
             lines.append(f"  FAILED: {api['error']}")
         lines.append(f"  {'case':70} {'total':>7} {'p50 ms':>8} {'p95 ms':>8}")
         for c in api.get("cases", []):
             lines.append(f"  {c['case']:70} {c['total']:>7} {c['p50_ms']:8.1f} {c['p95_ms']:8.1f}")
         for g in api.get("growth", []):
-            lines.append(f"  {g['case']}: p95 {g['p95_before_ms']:.1f} ms at {g['runs_before']:,} runs, "
-                         f"{g['p95_after_ms']:.1f} ms at {g['runs_after']:,} (the other tabs 5x): x{g['ratio']:.2f}")
+            lines.append(
+                f"  {g['case']}: p95 {g['p95_before_ms']:.1f} ms at {g['runs_before']:,} runs, "
+                f"{g['p95_after_ms']:.1f} ms at {g['runs_after']:,} (the other tabs 5x): x{g['ratio']:.2f}"
+            )
     lines += ["", "targets:"]
     for t in doc["targets"]:
         v = t["value"]
@@ -87,8 +107,9 @@ def chart(doc: dict, path: Path) -> None:
     rows = [r for r in doc["results"] if r["rows_per_s"]]
     names = [f"{r['pair_label']}: {r['label']}" for r in rows]
     colors = {"engine": "#2e7d32", "gt": "#9e9e9e", "pt": "#f9a825", "limit": "#1565c0"}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 0.38 * len(rows) + 1.8), sharey=True,
-                                   gridspec_kw={"width_ratios": [3, 1.3]})
+    fig, (ax1, ax2) = plt.subplots(
+        1, 2, figsize=(15, 0.38 * len(rows) + 1.8), sharey=True, gridspec_kw={"width_ratios": [3, 1.3]}
+    )
     y = range(len(rows))
     ax1.barh(y, [r["rows_per_s"] for r in rows], color=[colors[r["family"]] for r in rows])
     ax1.set_yticks(list(y), names, fontsize=8)
@@ -99,8 +120,10 @@ def chart(doc: dict, path: Path) -> None:
     ax2.barh(y, [r["peak_rss_mb"] or 0 for r in rows], color=[colors[r["family"]] for r in rows])
     ax2.axvline(150, color="red", lw=0.8, ls="--")
     ax2.set_xlabel("peak RSS of the job process, MB")
-    fig.suptitle(f"Warm archive benchmark: N={doc['rows']:,}, {doc['archived']:,} rows archived, "
-                 f"median of {doc['runs']} run(s)", fontsize=10)
+    fig.suptitle(
+        f"Warm archive benchmark: N={doc['rows']:,}, {doc['archived']:,} rows archived, median of {doc['runs']} run(s)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -115,8 +138,23 @@ def write(doc: dict, out: str, stamp: str) -> list[Path]:
     p.write_text(json.dumps(doc, indent=1, default=str))
     paths.append(p)
     p = base.with_suffix(".csv")
-    keys = ["id", "family", "variant", "pair", "label", "runs", "runs_ok", "median_s", "rows_per_s",
-            "peak_rss_mb", "rss_before_mb", "x_gt_best", "x_gt_default", "x_pt_bulk", "x_limit"]
+    keys = [
+        "id",
+        "family",
+        "variant",
+        "pair",
+        "label",
+        "runs",
+        "runs_ok",
+        "median_s",
+        "rows_per_s",
+        "peak_rss_mb",
+        "rss_before_mb",
+        "x_gt_best",
+        "x_gt_default",
+        "x_pt_bulk",
+        "x_limit",
+    ]
     with p.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(keys + ["rows", "archived"])
@@ -128,8 +166,18 @@ def write(doc: dict, out: str, stamp: str) -> list[Path]:
             w.writerow([])
             w.writerow(["id", "family", "case", "total", "p50_ms", "p95_ms", "warm_runs", "requests"])
             for i, c in enumerate(api["cases"], 1):
-                w.writerow([f"api.{i}", "api", c["case"], c["total"], round(c["p50_ms"], 2),
-                            round(c["p95_ms"], 2), api.get("runs"), api.get("requests_per_case")])
+                w.writerow(
+                    [
+                        f"api.{i}",
+                        "api",
+                        c["case"],
+                        c["total"],
+                        round(c["p50_ms"], 2),
+                        round(c["p95_ms"], 2),
+                        api.get("runs"),
+                        api.get("requests_per_case"),
+                    ]
+                )
     paths.append(p)
     p = base.with_suffix(".png")
     try:

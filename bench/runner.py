@@ -19,10 +19,15 @@ from bench.child import MARK
 
 
 def run(argv: list[str], env: dict, timeout_s: float) -> dict:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-            tempfile.NamedTemporaryFile("r") as rss:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name, *argv], env=env, stdout=out, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            ["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name, *argv],
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
         deadline = t0 + timeout_s
         try:
             while True:
@@ -49,7 +54,13 @@ def run(argv: list[str], env: dict, timeout_s: float) -> dict:
     child = None
     for line in stdout.splitlines():
         if line.startswith(MARK):
-            child = json.loads(line[len(MARK):])
-    return {"rc": proc.returncode, "wall_s": wall, "peak_rss_mb": peak_kb / 1024,
-            "timed_out": wall >= timeout_s, "child": child,
-            "stdout_tail": stdout[-2000:], "stderr_tail": stderr[-3000:]}
+            child = json.loads(line[len(MARK) :])
+    return {
+        "rc": proc.returncode,
+        "wall_s": wall,
+        "peak_rss_mb": peak_kb / 1024,
+        "timed_out": wall >= timeout_s,
+        "child": child,
+        "stdout_tail": stdout[-2000:],
+        "stderr_tail": stderr[-3000:],
+    }

@@ -19,7 +19,7 @@ def main(folder: str) -> None:
     for f in (hot, out / "warm.db"):
         f.unlink(missing_ok=True)
     rnd = random.Random(2026)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     start = now - dt.timedelta(days=3 * 365)
     step = (now - start) / ORDERS
     db = sqlite3.connect(hot)
@@ -46,9 +46,17 @@ def main(folder: str) -> None:
             qty = rnd.randint(1, 4)
             total += price * qty
             items.append((i, line, f"SKU-{rnd.randint(1, 5000):05d}", qty, f"{price:.2f}"))
-        orders.append((i, rnd.randint(1, 40_000), created.isoformat(sep=" "), rnd.choice(statuses),
-                       f"{total:.2f}", rnd.choice(["EUR", "USD", "GBP"]),
-                       None if i % 4 else f"gift wrap, leave at door #{i}"))
+        orders.append(
+            (
+                i,
+                rnd.randint(1, 40_000),
+                created.isoformat(sep=" "),
+                rnd.choice(statuses),
+                f"{total:.2f}",
+                rnd.choice(["EUR", "USD", "GBP"]),
+                None if i % 4 else f"gift wrap, leave at door #{i}",
+            )
+        )
     db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)", orders)
     db.executemany("INSERT INTO order_items VALUES (?, ?, ?, ?, ?)", items)
     db.commit()

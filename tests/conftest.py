@@ -65,8 +65,7 @@ _create_databases()
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated Airflow metadata DB (SQLite) in the private Airflow home."""
-    subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], check=True, capture_output=True,
-                   cwd=ROOT, timeout=300)
+    subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], check=True, capture_output=True, cwd=ROOT, timeout=300)
     return _home
 
 
@@ -97,7 +96,9 @@ def pytest_runtest_logreport(report):
 def pytest_runtest_teardown(item, nextitem):
     """Stop the fault and abuse packages' shared Airflow after their last test, so that its
     scheduler and api-server do not slow the packages that run after them."""
-    if item.nodeid.startswith(_FAULT_PACKAGES) and (nextitem is None or not nextitem.nodeid.startswith(_FAULT_PACKAGES)):
+    if item.nodeid.startswith(_FAULT_PACKAGES) and (
+        nextitem is None or not nextitem.nodeid.startswith(_FAULT_PACKAGES)
+    ):
         from tests.faults import stack
 
         stack.shutdown()

@@ -89,7 +89,9 @@ class Engine:
             schema, name = table.split(".")
             flag_type = self.execute(
                 "SELECT data_type FROM information_schema.columns WHERE table_schema = %s AND "
-                "table_name = %s AND column_name = 'flag'", (schema, name)).fetchone()[0]
+                "table_name = %s AND column_name = 'flag'",
+                (schema, name),
+            ).fetchone()[0]
             as_int = flag_type != "boolean"  # a warm table created from MariaDB's tinyint(1)
             with self.conn.cursor() as cur:
                 cur.executemany(sql, [_pg_row(r, as_int) for r in rows])
@@ -116,7 +118,9 @@ def orders_rows(n: int, seed: int = 7, first_id: int = 1):
     start = dt.datetime(2023, 1, 1)
     span = (dt.datetime(2026, 1, 1) - start).total_seconds()
     for i in range(first_id, first_id + n):
-        created = start + dt.timedelta(seconds=int(span * (i - first_id) / max(n, 1)), microseconds=rnd.randrange(10**6))
+        created = start + dt.timedelta(
+            seconds=int(span * (i - first_id) / max(n, 1)), microseconds=rnd.randrange(10**6)
+        )
         yield (
             i,
             created,

@@ -33,8 +33,15 @@ class Client:
     message of a wait that timed out.
     """
 
-    def __init__(self, base: str, passwords: Mapping[str, str] | None = None, *, name: str | None = None,
-                 timeout: float = 60, tail: Callable[[str], str] | None = None):
+    def __init__(
+        self,
+        base: str,
+        passwords: Mapping[str, str] | None = None,
+        *,
+        name: str | None = None,
+        timeout: float = 60,
+        tail: Callable[[str], str] | None = None,
+    ):
         self.base = base
         self.passwords = passwords if passwords is not None else {}
         self.name = name or base
@@ -50,8 +57,11 @@ class Client:
     def token(self, user: str = "admin") -> str:
         """The user's JWT from ``POST /auth/token`` (one login per user, kept)."""
         if user not in self._tokens:
-            r = requests.post(f"{self.base}/auth/token",
-                              json={"username": user, "password": self.passwords.get(user, user)}, timeout=30)
+            r = requests.post(
+                f"{self.base}/auth/token",
+                json={"username": user, "password": self.passwords.get(user, user)},
+                timeout=30,
+            )
             assert r.status_code in (200, 201), (self.name, user, r.status_code, r.text)
             self._tokens[user] = r.json()["access_token"]
         return self._tokens[user]
@@ -65,8 +75,9 @@ class Client:
     def request(self, method: str, path: str, user: str | None = "admin", **kw) -> requests.Response:
         """``path`` as ``user`` (None: without a token); ``headers`` given here win over the token's."""
         headers = {**self.headers(user), **kw.pop("headers", {})}
-        return requests.request(method, self.base + path, headers=headers, timeout=kw.pop("timeout", self.timeout),
-                                **kw)
+        return requests.request(
+            method, self.base + path, headers=headers, timeout=kw.pop("timeout", self.timeout), **kw
+        )
 
     def get(self, path: str, user: str | None = "admin", **kw) -> requests.Response:
         return self.request("GET", path, user, **kw)
@@ -109,8 +120,9 @@ class Client:
             missing = [d for d in missing if self.get(f"/api/v2/dags/{q(d)}").status_code != 200]
             if missing and time.monotonic() > deadline:
                 errors = self.get("/api/v2/importErrors").text
-                raise RuntimeError(f"DAGs not parsed: {missing}\nimport errors: {errors}\n"
-                                   + self.tail("dag-processor"))
+                raise RuntimeError(
+                    f"DAGs not parsed: {missing}\nimport errors: {errors}\n" + self.tail("dag-processor")
+                )
             if missing:
                 time.sleep(2)
 
@@ -143,8 +155,9 @@ class Client:
             if state in states:
                 return state
             time.sleep(1)
-        raise AssertionError(f"{dag_id}/{run_id} still {state} after {timeout}s (wanted {tuple(states)})\n"
-                             + self.tail("scheduler"))
+        raise AssertionError(
+            f"{dag_id}/{run_id} still {state} after {timeout}s (wanted {tuple(states)})\n" + self.tail("scheduler")
+        )
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict:
         return self.ok("get", f"{self._run_path(dag_id, run_id)}/taskInstances/{q(task_id)}")
@@ -164,8 +177,11 @@ class Client:
         return sorted(body["task_instances"], key=lambda t: t["try_number"])
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str):
-        return self.ok("get", f"{self._run_path(dag_id, run_id)}/taskInstances/{q(task_id)}/xcomEntries/{q(key)}",
-                       params={"deserialize": "true"})["value"]
+        return self.ok(
+            "get",
+            f"{self._run_path(dag_id, run_id)}/taskInstances/{q(task_id)}/xcomEntries/{q(key)}",
+            params={"deserialize": "true"},
+        )["value"]
 
     def return_value(self, dag_id: str, run_id: str, task_id: str):
         return self.xcom(dag_id, run_id, task_id, "return_value")
@@ -180,15 +196,15 @@ class Client:
         """``GET /warm/api/v1/tasks`` with ``params`` (tab, dag_id, limit, ...)."""
         return self.ok("get", f"{WARM_API}/tasks", user, params=params)
 
-    def action(self, dag_id: str, run_id: str, what: str, user: str = "admin",
-               task_id: str | None = None) -> requests.Response:
+    def action(
+        self, dag_id: str, run_id: str, what: str, user: str = "admin", task_id: str | None = None
+    ) -> requests.Response:
         """``POST`` a monitor action (terminate, rollback, verify, reexecute, ...) on a run, or on one
         of its table jobs with ``task_id``: the response as it is."""
         path = f"{WARM_API}/tasks/{q(dag_id)}/{q(run_id)}" + (f"/subtasks/{q(task_id)}" if task_id else "")
         return self.post(f"{path}/{what}", user, json={})
 
-    def warm_action(self, dag_id: str, run_id: str, what: str, user: str = "admin",
-                    task_id: str | None = None) -> dict:
+    def warm_action(self, dag_id: str, run_id: str, what: str, user: str = "admin", task_id: str | None = None) -> dict:
         """``action`` that must succeed: its JSON body."""
         r = self.action(dag_id, run_id, what, user, task_id)
         assert r.status_code == 200, f"{self.name} {what} on {dag_id}/{run_id}: {r.status_code} {r.text}"

@@ -1,4 +1,6 @@
-"""The process and scratch-database helpers of the test harnesses (they live in bench/processes.py, shared with the benchmark)."""
+"""The process and scratch-database helpers of the test harnesses.
+
+They live in bench/processes.py, shared with the benchmark (bench imports nothing from tests)."""
 
 from bench.processes import (  # noqa: F401
     AIRFLOW,

@@ -46,8 +46,9 @@ class MariaDBPair:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def connect(self, which: str, db: str | None = None):
-        c = MySQLdb.connect(host="127.0.0.1", port=self.ports[which], user="root", charset="utf8mb4",
-                            **({"db": db} if db else {}))
+        c = MySQLdb.connect(
+            host="127.0.0.1", port=self.ports[which], user="root", charset="utf8mb4", **({"db": db} if db else {})
+        )
         c.autocommit(True)
         return c
 
@@ -55,15 +56,40 @@ class MariaDBPair:
         d = self.dirs[which]
         shutil.rmtree(d, ignore_errors=True)
         (d / "data").mkdir(parents=True)
-        subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={d / 'data'}", "--auth-root-authentication-method=normal",
-                        "--skip-test-db"], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                "--user=root",
+                f"--datadir={d / 'data'}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         log = open(d / "server.log", "w")
         self.procs[which] = subprocess.Popen(
-            ["/usr/sbin/mariadbd", "--no-defaults", "--user=root", f"--datadir={d / 'data'}",
-             f"--port={self.ports[which]}", "--bind-address=127.0.0.1", f"--socket={d / 'sock'}",
-             f"--pid-file={d / 'pid'}", f"--server-id={server_id}", "--log-bin=binlog", "--binlog-format=ROW",
-             "--skip-name-resolve", "--innodb-buffer-pool-size=64M", "--character-set-server=utf8mb4"],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                "/usr/sbin/mariadbd",
+                "--no-defaults",
+                "--user=root",
+                f"--datadir={d / 'data'}",
+                f"--port={self.ports[which]}",
+                "--bind-address=127.0.0.1",
+                f"--socket={d / 'sock'}",
+                f"--pid-file={d / 'pid'}",
+                f"--server-id={server_id}",
+                "--log-bin=binlog",
+                "--binlog-format=ROW",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=64M",
+                "--character-set-server=utf8mb4",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         _wait(lambda: self.connect(which).close() is None, f"MariaDB {which} on {self.ports[which]}")
 
     def start(self) -> MariaDBPair:
@@ -74,8 +100,10 @@ class MariaDBPair:
         p.cursor().execute("GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'")
         p.close()
         r = self.connect("replica")
-        r.cursor().execute(f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={MY_PRIMARY_PORT}, "
-                           "MASTER_USER='repl', MASTER_USE_GTID=slave_pos")
+        r.cursor().execute(
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={MY_PRIMARY_PORT}, "
+            "MASTER_USER='repl', MASTER_USE_GTID=slave_pos"
+        )
         r.cursor().execute("START SLAVE")
         r.close()
         _wait(lambda: self.replica_status()["Slave_IO_Running"] == "Yes", "MariaDB replication")
@@ -117,21 +145,39 @@ class PostgresPair:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def connect(self, which: str, db: str = "postgres"):
-        return psycopg.connect(host="127.0.0.1", port=self.ports[which], user="postgres", dbname=db,
-                               autocommit=True)
+        return psycopg.connect(host="127.0.0.1", port=self.ports[which], user="postgres", dbname=db, autocommit=True)
 
     def _as_postgres(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        return subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True,
-                              timeout=180, **kw)
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=180, **kw
+        )
 
     def _run(self, which: str) -> None:
         d = self.dirs[which]
         log = open(d.parent / f"{d.name}.log", "w")
         self.procs[which] = subprocess.Popen(
-            ["runuser", "-u", "postgres", "--", str(PG_BIN / "postgres"), "-D", str(d), "-p", str(self.ports[which]),
-             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={d.parent}",
-             "-c", "shared_buffers=32MB", "-c", "fsync=off"],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "postgres"),
+                "-D",
+                str(d),
+                "-p",
+                str(self.ports[which]),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={d.parent}",
+                "-c",
+                "shared_buffers=32MB",
+                "-c",
+                "fsync=off",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         _wait(lambda: self.connect(which).close() is None, f"PostgreSQL {which} on {self.ports[which]}")
 
     def start(self) -> PostgresPair:
@@ -143,13 +189,29 @@ class PostgresPair:
         with open(self.dirs["primary"] / "pg_hba.conf", "a") as hba:
             hba.write("host replication all 127.0.0.1/32 trust\n")
         self._run("primary")
-        self._as_postgres(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(PG_PRIMARY_PORT), "-U", "postgres",
-                          "-D", str(self.dirs["standby"]), "-R", "-X", "stream")
+        self._as_postgres(
+            str(PG_BIN / "pg_basebackup"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PG_PRIMARY_PORT),
+            "-U",
+            "postgres",
+            "-D",
+            str(self.dirs["standby"]),
+            "-R",
+            "-X",
+            "stream",
+        )
         with open(self.dirs["standby"] / "postgresql.auto.conf", "a") as conf:
             conf.write(f"recovery_min_apply_delay = '{self.apply_delay_s}s'\n")
         self._run("standby")
-        _wait(lambda: self.connect("standby").execute("SELECT status FROM pg_stat_wal_receiver").fetchone()[0]
-              == "streaming", "PostgreSQL streaming replication")
+        _wait(
+            lambda: (
+                self.connect("standby").execute("SELECT status FROM pg_stat_wal_receiver").fetchone()[0] == "streaming"
+            ),
+            "PostgreSQL streaming replication",
+        )
         return self
 
     def stop(self) -> None:

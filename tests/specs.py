@@ -39,23 +39,42 @@ class Job:
     key: tuple[str, ...] = ("id",)
 
     def yaml(self) -> str:
-        lines = [f"  - id: {_scalar(self.id)}",
-                 f"    source: {{conn_id: {_scalar(self.source)}, table: {_scalar(self.source_table)}}}",
-                 f"    target: {{conn_id: {_scalar(self.target)}, table: {_scalar(self.target_table)}}}",
-                 f"    key: [{', '.join(_scalar(k) for k in self.key)}]"]
+        lines = [
+            f"  - id: {_scalar(self.id)}",
+            f"    source: {{conn_id: {_scalar(self.source)}, table: {_scalar(self.source_table)}}}",
+            f"    target: {{conn_id: {_scalar(self.target)}, table: {_scalar(self.target_table)}}}",
+            f"    key: [{', '.join(_scalar(k) for k in self.key)}]",
+        ]
         if self.where is not None:
             lines.append(f"    where: {_scalar(self.where)}")
         return "\n".join(lines) + "\n"
 
 
-def spec(dag_id: str, strategy: str, jobs: Iterable[Job], *, description: str | None = None,
-         batch_size: int | None = None, max_rows_per_second: float | None = None, retries: int | None = None,
-         retry_delay_seconds: int | None = None, pool: str | None = None, queue: str | None = None,
-         allow_conf_where: bool | None = None) -> str:
+def spec(
+    dag_id: str,
+    strategy: str,
+    jobs: Iterable[Job],
+    *,
+    description: str | None = None,
+    batch_size: int | None = None,
+    max_rows_per_second: float | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: int | None = None,
+    pool: str | None = None,
+    queue: str | None = None,
+    allow_conf_where: bool | None = None,
+) -> str:
     """The YAML text of a warm DAG spec."""
-    options = {"description": description, "batch_size": batch_size, "max_rows_per_second": max_rows_per_second,
-               "retries": retries, "retry_delay_seconds": retry_delay_seconds, "pool": pool, "queue": queue,
-               "allow_conf_where": allow_conf_where}
+    options = {
+        "description": description,
+        "batch_size": batch_size,
+        "max_rows_per_second": max_rows_per_second,
+        "retries": retries,
+        "retry_delay_seconds": retry_delay_seconds,
+        "pool": pool,
+        "queue": queue,
+        "allow_conf_where": allow_conf_where,
+    }
     head = [f"dag_id: {_scalar(dag_id)}", f"strategy: {_scalar(strategy)}"]
     head += [f"{k}: {_scalar(v)}" for k, v in options.items() if v is not None]
     return "\n".join(head) + "\njobs:\n" + "".join(j.yaml() for j in jobs)

@@ -19,9 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_bench_quick_runs_and_every_check_passes(tmp_path):
     out = tmp_path / "results"
     proc = subprocess.run(
-        [str(ROOT / "bench" / "run"), "--quick", "--rows", "20000", "--runs", "1",
-         "--slow-cap", "300", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            str(ROOT / "bench" / "run"),
+            "--quick",
+            "--rows",
+            "20000",
+            "--runs",
+            "1",
+            "--slow-cap",
+            "300",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     doc = json.loads((out / "latest.json").read_text())
     assert doc["all_checks_passed"] is True

@@ -17,6 +17,7 @@ from warm_archive.values import encode_rows, normalize_key, normalize_row
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Conflicts:
     """A batch's keys already in the warm table, and what the policy did about them."""
@@ -43,11 +44,13 @@ def settle(plan: JobPlan, warm: Dialect, cur, keys: Sequence[tuple], stats: SqlS
     if existing and plan.on_conflict == OnConflict.ERROR:
         raise ConflictError(
             f"{len(existing)} row(s) of this batch are already in {plan.target_table} "
-            f"(on_conflict: error), e.g. key {list(existing[0])}")
+            f"(on_conflict: error), e.g. key {list(existing[0])}"
+        )
     previous = None
     if existing and plan.on_conflict == OnConflict.OVERWRITE:
-        previous = encode_rows(transfer.select_by_keys(warm, plan.target_table, plan.columns, plan.key,
-                                                       existing, stats))
+        previous = encode_rows(
+            transfer.select_by_keys(warm, plan.target_table, plan.columns, plan.key, existing, stats)
+        )
         transfer.delete_keys(warm, plan.target_table, plan.key, existing, stats)
     skip = {normalize_key(k) for k in existing} if plan.on_conflict == OnConflict.SKIP else set()
     return Conflicts(existing, skip, previous)
@@ -58,8 +61,9 @@ def skipped(plan: JobPlan, keys: Sequence[tuple], inserted: int) -> int:
     return len(keys) - inserted if plan.on_conflict == OnConflict.SKIP else 0
 
 
-def move_deletes(plan: JobPlan, src: Dialect, warm: Dialect, keys: Sequence[tuple], c: Conflicts,
-                 stats: SqlStats, progress: Progress) -> list[tuple]:
+def move_deletes(
+    plan: JobPlan, src: Dialect, warm: Dialect, keys: Sequence[tuple], c: Conflicts, stats: SqlStats, progress: Progress
+) -> list[tuple]:
     """The keys a ``move`` batch deletes from the (locked) source: the rows it wrote, and of the
     skipped ones those whose warm row equals the source row. The others stay and are reported."""
     doomed = [k for k in keys if normalize_key(k) not in c.skip]
@@ -70,14 +74,18 @@ def move_deletes(plan: JobPlan, src: Dialect, warm: Dialect, keys: Sequence[tupl
     same = [k for k in c.existing if normalize_key(k) in equal]
     kept = [list(k) for k in c.existing if normalize_key(k) in in_source and normalize_key(k) not in equal]
     if kept:
-        log.warning("%s row(s) of %s differ from the row already in %s and stay in the source: "
-                    "keys %s", len(kept), plan.source_table, plan.target_table, kept[:20])
+        log.warning(
+            "%s row(s) of %s differ from the row already in %s and stay in the source: keys %s",
+            len(kept),
+            plan.source_table,
+            plan.target_table,
+            kept[:20],
+        )
         progress.add(rows_changed=len(kept))
     return doomed + same
 
 
-def same_values(plan: JobPlan, src: Dialect, warm: Dialect, keys: list[tuple],
-                stats: SqlStats) -> tuple[set, set]:
+def same_values(plan: JobPlan, src: Dialect, warm: Dialect, keys: list[tuple], stats: SqlStats) -> tuple[set, set]:
     """Of ``keys`` (source rows locked by this transaction), those whose values, normalised, equal
     the warm row's, and those still in the source (normalised keys): the row-by-row comparison,
     for the few rows that were already in the warm table."""

@@ -22,7 +22,11 @@ def connect(conn_id: str) -> Dialect:
         raw = hook.get_conn()
     except Exception as e:
         raise WarmArchiveError(f"cannot connect to {conn_id!r} ({conn.conn_type}): {e}") from None
-    s = session_cls(raw, conn_id, reconnect=hook.get_conn,
-                    location=(session_cls.dialect_class.name, conn.host, conn.port, conn.schema, conn.login))
+    s = session_cls(
+        raw,
+        conn_id,
+        reconnect=hook.get_conn,
+        location=(session_cls.dialect_class.name, conn.host, conn.port, conn.schema, conn.login),
+    )
     s.setup_session()
     return s

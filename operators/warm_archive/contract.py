@@ -116,16 +116,19 @@ class Tab(_Values):
     EXCEPTIONAL = "exceptional"
 
 
-TAB_RUN_STATES: Final[Mapping[Tab, tuple[RunState, ...]]] = MappingProxyType({
-    Tab.COMPLETED: (RunState.SUCCESS,),
-    Tab.IN_PROGRESS: (RunState.QUEUED, RunState.RUNNING),
-    Tab.EXCEPTIONAL: (RunState.FAILED,),
-})
+TAB_RUN_STATES: Final[Mapping[Tab, tuple[RunState, ...]]] = MappingProxyType(
+    {
+        Tab.COMPLETED: (RunState.SUCCESS,),
+        Tab.IN_PROGRESS: (RunState.QUEUED, RunState.RUNNING),
+        Tab.EXCEPTIONAL: (RunState.FAILED,),
+    }
+)
 """The run states each tab lists, with one exception: a run in ``REEXECUTING_STATE`` whose
 re-execution is under way is In progress, not Exceptional (see ``tab_of``)."""
 
 REEXECUTING_STATE: Final = RunState.FAILED
 """The state of a run being re-executed (its failed table jobs roll back, then a new run starts)."""
+
 
 def tab_of(run_state: str | None, reexecution_under_way: bool = False) -> Tab:
     """The tab that lists a run in ``run_state`` (an unknown or missing state counts as exceptional)."""
@@ -154,8 +157,15 @@ CONF_ISSUED_BY: Final = "issued_by"
 CONF_ISSUED_AT: Final = "issued_at"
 CONF_SIGNATURE: Final = "signature"
 
-SIGNED_FIELDS: Final = (CONF_ACTION, CONF_DAG_ID, CONF_RUN_ID, CONF_TASK_IDS, CONF_ANY_STATE,
-                        CONF_ISSUED_BY, CONF_ISSUED_AT)
+SIGNED_FIELDS: Final = (
+    CONF_ACTION,
+    CONF_DAG_ID,
+    CONF_RUN_ID,
+    CONF_TASK_IDS,
+    CONF_ANY_STATE,
+    CONF_ISSUED_BY,
+    CONF_ISSUED_AT,
+)
 
 # Where both sides read the signing secret, first set wins: a dedicated key, else the JWT secret
 # that every component of an Airflow 3 deployment already shares.
@@ -187,4 +197,5 @@ def maintenance_signature(secret: str, maintenance_run_id: str, conf: Mapping) -
 def signature_ok(secret: str, maintenance_run_id: str, conf: Mapping) -> bool:
     given = conf.get(CONF_SIGNATURE)
     return isinstance(given, str) and hmac.compare_digest(
-        given, maintenance_signature(secret, maintenance_run_id, conf))
+        given, maintenance_signature(secret, maintenance_run_id, conf)
+    )

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 from warm_archive import conflicts, failpoints, transfer
@@ -34,18 +35,38 @@ RETRIES_PER_BATCH = 5
 T = TypeVar("T")
 
 
-def ledger_row(plan: JobPlan, ledger: Ledger, cur, batch_no: int, keys: Sequence[tuple] | None = None,
-               existing: Sequence[tuple] = (), **values) -> None:
+def ledger_row(
+    plan: JobPlan,
+    ledger: Ledger,
+    cur,
+    batch_no: int,
+    keys: Sequence[tuple] | None = None,
+    existing: Sequence[tuple] = (),
+    **values,
+) -> None:
     """Insert this job's ledger row for ``batch_no`` (0: the job's header) on ``cur`` (§4.1)."""
     if keys:
-        values.update(key_lo=json.dumps(list(keys[0]), default=str),
-                      key_hi=json.dumps(list(keys[-1]), default=str), keys=encode_keys(keys),
-                      existing=encode_keys(existing) if existing else None)
+        values.update(
+            key_lo=json.dumps(list(keys[0]), default=str),
+            key_hi=json.dumps(list(keys[-1]), default=str),
+            keys=encode_keys(keys),
+            existing=encode_keys(existing) if existing else None,
+        )
     ledger.insert(
-        cur, dag_id=plan.dag_id, run_id=plan.run_id, task_id=plan.task_id, batch_no=batch_no,
-        strategy=plan.strategy, source_table=plan.source_table, target_table=plan.target_table,
-        key_cols=json.dumps(list(plan.key)), where_sql=plan.where_sql, rows_changed=0, created_at=now(),
-        **values)
+        cur,
+        dag_id=plan.dag_id,
+        run_id=plan.run_id,
+        task_id=plan.task_id,
+        batch_no=batch_no,
+        strategy=plan.strategy,
+        source_table=plan.source_table,
+        target_table=plan.target_table,
+        key_cols=json.dumps(list(plan.key)),
+        where_sql=plan.where_sql,
+        rows_changed=0,
+        created_at=now(),
+        **values,
+    )
 
 
 def write_header(plan: JobPlan, warm: Dialect, ledger: Ledger) -> None:
@@ -62,8 +83,14 @@ def overlaps_batches(plan: JobPlan, sessions: Sessions) -> bool:
     batch before it, which the later batch waits for before committing (a wait no server
     sees as a deadlock)."""
     src, warm = sessions.src, sessions.warm
-    return (plan.strategy != Strategy.MOVE and plan.on_conflict != OnConflict.OVERWRITE and not plan.same_db
-            and plan.streams(src, warm) and src.serves_many and warm.serves_many)
+    return (
+        plan.strategy != Strategy.MOVE
+        and plan.on_conflict != OnConflict.OVERWRITE
+        and not plan.same_db
+        and plan.streams(src, warm)
+        and src.serves_many
+        and warm.serves_many
+    )
 
 
 def with_retries(step: Callable[[], T], conns: Sequence[Dialect], what: str, ctx: RunContext) -> T:
@@ -82,8 +109,7 @@ def with_retries(step: Callable[[], T], conns: Sequence[Dialect], what: str, ctx
             if ctx.stopped:
                 ctx.check_stop()
             if connection_lost(e):
-                log.warning("%s: connection lost (%s); the task's retry resumes from the ledger",
-                            what, db_message(e))
+                log.warning("%s: connection lost (%s); the task's retry resumes from the ledger", what, db_message(e))
             if not retry_in_place(e) or attempt == RETRIES_PER_BATCH:
                 raise
             log.warning("%s: %s; retrying (%s/%s)", what, db_message(e), attempt, RETRIES_PER_BATCH)
@@ -108,7 +134,7 @@ class BatchCopy:
         while True:
             self.ctx.check_stop()
             batch_no += 1
-            last = with_retries(lambda: self._batch(batch_no, last), (src, warm), f"batch {batch_no}", self.ctx)
+            last = with_retries(partial(self._batch, batch_no, last), (src, warm), f"batch {batch_no}", self.ctx)
             if last is None:
                 break
             self._throttle(started)
@@ -141,14 +167,17 @@ class BatchCopy:
                 if lane in running:  # that lane's previous batch, two batches back
                     running.pop(lane)[1].result()
                 src, warm = lanes[lane]
-                read = with_retries(lambda: self._read_keys(src, last), (src,), "key read", self.ctx)
+                read = with_retries(partial(self._read_keys, src, last), (src,), "key read", self.ctx)
                 if read is None:
                     break
                 keys, rows = read
                 before = running.get(1 - lane)
-                running[lane] = (batch_no, pool.submit(
-                    self._write_with_retries, src, warm, batch_no, keys, rows,
-                    before[1].result if before else None))
+                running[lane] = (
+                    batch_no,
+                    pool.submit(
+                        self._write_with_retries, src, warm, batch_no, keys, rows, before[1].result if before else None
+                    ),
+                )
                 last = keys[-1]
                 self._throttle(started)
             for _, future in sorted(running.values(), key=lambda r: r[0]):
@@ -157,8 +186,12 @@ class BatchCopy:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _write_with_retries(self, src: Dialect, warm: Dialect, batch_no: int, keys, rows, before_commit) -> None:
-        with_retries(lambda: self._write_batch(src, warm, batch_no, keys, rows, before_commit),
-                     (src, warm), f"batch {batch_no}", self.ctx)
+        with_retries(
+            lambda: self._write_batch(src, warm, batch_no, keys, rows, before_commit),
+            (src, warm),
+            f"batch {batch_no}",
+            self.ctx,
+        )
 
     def _batch(self, batch_no: int, last):
         if self.plan.same_db:
@@ -224,11 +257,21 @@ class BatchCopy:
         after, params = d.key_after(plan.key, last)
         order = d.cols(plan.key)
         scan, bound, bparams = d.batch_scan(plan.source_table, plan.key, plan.key_index, plan.planned_hi)
-        return (f"SELECT {d.cols(columns)} FROM {scan} WHERE {plan.src_where(d)} AND {after} AND {bound} "
-                f"ORDER BY {order} LIMIT {d.placeholder}", [*params, *bparams, plan.batch_size])
+        return (
+            f"SELECT {d.cols(columns)} FROM {scan} WHERE {plan.src_where(d)} AND {after} AND {bound} "
+            f"ORDER BY {order} LIMIT {d.placeholder}",
+            [*params, *bparams, plan.batch_size],
+        )
 
-    def _write_batch(self, src: Dialect, warm: Dialect, batch_no: int, keys: Sequence[tuple], rows,
-                     before_commit: Callable[[], None] | None = None) -> None:
+    def _write_batch(
+        self,
+        src: Dialect,
+        warm: Dialect,
+        batch_no: int,
+        keys: Sequence[tuple],
+        rows,
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
         """Write one batch's rows and its ledger row in one warm transaction (``before_commit``
         runs after the rows, before the ledger row and the commit); ``move``: then delete the
         batch's rows from the source."""
@@ -246,15 +289,30 @@ class BatchCopy:
         if plan.passthrough is not None:
             between_s, sparams = src.key_between(plan.key, lo, hi)
             inserted = transfer.passthrough(
-                src, warm, f"SELECT {order}, {plan.passthrough} FROM {t} WHERE {plan.src_where(src)} AND "
-                f"{between_s} ORDER BY {order}{lock if src.name == 'mysql' else ''}", [*sparams],
-                plan.target_table, plan.columns, len(plan.key), skip, self.stats)
+                src,
+                warm,
+                f"SELECT {order}, {plan.passthrough} FROM {t} WHERE {plan.src_where(src)} AND "
+                f"{between_s} ORDER BY {order}{lock if src.name == 'mysql' else ''}",
+                [*sparams],
+                plan.target_table,
+                plan.columns,
+                len(plan.key),
+                skip,
+                self.stats,
+            )
         elif rows is None and not skip:
             between_s, sparams = src.key_between(plan.key, lo, hi)
             transfer.copy_pg_to_pg(
-                src, warm, f"SELECT {src.cols(plan.columns)} FROM {t} WHERE {plan.src_where(src)} AND "
-                f"{between_s} ORDER BY {order}", [*sparams], plan.target_table, plan.columns,
-                plan.same_types, self.stats)
+                src,
+                warm,
+                f"SELECT {src.cols(plan.columns)} FROM {t} WHERE {plan.src_where(src)} AND "
+                f"{between_s} ORDER BY {order}",
+                [*sparams],
+                plan.target_table,
+                plan.columns,
+                plan.same_types,
+                self.stats,
+            )
             inserted = len(keys)
         else:
             if rows is None:  # stream path with some rows already archived: decode this batch
@@ -269,8 +327,17 @@ class BatchCopy:
             # of the next batch's row (seen with delete-marked rows of an earlier run), and the next
             # batch waits for this one before it commits, a wait no server sees as a deadlock.
             before_commit()
-        ledger_row(plan, self.ledger, wcur, batch_no, keys, c.existing, previous=c.previous,
-                   rows_inserted=inserted, rows_deleted=0)
+        ledger_row(
+            plan,
+            self.ledger,
+            wcur,
+            batch_no,
+            keys,
+            c.existing,
+            previous=c.previous,
+            rows_inserted=inserted,
+            rows_deleted=0,
+        )
         failpoints.reach("before_warm_commit")
         warm.conn.commit()
         failpoints.reach("after_warm_commit")
@@ -281,8 +348,12 @@ class BatchCopy:
             deleted = transfer.delete_keys(src, plan.source_table, plan.key, doomed, self.stats)
             src.conn.commit()
             failpoints.reach("after_source_delete")
-            self.ledger.update(wcur, batch_id(plan, warm, self.ledger, self.stats, batch_no),
-                               source_deleted_at=now(), rows_deleted=deleted)
+            self.ledger.update(
+                wcur,
+                batch_id(plan, warm, self.ledger, self.stats, batch_no),
+                source_deleted_at=now(),
+                rows_deleted=deleted,
+            )
             warm.conn.commit()
             self.ctx.progress.add(rows_deleted=deleted)
         else:
@@ -310,21 +381,33 @@ class BatchCopy:
             not_skipped = f" AND NOT ({cond})"
         cols = d.cols(plan.columns)
         self.stats.execute(
-            cur, f"INSERT INTO {w} ({cols}) SELECT {cols} FROM {t} WHERE {plan.src_where(d)} AND "
-            f"{between}{not_skipped}", [*bparams, *sparams])
+            cur,
+            f"INSERT INTO {w} ({cols}) SELECT {cols} FROM {t} WHERE {plan.src_where(d)} AND {between}{not_skipped}",
+            [*bparams, *sparams],
+        )
         inserted = cur.rowcount
         deleted = 0
         if plan.strategy == Strategy.MOVE:
             doomed = conflicts.move_deletes(plan, d, self.sessions.warm, keys, c, self.stats, self.ctx.progress)
             deleted = transfer.delete_keys(d, plan.source_table, plan.key, doomed, self.stats)
-        ledger_row(plan, self.ledger, cur, batch_no, keys, c.existing, previous=c.previous,
-                   rows_inserted=inserted, rows_deleted=deleted,
-                   source_deleted_at=now() if plan.strategy == Strategy.MOVE else None)
+        ledger_row(
+            plan,
+            self.ledger,
+            cur,
+            batch_no,
+            keys,
+            c.existing,
+            previous=c.previous,
+            rows_inserted=inserted,
+            rows_deleted=deleted,
+            source_deleted_at=now() if plan.strategy == Strategy.MOVE else None,
+        )
         failpoints.reach("before_warm_commit")
         d.conn.commit()
         failpoints.reach("after_warm_commit")
-        self.ctx.progress.add(rows_copied=inserted, rows_deleted=deleted, batches=1,
-                              rows_skipped=conflicts.skipped(plan, keys, inserted))
+        self.ctx.progress.add(
+            rows_copied=inserted, rows_deleted=deleted, batches=1, rows_skipped=conflicts.skipped(plan, keys, inserted)
+        )
         return keys[-1]
 
 
@@ -333,9 +416,11 @@ def batch_id(plan: JobPlan, warm: Dialect, ledger: Ledger, stats, batch_no: int)
     cur = warm.conn.cursor()
     ph, q = warm.placeholder, warm.quote
     stats.execute(
-        cur, f"SELECT {q('id')} FROM {ledger.t} WHERE {q('dag_id')} = {ph} AND {q('run_id')} = {ph} "
+        cur,
+        f"SELECT {q('id')} FROM {ledger.t} WHERE {q('dag_id')} = {ph} AND {q('run_id')} = {ph} "
         f"AND {q('task_id')} = {ph} AND {q('batch_no')} = {ph}",
-        (plan.dag_id, plan.run_id, plan.task_id, batch_no))
+        (plan.dag_id, plan.run_id, plan.task_id, batch_no),
+    )
     return cur.fetchone()[0]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG
@@ -39,7 +40,7 @@ def build_dag(spec: WarmSpec) -> DAG:
     )
     previous = None
     for job in spec.jobs:
-        extra = {}
+        extra: dict[str, Any] = {}
         if spec.queue:
             extra["queue"] = spec.queue
         if spec.pool:
@@ -97,7 +98,9 @@ def maintenance_dag(dag_file: str) -> DAG:
 
     queue = conf.get("warm_archive", "maintenance_queue", fallback="") or None
     WarmMaintenanceOperator(
-        task_id="maintain", dag=dag, retries=0,
+        task_id="maintain",
+        dag=dag,
+        retries=0,
         specs_folder=str(Path(dag_file).resolve().parent / "specs"),
         **({"queue": queue} if queue else {}),
     )

@@ -12,13 +12,35 @@ DB_MESSAGE_MAX = 300
 ERROR_MAX = 600
 # A quoted string right after one of these words names an object (column "foo", table 'x.y',
 # at or near "..."); any other quoted string in a database error may be a data value.
-_NAMING_WORDS = frozenset({
-    "column", "columns", "relation", "table", "schema", "database", "function", "procedure",
-    "constraint", "index", "key", "type", "sequence", "view", "trigger", "near", "in", "field",
-    "extension", "collation", "operator", "role",
-})
+_NAMING_WORDS = frozenset(
+    {
+        "column",
+        "columns",
+        "relation",
+        "table",
+        "schema",
+        "database",
+        "function",
+        "procedure",
+        "constraint",
+        "index",
+        "key",
+        "type",
+        "sequence",
+        "view",
+        "trigger",
+        "near",
+        "in",
+        "field",
+        "extension",
+        "collation",
+        "operator",
+        "role",
+    }
+)
 _QUOTE = re.compile(r"['\"]")
 _WORD_BEFORE = re.compile(r"([A-Za-z_]+)\s+$")
+
 
 # -- which errors are worth another try (docs/design.md §4.5) -----------------------------------
 @dataclass(frozen=True)
@@ -32,7 +54,7 @@ class ErrorKind:
 
     def matches(self, e: BaseException) -> bool:
         if _is(e, "psycopg", "Error"):
-            state = e.sqlstate or ""
+            state = getattr(e, "sqlstate", None) or ""
             return state in self.sqlstates or state[:2] in self.sqlstate_classes
         if _is(e, "MySQLdb", "MySQLError") and e.args and isinstance(e.args[0], int):
             return e.args[0] in self.mysql_codes
@@ -70,7 +92,7 @@ def retry_in_place(e: BaseException) -> bool:
 
 def connection_lost(e: BaseException) -> bool:
     """The server or the network dropped the connection: only a new connection helps."""
-    if _is(e, "psycopg", "OperationalError") and e.sqlstate is None:
+    if _is(e, "psycopg", "OperationalError") and getattr(e, "sqlstate", None) is None:
         return True  # psycopg's client-side "connection lost/closed" carries no SQLSTATE
     return CONNECTION_LOST.matches(e)
 
@@ -85,7 +107,7 @@ def db_message(e: BaseException) -> str:
     the server echoes (``invalid input syntax for type integer: "..."``, ``Truncated incorrect
     DOUBLE value: '...'``) replaced by ``…``, at most DB_MESSAGE_MAX characters. The full text can
     carry other rows' values (of any table a spec's subquery reads), so it never leaves the job."""
-    args = getattr(e, "args", ())
+    args: tuple = getattr(e, "args", ())
     if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):  # MySQLdb
         text = f"({args[0]}) {args[1]}"
     else:
@@ -116,7 +138,7 @@ def redact_values(line: str) -> str:
         if end == -1:  # unterminated: the rest may be a value
             out.append(f"{ch}…")
             return "".join(out)
-        out.append(line[q:end + 1])
+        out.append(line[q : end + 1])
         i = end + 1
     out.append(line[i:])
     return "".join(out)

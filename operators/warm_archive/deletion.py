@@ -32,8 +32,17 @@ VERIFY_CHUNK = 5000  # rows per side held in memory while comparing across conne
 HASH_CHUNK = 2500  # keys per slice when comparing digests (a key and a 32-char digest per row)
 
 
-def _slice(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, content: str, where_sql=None,
-           lock=False, by_range=True) -> list:
+def _slice(
+    d: Dialect,
+    table: str,
+    plan: JobPlan,
+    stats: SqlStats,
+    part,
+    content: str,
+    where_sql=None,
+    lock=False,
+    by_range=True,
+) -> list:
     """Rows (key columns, then ``content``) of ``table`` for the keys of ``part`` that match
     ``where_sql``, locked when ``lock``: read by the part's key range (a slice of the batch's key
     order, dense) or, ``by_range`` False, by exactly its keys (a few scattered rows)."""
@@ -43,15 +52,28 @@ def _slice(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, content
         cond, params = d.key_in(plan.key, part)
     where = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
     cur = d.conn.cursor()
-    stats.execute(cur, f"SELECT {d.cols(plan.key)}, {content} FROM {d.table(table)} WHERE {cond}{where}"
-                  f"{d.for_update() if lock else ''}", params)
+    stats.execute(
+        cur,
+        f"SELECT {d.cols(plan.key)}, {content} FROM {d.table(table)} WHERE {cond}{where}"
+        f"{d.for_update() if lock else ''}",
+        params,
+    )
     rows = cur.fetchall()
     cur.close()
     return rows
 
 
-def _values(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, use_hash=False, where_sql=None,
-            lock=False, by_range=True) -> dict:
+def _values(
+    d: Dialect,
+    table: str,
+    plan: JobPlan,
+    stats: SqlStats,
+    part,
+    use_hash=False,
+    where_sql=None,
+    lock=False,
+    by_range=True,
+) -> dict:
     """key -> comparable content of the rows of ``part``: the server's row digest (same engine and
     column types), the raw values (one driver returns equal rows as equal tuples), or across engines
     the values in one normalised form."""
@@ -64,9 +86,23 @@ def _values(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, use_ha
     return out
 
 
-_FAMILY = {"smallint": "num", "int": "num", "bigint": "num", "decimal": "num", "numeric": "num",
-           "bool": "num", "varchar": "text", "char": "text", "text": "text", "json": "text",
-           "uuid": "text", "bytes": "bytes", "date": "date", "timestamp": "ts", "timestamptz": "ts"}
+_FAMILY = {
+    "smallint": "num",
+    "int": "num",
+    "bigint": "num",
+    "decimal": "num",
+    "numeric": "num",
+    "bool": "num",
+    "varchar": "text",
+    "char": "text",
+    "text": "text",
+    "json": "text",
+    "uuid": "text",
+    "bytes": "bytes",
+    "date": "date",
+    "timestamp": "ts",
+    "timestamptz": "ts",
+}
 
 
 def canon_plan(plan: JobPlan, src: Dialect, warm: Dialect) -> list | None:
@@ -96,8 +132,18 @@ def _key_fn(n: int):
     return lambda r: normalize_key(r[:n])
 
 
-def _digests(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, canon: list, side: int,
-             where_sql=None, lock=False, by_range=True) -> dict:
+def _digests(
+    d: Dialect,
+    table: str,
+    plan: JobPlan,
+    stats: SqlStats,
+    part,
+    canon: list,
+    side: int,
+    where_sql=None,
+    lock=False,
+    by_range=True,
+) -> dict:
     """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
     normalised values)."""
     items = [(pl[side], *pl[2:]) for pl in canon if pl]
@@ -110,7 +156,7 @@ def _digests(d: Dialect, table: str, plan: JobPlan, stats: SqlStats, part, canon
     if not raw_cols:
         out = {key(r): r[n] for r in rows}
     else:
-        out = {key(r): (r[n], normalize_row(r[n + 1:])) for r in rows}
+        out = {key(r): (r[n], normalize_row(r[n + 1 :])) for r in rows}
     del rows
     return out
 
@@ -128,9 +174,19 @@ class _Slices:
     that the warm table holds whole is judged by one DELETE on the source (``DigestBlob``); with
     ``sums``, by one digest a side (``SliceDigest``), and row by row only if they differ."""
 
-    def __init__(self, plan: JobPlan, sessions: Sessions, ctx: RunContext, chunk: int, read, key,
-                 where_sql: str, by_range: bool = True, blob: DigestBlob | None = None,
-                 sums: SliceDigest | None = None):
+    def __init__(
+        self,
+        plan: JobPlan,
+        sessions: Sessions,
+        ctx: RunContext,
+        chunk: int,
+        read,
+        key,
+        where_sql: str,
+        by_range: bool = True,
+        blob: DigestBlob | None = None,
+        sums: SliceDigest | None = None,
+    ):
         self.plan, self.sessions, self.ctx = plan, sessions, ctx
         self.chunk, self.read, self.key = chunk, read, key
         self.where_sql, self.by_range, self.blob, self.sums = where_sql, by_range, blob, sums
@@ -146,8 +202,11 @@ class _Slices:
         them; ``on_warm`` runs a statement on the job's own warm connection between its reads.
         The lists are read one at a time, as their slices are reached."""
         sessions, chunk = self.sessions, self.chunk
-        slices = ((i, keys[j:j + chunk], j + chunk >= len(keys))
-                  for i, keys in enumerate(key_lists) for j in range(0, len(keys), chunk))
+        slices = (
+            (i, keys[j : j + chunk], j + chunk >= len(keys))
+            for i, keys in enumerate(key_lists)
+            for j in range(0, len(keys), chunk)
+        )
         pending: dict[int, tuple] = {}  # slice number -> (list index, keys, last of its list)
 
         def pull(n) -> bool:
@@ -199,8 +258,16 @@ class _Slices:
                     collect(*running.pop(lane))
                 self.ctx.check_stop()
                 part = pending[n][1]
-                running[lane] = (n, lane_pool.submit(self._source_side, lanes[lane], part, ahead.pop(n),
-                                                     lambda m=n, part=part: read_ahead(m, part, True)))
+                running[lane] = (
+                    n,
+                    lane_pool.submit(
+                        self._source_side,
+                        lanes[lane],
+                        part,
+                        ahead.pop(n),
+                        lambda m=n, part=part: read_ahead(m, part, True),
+                    ),
+                )
                 n += 1
             for m, future in sorted(running.values(), key=lambda r: r[0]):
                 running.pop(m % len(lanes))
@@ -310,8 +377,9 @@ class DigestBlob:
         self.stats, self.warm_sql, self.delete_sql, self.left_sql = stats, warm_sql, delete_sql, left_sql
 
     @classmethod
-    def for_job(cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list,
-                where_sql: str) -> DigestBlob | None:
+    def for_job(
+        cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list, where_sql: str
+    ) -> DigestBlob | None:
         """Where the source can judge rows by position and the warm side can aggregate, every
         column is in the digest (none compared in Python) and the key is one integer column."""
         if not (plan.int_key and all(canon)):
@@ -323,11 +391,13 @@ class DigestBlob:
         if agg is None or judge is None:
             return None
         in_slice = f"{ks} >= {ph} AND {ks} <= {ph} AND ({src.escape_percent(where_sql)})"
-        return cls(stats,
-                   f"SELECT COUNT(*), {agg} FROM {warm.table(plan.target_table)} "
-                   f"WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}",
-                   f"DELETE FROM {t} WHERE {in_slice} AND {judge}",
-                   f"SELECT {ks} FROM {t} WHERE {in_slice}")
+        return cls(
+            stats,
+            f"SELECT COUNT(*), {agg} FROM {warm.table(plan.target_table)} "
+            f"WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}",
+            f"DELETE FROM {t} WHERE {in_slice} AND {judge}",
+            f"SELECT {ks} FROM {t} WHERE {in_slice}",
+        )
 
     def warm(self, d, part) -> bytes | None:
         """The slice's warm digests, or None when the slice has gaps or the warm table lacks some
@@ -370,20 +440,25 @@ class SliceDigest:
         self.stats, self.warm_sql, self.source_sql = stats, warm_sql, source_sql
 
     @classmethod
-    def for_job(cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list,
-                where_sql: str) -> SliceDigest | None:
+    def for_job(
+        cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list, where_sql: str
+    ) -> SliceDigest | None:
         if not (plan.int_key and all(canon)):
             return None
         ks, kw = src.quote(plan.key[0]), warm.quote(plan.key[0])
-        text = {d: d.text_agg(d.canon_text([(pl[side], *pl[2:]) for pl in canon], cls.LONG), k)
-                for d, side, k in ((src, 0, ks), (warm, 1, kw))}
+        text = {
+            d: d.text_agg(d.canon_text([(pl[side], *pl[2:]) for pl in canon], cls.LONG), k)
+            for d, side, k in ((src, 0, ks), (warm, 1, kw))
+        }
         # the warm text's length tells whether the source's (equal) text fits a MySQL GROUP_CONCAT
-        return cls(stats,
-                   f"SELECT n, md5(t), {warm.canon_len('t')} FROM (SELECT COUNT(*) AS n, {text[warm]} AS t "
-                   f"FROM {warm.table(plan.target_table)} WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}) s",
-                   f"SELECT COUNT(*), md5({text[src]}) FROM {src.table(plan.source_table)} "
-                   f"WHERE {ks} >= {src.placeholder} AND {ks} <= {src.placeholder} AND ({src.escape_percent(where_sql)})"
-                   f"{src.for_update()}")
+        return cls(
+            stats,
+            f"SELECT n, md5(t), {warm.canon_len('t')} FROM (SELECT COUNT(*) AS n, {text[warm]} AS t "
+            f"FROM {warm.table(plan.target_table)} WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}) s",
+            f"SELECT COUNT(*), md5({text[src]}) FROM {src.table(plan.source_table)} "
+            f"WHERE {ks} >= {src.placeholder} AND {ks} <= {src.placeholder} AND ({src.escape_percent(where_sql)})"
+            f"{src.for_update()}",
+        )
 
     def warm(self, d, part) -> tuple | None:
         """(count, digest) of the slice's warm rows, or None when the slice has gaps, the warm
@@ -408,36 +483,60 @@ def _hashed_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, canon: li
     src, warm, stats = sessions.src, sessions.warm, ctx.stats
     blob = DigestBlob.for_job(plan, src, warm, stats, canon, where_sql)
     return _Slices(
-        plan, sessions, ctx, HASH_CHUNK,
-        lambda d, side, part, *a: _digests(d, plan.target_table if side else plan.source_table, plan, stats,
-                                           part, canon, side, *a),
-        _key_fn(len(plan.key)), where_sql, blob=blob,
-        sums=None if blob else SliceDigest.for_job(plan, src, warm, stats, canon, where_sql))
+        plan,
+        sessions,
+        ctx,
+        HASH_CHUNK,
+        lambda d, side, part, *a: _digests(
+            d, plan.target_table if side else plan.source_table, plan, stats, part, canon, side, *a
+        ),
+        _key_fn(len(plan.key)),
+        where_sql,
+        blob=blob,
+        sums=None if blob else SliceDigest.for_job(plan, src, warm, stats, canon, where_sql),
+    )
 
 
-def _value_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, where_sql: str, use_hash: bool,
-                  by_range: bool = True) -> _Slices:
+def _value_slices(
+    plan: JobPlan, sessions: Sessions, ctx: RunContext, where_sql: str, use_hash: bool, by_range: bool = True
+) -> _Slices:
     """Compare whole rows (same engine over two connections: the servers' row digest; no canonical
     form, or digests that differ: the values)."""
     n, stats = len(plan.key), ctx.stats
     return _Slices(
-        plan, sessions, ctx, VERIFY_CHUNK,
-        lambda d, side, part, *a: _values(d, plan.target_table if side else plan.source_table, plan, stats,
-                                          part, use_hash, *a),
-        lambda k: normalize_key(k[:n]), where_sql, by_range)
+        plan,
+        sessions,
+        ctx,
+        VERIFY_CHUNK,
+        lambda d, side, part, *a: _values(
+            d, plan.target_table if side else plan.source_table, plan, stats, part, use_hash, *a
+        ),
+        lambda k: normalize_key(k[:n]),
+        where_sql,
+        by_range,
+    )
 
 
-def _delete_by_values(plan: JobPlan, sessions: Sessions, ctx: RunContext, keys: list[tuple], where_sql: str,
-                      use_hash: bool, by_range: bool = True) -> tuple[int, list, list]:
+def _delete_by_values(
+    plan: JobPlan,
+    sessions: Sessions,
+    ctx: RunContext,
+    keys: list[tuple],
+    where_sql: str,
+    use_hash: bool,
+    by_range: bool = True,
+) -> tuple[int, list, list]:
     """(deleted, missing from the warm table, changed) of ``keys``, compared as whole rows."""
-    out = [(0, [], [])]
+    out: list[tuple[int, list, list]] = [(0, [], [])]
     _value_slices(plan, sessions, ctx, where_sql, use_hash, by_range).run(
-        [keys], lambda _, result: out.__setitem__(0, result))
+        [keys], lambda _, result: out.__setitem__(0, result)
+    )
     return out[0]
 
 
-def _delete_across_servers(plan: JobPlan, sessions: Sessions, ctx: RunContext, batches: list[Batch],
-                           where_sql: str, finish) -> None:
+def _delete_across_servers(
+    plan: JobPlan, sessions: Sessions, ctx: RunContext, batches: list[Batch], where_sql: str, finish
+) -> None:
     """The verified delete of ``batches`` (copied under ``where_sql``) when the warm table is on
     another server or of other types; ``finish(i, deleted, kept keys, slices)`` per batch, in order.
 
@@ -446,15 +545,19 @@ def _delete_across_servers(plan: JobPlan, sessions: Sessions, ctx: RunContext, b
     src, warm = sessions.src, sessions.warm
     use_hash = plan.same_types and src.row_hash(plan.columns) is not None
     canon = None if use_hash else canon_plan(plan, src, warm)
-    slices = (_hashed_slices(plan, sessions, ctx, canon, where_sql) if canon
-              else _value_slices(plan, sessions, ctx, where_sql, use_hash))
+    slices = (
+        _hashed_slices(plan, sessions, ctx, canon, where_sql)
+        if canon
+        else _value_slices(plan, sessions, ctx, where_sql, use_hash)
+    )
 
     def batch_done(i, result):
         deleted, kept, differ = result
         if differ and canon:  # on the pipeline's connections, once no slice uses them
             slices.drain()
-            more, missing, changed = _delete_by_values(plan, sessions, ctx, differ, where_sql, use_hash=False,
-                                                       by_range=False)
+            more, missing, changed = _delete_by_values(
+                plan, sessions, ctx, differ, where_sql, use_hash=False, by_range=False
+            )
             deleted += more
             order = {normalize_key(k): n for n, k in enumerate(decode_keys(batches[i].keys))}
             kept = sorted(kept + missing + changed, key=lambda k: order[normalize_key(k)])  # key order
@@ -465,8 +568,9 @@ def _delete_across_servers(plan: JobPlan, sessions: Sessions, ctx: RunContext, b
     slices.run((decode_keys(b.keys) for b in batches), batch_done)
 
 
-def _delete_in_one_database(plan: JobPlan, ledger: Ledger, stats: SqlStats, d: Dialect, batch: Batch,
-                            keys: Sequence[tuple], gone: int = 0) -> tuple[int, list]:
+def _delete_in_one_database(
+    plan: JobPlan, ledger: Ledger, stats: SqlStats, d: Dialect, batch: Batch, keys: Sequence[tuple], gone: int = 0
+) -> tuple[int, list]:
     """Hot and warm tables in one database: the server compares the rows itself.
 
     One statement per chunk deletes the batch's rows that still match the condition and equal
@@ -479,7 +583,7 @@ def _delete_in_one_database(plan: JobPlan, ledger: Ledger, stats: SqlStats, d: D
     cur = d.conn.cursor()
     deleted, kept = 0, []
     for i in range(0, len(keys), CHUNK):
-        part = keys[i:i + CHUNK]
+        part = keys[i : i + CHUNK]
         stats.execute(cur, *d.delete_rows_equal_to(t, w, plan.key, plan.columns, part, where_sql))
         n = cur.rowcount
         deleted += n
@@ -489,15 +593,17 @@ def _delete_in_one_database(plan: JobPlan, ledger: Ledger, stats: SqlStats, d: D
             kept += [list(r) for r in cur.fetchall()]
     failpoints.reach("during_delete_phase")
     deleted += gone
-    ledger.update(cur, batch.id, source_deleted_at=now(),
-                  rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept))
+    ledger.update(
+        cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept)
+    )
     failpoints.reach("before_ledger_delete_mark")
     d.conn.commit()
     return deleted, kept
 
 
-def _delete_batches_in_one_database(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext,
-                                    batches: list[Batch], gone: list[int], out: list) -> None:
+def _delete_batches_in_one_database(
+    plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batches: list[Batch], gone: list[int], out: list
+) -> None:
     """Two batches at a time, each on its own connection: the server judges one batch's rows on
     one core while it judges the next one's on the other. Each batch is one transaction (its rows
     and its ledger stamp), so any subset of them may have committed when a job is killed."""
@@ -530,14 +636,16 @@ def _delete_batches_in_one_database(plan: JobPlan, sessions: Sessions, ledger: L
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def delete_batch(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batch: Batch, *,
-                 retrying: bool) -> tuple[int, list]:
+def delete_batch(
+    plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batch: Batch, *, retrying: bool
+) -> tuple[int, list]:
     """Delete the verified rows of one ledger batch from the source; returns (deleted, kept keys)."""
     return delete_batches(plan, sessions, ledger, ctx, [batch], retrying=retrying)[0]
 
 
-def delete_batches(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batches: list[Batch], *,
-                   retrying: bool) -> list[tuple[int, list]]:
+def delete_batches(
+    plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batches: list[Batch], *, retrying: bool
+) -> list[tuple[int, list]]:
     """Delete the verified rows of ``batches`` from the source, stamping each in the ledger once
     its rows are judged (§4.3); returns (deleted, kept keys) per batch. Across servers the slices
     of all batches stream through one pipeline (``_Slices``). ``retrying``: an earlier attempt may
@@ -546,8 +654,7 @@ def delete_batches(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunCo
     # On a retry, the rows the killed attempt deleted after its last ledger stamp are gone
     # already; they count as deleted (as do rows the application deleted since the copy: either
     # way they now live in the warm table only). Counted before this attempt deletes any row.
-    gone = [_gone_from_source(plan, sessions.src, ctx.stats, decode_keys(b.keys)) if retrying else 0
-            for b in batches]
+    gone = [_gone_from_source(plan, sessions.src, ctx.stats, decode_keys(b.keys)) if retrying else 0 for b in batches]
     if plan.same_db and plan.same_types:
         _delete_batches_in_one_database(plan, sessions, ledger, ctx, batches, gone, out)
         return out
@@ -562,8 +669,13 @@ def delete_batches(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunCo
             def stamp():
                 failpoints.reach("before_ledger_delete_mark")
                 cur = warm.conn.cursor()
-                ledger.update(cur, b.id, source_deleted_at=now(),
-                              rows_deleted=(b.rows_deleted or 0) + deleted, rows_changed=len(kept))
+                ledger.update(
+                    cur,
+                    b.id,
+                    source_deleted_at=now(),
+                    rows_deleted=(b.rows_deleted or 0) + deleted,
+                    rows_changed=len(kept),
+                )
                 warm.conn.commit()
 
             slices.on_warm(stamp)
@@ -579,7 +691,7 @@ def _gone_from_source(plan: JobPlan, d: Dialect, stats: SqlStats, keys) -> int:
     cur = d.conn.cursor()
     present = 0
     for i in range(0, len(keys), CHUNK):
-        cond, params = d.key_in(plan.key, keys[i:i + CHUNK])
+        cond, params = d.key_in(plan.key, keys[i : i + CHUNK])
         stats.execute(cur, f"SELECT COUNT(*) FROM {d.table(plan.source_table)} WHERE {cond}", params)
         present += cur.fetchone()[0]
     d.conn.commit()
@@ -588,9 +700,15 @@ def _gone_from_source(plan: JobPlan, d: Dialect, stats: SqlStats, keys) -> int:
 
 def _report(plan: JobPlan, progress: Progress, batch: Batch, deleted: int, kept: list) -> None:
     if kept:
-        log.warning("batch %s: %s row(s) changed in %s since their copy and were kept there "
-                    "(the next run archives them again): keys %s%s", batch.batch_no, len(kept),
-                    plan.source_table, kept[:LOG_KEYS], " ..." if len(kept) > LOG_KEYS else "")
+        log.warning(
+            "batch %s: %s row(s) changed in %s since their copy and were kept there "
+            "(the next run archives them again): keys %s%s",
+            batch.batch_no,
+            len(kept),
+            plan.source_table,
+            kept[:LOG_KEYS],
+            " ..." if len(kept) > LOG_KEYS else "",
+        )
     progress.add(rows_deleted=deleted, rows_changed=len(kept))
 
 
@@ -602,11 +720,13 @@ def batch_where(plan: JobPlan, batch: Batch) -> str:
 def delete_run(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, *, retrying: bool) -> dict:
     """Delete the verified source rows of every copied, not yet deleted batch of the job (§4.3)."""
     ctx.progress.update(phase="delete", source_status=SourceStatus.DELETING)
-    batches = [b for b in ledger.batches(plan.dag_id, plan.run_id, plan.task_id)
-               if b.batch_no > 0 and not b.rolled_back_at and not b.source_deleted_at]
+    batches = [
+        b
+        for b in ledger.batches(plan.dag_id, plan.run_id, plan.task_id)
+        if b.batch_no > 0 and not b.rolled_back_at and not b.source_deleted_at
+    ]
     results = delete_batches(plan, sessions, ledger, ctx, batches, retrying=retrying)
     total = sum(d for d, _ in results)
     kept = [k for _, ks in results for k in ks]
     ctx.progress.update(source_status=SourceStatus.PROCESSED)
-    return {"rows_deleted": total, "rows_changed": len(kept), "changed_keys": kept[:LOG_KEYS],
-            "batches": len(batches)}
+    return {"rows_deleted": total, "rows_changed": len(kept), "changed_keys": kept[:LOG_KEYS], "batches": len(batches)}

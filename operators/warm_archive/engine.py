@@ -45,8 +45,7 @@ class TableJob:
         self.params = params
         self._connect = connect
         self.stats = SqlStats()
-        self.progress = Progress(params.strategy, params.source_table, params.target_table,
-                                 params.dry_run, self.stats)
+        self.progress = Progress(params.strategy, params.source_table, params.target_table, params.dry_run, self.stats)
         self.ctx = RunContext(params.task_id, self.stats, self.progress)
         self.sessions: Sessions | None = None
         self.ledger: Ledger | None = None
@@ -55,8 +54,9 @@ class TableJob:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> TableJob:
-        self.sessions = Sessions(self._connect, self.params.source_conn_id, self.params.target_conn_id,
-                                 self.ctx.check_stop)
+        self.sessions = Sessions(
+            self._connect, self.params.source_conn_id, self.params.target_conn_id, self.ctx.check_stop
+        )
         self.ledger = Ledger(self.sessions.warm, self.stats)
         return self
 
@@ -64,13 +64,24 @@ class TableJob:
         if self.sessions is not None:
             self.sessions.close()
 
+    def entered(self) -> tuple[Sessions, Ledger]:
+        """The sessions and ledger of an entered job (``with TableJob(...) as job``)."""
+        if self.sessions is None or self.ledger is None:
+            raise RuntimeError("use the job as a context manager: with TableJob(params) as job: ...")
+        return self.sessions, self.ledger
+
+    def _planned(self) -> JobPlan:
+        if self.plan is None:
+            raise RuntimeError("prepare() the job first")
+        return self.plan
+
     @property
     def src(self) -> Dialect:
-        return self.sessions.src
+        return self.entered()[0].src
 
     @property
     def warm(self) -> Dialect:
-        return self.sessions.warm
+        return self.entered()[0].warm
 
     def stop(self) -> None:
         """Ask the job to stop: cancels the running statements; the job raises ``Terminated`` (§4.8)."""
@@ -105,8 +116,7 @@ class TableJob:
             self.check_stop()
             if time.monotonic() > deadline:
                 table = self.lock_name.removeprefix("warm_archive:")
-                raise WarmArchiveError(
-                    f"another warm job is working on {table}; gave up after {timeout:.0f} s")
+                raise WarmArchiveError(f"another warm job is working on {table}; gave up after {timeout:.0f} s")
             time.sleep(LOCK_POLL_S)
         self._locked = True
 
@@ -115,10 +125,11 @@ class TableJob:
         """Check every input against the real databases before any row moves, and keep the plan.
         ``params``: other inputs than the job's own (maintenance: those of the ledger header)."""
         p = params if params is not None else self.params
-        self.plan = make_plan(p, self.src, self.warm, self.stats, create_target=create_target,
-                              check_stop=self.check_stop)
+        self.plan = make_plan(
+            p, self.src, self.warm, self.stats, create_target=create_target, check_stop=self.check_stop
+        )
         if not p.dry_run:
-            self.ledger.ensure()
+            self.entered()[1].ensure()
         return self.plan
 
     # -- the copy -------------------------------------------------------------------------------
@@ -129,16 +140,19 @@ class TableJob:
 
     def _run(self) -> dict:
         plan = self.prepare()
-        progress, ledger, sessions = self.progress, self.ledger, self.sessions
+        progress = self.progress
+        sessions, ledger = self.entered()
         if plan.dry_run:
             count, rng = count_remaining(plan, self.src, self.stats, None, self.check_stop)
-            progress.update(rows_planned=count, key_range=rng, phase="dry_run", state="success",
-                            source_status=SourceStatus.RETAINED)
+            progress.update(
+                rows_planned=count, key_range=rng, phase="dry_run", state="success", source_status=SourceStatus.RETAINED
+            )
             log.info("dry run: %s rows of %s match, key range %s; nothing moved", count, plan.source_table, rng)
             return progress.as_dict()
         self.acquire_lock()
-        done = [b for b in ledger.batches(plan.dag_id, plan.run_id, plan.task_id)
-                if b.batch_no > 0 and not b.rolled_back_at]
+        done = [
+            b for b in ledger.batches(plan.dag_id, plan.run_id, plan.task_id) if b.batch_no > 0 and not b.rolled_back_at
+        ]
         # A previous attempt may have deleted source rows after its last ledger stamp: deletions
         # then also count the batch's rows already gone from the source (deletion.delete_batches).
         retrying = bool(done)
@@ -165,25 +179,27 @@ class TableJob:
         if plan.strategy == Strategy.COPY_THEN_DELETE:
             delete_run(plan, sessions, ledger, self.ctx, retrying=retrying)
         progress.update(
-            state="success", phase="done",
-            source_status=SourceStatus.RETAINED if plan.strategy == Strategy.COPY else SourceStatus.PROCESSED)
+            state="success",
+            phase="done",
+            source_status=SourceStatus.RETAINED if plan.strategy == Strategy.COPY else SourceStatus.PROCESSED,
+        )
         return progress.as_dict()
 
     # -- maintenance (docs/design.md §8); prepare() first ---------------------------------------
     def rollback(self) -> dict:
         """Undo every batch of the planned job (§4.4)."""
         self.acquire_lock()
-        return rollback_job(self.plan, self.sessions, self.ledger, self.ctx)
+        return rollback_job(self._planned(), *self.entered(), self.ctx)
 
     def delete_source(self, retrying: bool = True) -> dict:
         """The verified delete of every copied batch not deleted yet (§4.3). ``retrying``: an
         earlier delete of this run may have stopped before its ledger stamp."""
         self.acquire_lock()
-        return delete_run(self.plan, self.sessions, self.ledger, self.ctx, retrying=retrying)
+        return delete_run(self._planned(), *self.entered(), self.ctx, retrying=retrying)
 
     def verify(self) -> dict:
         """Where is every row the ledger knows of (§8)."""
-        return verify_job(self.plan, self.sessions, self.ledger, self.stats)
+        return verify_job(self._planned(), *self.entered(), self.stats)
 
 
 @contextmanager

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
@@ -73,12 +74,19 @@ class WarmMaintenanceOperator(BaseOperator):
         ti = context["ti"]
         for j in jobs:
             params = JobParams(
-                dag_id=mc.dag_id, run_id=mc.run_id, task_id=j.id, source_conn_id=j.source.conn_id,
-                source_table=j.source.table, target_conn_id=j.target.conn_id, target_table=j.target.table,
-                key=j.key, strategy=spec.strategy)
+                dag_id=mc.dag_id,
+                run_id=mc.run_id,
+                task_id=j.id,
+                source_conn_id=j.source.conn_id,
+                source_table=j.source.table,
+                target_conn_id=j.target.conn_id,
+                target_table=j.target.table,
+                key=j.key,
+                strategy=spec.strategy,
+            )
             self._job = job = TableJob(params)
             try:
-                with job, Publisher(job.progress, lambda s, t=j.id: ti.xcom_push(key=f"{XCOM_KEY}.{t}", value=s)):
+                with job, Publisher(job.progress, partial(_push, ti, f"{XCOM_KEY}.{j.id}")):
                     report["jobs"][j.id] = self._one(job, mc.action, mc.any_state)
             except WarmArchiveError as e:
                 report["jobs"][j.id] = {"error": str(e)}
@@ -94,15 +102,19 @@ class WarmMaintenanceOperator(BaseOperator):
     @staticmethod
     def _one(job: TableJob, action: str, any_state: bool = False) -> dict:
         p = job.params
-        header = next((b for b in job.ledger.batches(p.dag_id, p.run_id, p.task_id) if b.batch_no == 0), None) \
-            if _ledger_exists(job) else None
+        header = (
+            next((b for b in job.entered()[1].batches(p.dag_id, p.run_id, p.task_id) if b.batch_no == 0), None)
+            if _ledger_exists(job)
+            else None
+        )
         if header is None:
             return {"skipped": "this table job archived nothing in that run"}
         p = as_it_ran(p, header)
         if action == MaintenanceAction.DELETE_SOURCE and not any_state and p.strategy not in COPY_STRATEGIES:
             raise WarmArchiveError(
                 f"delete_source refused: {p.task_id} ran with strategy {p.strategy!r}, which already deletes "
-                "as it goes; only copy and copy_then_delete runs leave source rows to delete")
+                "as it goes; only copy and copy_then_delete runs leave source rows to delete"
+            )
         job.prepare(create_target=False, params=p)
         if action == MaintenanceAction.ROLLBACK:
             return job.rollback()
@@ -121,8 +133,16 @@ COPY_STRATEGIES = (Strategy.COPY, Strategy.COPY_THEN_DELETE)
 def as_it_ran(params: JobParams, header: Batch) -> JobParams:
     """The job's parameters as its ledger header recorded them: maintenance acts on what the job
     did, even if the spec changed since (docs/design.md §4.1, §8)."""
-    return replace(params, source_table=header.source_table, target_table=header.target_table,
-                   key=json.loads(header.key_cols), where=header.where_sql, strategy=header.strategy)
+    return replace(
+        params,
+        source_table=header.source_table,
+        target_table=header.target_table,
+        key=json.loads(header.key_cols),
+        where=header.where_sql,
+        strategy=header.strategy,
+    )
+
+
 # The target run states each action acts on, unless an admin's signed conf says any_state.
 ACTS_ON_STATES = {MaintenanceAction.ROLLBACK: ("failed",), MaintenanceAction.DELETE_SOURCE: ("success",)}
 STATE_WORDS = {"failed": "failed", "success": "successful"}
@@ -134,14 +154,16 @@ def _check_issued_by_monitor(context, mc: MaintenanceConf) -> None:
     if not secret:
         raise AirflowFailException(
             "maintenance refused: no signing key on this worker; set [warm_archive] maintenance_signing_key "
-            "(or [api_auth] jwt_secret) to the same value on the api-server and the workers")
+            "(or [api_auth] jwt_secret) to the same value on the api-server and the workers"
+        )
     dag_run = context["dag_run"]
     if not signature_ok(secret, dag_run.run_id, dag_run.conf or {}):
         raise AirflowFailException(
             f"maintenance refused: run {dag_run.run_id!r} carries no conf signed by the Warm Tasks monitor "
             "for this run. Rollback and source deletion are asked for on the Warm Tasks page or its API "
             "(admins: POST /warm/api/v1/tasks/{dag_id}/{run_id}/maintenance), which check the caller's "
-            "rights on the target DAG")
+            "rights on the target DAG"
+        )
 
 
 def _check_target_state(context, mc: MaintenanceConf) -> None:
@@ -153,13 +175,18 @@ def _check_target_state(context, mc: MaintenanceConf) -> None:
         state = context["ti"].get_dagrun_state(dag_id=mc.dag_id, run_id=mc.run_id)
     except Exception as e:  # the run is gone (deleted) or the API cannot tell
         raise AirflowFailException(
-            f"maintenance refused: cannot read the state of {mc.dag_id} run {mc.run_id!r}: "
-            f"{type(e).__name__}") from None
+            f"maintenance refused: cannot read the state of {mc.dag_id} run {mc.run_id!r}: {type(e).__name__}"
+        ) from None
     state = getattr(state, "value", state)  # a DagRunState, or its plain text
     if state not in wanted:
         raise AirflowFailException(
             f"maintenance refused: {mc.action} acts on {' or '.join(STATE_WORDS[w] for w in wanted)} runs only; "
-            f"{mc.dag_id} run {mc.run_id!r} is {state}")
+            f"{mc.dag_id} run {mc.run_id!r} is {state}"
+        )
+
+
+def _push(ti: Any, key: str, status: dict) -> None:
+    ti.xcom_push(key=key, value=status)
 
 
 def _ledger_exists(job: TableJob) -> bool:

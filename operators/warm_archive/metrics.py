@@ -41,8 +41,12 @@ class JobMetrics:
 
     def rows(self, *, copied: int = 0, deleted: int = 0, kept_changed: int = 0, skipped: int = 0) -> None:
         stats = self._stats()
-        for name, n in (("rows_copied", copied), ("rows_deleted", deleted), ("rows_kept_changed", kept_changed),
-                        ("rows_skipped", skipped)):
+        for name, n in (
+            ("rows_copied", copied),
+            ("rows_deleted", deleted),
+            ("rows_kept_changed", kept_changed),
+            ("rows_skipped", skipped),
+        ):
             if n:
                 stats.incr(f"{PREFIX}.{name}", n, tags=self.tags)
 
@@ -53,8 +57,9 @@ class JobMetrics:
 
     def pause(self, reason: PauseReason, seconds: float) -> None:
         if seconds > 0:
-            self._stats().timing(f"{PREFIX}.pause_seconds", dt.timedelta(seconds=seconds),
-                                 tags=self.tags | {"reason": reason})
+            self._stats().timing(
+                f"{PREFIX}.pause_seconds", dt.timedelta(seconds=seconds), tags=self.tags | {"reason": reason}
+            )
 
     def rollback_rows(self, n: int) -> None:
         if n:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from warm_archive import defaults
@@ -67,7 +67,7 @@ class WarmArchiveOperator(BaseOperator):
         self.lock_timeout_s = lock_timeout_s
         self._job: TableJob | None = None
 
-    def render_template_fields(self, context, jinja_env=None) -> None:
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Airflow 3 runs triggered without a logical date have no ``ds``; a warm spec's where
         (``created_at < '{{ macros.ds_add(ds, -365) }}'``) should still work: use the run's
         ``run_after`` for the date macros then."""
@@ -80,7 +80,7 @@ class WarmArchiveOperator(BaseOperator):
                 context["ts_nodash"] = run_after.strftime("%Y%m%dT%H%M%S")
         super().render_template_fields(context, jinja_env)
 
-    def _params(self, context) -> JobParams:
+    def _params(self, context: Context) -> JobParams:
         dag_run = context["dag_run"]
         try:
             rc = parse_conf(dag_run.conf, self.job_order, self.allow_conf_where)
@@ -91,24 +91,42 @@ class WarmArchiveOperator(BaseOperator):
         if rc.start_from and self.job_order.index(self.task_id) < self.job_order.index(rc.start_from):
             raise AirflowSkipException(f"re-execution starts from {rc.start_from}")
         from_conf = self.task_id in (rc.where or {})
-        where = rc.where[self.task_id] if from_conf else self.where
+        where = (rc.where or {})[self.task_id] if from_conf else self.where
         return JobParams(
-            dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=self.task_id,
-            source_conn_id=self.source_conn_id, source_table=self.source_table,
-            target_conn_id=self.target_conn_id, target_table=self.target_table, key=self.key,
-            where=where, where_from_conf=from_conf, strategy=rc.strategy or self.strategy,
-            batch_size=rc.batch_size or self.batch_size, on_conflict=rc.on_conflict or self.on_conflict,
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            task_id=self.task_id,
+            source_conn_id=self.source_conn_id,
+            source_table=self.source_table,
+            target_conn_id=self.target_conn_id,
+            target_table=self.target_table,
+            key=self.key,
+            where=where,
+            where_from_conf=from_conf,
+            strategy=rc.strategy or self.strategy,
+            batch_size=rc.batch_size or self.batch_size,
+            on_conflict=rc.on_conflict or self.on_conflict,
             max_rows_per_second=rc.max_rows_per_second or self.max_rows_per_second,
-            dry_run=rc.dry_run, lock_timeout_s=self.lock_timeout_s,
+            dry_run=rc.dry_run,
+            lock_timeout_s=self.lock_timeout_s,
         )
 
-    def execute(self, context) -> dict:
+    def execute(self, context: Context) -> dict:
         params = self._params(context)
         ti = context["ti"]
         self._job = job = TableJob(params)
-        log.info("%s: %s %s -> %s (key %s, where %s, batch %s, on_conflict %s%s)", self.task_id,
-                 params.strategy, params.source_table, params.target_table, params.key, params.where,
-                 params.batch_size, params.on_conflict, ", dry run" if params.dry_run else "")
+        log.info(
+            "%s: %s %s -> %s (key %s, where %s, batch %s, on_conflict %s%s)",
+            self.task_id,
+            params.strategy,
+            params.source_table,
+            params.target_table,
+            params.key,
+            params.where,
+            params.batch_size,
+            params.on_conflict,
+            ", dry run" if params.dry_run else "",
+        )
         with Publisher(job.progress, lambda status: ti.xcom_push(key=XCOM_KEY, value=status)):
             try:
                 with job:
@@ -117,8 +135,9 @@ class WarmArchiveOperator(BaseOperator):
                 message = public_message(e)  # bounded, without the data values a DB error echoes
                 # A stopped job deletes nothing more: what it archived waits for a retry or action.
                 stopped = job.progress.source_status == SourceStatus.DELETING
-                job.progress.update(state="failed", error=message,
-                                    **({"source_status": SourceStatus.PENDING} if stopped else {}))
+                job.progress.update(
+                    state="failed", error=message, **({"source_status": SourceStatus.PENDING} if stopped else {})
+                )
                 if isinstance(e, Terminated) or job.stopped:
                     raise AirflowFailException(f"terminated: {message}") from None
                 if isinstance(e, WarmArchiveError):
@@ -128,8 +147,14 @@ class WarmArchiveOperator(BaseOperator):
                 raise  # a lost connection or the like: Airflow retries, and the retry resumes
         for s in status["sql"]:
             log.info("SQL x%-6s %8.3fs  %s", s["count"], s["seconds"], s["statement"])
-        log.info("%s: %s rows copied, %s skipped, %s deleted, %s kept (changed)", self.task_id,
-                 status["rows_copied"], status["rows_skipped"], status["rows_deleted"], status["rows_changed"])
+        log.info(
+            "%s: %s rows copied, %s skipped, %s deleted, %s kept (changed)",
+            self.task_id,
+            status["rows_copied"],
+            status["rows_skipped"],
+            status["rows_deleted"],
+            status["rows_changed"],
+        )
         return {k: status[k] for k in ("rows_copied", "rows_skipped", "rows_deleted", "rows_changed")}
 
     def on_kill(self) -> None:

@@ -85,29 +85,29 @@ class JobPlan:
         return replace(self, planned_hi=key_range[1] if key_range else None)
 
 
-def make_plan(p: JobParams, src: Dialect, warm: Dialect, stats: SqlStats, *, create_target: bool,
-              check_stop: Callable[[], None]) -> JobPlan:
+def make_plan(
+    p: JobParams, src: Dialect, warm: Dialect, stats: SqlStats, *, create_target: bool, check_stop: Callable[[], None]
+) -> JobPlan:
     """Check every input against the real databases before any row moves; create the warm table
     (``create_target``, not on a dry run) when it does not exist yet."""
     src_cols = src.columns(p.source_table)
     if not src_cols:
-        raise WarmArchiveError(
-            f"source table {p.source_table!r} does not exist on connection {p.source_conn_id!r}")
+        raise WarmArchiveError(f"source table {p.source_table!r} does not exist on connection {p.source_conn_id!r}")
     names = [c.name for c in src_cols]
     by_name = {c.name: c for c in src_cols}
     missing = [k for k in p.key if k not in by_name]
     if missing:
-        raise WarmArchiveError(
-            f"key column(s) {missing} not in {p.source_table}; its columns are {names}")
+        raise WarmArchiveError(f"key column(s) {missing} not in {p.source_table}; its columns are {names}")
     if set(p.key) not in src.unique_keys(p.source_table):
         raise WarmArchiveError(
-            f"key {p.key} is not unique on {p.source_table}: no primary key or unique index "
-            "on exactly these columns")
+            f"key {p.key} is not unique on {p.source_table}: no primary key or unique index on exactly these columns"
+        )
     key_index = src.key_index(p.source_table, p.key)
     int_key = len(p.key) == 1 and by_name[p.key[0]].canonical[0] in INT_TYPES
     if p.where_from_conf:
-        where_sql = check_where(p.where, src.sqlglot, f"run-conf where for job {p.task_id}",
-                                level=CONF, table=p.source_table)
+        where_sql = check_where(
+            p.where, src.sqlglot, f"run-conf where for job {p.task_id}", level=CONF, table=p.source_table
+        )
     else:
         where_sql = check_where(p.where, src.sqlglot, f"where for job {p.task_id}", level=SPEC)
     _probe_where(src, p.source_table, where_sql, stats, check_stop)
@@ -129,8 +129,8 @@ def make_plan(p: JobParams, src: Dialect, warm: Dialect, stats: SqlStats, *, cre
             bad = [f"{c.name} ({c.native_type})" for c in src_cols if c.canonical[0] == "unmappable"]
             if bad:
                 raise WarmArchiveError(
-                    f"cannot create {p.target_table} on {warm.name}: no faithful type for "
-                    f"{', '.join(bad)}")
+                    f"cannot create {p.target_table} on {warm.name}: no faithful type for {', '.join(bad)}"
+                )
         if create_target and not p.dry_run:
             warm.create_table(p.target_table, src_cols, p.key, src.name)
             tgt_cols = warm.columns(p.target_table)
@@ -139,16 +139,19 @@ def make_plan(p: JobParams, src: Dialect, warm: Dialect, stats: SqlStats, *, cre
         fold = (lambda s: s.lower()) if warm.name != "postgres" or src.name != "postgres" else str
         tgt = {fold(c.name): c for c in tgt_cols}
         absent = [n for n in names if fold(n) not in tgt]
-        extra = [c.name for c in tgt_cols if c.name not in {fold(n) for n in names} and fold(c.name) not in {fold(n) for n in names}]
+        extra = [
+            c.name
+            for c in tgt_cols
+            if c.name not in {fold(n) for n in names} and fold(c.name) not in {fold(n) for n in names}
+        ]
         if absent or extra:
             raise WarmArchiveError(
                 f"target table {p.target_table} does not match source {p.source_table}: "
-                f"missing columns {absent}, extra columns {extra}")
+                f"missing columns {absent}, extra columns {extra}"
+            )
         if {fold(k) for k in p.key} not in [{fold(c) for c in u} for u in warm.unique_keys(p.target_table)]:
-            raise WarmArchiveError(
-                f"target table {p.target_table} has no primary key or unique index on {p.key}")
-        same_types = src.name == warm.name and all(
-            tgt[fold(c.name)].native_type == c.native_type for c in src_cols)
+            raise WarmArchiveError(f"target table {p.target_table} has no primary key or unique index on {p.key}")
+        same_types = src.name == warm.name and all(tgt[fold(c.name)].native_type == c.native_type for c in src_cols)
         warm_cols = [tgt[fold(n)] for n in names]
         if existed:  # a column that rounds or cuts values: refused by name, before a row moves
             typemap.check_target_holds(src_cols, warm_cols, src.name, warm.name, p.target_table)
@@ -157,19 +160,32 @@ def make_plan(p: JobParams, src: Dialect, warm: Dialect, stats: SqlStats, *, cre
     passthrough = src.passthrough_row(src_cols, warm) if src.name != warm.name else None
     # Hot and warm tables in one database: a batch never leaves the server, and its rows,
     # its ledger row and (move) its source delete commit in ONE transaction.
-    same_db = (src.location is not None and src.location == warm.location
-               and src.name in ("postgres", "mysql"))
+    same_db = src.location is not None and src.location == warm.location and src.name in ("postgres", "mysql")
     return JobPlan(
-        dag_id=p.dag_id, run_id=p.run_id, task_id=p.task_id, source_table=p.source_table,
-        target_table=p.target_table, key=tuple(p.key), where_sql=where_sql, strategy=p.strategy,
-        on_conflict=p.on_conflict, batch_size=p.batch_size, max_rows_per_second=p.max_rows_per_second,
-        dry_run=p.dry_run, columns=tuple(names), src_cols=tuple(src_cols), warm_cols=tuple(warm_cols),
-        key_index=key_index, int_key=int_key, same_types=same_types, same_db=same_db,
-        passthrough=passthrough)
+        dag_id=p.dag_id,
+        run_id=p.run_id,
+        task_id=p.task_id,
+        source_table=p.source_table,
+        target_table=p.target_table,
+        key=tuple(p.key),
+        where_sql=where_sql,
+        strategy=p.strategy,
+        on_conflict=p.on_conflict,
+        batch_size=p.batch_size,
+        max_rows_per_second=p.max_rows_per_second,
+        dry_run=p.dry_run,
+        columns=tuple(names),
+        src_cols=tuple(src_cols),
+        warm_cols=tuple(warm_cols),
+        key_index=key_index,
+        int_key=int_key,
+        same_types=same_types,
+        same_db=same_db,
+        passthrough=passthrough,
+    )
 
 
-def _probe_where(src: Dialect, table: str, where_sql: str, stats: SqlStats,
-                 check_stop: Callable[[], None]) -> None:
+def _probe_where(src: Dialect, table: str, where_sql: str, stats: SqlStats, check_stop: Callable[[], None]) -> None:
     """Let the source judge the condition (unknown columns, types) before anything is created."""
     cur = src.conn.cursor()
     try:
@@ -182,8 +198,9 @@ def _probe_where(src: Dialect, table: str, where_sql: str, stats: SqlStats,
         raise WarmArchiveError(f"the where condition fails on {table}: {db_message(e)}") from None
 
 
-def count_remaining(plan: JobPlan, src: Dialect, stats: SqlStats, after: tuple | None,
-                    check_stop: Callable[[], None]) -> tuple[int, list | None]:
+def count_remaining(
+    plan: JobPlan, src: Dialect, stats: SqlStats, after: tuple | None, check_stop: Callable[[], None]
+) -> tuple[int, list | None]:
     """Rows still to archive after ``after``, and their key range: for a one-column key in one
     pass over the matching rows (an index on the condition's column serves it), else the
     count, then each end read in key order."""
@@ -209,8 +226,10 @@ def count_remaining(plan: JobPlan, src: Dialect, stats: SqlStats, after: tuple |
         for direction in ("ASC", "DESC"):
             order = ", ".join(f"{src.quote(k)} {direction}" for k in plan.key)
             stats.execute(
-                cur, f"SELECT {src.cols(plan.key)} FROM {t} WHERE {plan.src_where(src)} AND {cond} "
-                f"ORDER BY {order} LIMIT 1", params)
+                cur,
+                f"SELECT {src.cols(plan.key)} FROM {t} WHERE {plan.src_where(src)} AND {cond} ORDER BY {order} LIMIT 1",
+                params,
+            )
             ends.append(list(cur.fetchone()))
         rng = json.loads(json.dumps(ends, default=str))
     src.conn.commit()

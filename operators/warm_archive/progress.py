@@ -51,8 +51,7 @@ class Progress:
 
     def resume_from(self, copied: int, skipped: int, deleted: int, batches: int):
         with self._lock:
-            self.rows_copied, self.rows_skipped, self.rows_deleted, self.batches = (
-                copied, skipped, deleted, batches)
+            self.rows_copied, self.rows_skipped, self.rows_deleted, self.batches = (copied, skipped, deleted, batches)
             self._moved_at_start = copied + skipped
 
     def progress_pct(self) -> float:
@@ -89,7 +88,7 @@ class Progress:
                 "error": self.error,
                 "key_range": self.key_range,
                 "sql": self.sql_stats.as_list(),
-                "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
         return out
 

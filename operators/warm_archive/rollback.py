@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from warm_archive import failpoints, transfer
 from warm_archive.context import RunContext
@@ -23,8 +24,7 @@ from warm_archive.values import decode_keys, decode_rows, normalize_key
 log = logging.getLogger(__name__)
 
 
-def rollback_batch(plan: JobPlan, sessions: Sessions, ledger: Ledger, stats: SqlStats,
-                   batch: Batch) -> tuple[int, int]:
+def rollback_batch(plan: JobPlan, sessions: Sessions, ledger: Ledger, stats: SqlStats, batch: Batch) -> tuple[int, int]:
     """Undo one batch; returns (rows restored to the source, rows removed from the warm table)."""
     p, src, warm = plan, sessions.src, sessions.warm
     keys = decode_keys(batch.keys)
@@ -32,7 +32,7 @@ def rollback_batch(plan: JobPlan, sessions: Sessions, ledger: Ledger, stats: Sql
     previous = decode_rows(batch.previous)
     restored = 0
     if keys:
-        lo, hi = tuple(json.loads(batch.key_lo)), tuple(json.loads(batch.key_hi))
+        lo, hi = tuple(json.loads(batch.key_lo or "[]")), tuple(json.loads(batch.key_hi or "[]"))
         between, params = src.key_between(p.key, lo, hi)
         cur = src.conn.cursor()
         stats.execute(cur, f"SELECT {src.cols(p.key)} FROM {src.table(p.source_table)} WHERE {between}", params)
@@ -77,16 +77,32 @@ def rollback_job(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunCont
         ledger.update(sessions.warm.conn.cursor(), header.id, rolled_back_at=now())
         sessions.warm.conn.commit()
     ctx.progress.update(source_status=SourceStatus.RESTORED, phase="rolled_back")
-    log.info("%s: rolled back %s batch(es): %s row(s) restored to %s, %s removed from %s",
-             p.task_id, len(todo), restored, p.source_table, removed, p.target_table)
+    log.info(
+        "%s: rolled back %s batch(es): %s row(s) restored to %s, %s removed from %s",
+        p.task_id,
+        len(todo),
+        restored,
+        p.source_table,
+        removed,
+        p.target_table,
+    )
     return {"batches": len(todo), "rows_restored": restored, "rows_removed": removed}
 
 
 def verify_job(plan: JobPlan, sessions: Sessions, ledger: Ledger, stats: SqlStats) -> dict:
     """Where is every row the ledger knows of? ``lost`` must be 0 (docs/design.md §8)."""
     p, src, warm = plan, sessions.src, sessions.warm
-    report = {"batches": 0, "rows": 0, "in_source": 0, "in_warm": 0, "in_both": 0, "lost": 0,
-              "lost_keys": [], "deleted_batches_with_rows_in_source": 0, "rolled_back_batches": 0}
+    report: dict[str, Any] = {
+        "batches": 0,
+        "rows": 0,
+        "in_source": 0,
+        "in_warm": 0,
+        "in_both": 0,
+        "lost": 0,
+        "lost_keys": [],
+        "deleted_batches_with_rows_in_source": 0,
+        "rolled_back_batches": 0,
+    }
     for b in ledger.batches(p.dag_id, p.run_id, p.task_id):
         if b.batch_no == 0:
             continue
@@ -94,7 +110,7 @@ def verify_job(plan: JobPlan, sessions: Sessions, ledger: Ledger, stats: SqlStat
             report["rolled_back_batches"] += 1
             continue
         keys = decode_keys(b.keys)
-        lo, hi = tuple(json.loads(b.key_lo)), tuple(json.loads(b.key_hi))
+        lo, hi = tuple(json.loads(b.key_lo or "[]")), tuple(json.loads(b.key_hi or "[]"))
         sets = []
         for d, table in ((src, p.source_table), (warm, p.target_table)):
             between, params = d.key_between(p.key, lo, hi)

@@ -14,8 +14,13 @@ class Sessions:
     """``src`` and ``warm`` are the job's own connections; ``source_lanes``/``warm_lanes`` add
     more to the same databases (the second batch in flight, the verified delete's slices)."""
 
-    def __init__(self, connect: Callable[[str], Dialect], source_conn_id: str, target_conn_id: str,
-                 check_stop: Callable[[], None]):
+    def __init__(
+        self,
+        connect: Callable[[str], Dialect],
+        source_conn_id: str,
+        target_conn_id: str,
+        check_stop: Callable[[], None],
+    ):
         self._connect = connect
         self.source_conn_id, self.target_conn_id = source_conn_id, target_conn_id
         self._check_stop = check_stop
@@ -48,7 +53,7 @@ class Sessions:
         while len(extra) < wanted - 1:
             self._check_stop()
             extra.append(self._connect(conn_id))
-        return [first, *extra[:wanted - 1]]
+        return [first, *extra[: wanted - 1]]
 
     def cancel(self) -> None:
         """Cancel the statement running on every connection (docs/design.md §4.8)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -151,16 +152,16 @@ def _allowed(err: ValidationError, parent: tuple) -> str:
     for part in parent:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part)
+        field = model.model_fields.get(part)  # type: ignore[attr-defined]  # a BaseModel class
         ann = getattr(field, "annotation", None)
         inner = getattr(ann, "__args__", (ann,))
         model = next((a for a in _flatten(inner) if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if model is None:
             return ""
-    return f" (allowed: {', '.join(model.model_fields)})"
+    return f" (allowed: {', '.join(model.model_fields)})"  # type: ignore[attr-defined]
 
 
-def _flatten(args):
+def _flatten(args: tuple) -> Iterator[Any]:
     for a in args:
         sub = getattr(a, "__args__", None)
         if sub:

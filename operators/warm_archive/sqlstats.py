@@ -57,6 +57,4 @@ class SqlStats:
 
     def as_list(self) -> list[dict]:
         with self._lock:
-            return [
-                {"statement": s, "count": c, "seconds": round(t, 4)} for s, (c, t) in self._stats.items()
-            ]
+            return [{"statement": s, "count": c, "seconds": round(t, 4)} for s, (c, t) in self._stats.items()]

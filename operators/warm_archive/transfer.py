@@ -43,14 +43,14 @@ def server_cursor(d: Dialect):
 def adapt_rows(rows: Iterable[Sequence], target: Dialect) -> Iterable[tuple]:
     """Python values from one driver in the form the target's driver accepts faithfully."""
     if target.name == "postgres":
-        return rows  # psycopg adapts every type the other engines return
+        return rows  # type: ignore[return-value]  # psycopg adapts every type the other engines return
     conv = _to_mysql if target.name == "mysql" else _to_sqlite
     return (tuple(conv(v) for v in r) for r in rows)
 
 
 def _to_mysql(v):
     if isinstance(v, dt.datetime) and v.tzinfo is not None:
-        return v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return v.astimezone(dt.UTC).replace(tzinfo=None)
     if isinstance(v, dict | list):
         return json.dumps(v)
     if isinstance(v, uuid.UUID):
@@ -98,8 +98,16 @@ def insert_rows(target: Dialect, table: str, columns: Sequence[str], rows: Itera
     return n
 
 
-def copy_pg_to_pg(source: Dialect, target: Dialect, select_sql: str, params: list,
-                  table: str, columns: Sequence[str], binary: bool, stats) -> None:
+def copy_pg_to_pg(
+    source: Dialect,
+    target: Dialect,
+    select_sql: str,
+    params: list,
+    table: str,
+    columns: Sequence[str],
+    binary: bool,
+    stats,
+) -> None:
     """Stream a query's result from one PostgreSQL into a table of another, undecoded."""
     fmt = " (FORMAT BINARY)" if binary else ""
     out_sql = f"COPY ({select_sql}) TO STDOUT{fmt}"
@@ -110,25 +118,25 @@ def copy_pg_to_pg(source: Dialect, target: Dialect, select_sql: str, params: lis
                 inn.write(block)
 
 
-def delete_keys(d: Dialect, table: str, key: Sequence[str], keys: Sequence[tuple], stats,
-                chunk: int = 5000) -> int:
+def delete_keys(d: Dialect, table: str, key: Sequence[str], keys: Sequence[tuple], stats, chunk: int = 5000) -> int:
     """Delete rows by key, in chunks (short statements, no long locks); returns rows deleted."""
     cur = d.conn.cursor()
     n = 0
     for i in range(0, len(keys), chunk):
-        part = keys[i:i + chunk]
+        part = keys[i : i + chunk]
         cond, params = d.key_in(key, part)
         stats.execute(cur, f"DELETE FROM {d.table(table)} WHERE {cond}", params)
         n += cur.rowcount
     return n
 
 
-def select_by_keys(d: Dialect, table: str, columns: Sequence[str], key: Sequence[str],
-                   keys: Sequence[tuple], stats, chunk: int = 5000) -> list[tuple]:
+def select_by_keys(
+    d: Dialect, table: str, columns: Sequence[str], key: Sequence[str], keys: Sequence[tuple], stats, chunk: int = 5000
+) -> list[tuple]:
     cur = d.conn.cursor()
     out: list[tuple] = []
     for i in range(0, len(keys), chunk):
-        cond, params = d.key_in(key, keys[i:i + chunk])
+        cond, params = d.key_in(key, keys[i : i + chunk])
         stats.execute(cur, f"SELECT {d.cols(columns)} FROM {d.table(table)} WHERE {cond}", params)
         out.extend(tuple(r) for r in cur.fetchall())
     return out
@@ -138,8 +146,17 @@ PASS_CHUNK_ROWS = 500  # rows per fetch and per multi-row INSERT (memory: about 
 PASS_CHUNK_BYTES = 4 << 20  # one multi-row INSERT stays well under max_allowed_packet (16 MB)
 
 
-def passthrough(source: Dialect, target: Dialect, select_sql: str, params: list, table: str,
-                columns: Sequence[str], nkey: int, skip: set, stats) -> int:
+def passthrough(
+    source: Dialect,
+    target: Dialect,
+    select_sql: str,
+    params: list,
+    table: str,
+    columns: Sequence[str],
+    nkey: int,
+    skip: set,
+    stats,
+) -> int:
     """Move rows that the source server already rendered in the target's text form.
 
     ``select_sql`` returns the key columns, then one string per row: a COPY text line for a

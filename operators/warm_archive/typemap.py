@@ -38,9 +38,19 @@ def _args(full: str) -> list[int]:
 
 # PostgreSQL types as sqlglot reads format_type()'s text, to canonical kinds (no parameters).
 _FROM_POSTGRES = {
-    _T.SMALLINT: "smallint", _T.INT: "int", _T.BIGINT: "bigint", _T.FLOAT: "real", _T.DOUBLE: "double",
-    _T.BOOLEAN: "bool", _T.TEXT: "text", _T.NAME: "text", _T.VARBINARY: "bytes", _T.DATE: "date",
-    _T.JSON: "json", _T.JSONB: "json", _T.UUID: "uuid",
+    _T.SMALLINT: "smallint",
+    _T.INT: "int",
+    _T.BIGINT: "bigint",
+    _T.FLOAT: "real",
+    _T.DOUBLE: "double",
+    _T.BOOLEAN: "bool",
+    _T.TEXT: "text",
+    _T.NAME: "text",
+    _T.VARBINARY: "bytes",
+    _T.DATE: "date",
+    _T.JSON: "json",
+    _T.JSONB: "json",
+    _T.UUID: "uuid",
 }
 _PG_TIMES = {_T.TIME: "time", _T.TIMESTAMP: "timestamp", _T.TIMESTAMPTZ: "timestamptz"}
 _PG_NOT_PARSED = {"citext": ("text",)}  # extension types sqlglot does not know, by typname
@@ -143,17 +153,35 @@ def canonical_from_sqlite(declared: str) -> tuple:
 # A canonical kind as sqlglot's engine-neutral data type; sqlglot writes it in each engine's words
 # (DOUBLE PRECISION or DOUBLE, BYTEA or VARBINARY, TIMESTAMP or DATETIME).
 _TO_TYPE = {
-    "smallint": _T.SMALLINT, "int": _T.INT, "bigint": _T.BIGINT, "real": _T.FLOAT, "double": _T.DOUBLE,
-    "bool": _T.BOOLEAN, "text": _T.TEXT, "bytes": _T.VARBINARY, "date": _T.DATE, "json": _T.JSON,
-    "uuid": _T.UUID, "numeric": _T.DECIMAL, "decimal": _T.DECIMAL, "varchar": _T.VARCHAR,
-    "char": _T.CHAR, "time": _T.TIME, "timestamp": _T.TIMESTAMP, "timestamptz": _T.TIMESTAMPTZ,
+    "smallint": _T.SMALLINT,
+    "int": _T.INT,
+    "bigint": _T.BIGINT,
+    "real": _T.FLOAT,
+    "double": _T.DOUBLE,
+    "bool": _T.BOOLEAN,
+    "text": _T.TEXT,
+    "bytes": _T.VARBINARY,
+    "date": _T.DATE,
+    "json": _T.JSON,
+    "uuid": _T.UUID,
+    "numeric": _T.DECIMAL,
+    "decimal": _T.DECIMAL,
+    "varchar": _T.VARCHAR,
+    "char": _T.CHAR,
+    "time": _T.TIME,
+    "timestamp": _T.TIMESTAMP,
+    "timestamptz": _T.TIMESTAMPTZ,
 }
 # Where an engine stores a kind in another type than the neutral one: (type, fixed parameters).
 _ENGINE_CHOICE: dict[str, dict[str, tuple]] = {
     "postgres": {"json": (_T.JSONB,)},
     "mysql": {
-        "bool": (_T.TINYINT, 1), "text": (_T.LONGTEXT,), "bytes": (_T.LONGBLOB,), "json": (_T.LONGTEXT,),
-        "uuid": (_T.CHAR, 36), "numeric": (_T.DECIMAL, 65, 30),
+        "bool": (_T.TINYINT, 1),
+        "text": (_T.LONGTEXT,),
+        "bytes": (_T.LONGBLOB,),
+        "json": (_T.LONGTEXT,),
+        "uuid": (_T.CHAR, 36),
+        "numeric": (_T.DECIMAL, 65, 30),
         # MySQL keeps no zone: timestamptz values are stored in UTC (the session zone).
         "timestamptz": (_T.DATETIME,),
     },
@@ -161,9 +189,18 @@ _ENGINE_CHOICE: dict[str, dict[str, tuple]] = {
 # SQLite: the words its affinity rules (and canonical_from_sqlite) read back as the same kind;
 # sqlglot's SQLite spellings are the affinities themselves (BOOLEAN as INTEGER, DECIMAL as REAL).
 _SQLITE = {
-    "smallint": "INTEGER", "int": "INTEGER", "bigint": "INTEGER", "real": "REAL", "double": "REAL",
-    "bool": "BOOLEAN", "bytes": "BLOB", "date": "DATE", "timestamp": "TIMESTAMP",
-    "timestamptz": "TIMESTAMP", "decimal": "NUMERIC", "numeric": "NUMERIC",
+    "smallint": "INTEGER",
+    "int": "INTEGER",
+    "bigint": "INTEGER",
+    "real": "REAL",
+    "double": "REAL",
+    "bool": "BOOLEAN",
+    "bytes": "BLOB",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "timestamptz": "TIMESTAMP",
+    "decimal": "NUMERIC",
+    "numeric": "NUMERIC",
 }
 
 
@@ -196,6 +233,7 @@ def render(canonical: tuple, engine: str) -> str:
 # the originals of rounded copies). A pre-existing target table is therefore checked column by
 # column before a row moves, and any column narrower than its source is refused by name.
 
+
 class NarrowTarget(WarmArchiveError):
     """A pre-existing target column cannot hold its source column's values exactly."""
 
@@ -206,10 +244,32 @@ _MY_INT_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integ
 _PG_INT_BITS = {"smallint": 16, "int": 32, "bigint": 64}
 _MY_LOB_BYTES = {"tiny": 255, "": 65535, "medium": (1 << 24) - 1, "long": (1 << 32) - 1}
 # Most bytes (and fewest) one character takes in a character set (MySQL and PostgreSQL names).
-_MAXLEN = {"utf8mb4": 4, "utf8mb3": 3, "utf8": 3, "ucs2": 2, "utf16": 4, "utf16le": 4, "utf32": 4,
-           "big5": 2, "gbk": 2, "sjis": 2, "cp932": 2, "euckr": 2, "gb2312": 2, "ujis": 3,
-           "eucjpms": 3, "euc_jp": 3, "euc_kr": 3, "euc_cn": 3, "euc_tw": 4, "uhc": 2,
-           "johab": 3, "shift_jis_2004": 2, "euc_jis_2004": 3, "gb18030": 4}
+_MAXLEN = {
+    "utf8mb4": 4,
+    "utf8mb3": 3,
+    "utf8": 3,
+    "ucs2": 2,
+    "utf16": 4,
+    "utf16le": 4,
+    "utf32": 4,
+    "big5": 2,
+    "gbk": 2,
+    "sjis": 2,
+    "cp932": 2,
+    "euckr": 2,
+    "gb2312": 2,
+    "ujis": 3,
+    "eucjpms": 3,
+    "euc_jp": 3,
+    "euc_kr": 3,
+    "euc_cn": 3,
+    "euc_tw": 4,
+    "uhc": 2,
+    "johab": 3,
+    "shift_jis_2004": 2,
+    "euc_jis_2004": 3,
+    "gb18030": 4,
+}
 _MINLEN = {"ucs2": 2, "utf16": 2, "utf16le": 2, "utf32": 4}
 _UNICODE = {"utf8mb4", "utf16", "utf16le", "utf32", "sql_ascii"}  # + PostgreSQL's "utf8" below
 _BMP = {"utf8mb3", "ucs2"}  # Unicode without 4-byte (supplementary) characters
@@ -311,8 +371,13 @@ def _holds(col: Column, engine: str, role: str) -> _Holds:
     if kind in ("real", "double"):
         return _Holds("float", bits=24 if kind == "real" else 53)
     if kind in ("varchar", "char"):
-        return _Holds("text", chars=a[0], bytes=a[0] * _maxlen(col.charset, engine) if role == "source" else INF,
-                      charset=col.charset, fixed=kind == "char")
+        return _Holds(
+            "text",
+            chars=a[0],
+            bytes=a[0] * _maxlen(col.charset, engine) if role == "source" else INF,
+            charset=col.charset,
+            fixed=kind == "char",
+        )
     if kind in ("text", "json"):
         return _Holds(kind, chars=pg_big, bytes=pg_big, charset=col.charset)
     if kind == "bytes":
@@ -401,7 +466,7 @@ def narrowing(src: Column, src_engine: str, tgt: Column, tgt_engine: str) -> str
         if t.kind == "int":
             if s.p is None or s.s > 0:
                 return "would drop the decimal places of"
-            big = 10 ** s.p - 1
+            big = 10**s.p - 1
             ok = t.lo <= (0 if s.lo == 0 else -big) and big <= t.hi
             return None if ok else f"holds only {t.lo}..{t.hi}, not every value of"
         if t.kind == "float":
@@ -431,7 +496,8 @@ def narrowing(src: Column, src_engine: str, tgt: Column, tgt_engine: str) -> str
             if t.fixed and not s.fixed:
                 why.append("pads or strips trailing spaces")
             same_bytes = (s.charset or "utf8").lower() == (t.charset or "utf8").lower() or (
-                (s.charset or "utf8").lower() in _UTF8_BYTES and (t.charset or "utf8").lower() in _UTF8_BYTES)
+                (s.charset or "utf8").lower() in _UTF8_BYTES and (t.charset or "utf8").lower() in _UTF8_BYTES
+            )
             need = s.bytes if same_bytes else s.chars * _maxlen(t.charset, tgt_engine)
             if t.chars < s.chars:
                 why.append(f"would cut values to {int(t.chars)} characters")
@@ -457,23 +523,32 @@ def narrowing(src: Column, src_engine: str, tgt: Column, tgt_engine: str) -> str
 
 def widened(src: Column, src_engine: str, tgt: Column, tgt_engine: str) -> str:
     """The target type to suggest: the source's own, or the one the engine would create."""
-    if tgt_engine == "postgres" and src.canonical[0] in ("varchar", "char", "text", "json") and \
-            _repertoire(tgt.charset, "postgres") != "unicode":
-        return f"{_show(src, src_engine) if src_engine == tgt_engine else render(src.canonical, tgt_engine)} " \
-               "in a UTF8 database"
+    if (
+        tgt_engine == "postgres"
+        and src.canonical[0] in ("varchar", "char", "text", "json")
+        and _repertoire(tgt.charset, "postgres") != "unicode"
+    ):
+        return (
+            f"{_show(src, src_engine) if src_engine == tgt_engine else render(src.canonical, tgt_engine)} "
+            "in a UTF8 database"
+        )
     if src_engine == tgt_engine:
         t = _show(src, src_engine)
     else:
         t = render(src.canonical, tgt_engine)
-    if tgt_engine == "mysql" and src.canonical[0] in ("varchar", "char", "text") and \
-            _repertoire(tgt.charset, "mysql") != "unicode" and \
-            _repertoire(src.charset, src_engine) in ("unicode", "bmp"):
+    if (
+        tgt_engine == "mysql"
+        and src.canonical[0] in ("varchar", "char", "text")
+        and _repertoire(tgt.charset, "mysql") != "unicode"
+        and _repertoire(src.charset, src_engine) in ("unicode", "bmp")
+    ):
         t += " CHARACTER SET utf8mb4"
     return t
 
 
-def check_target_holds(src_cols: list[Column], tgt_cols: list[Column], src_engine: str,
-                       tgt_engine: str, target_table: str) -> None:
+def check_target_holds(
+    src_cols: list[Column], tgt_cols: list[Column], src_engine: str, tgt_engine: str, target_table: str
+) -> None:
     """Refuse a pre-existing target table with columns narrower than the source's (``narrowing``),
     naming every such column, before any row moves. ``tgt_cols`` is in ``src_cols`` order."""
     bad = []
@@ -482,10 +557,13 @@ def check_target_holds(src_cols: list[Column], tgt_cols: list[Column], src_engin
         if why:
             hs, ht = _holds(s, src_engine, "source"), _holds(t, tgt_engine, "target")
             same = hs.kind == ht.kind and not (ht.listed or ht.year or ht.fixed or ht.epoch)
-            bad.append(f"target column {target_table}.{t.name} is {_show(t, tgt_engine)} and {why} "
-                       f"source {_show(s, src_engine)}; {'widen' if same else 'change'} it to "
-                       f"{widened(s, src_engine, t, tgt_engine)}")
+            bad.append(
+                f"target column {target_table}.{t.name} is {_show(t, tgt_engine)} and {why} "
+                f"source {_show(s, src_engine)}; {'widen' if same else 'change'} it to "
+                f"{widened(s, src_engine, t, tgt_engine)}"
+            )
     if bad:
         raise NarrowTarget(
             f"the target table {target_table} cannot hold every source value exactly, nothing was "
-            f"archived: " + ". ".join(bad) + ".")
+            f"archived: " + ". ".join(bad) + "."
+        )

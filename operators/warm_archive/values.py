@@ -107,7 +107,7 @@ def fetch_keys(cur, chunk: int = 5000) -> Sequence[tuple]:
     return IntKeys(values)
 
 
-def encode_keys(keys: list[tuple]) -> str:
+def encode_keys(keys: Sequence[tuple]) -> str:
     """Keys of one batch. Runs of consecutive integers (the usual id column) shrink to ranges."""
     runs = int_runs(keys)
     if runs is not None:
@@ -142,7 +142,7 @@ def normalize(v):
         return v
     if isinstance(v, dt.datetime):
         if v.tzinfo is not None:
-            v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            v = v.astimezone(dt.UTC).replace(tzinfo=None)
         return v
     if isinstance(v, dt.time) and v.tzinfo is None:  # MySQL TIME reads as a timedelta
         return dt.timedelta(hours=v.hour, minutes=v.minute, seconds=v.second, microseconds=v.microsecond)
@@ -164,8 +164,7 @@ _PLAIN = frozenset((int, float, type(None)))
 def normalize_row(row) -> tuple:
     # The hot loop of cross-engine verification: plain values skip the type tests.
     return tuple(
-        v if v.__class__ in _PLAIN or (v.__class__ is str and (not v or v[0] not in "{["))
-        else normalize(v)
+        v if v.__class__ in _PLAIN or (v.__class__ is str and (not v or v[0] not in "{[")) else normalize(v)
         for v in row
     )
 

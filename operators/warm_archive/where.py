@@ -28,94 +28,335 @@ SPEC = "spec"
 CONF = "conf"
 
 _FORBIDDEN = (
-    exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Command, exp.Alter,
-    exp.Merge, exp.TruncateTable, exp.Into,
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Drop,
+    exp.Create,
+    exp.Command,
+    exp.Alter,
+    exp.Merge,
+    exp.TruncateTable,
+    exp.Into,
 )
 
 # Functions with no side effect that read nothing but their arguments (and the clock), as sqlglot's
 # typed nodes. Exact classes: a subclass is a different function and must be listed to be allowed.
-PURE_FUNCS: frozenset[type[exp.Func]] = frozenset({
-    # date and time: the clock, arithmetic, truncation, extraction, parsing, formatting
-    exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime, exp.CurrentDatetime, exp.Localtimestamp,
-    exp.Localtime, exp.DateAdd, exp.DateSub, exp.DateDiff, exp.DateTrunc, exp.TimestampTrunc,
-    exp.TimestampAdd, exp.TimestampSub, exp.TimestampDiff, exp.DatetimeAdd, exp.DatetimeSub,
-    exp.DatetimeDiff, exp.DatetimeTrunc, exp.TimeAdd, exp.TimeSub, exp.TimeDiff, exp.TimeTrunc,
-    exp.Extract, exp.Year, exp.Quarter, exp.Month, exp.Week, exp.WeekOfYear, exp.Day, exp.DayOfWeek,
-    exp.DayOfWeekIso, exp.DayOfMonth, exp.DayOfYear, exp.Hour, exp.Minute, exp.Second, exp.Date,
-    exp.Datetime, exp.Time, exp.TsOrDsToDate, exp.TsOrDsToTimestamp, exp.TsOrDsToTime,
-    exp.TsOrDsAdd, exp.TsOrDsDiff, exp.StrToDate, exp.StrToTime, exp.TimeToStr, exp.TimeStrToTime,
-    exp.TimeStrToDate, exp.DateStrToDate, exp.DateToDateStr, exp.UnixToTime, exp.TimeToUnix,
-    exp.UnixToStr, exp.StrToUnix, exp.LastDay, exp.DateFromParts, exp.TimestampFromParts,
-    exp.ToChar, exp.AddMonths, exp.MonthsBetween, exp.MakeInterval,
-    # casts
-    exp.Cast, exp.TryCast,
-    # strings
-    exp.Lower, exp.Upper, exp.Length, exp.Substring, exp.Trim, exp.Concat, exp.ConcatWs, exp.Left,
-    exp.Right, exp.Replace, exp.StrPosition, exp.Initcap, exp.Pad, exp.Reverse, exp.RegexpLike,
-    exp.RegexpILike, exp.Ascii, exp.Chr, exp.MD5, exp.StartsWith, exp.EndsWith, exp.ToNumber,
-    # numbers
-    exp.Abs, exp.Round, exp.Floor, exp.Ceil, exp.Sign, exp.Sqrt, exp.Cbrt, exp.Pow, exp.Ln,
-    exp.Log, exp.Exp, exp.Trunc, exp.Greatest, exp.Least,
-    # NULL handling, conditions, boolean operators sqlglot models as functions
-    exp.Coalesce, exp.Nullif, exp.If, exp.Case, exp.Xor,
-    # aggregates (only meaningful in a spec's subquery)
-    exp.Max, exp.Min, exp.Count, exp.Sum, exp.Avg,
-})
+PURE_FUNCS: frozenset[type[exp.Func]] = frozenset(
+    {
+        # date and time: the clock, arithmetic, truncation, extraction, parsing, formatting
+        exp.CurrentDate,
+        exp.CurrentTimestamp,
+        exp.CurrentTime,
+        exp.CurrentDatetime,
+        exp.Localtimestamp,
+        exp.Localtime,
+        exp.DateAdd,
+        exp.DateSub,
+        exp.DateDiff,
+        exp.DateTrunc,
+        exp.TimestampTrunc,
+        exp.TimestampAdd,
+        exp.TimestampSub,
+        exp.TimestampDiff,
+        exp.DatetimeAdd,
+        exp.DatetimeSub,
+        exp.DatetimeDiff,
+        exp.DatetimeTrunc,
+        exp.TimeAdd,
+        exp.TimeSub,
+        exp.TimeDiff,
+        exp.TimeTrunc,
+        exp.Extract,
+        exp.Year,
+        exp.Quarter,
+        exp.Month,
+        exp.Week,
+        exp.WeekOfYear,
+        exp.Day,
+        exp.DayOfWeek,
+        exp.DayOfWeekIso,
+        exp.DayOfMonth,
+        exp.DayOfYear,
+        exp.Hour,
+        exp.Minute,
+        exp.Second,
+        exp.Date,
+        exp.Datetime,
+        exp.Time,
+        exp.TsOrDsToDate,
+        exp.TsOrDsToTimestamp,
+        exp.TsOrDsToTime,
+        exp.TsOrDsAdd,
+        exp.TsOrDsDiff,
+        exp.StrToDate,
+        exp.StrToTime,
+        exp.TimeToStr,
+        exp.TimeStrToTime,
+        exp.TimeStrToDate,
+        exp.DateStrToDate,
+        exp.DateToDateStr,
+        exp.UnixToTime,
+        exp.TimeToUnix,
+        exp.UnixToStr,
+        exp.StrToUnix,
+        exp.LastDay,
+        exp.DateFromParts,
+        exp.TimestampFromParts,
+        exp.ToChar,
+        exp.AddMonths,
+        exp.MonthsBetween,
+        exp.MakeInterval,
+        # casts
+        exp.Cast,
+        exp.TryCast,
+        # strings
+        exp.Lower,
+        exp.Upper,
+        exp.Length,
+        exp.Substring,
+        exp.Trim,
+        exp.Concat,
+        exp.ConcatWs,
+        exp.Left,
+        exp.Right,
+        exp.Replace,
+        exp.StrPosition,
+        exp.Initcap,
+        exp.Pad,
+        exp.Reverse,
+        exp.RegexpLike,
+        exp.RegexpILike,
+        exp.Ascii,
+        exp.Chr,
+        exp.MD5,
+        exp.StartsWith,
+        exp.EndsWith,
+        exp.ToNumber,
+        # numbers
+        exp.Abs,
+        exp.Round,
+        exp.Floor,
+        exp.Ceil,
+        exp.Sign,
+        exp.Sqrt,
+        exp.Cbrt,
+        exp.Pow,
+        exp.Ln,
+        exp.Log,
+        exp.Exp,
+        exp.Trunc,
+        exp.Greatest,
+        exp.Least,
+        # NULL handling, conditions, boolean operators sqlglot models as functions
+        exp.Coalesce,
+        exp.Nullif,
+        exp.If,
+        exp.Case,
+        exp.Xor,
+        # aggregates (only meaningful in a spec's subquery)
+        exp.Max,
+        exp.Min,
+        exp.Count,
+        exp.Sum,
+        exp.Avg,
+    }
+)
 
 # Functions sqlglot does not model (``exp.Anonymous``) that are pure built-ins on PostgreSQL or
 # MariaDB. Lower case; only ever called unqualified (a schema-qualified call is refused).
-PURE_NAMES: frozenset[str] = frozenset({
-    # PostgreSQL
-    "now", "age", "date_part", "date_bin", "make_date", "make_time", "make_timestamp",
-    "make_interval", "to_timestamp", "to_date", "to_char", "to_number", "justify_days",
-    "justify_hours", "justify_interval", "isfinite", "btrim", "ltrim", "rtrim", "split_part",
-    "char_length", "character_length", "octet_length", "strpos", "translate", "starts_with",
-    "trunc", "div", "ceiling", "power", "log10",
-    # MariaDB
-    "curdate", "curtime", "current_date", "current_timestamp", "utc_date", "utc_timestamp",
-    "datediff", "date_format", "time_format", "str_to_date", "to_days", "from_days",
-    "unix_timestamp", "from_unixtime", "dayname", "monthname", "weekday", "yearweek",
-    "dayofweek", "dayofmonth", "dayofyear", "period_add", "period_diff", "makedate", "maketime",
-    "sec_to_time", "time_to_sec", "date_add", "date_sub", "timestampadd", "timestampdiff",
-    "last_day", "microsecond", "locate", "instr", "substring_index", "lcase", "ucase", "mid",
-    "truncate", "ifnull",
-})
+PURE_NAMES: frozenset[str] = frozenset(
+    {
+        # PostgreSQL
+        "now",
+        "age",
+        "date_part",
+        "date_bin",
+        "make_date",
+        "make_time",
+        "make_timestamp",
+        "make_interval",
+        "to_timestamp",
+        "to_date",
+        "to_char",
+        "to_number",
+        "justify_days",
+        "justify_hours",
+        "justify_interval",
+        "isfinite",
+        "btrim",
+        "ltrim",
+        "rtrim",
+        "split_part",
+        "char_length",
+        "character_length",
+        "octet_length",
+        "strpos",
+        "translate",
+        "starts_with",
+        "trunc",
+        "div",
+        "ceiling",
+        "power",
+        "log10",
+        # MariaDB
+        "curdate",
+        "curtime",
+        "current_date",
+        "current_timestamp",
+        "utc_date",
+        "utc_timestamp",
+        "datediff",
+        "date_format",
+        "time_format",
+        "str_to_date",
+        "to_days",
+        "from_days",
+        "unix_timestamp",
+        "from_unixtime",
+        "dayname",
+        "monthname",
+        "weekday",
+        "yearweek",
+        "dayofweek",
+        "dayofmonth",
+        "dayofyear",
+        "period_add",
+        "period_diff",
+        "makedate",
+        "maketime",
+        "sec_to_time",
+        "time_to_sec",
+        "date_add",
+        "date_sub",
+        "timestampadd",
+        "timestampdiff",
+        "last_day",
+        "microsecond",
+        "locate",
+        "instr",
+        "substring_index",
+        "lcase",
+        "ucase",
+        "mid",
+        "truncate",
+        "ifnull",
+    }
+)
 
 # Date parts sqlglot keeps as ``exp.Var`` (INTERVAL '1' DAY, EXTRACT(YEAR FROM ...), DATE_TRUNC).
-_DATE_PARTS = frozenset({
-    "year", "years", "quarter", "month", "months", "week", "weeks", "day", "days", "hour", "hours",
-    "minute", "minutes", "second", "seconds", "millisecond", "milliseconds", "microsecond",
-    "microseconds", "epoch", "dow", "doy", "isodow", "isoyear", "decade", "century", "millennium",
-    "timezone", "timezone_hour", "timezone_minute", "year_month", "day_hour", "day_minute",
-    "day_second", "day_microsecond", "hour_minute", "hour_second", "hour_microsecond",
-    "minute_second", "minute_microsecond", "second_microsecond", "dayofweek", "dayofyear",
-})
+_DATE_PARTS = frozenset(
+    {
+        "year",
+        "years",
+        "quarter",
+        "month",
+        "months",
+        "week",
+        "weeks",
+        "day",
+        "days",
+        "hour",
+        "hours",
+        "minute",
+        "minutes",
+        "second",
+        "seconds",
+        "millisecond",
+        "milliseconds",
+        "microsecond",
+        "microseconds",
+        "epoch",
+        "dow",
+        "doy",
+        "isodow",
+        "isoyear",
+        "decade",
+        "century",
+        "millennium",
+        "timezone",
+        "timezone_hour",
+        "timezone_minute",
+        "year_month",
+        "day_hour",
+        "day_minute",
+        "day_second",
+        "day_microsecond",
+        "hour_minute",
+        "hour_second",
+        "hour_microsecond",
+        "minute_second",
+        "minute_microsecond",
+        "second_microsecond",
+        "dayofweek",
+        "dayofyear",
+    }
+)
 
 # Operators and plain values a run-conf where may combine (besides PURE_FUNCS, the table's columns
 # and date parts).
 _CONF_NODES = (
-    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Tuple, exp.Neg,
-    exp.Not, exp.And, exp.Or, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
-    exp.NullSafeNEQ, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike, exp.Escape, exp.Add, exp.Sub,
-    exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.DPipe, exp.Interval, exp.AtTimeZone, exp.DataType,
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.Tuple,
+    exp.Neg,
+    exp.Not,
+    exp.And,
+    exp.Or,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Escape,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.IntDiv,
+    exp.Mod,
+    exp.DPipe,
+    exp.Interval,
+    exp.AtTimeZone,
+    exp.DataType,
     exp.DataTypeParam,
 )
 # Built-in types a run-conf where may cast to (no user-defined types, no regclass & co.).
-_CONF_TYPES = (exp.DataType.TEXT_TYPES | exp.DataType.NUMERIC_TYPES | exp.DataType.TEMPORAL_TYPES
-               | {exp.DataType.Type.BOOLEAN, exp.DataType.Type.INTERVAL})
+_CONF_TYPES = (
+    exp.DataType.TEXT_TYPES
+    | exp.DataType.NUMERIC_TYPES
+    | exp.DataType.TEMPORAL_TYPES
+    | {exp.DataType.Type.BOOLEAN, exp.DataType.Type.INTERVAL}
+)
 # Unquoted, these read the session rather than a column on PostgreSQL.
-_SESSION_WORDS = frozenset({"user", "current_user", "session_user", "current_role", "current_catalog",
-                            "current_schema", "system_user"})
+_SESSION_WORDS = frozenset(
+    {"user", "current_user", "session_user", "current_role", "current_catalog", "current_schema", "system_user"}
+)
 _FUNCS = "pure date/time, cast, string and numeric functions (COALESCE, NULLIF, LOWER, EXTRACT, CAST, ...)"
 _ALLOWED = {
-    CONF: ("only the source table's columns, literals, comparison/boolean/arithmetic operators, "
-           f"IS/IN/BETWEEN/LIKE, CASE and {_FUNCS} are allowed"),
+    CONF: (
+        "only the source table's columns, literals, comparison/boolean/arithmetic operators, "
+        f"IS/IN/BETWEEN/LIKE, CASE and {_FUNCS} are allowed"
+    ),
     SPEC: f"only {_FUNCS} and MIN/MAX/COUNT/SUM/AVG are allowed",
 }
 
 
-def check_where(where: str | None, dialect: str | None, label: str = "where", *,
-                level: str = SPEC, table: str | None = None) -> str:
+def check_where(
+    where: str | None, dialect: str | None, label: str = "where", *, level: str = SPEC, table: str | None = None
+) -> str:
     """The condition as SQL for ``dialect``; raises a clear error for anything else.
 
     ``level`` is ``SPEC`` or ``CONF`` (see the module's docstring); ``table`` is the source table
@@ -131,18 +372,18 @@ def check_where(where: str | None, dialect: str | None, label: str = "where", *,
     except TokenError as e:  # an unterminated string, quoted name or comment
         raise WarmArchiveError(f"{label} does not parse as SQL: {e}: {text!r}") from None
     if len(statements) != 1:
-        raise WarmArchiveError(
-            f"{label} must be one boolean expression, found {len(statements)} statements: {text!r}"
-        )
+        raise WarmArchiveError(f"{label} must be one boolean expression, found {len(statements)} statements: {text!r}")
     tree = statements[0]
     if isinstance(tree, exp.Query | exp.DDL | exp.DML) or not isinstance(tree, exp.Expression):
         raise WarmArchiveError(f"{label} must be a condition, not a statement: {text!r}")
     bad = next((n for n in tree.walk() if isinstance(n, _FORBIDDEN)), None)
     if bad is not None:
         raise WarmArchiveError(f"{label} may only read data, found {bad.key.upper()}: {text!r}")
-    if isinstance(tree, exp.Column | exp.Literal | exp.Star | exp.Alias | exp.Tuple | exp.Paren) and not (
-        isinstance(tree, exp.Paren) and _is_boolean(tree.this)
-    ) and not _is_boolean(tree):
+    if (
+        isinstance(tree, exp.Column | exp.Literal | exp.Star | exp.Alias | exp.Tuple | exp.Paren)
+        and not (isinstance(tree, exp.Paren) and _is_boolean(tree.this))
+        and not _is_boolean(tree)
+    ):
         raise WarmArchiveError(f"{label} must be a boolean condition such as \"created_at < '2025-01-01'\": {text!r}")
     for node in tree.walk():
         why = _refusal(node, level, table, dialect)
@@ -225,4 +466,6 @@ def _clip(sql: str, n: int = 60) -> str:
 
 
 def _is_boolean(node) -> bool:
-    return isinstance(node, exp.Predicate | exp.Connector | exp.Not | exp.Boolean | exp.Exists | exp.In | exp.Between | exp.Is)
+    return isinstance(
+        node, exp.Predicate | exp.Connector | exp.Not | exp.Boolean | exp.Exists | exp.In | exp.Between | exp.Is
+    )

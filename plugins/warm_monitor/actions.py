@@ -11,15 +11,14 @@ import json
 import logging
 import secrets
 
-from fastapi import HTTPException, status
-from sqlalchemy import and_, select, update
-from sqlalchemy.orm import Session
-
 from airflow.models.dagrun import DagRun
 from airflow.models.log import Log
 from airflow.models.taskinstance import TaskInstance as TI
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState
+from fastapi import HTTPException, status
+from sqlalchemy import and_, select, update
+from sqlalchemy.orm import Session
 
 from warm_archive.contract import (
     CONF_ACTION,
@@ -49,7 +48,7 @@ PARKED_FOR = dt.timedelta(days=3650)  # a re-execution run waits (queued, run_af
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def conflict(msg: str) -> HTTPException:
@@ -58,9 +57,20 @@ def conflict(msg: str) -> HTTPException:
 
 # -- the record of every write ------------------------------------------------------------------
 
-def record(*, user_name: str, action: str, dag_id: str, run_id: str, task_id: str | None, outcome: str,
-           http_status: int, detail: str | None = None, maintenance_run_id: str | None = None,
-           new_run_id: str | None = None) -> None:
+
+def record(
+    *,
+    user_name: str,
+    action: str,
+    dag_id: str,
+    run_id: str,
+    task_id: str | None,
+    outcome: str,
+    http_status: int,
+    detail: str | None = None,
+    maintenance_run_id: str | None = None,
+    new_run_id: str | None = None,
+) -> None:
     """The plugin's action row and Airflow's audit log row, in their own transaction."""
     from warm_monitor.models import ID_LEN
 
@@ -74,25 +84,48 @@ def record(*, user_name: str, action: str, dag_id: str, run_id: str, task_id: st
     if new_run_id:
         extra["new_run_id"] = new_run_id
     with create_session(scoped=False) as s:
-        s.execute(action_table.insert().values(
-            created_at=now(), user_name=user_name, action=action, dag_id=dag_id, run_id=run_id,
-            task_id=task_id, outcome=outcome, http_status=http_status, detail=detail,
-            maintenance_run_id=maintenance_run_id, new_run_id=new_run_id))
-        s.add(Log(event=f"warm_monitor.{action}", owner=user_name, owner_display_name=user_name,
-                  extra=json.dumps(extra), dag_id=dag_id, run_id=run_id, task_id=task_id or None))
+        s.execute(
+            action_table.insert().values(
+                created_at=now(),
+                user_name=user_name,
+                action=action,
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=task_id,
+                outcome=outcome,
+                http_status=http_status,
+                detail=detail,
+                maintenance_run_id=maintenance_run_id,
+                new_run_id=new_run_id,
+            )
+        )
+        s.add(
+            Log(
+                event=f"warm_monitor.{action}",
+                owner=user_name,
+                owner_display_name=user_name,
+                extra=json.dumps(extra),
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=task_id or None,
+            )
+        )
 
 
 # -- per-run plugin state -----------------------------------------------------------------------
 
+
 def upsert_run(session: Session, dag_id: str, run_id: str, **values) -> None:
     values["updated_at"] = now()
-    res = session.execute(update(run_table).where(
-        run_table.c.dag_id == dag_id, run_table.c.run_id == run_id).values(**values))
+    res = session.execute(
+        update(run_table).where(run_table.c.dag_id == dag_id, run_table.c.run_id == run_id).values(**values)
+    )
     if res.rowcount == 0:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
         session.execute(run_table.insert().values(dag_id=dag_id, run_id=run_id, **values))
 
 
 # -- Airflow runs -------------------------------------------------------------------------------
+
 
 def _dag_bag():
     from airflow.api_fastapi.common.dagbag import create_dag_bag
@@ -115,8 +148,15 @@ def new_run_id(prefix: str) -> str:
     return f"{prefix}__{now().strftime('%Y-%m-%dT%H:%M:%S.%f')}_{secrets.token_hex(3)}"
 
 
-def create_run(session: Session, dag_id: str, conf: dict, user_name: str, prefix: str,
-               parked: bool = False, run_id: str | None = None) -> str:
+def create_run(
+    session: Session,
+    dag_id: str,
+    conf: dict,
+    user_name: str,
+    prefix: str,
+    parked: bool = False,
+    run_id: str | None = None,
+) -> str:
     """A manual DagRun, created the way ``POST /api/v2/dags/{dag_id}/dagRuns`` creates one."""
     from airflow.models.dag import DagModel
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
@@ -130,10 +170,16 @@ def create_run(session: Session, dag_id: str, conf: dict, user_name: str, prefix
     t = now()
     run_id = run_id or new_run_id(prefix)
     dag.create_dagrun(
-        run_id=run_id, logical_date=None, data_interval=None,
-        run_after=t + PARKED_FOR if parked else t, conf=conf, run_type=DagRunType.MANUAL,
-        triggered_by=DagRunTriggeredByType.REST_API, triggering_user_name=user_name,
-        state=DagRunState.QUEUED, session=session,
+        run_id=run_id,
+        logical_date=None,
+        data_interval=None,
+        run_after=t + PARKED_FOR if parked else t,
+        conf=conf,
+        run_type=DagRunType.MANUAL,
+        triggered_by=DagRunTriggeredByType.REST_API,
+        triggering_user_name=user_name,
+        state=DagRunState.QUEUED,
+        session=session,
     )
     return run_id
 
@@ -143,28 +189,53 @@ def _signing_secret() -> str:
 
     secret = signing_secret(lambda section, option: conf.get(section, option, fallback=""))
     if not secret:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "maintenance is not configured: set [warm_archive] maintenance_signing_key "
-                            "(or [api_auth] jwt_secret) on the api-server and the workers")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "maintenance is not configured: set [warm_archive] maintenance_signing_key "
+            "(or [api_auth] jwt_secret) on the api-server and the workers",
+        )
     return secret
 
 
-def trigger_maintenance(session: Session, *, action: MaintenanceAction, dag_id: str, run_id: str,
-                        task_ids: list[str] | None, purpose: str, user_name: str, any_state: bool = False) -> str:
+def trigger_maintenance(
+    session: Session,
+    *,
+    action: MaintenanceAction,
+    dag_id: str,
+    run_id: str,
+    task_ids: list[str] | None,
+    purpose: str,
+    user_name: str,
+    any_state: bool = False,
+) -> str:
     """A ``warm_maintenance`` run whose conf is signed for that very run: the worker acts on nothing
     else, so the rights checked here are the only way to its data (docs/adr/0005)."""
     action = MaintenanceAction(action)
-    conf = {CONF_ACTION: action.value, CONF_DAG_ID: dag_id, CONF_RUN_ID: run_id, CONF_ANY_STATE: any_state,
-            CONF_ISSUED_BY: user_name, CONF_ISSUED_AT: now().isoformat()}
+    conf = {
+        CONF_ACTION: action.value,
+        CONF_DAG_ID: dag_id,
+        CONF_RUN_ID: run_id,
+        CONF_ANY_STATE: any_state,
+        CONF_ISSUED_BY: user_name,
+        CONF_ISSUED_AT: now().isoformat(),
+    }
     if task_ids is not None:
         conf[CONF_TASK_IDS] = task_ids
     m_run_id = new_run_id(f"warm_{action}")
     conf[CONF_SIGNATURE] = maintenance_signature(_signing_secret(), m_run_id, conf)
     create_run(session, MAINTENANCE_DAG_ID, conf, user_name, prefix=f"warm_{action}", run_id=m_run_id)
-    session.execute(maintenance_table.insert().values(
-        maintenance_run_id=m_run_id, action=action.value, dag_id=dag_id, run_id=run_id,
-        task_ids=json.dumps(task_ids) if task_ids is not None else None, purpose=purpose,
-        user_name=user_name, created_at=now()))
+    session.execute(
+        maintenance_table.insert().values(
+            maintenance_run_id=m_run_id,
+            action=action.value,
+            dag_id=dag_id,
+            run_id=run_id,
+            task_ids=json.dumps(task_ids) if task_ids is not None else None,
+            purpose=purpose,
+            user_name=user_name,
+            created_at=now(),
+        )
+    )
     return m_run_id
 
 
@@ -202,13 +273,13 @@ def task_order(session: Session, row) -> list[str]:
 
 # -- the actions ----------------------------------------------------------------------------------
 
+
 def set_source_status(session: Session, row, new_status: SourceStatus, user_name: str) -> dict:
     if row.state != "success":
         raise conflict(f"source status can be changed on Completed runs only; this run is {row.state}")
     if row.delete_run_state in ACTIVE:
         raise conflict("a delete-source maintenance run is under way for this run")
-    upsert_run(session, row.dag_id, row.run_id, source_override=new_status, override_by=user_name,
-               override_at=now())
+    upsert_run(session, row.dag_id, row.run_id, source_override=new_status, override_by=user_name, override_at=now())
     return {"dag_id": row.dag_id, "run_id": row.run_id, "source_status": new_status}
 
 
@@ -219,11 +290,17 @@ def delete_source(session: Session, row, user_name: str) -> dict:
         raise conflict("a delete-source maintenance run is already under way for this run")
     if row.source_status in (SourceStatus.PROCESSED, SourceStatus.RESTORED):
         raise conflict(f"the source data of this run is already {row.source_status}")
-    m = trigger_maintenance(session, action=MaintenanceAction.DELETE_SOURCE, dag_id=row.dag_id,
-                            run_id=row.run_id, task_ids=None, purpose="delete_source", user_name=user_name)
+    m = trigger_maintenance(
+        session,
+        action=MaintenanceAction.DELETE_SOURCE,
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_ids=None,
+        purpose="delete_source",
+        user_name=user_name,
+    )
     upsert_run(session, row.dag_id, row.run_id, delete_maintenance_run_id=m)
-    return {"dag_id": row.dag_id, "run_id": row.run_id, "maintenance_run_id": m,
-            "source_status": SourceStatus.DELETING}
+    return {"dag_id": row.dag_id, "run_id": row.run_id, "maintenance_run_id": m, "source_status": SourceStatus.DELETING}
 
 
 def terminate(session: Session, row) -> dict:
@@ -235,8 +312,11 @@ def terminate(session: Session, row) -> dict:
         raise conflict(f"only an In progress run can be terminated; this run is {row.state}")
     dr = dag_run(session, row)
     dag = get_dag_for_run(_dag_bag(), dr, session=session)
-    running = list(session.scalars(select(TI.task_id).where(
-        TI.dag_id == row.dag_id, TI.run_id == row.run_id, TI.state == "running")))
+    running = list(
+        session.scalars(
+            select(TI.task_id).where(TI.dag_id == row.dag_id, TI.run_id == row.run_id, TI.state == "running")
+        )
+    )
     # What PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id} {"state": "failed"} does: running task
     # instances fail at once, their supervisors kill them (on_kill), pending ones are skipped.
     patch_dag_run_state(dag=dag, dag_run=dr, state=DagRunMutableStates.FAILED, session=session)
@@ -255,12 +335,29 @@ def rollback(session: Session, row, task_id: str | None, user_name: str) -> dict
         raise conflict(f"only an Exceptional (failed) run can be rolled back; this run is {row.state}")
     _no_rollback_running(row)
     task_ids = [task_id] if task_id else None
-    m = trigger_maintenance(session, action=MaintenanceAction.ROLLBACK, dag_id=row.dag_id, run_id=row.run_id,
-                            task_ids=task_ids, purpose="rollback", user_name=user_name)
-    upsert_run(session, row.dag_id, row.run_id, rollback_maintenance_run_id=m,
-               rollback_task_ids=json.dumps(task_ids) if task_ids else None)
-    return {"dag_id": row.dag_id, "run_id": row.run_id, "task_ids": task_ids, "maintenance_run_id": m,
-            "rollback_status": RollbackStatus.REQUESTED}
+    m = trigger_maintenance(
+        session,
+        action=MaintenanceAction.ROLLBACK,
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_ids=task_ids,
+        purpose="rollback",
+        user_name=user_name,
+    )
+    upsert_run(
+        session,
+        row.dag_id,
+        row.run_id,
+        rollback_maintenance_run_id=m,
+        rollback_task_ids=json.dumps(task_ids) if task_ids else None,
+    )
+    return {
+        "dag_id": row.dag_id,
+        "run_id": row.run_id,
+        "task_ids": task_ids,
+        "maintenance_run_id": m,
+        "rollback_status": RollbackStatus.REQUESTED,
+    }
 
 
 def reexecute(session: Session, row, task_id: str, user_name: str) -> dict:
@@ -270,22 +367,43 @@ def reexecute(session: Session, row, task_id: str, user_name: str) -> dict:
     if row.reexecution_state in ACTIVE:
         raise conflict(f"this run is already being re-executed as {row.reexecuted_as}")
     order = task_order(session, row)
-    todo = order[order.index(task_id):]
-    m = trigger_maintenance(session, action=MaintenanceAction.ROLLBACK, dag_id=row.dag_id, run_id=row.run_id,
-                            task_ids=todo, purpose="reexecute", user_name=user_name)
+    todo = order[order.index(task_id) :]
+    m = trigger_maintenance(
+        session,
+        action=MaintenanceAction.ROLLBACK,
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_ids=todo,
+        purpose="reexecute",
+        user_name=user_name,
+    )
     conf = {k: v for k, v in (row.conf or {}).items() if k not in (CONF_REEXECUTION_OF, CONF_START_FROM)}
     conf.update({CONF_REEXECUTION_OF: row.run_id, CONF_START_FROM: task_id})
     new_run_id = create_run(session, row.dag_id, conf, user_name, prefix="warm_reexec", parked=True)
-    upsert_run(session, row.dag_id, row.run_id, rollback_maintenance_run_id=m,
-               rollback_task_ids=json.dumps(todo), reexecuted_as=new_run_id, reexecute_from=task_id,
-               reexecute_state="pending")
+    upsert_run(
+        session,
+        row.dag_id,
+        row.run_id,
+        rollback_maintenance_run_id=m,
+        rollback_task_ids=json.dumps(todo),
+        reexecuted_as=new_run_id,
+        reexecute_from=task_id,
+        reexecute_state="pending",
+    )
     upsert_run(session, row.dag_id, new_run_id, reexecution_of=row.run_id, reexecute_from=task_id)
-    return {"dag_id": row.dag_id, "run_id": row.run_id, "new_run_id": new_run_id, "start_from": task_id,
-            "rolled_back_task_ids": todo, "maintenance_run_id": m}
+    return {
+        "dag_id": row.dag_id,
+        "run_id": row.run_id,
+        "new_run_id": new_run_id,
+        "start_from": task_id,
+        "rolled_back_task_ids": todo,
+        "maintenance_run_id": m,
+    }
 
 
-def admin_maintenance(session: Session, row, action: MaintenanceAction, task_ids: list[str] | None, any_state: bool,
-                      user_name: str) -> dict:
+def admin_maintenance(
+    session: Session, row, action: MaintenanceAction, task_ids: list[str] | None, any_state: bool, user_name: str
+) -> dict:
     """An admin's direct maintenance run: the same signed conf and the same records as the page's
     actions, so the source and rollback status follow it; ``any_state`` lifts the state checks."""
     if action == MaintenanceAction.ROLLBACK:
@@ -294,34 +412,66 @@ def admin_maintenance(session: Session, row, action: MaintenanceAction, task_ids
         _no_rollback_running(row)
     elif action == MaintenanceAction.DELETE_SOURCE:
         if row.state != "success" and not any_state:
-            raise conflict(f"delete_source acts on successful runs; this run is {row.state} "
-                           "(any_state: true overrides)")
+            raise conflict(
+                f"delete_source acts on successful runs; this run is {row.state} (any_state: true overrides)"
+            )
         if row.delete_run_state in ACTIVE:
             raise conflict("a delete-source maintenance run is already under way for this run")
-    m = trigger_maintenance(session, action=action, dag_id=row.dag_id, run_id=row.run_id, task_ids=task_ids,
-                            purpose=f"admin_{action}", user_name=user_name, any_state=any_state)
+    m = trigger_maintenance(
+        session,
+        action=action,
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_ids=task_ids,
+        purpose=f"admin_{action}",
+        user_name=user_name,
+        any_state=any_state,
+    )
     if action == MaintenanceAction.ROLLBACK:
-        upsert_run(session, row.dag_id, row.run_id, rollback_maintenance_run_id=m,
-                   rollback_task_ids=json.dumps(task_ids) if task_ids else None)
+        upsert_run(
+            session,
+            row.dag_id,
+            row.run_id,
+            rollback_maintenance_run_id=m,
+            rollback_task_ids=json.dumps(task_ids) if task_ids else None,
+        )
     elif action == MaintenanceAction.DELETE_SOURCE:
         upsert_run(session, row.dag_id, row.run_id, delete_maintenance_run_id=m)
-    return {"dag_id": row.dag_id, "run_id": row.run_id, "task_ids": task_ids, "maintenance_run_id": m,
-            "any_state": any_state}
+    return {
+        "dag_id": row.dag_id,
+        "run_id": row.run_id,
+        "task_ids": task_ids,
+        "maintenance_run_id": m,
+        "any_state": any_state,
+    }
 
 
 # -- re-executions waiting for their rollback ------------------------------------------------------
 
+
 def release_reexecution(session: Session, dag_id: str, old_run_id: str, new_run_id: str, ok: bool) -> None:
     """The rollback before a re-execution finished: start the parked run, or fail it if the rollback failed."""
     if ok:
-        session.execute(update(DagRun).where(
-            DagRun.dag_id == dag_id, DagRun.run_id == new_run_id, DagRun.state == "queued",
-        ).values(run_after=now()))
+        session.execute(
+            update(DagRun)
+            .where(
+                DagRun.dag_id == dag_id,
+                DagRun.run_id == new_run_id,
+                DagRun.state == "queued",
+            )
+            .values(run_after=now())
+        )
         upsert_run(session, dag_id, old_run_id, reexecute_state="started")
     else:
-        session.execute(update(DagRun).where(
-            DagRun.dag_id == dag_id, DagRun.run_id == new_run_id, DagRun.state == "queued",
-        ).values(state="failed", end_date=now()))
+        session.execute(
+            update(DagRun)
+            .where(
+                DagRun.dag_id == dag_id,
+                DagRun.run_id == new_run_id,
+                DagRun.state == "queued",
+            )
+            .values(state="failed", end_date=now())
+        )
         upsert_run(session, dag_id, old_run_id, reexecute_state="rollback_failed")
 
 
@@ -338,8 +488,11 @@ def advance_reexecutions(session: Session, maintenance_run_id: str | None = None
         stmt = stmt.where(run_table.c.rollback_maintenance_run_id == maintenance_run_id)
     n = 0
     for dag_id, run_id, new_run_id, m_state in session.execute(stmt).all():
-        done = ok if maintenance_run_id is not None and ok is not None else (
-            True if m_state == "success" else False if m_state == "failed" else None)
+        done = (
+            ok
+            if maintenance_run_id is not None and ok is not None
+            else (True if m_state == "success" else False if m_state == "failed" else None)
+        )
         if done is None:
             continue
         release_reexecution(session, dag_id, run_id, new_run_id, done)
@@ -348,6 +501,7 @@ def advance_reexecutions(session: Session, maintenance_run_id: str | None = None
 
 
 # -- verify ---------------------------------------------------------------------------------------
+
 
 def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
     from airflow.api_fastapi.common.dagbag import get_dag_for_run
@@ -363,8 +517,13 @@ def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
         st = (xcoms.get((row.id, ti.task_id)) or {}).get(XCOM_KEY) or {}
         if ti.state != "running":
             if st.get("state") == "running" and ti.state in ("failed", "success", "skipped", "upstream_failed"):
-                findings.append({"task_id": ti.task_id, "kind": "stale_status",
-                                 "detail": f"task instance is {ti.state} but its warm_status still says running"})
+                findings.append(
+                    {
+                        "task_id": ti.task_id,
+                        "kind": "stale_status",
+                        "detail": f"task instance is {ti.state} but its warm_status still says running",
+                    }
+                )
             continue
         updated = st.get("updated_at")
         age = None
@@ -376,15 +535,30 @@ def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
         elif ti.start_date:
             age = (t - ti.start_date).total_seconds()
         if age is not None and age > STALE_AFTER_S:
-            findings.append({"task_id": ti.task_id, "kind": "stale_progress",
-                             "detail": f"no progress report for {age:.0f} s", "seconds": round(age, 1)})
+            findings.append(
+                {
+                    "task_id": ti.task_id,
+                    "kind": "stale_progress",
+                    "detail": f"no progress report for {age:.0f} s",
+                    "seconds": round(age, 1),
+                }
+            )
         if ti.last_heartbeat_at is not None and (t - ti.last_heartbeat_at).total_seconds() > hb_timeout:
-            findings.append({"task_id": ti.task_id, "kind": "zombie",
-                             "detail": f"no heartbeat for {(t - ti.last_heartbeat_at).total_seconds():.0f} s "
-                                       f"(timeout {hb_timeout:.0f} s); the scheduler will fail or retry it"})
+            findings.append(
+                {
+                    "task_id": ti.task_id,
+                    "kind": "zombie",
+                    "detail": f"no heartbeat for {(t - ti.last_heartbeat_at).total_seconds():.0f} s "
+                    f"(timeout {hb_timeout:.0f} s); the scheduler will fail or retry it",
+                }
+            )
     # Reconcile: every task instance finished but the run still active -> let Airflow decide the state.
-    unfinished = [ti for ti in tis if ti.state in (None, "scheduled", "queued", "running", "up_for_retry",
-                                                   "up_for_reschedule", "deferred", "restarting")]
+    unfinished = [
+        ti
+        for ti in tis
+        if ti.state
+        in (None, "scheduled", "queued", "running", "up_for_retry", "up_for_reschedule", "deferred", "restarting")
+    ]
     if row.state in ACTIVE and tis and not unfinished:
         dr = dag_run(session, row)
         dag = get_dag_for_run(_dag_bag(), dr, session=session)
@@ -398,6 +572,11 @@ def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
     if n:
         changes.append({"what": "reexecution_released", "count": n})
     state_now = session.scalar(select(DagRun.state).where(DagRun.dag_id == row.dag_id, DagRun.run_id == row.run_id))
-    return {"dag_id": row.dag_id, "run_id": row.run_id, "state": str(state_now), "findings": findings,
-            "changes": changes,
-            "task_states": {ti.task_id: ti.state for ti in tis}}
+    return {
+        "dag_id": row.dag_id,
+        "run_id": row.run_id,
+        "state": str(state_now),
+        "findings": findings,
+        "changes": changes,
+        "task_states": {ti.task_id: ti.state for ti in tis},
+    }

@@ -9,20 +9,19 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, status
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from airflow.api_fastapi.common.db.common import SessionDep
-from airflow.api_fastapi.core_api.security import GetUserDep
-
 from warm_archive.contract import MaintenanceAction, RunState, SourceStatus, Strategy, Tab, tab_states
 from warm_monitor import actions, query
-from warm_monitor.models import ID_LEN
 from warm_monitor.auth import AdminMaintenance, CreateRun, EditRun, ReadRun, WriteGuard
+from warm_monitor.models import ID_LEN
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +31,7 @@ MAX_LIMIT = 500
 PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>Warm Tasks</title></head>
 <body><h1>Warm Tasks</h1><p>The page is not installed; the JSON API is at
 <a href="api/v1/tasks?tab=in_progress">api/v1/tasks</a>.</p></body></html>"""
+
 
 def _sane_ids(request: Request) -> None:
     """Ids no Airflow run can have: refused before they reach the metadata DB (a NUL byte makes
@@ -87,6 +87,7 @@ async def _validation(request: Request, exc: RequestValidationError):
 
 # -- page -----------------------------------------------------------------------------------------
 
+
 @app.get("/", include_in_schema=False)
 def page():
     index = STATIC / "index.html"
@@ -114,6 +115,7 @@ if STATIC.is_dir():
 
 # -- helpers ----------------------------------------------------------------------------------------
 
+
 def _ui_base() -> str:
     from airflow.configuration import conf
 
@@ -133,12 +135,15 @@ def _load(session: Session, dag_id: str, run_id: str):
 
 
 def _subtask_exists(session: Session, row, task_id: str) -> None:
+    from airflow.models.taskinstance import TaskInstance as TI
     from sqlalchemy import select
 
-    from airflow.models.taskinstance import TaskInstance as TI
-
-    if session.scalar(select(TI.task_id).where(
-            TI.dag_id == row.dag_id, TI.run_id == row.run_id, TI.task_id == task_id).limit(1)) is None:
+    if (
+        session.scalar(
+            select(TI.task_id).where(TI.dag_id == row.dag_id, TI.run_id == row.run_id, TI.task_id == task_id).limit(1)
+        )
+        is None
+    ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {row.run_id!r} has no sub-task {task_id!r}")
 
 
@@ -152,12 +157,10 @@ def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, tas
     try:
         # One write at a time per run: a concurrent second request waits here until the first
         # commits, then sees its effect in the state checks (409) instead of acting on the old state.
+        from airflow.models.dagrun import DagRun
         from sqlalchemy import select
 
-        from airflow.models.dagrun import DagRun
-
-        session.execute(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
-                        .with_for_update())
+        session.execute(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id).with_for_update())
         row = _load(session, dag_id, run_id)
         if task_id is not None:
             _subtask_exists(session, row, task_id)
@@ -165,19 +168,44 @@ def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, tas
         session.commit()
     except HTTPException as e:
         session.rollback()
-        actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                       outcome="refused", http_status=e.status_code, detail=str(e.detail))
+        actions.record(
+            user_name=user_name,
+            action=name,
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+            outcome="refused",
+            http_status=e.status_code,
+            detail=str(e.detail),
+        )
         raise
     except Exception:
         session.rollback()
         rid = _request_id()
         log.exception("warm monitor action %s failed (request id %s)", name, rid)
-        actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                       outcome="error", http_status=500, detail=internal_error(rid))
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"{name} failed: {internal_error(rid)}")
-    actions.record(user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                   outcome="ok", http_status=200, detail=None,
-                   maintenance_run_id=result.get("maintenance_run_id"), new_run_id=result.get("new_run_id"))
+        actions.record(
+            user_name=user_name,
+            action=name,
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+            outcome="error",
+            http_status=500,
+            detail=internal_error(rid),
+        )
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"{name} failed: {internal_error(rid)}") from None
+    actions.record(
+        user_name=user_name,
+        action=name,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        outcome="ok",
+        http_status=200,
+        detail=None,
+        maintenance_run_id=result.get("maintenance_run_id"),
+        new_run_id=result.get("new_run_id"),
+    )
     result["action"] = name
     result["user"] = user_name
     return result
@@ -196,7 +224,7 @@ OrderBy = Literal["start", "-start", "end", "-end", "dag_id", "-dag_id", "run_id
 
 def _aware(d: dt.datetime | None) -> dt.datetime | None:
     if d is not None and d.tzinfo is None:
-        return d.replace(tzinfo=dt.timezone.utc)
+        return d.replace(tzinfo=dt.UTC)
     return d
 
 
@@ -224,16 +252,37 @@ def list_tasks(
     dag_ids = query.readable_warm_dag_ids(session, user)
     if not dag_ids:
         return {"total": 0, "tasks": [], "limit": limit, "offset": offset} | tab_def
-    f = {"tab": tab, "dag_id": dag_id, "run_id": run_id, "table": table, "strategy": strategy, "state": state,
-         "source_status": source_status, "start_after": _aware(start_after), "start_before": _aware(start_before),
-         "q": q, "limit": limit, "offset": offset, "order_by": order_by}
+    f = {
+        "tab": tab,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "table": table,
+        "strategy": strategy,
+        "state": state,
+        "source_status": source_status,
+        "start_after": _aware(start_after),
+        "start_before": _aware(start_before),
+        "q": q,
+        "limit": limit,
+        "offset": offset,
+        "order_by": order_by,
+    }
     total, rows = query.list_runs(session, dag_ids, f)
     tis, xcoms = query.load_children(session, rows)
     base = _ui_base()
     editable = set(query.readable_warm_dag_ids(session, user, method="PUT")) if rows else set()
-    return _json({"total": total, "limit": limit, "offset": offset, **tab_def,
-                  "tasks": [query.serialize(r, tis.get((r.dag_id, r.run_id), []), xcoms, base)
-                            | {"can_edit": r.dag_id in editable} for r in rows]})
+    return _json(
+        {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            **tab_def,
+            "tasks": [
+                query.serialize(r, tis.get((r.dag_id, r.run_id), []), xcoms, base) | {"can_edit": r.dag_id in editable}
+                for r in rows
+            ],
+        }
+    )
 
 
 @app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun])
@@ -247,6 +296,7 @@ def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
 
 # -- writes -----------------------------------------------------------------------------------------
 
+
 class SourceStatusBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal[SourceStatus.PROCESSED]
@@ -255,22 +305,35 @@ class SourceStatusBody(BaseModel):
 @app.post("/api/v1/tasks/{dag_id}/{run_id}/source-status", dependencies=[WriteGuard, EditRun])
 def post_source_status(dag_id: str, run_id: str, body: SourceStatusBody, session: SessionDep, user: GetUserDep):
     """Completed: mark the run's source data processed (a user override; no data is touched)."""
-    return _run_action("source_status", session, user, dag_id, run_id, None,
-                       lambda row: actions.set_source_status(session, row, SourceStatus.PROCESSED, user.get_name()))
+    return _run_action(
+        "source_status",
+        session,
+        user,
+        dag_id,
+        run_id,
+        None,
+        lambda row: actions.set_source_status(session, row, SourceStatus.PROCESSED, user.get_name()),
+    )
 
 
 @app.post("/api/v1/tasks/{dag_id}/{run_id}/delete-source", dependencies=[WriteGuard, EditRun])
 def post_delete_source(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """Completed: a maintenance run deletes the verified archived rows from the source."""
-    return _run_action("delete_source", session, user, dag_id, run_id, None,
-                       lambda row: actions.delete_source(session, row, user.get_name()))
+    return _run_action(
+        "delete_source",
+        session,
+        user,
+        dag_id,
+        run_id,
+        None,
+        lambda row: actions.delete_source(session, row, user.get_name()),
+    )
 
 
 @app.post("/api/v1/tasks/{dag_id}/{run_id}/terminate", dependencies=[WriteGuard, EditRun])
 def post_terminate(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """In progress: fail the run and its running task instances (their jobs are killed and stop cleanly)."""
-    return _run_action("terminate", session, user, dag_id, run_id, None,
-                       lambda row: actions.terminate(session, row))
+    return _run_action("terminate", session, user, dag_id, run_id, None, lambda row: actions.terminate(session, row))
 
 
 @app.post("/api/v1/tasks/{dag_id}/{run_id}/verify", dependencies=[WriteGuard, EditRun])
@@ -287,31 +350,53 @@ def post_verify(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep)
 @app.post("/api/v1/tasks/{dag_id}/{run_id}/rollback", dependencies=[WriteGuard, EditRun])
 def post_rollback(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """Exceptional: a maintenance run rolls back every sub-task of the run."""
-    return _run_action("rollback", session, user, dag_id, run_id, None,
-                       lambda row: actions.rollback(session, row, None, user.get_name()))
+    return _run_action(
+        "rollback",
+        session,
+        user,
+        dag_id,
+        run_id,
+        None,
+        lambda row: actions.rollback(session, row, None, user.get_name()),
+    )
 
 
 @app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/rollback", dependencies=[WriteGuard, EditRun])
 def post_subtask_rollback(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
     """Exceptional: roll back one sub-task."""
-    return _run_action("rollback", session, user, dag_id, run_id, task_id,
-                       lambda row: actions.rollback(session, row, task_id, user.get_name()))
+    return _run_action(
+        "rollback",
+        session,
+        user,
+        dag_id,
+        run_id,
+        task_id,
+        lambda row: actions.rollback(session, row, task_id, user.get_name()),
+    )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute",
-          dependencies=[WriteGuard, EditRun, CreateRun])
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute", dependencies=[WriteGuard, EditRun, CreateRun])
 def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
     """Exceptional: roll back this sub-task and the ones after it, then a new run of the DAG from it.
     It creates a DAG run, so it needs what Airflow's own trigger needs (create on the DAG's runs)."""
-    return _run_action("reexecute", session, user, dag_id, run_id, task_id,
-                       lambda row: actions.reexecute(session, row, task_id, user.get_name()))
+    return _run_action(
+        "reexecute",
+        session,
+        user,
+        dag_id,
+        run_id,
+        task_id,
+        lambda row: actions.reexecute(session, row, task_id, user.get_name()),
+    )
 
 
 class MaintenanceBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     action: Annotated[MaintenanceAction, Field(strict=False)]  # JSON carries plain strings
-    task_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=ID_LEN)]],
-                        Field(min_length=1, max_length=100)] | None = None
+    task_ids: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=ID_LEN)]], Field(min_length=1, max_length=100)]
+        | None
+    ) = None
     any_state: bool = False
 
 
@@ -348,5 +433,4 @@ def list_actions(
     if run_id:
         stmt = stmt.where(A.c.run_id == run_id)
     rows = session.execute(stmt.order_by(A.c.id.desc()).limit(limit)).mappings().all()
-    return {"actions": [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
-                        for r in rows]}
+    return {"actions": [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()} for r in rows]}

@@ -19,11 +19,10 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security.utils import get_authorization_scheme_param
-
-from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
 from warm_archive.contract import MAINTENANCE_DAG_ID
 
@@ -43,13 +42,17 @@ def admin_maintenance(user: GetUserDep) -> None:
     from airflow.api_fastapi.app import get_auth_manager
 
     am = get_auth_manager()
-    if not (am.is_authorized_connection(method="PUT", user=user) and am.is_authorized_dag(
-            method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=MAINTENANCE_DAG_ID),
-            user=user)):
+    if not (
+        am.is_authorized_connection(method="PUT", user=user)
+        and am.is_authorized_dag(
+            method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=MAINTENANCE_DAG_ID), user=user
+        )
+    ):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             f"direct maintenance runs are for admins: they need edit rights on connections and the right "
-            f"to trigger {MAINTENANCE_DAG_ID}; use the Warm Tasks page's actions otherwise")
+            f"to trigger {MAINTENANCE_DAG_ID}; use the Warm Tasks page's actions otherwise",
+        )
 
 
 def _origin_of(url: str) -> str:

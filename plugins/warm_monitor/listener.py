@@ -28,8 +28,7 @@ def _release(dag_run, ok: bool) -> None:
         with create_session(scoped=False) as session:
             n = advance_reexecutions(session, maintenance_run_id=dag_run.run_id, ok=ok)
         if n:
-            log.info("warm monitor: %s re-execution(s) %s after %s", n, "released" if ok else "failed",
-                     dag_run.run_id)
+            log.info("warm monitor: %s re-execution(s) %s after %s", n, "released" if ok else "failed", dag_run.run_id)
     except Exception:
         log.exception("warm monitor: could not release re-executions after %s", dag_run.run_id)
 

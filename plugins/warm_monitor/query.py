@@ -13,13 +13,12 @@ import json
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased
-
 from airflow.models.dag import DagModel, DagTag
 from airflow.models.dagrun import DagRun
 from airflow.models.taskinstance import TaskInstance as TI
 from airflow.models.xcom import XComModel as X
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from warm_archive.contract import (
     MAINTENANCE_DAG_ID,
@@ -74,9 +73,10 @@ def warm_dag_ids(session: Session) -> list[str]:
 
 
 def is_warm_dag(session: Session, dag_id: str) -> bool:
-    return session.scalar(
-        select(literal(1)).where(DagTag.dag_id == dag_id, DagTag.name == WARM_DAG_TAG).limit(1)
-    ) is not None
+    return (
+        session.scalar(select(literal(1)).where(DagTag.dag_id == dag_id, DagTag.name == WARM_DAG_TAG).limit(1))
+        is not None
+    )
 
 
 def readable_warm_dag_ids(session: Session, user, method: Literal["GET", "PUT"] = "GET") -> list[str]:
@@ -90,13 +90,19 @@ def readable_warm_dag_ids(session: Session, user, method: Literal["GET", "PUT"] 
     teams = DagModel.get_dag_id_to_team_name_mapping(ids, session=session)
     am = get_auth_manager()
     return sorted(
-        d for d in ids
-        if am.is_authorized_dag(method=method, access_entity=DagAccessEntity.RUN,
-                                details=DagDetails(id=d, team_name=teams.get(d)), user=user)
+        d
+        for d in ids
+        if am.is_authorized_dag(
+            method=method,
+            access_entity=DagAccessEntity.RUN,
+            details=DagDetails(id=d, team_name=teams.get(d)),
+            user=user,
+        )
     )
 
 
 # -- derived statuses, as SQL ------------------------------------------------------------------
+
 
 def _xcom_status_subquery():
     """The run's source status according to its sub-tasks' XComs (one correlated subquery)."""
@@ -141,12 +147,28 @@ def base_select(dag_ids: Iterable[str]):
     rb = rollback_status_expr().label("rollback_status")
     stmt = (
         select(
-            DagRun.id, DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.start_date, DagRun.end_date,
-            DagRun.queued_at, DagRun.run_after, DagRun.conf,
-            R.c.source_override, R.c.rollback_task_ids, R.c.reexecution_of, R.c.reexecuted_as,
-            R.c.reexecute_from, R.c.reexecute_state, R.c.rollback_maintenance_run_id,
-            R.c.delete_maintenance_run_id, MR.state.label("rollback_run_state"),
-            MD.state.label("delete_run_state"), NR.state.label("reexecution_state"), src, rb,
+            DagRun.id,
+            DagRun.dag_id,
+            DagRun.run_id,
+            DagRun.state,
+            DagRun.start_date,
+            DagRun.end_date,
+            DagRun.queued_at,
+            DagRun.run_after,
+            DagRun.conf,
+            R.c.source_override,
+            R.c.rollback_task_ids,
+            R.c.reexecution_of,
+            R.c.reexecuted_as,
+            R.c.reexecute_from,
+            R.c.reexecute_state,
+            R.c.rollback_maintenance_run_id,
+            R.c.delete_maintenance_run_id,
+            MR.state.label("rollback_run_state"),
+            MD.state.label("delete_run_state"),
+            NR.state.label("reexecution_state"),
+            src,
+            rb,
         )
         .select_from(DagRun)
         .outerjoin(R, and_(R.c.dag_id == DagRun.dag_id, R.c.run_id == DagRun.run_id))
@@ -169,8 +191,10 @@ def tab_condition(tab: Tab):
     if tab != Tab.IN_PROGRESS:
         return listed
     # plus a failed run whose re-execution is under way
-    return or_(listed, and_(DagRun.state == REEXECUTING_STATE.value,
-                            or_(R.c.reexecute_state == "pending", NR.state.in_(ACTIVE))))
+    return or_(
+        listed,
+        and_(DagRun.state == REEXECUTING_STATE.value, or_(R.c.reexecute_state == "pending", NR.state.in_(ACTIVE))),
+    )
 
 
 def reexecution_under_way(row) -> bool:
@@ -182,16 +206,23 @@ def _xcom_exists(*conds):
     """Whether one of the run's warm_status XComs matches. A correlated scalar subquery with LIMIT 1:
     PostgreSQL probes the XCom primary key per candidate run instead of hashing every XCom."""
     return (
-        select(literal(1)).where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY, *conds)
-        .correlate(DagRun).limit(1).scalar_subquery().is_not(None)
+        select(literal(1))
+        .where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY, *conds)
+        .correlate(DagRun)
+        .limit(1)
+        .scalar_subquery()
+        .is_not(None)
     )
 
 
 def _run_strategy():
     """The strategy the run's jobs report, else the one its conf asks for (a run not started yet)."""
     reported = (
-        select(_xval("strategy")).where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY)
-        .correlate(DagRun).limit(1).scalar_subquery()
+        select(_xval("strategy"))
+        .where(X.dag_run_id == DagRun.id, X.key == XCOM_KEY)
+        .correlate(DagRun)
+        .limit(1)
+        .scalar_subquery()
     )
     return func.coalesce(reported, DagRun.conf["strategy"].as_string())
 
@@ -217,21 +248,29 @@ def list_runs(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[
         conds.append(src == f["source_status"])
     if f.get("q"):
         q = f["q"]
-        conds.append(or_(
-            _ilike(DagRun.dag_id, q), _ilike(DagRun.run_id, q),
-            _xcom_exists(or_(_ilike(_xval("table"), q), _ilike(_xval("target"), q), _ilike(_xval("error"), q))),
-        ))
+        conds.append(
+            or_(
+                _ilike(DagRun.dag_id, q),
+                _ilike(DagRun.run_id, q),
+                _xcom_exists(or_(_ilike(_xval("table"), q), _ilike(_xval("target"), q), _ilike(_xval("error"), q))),
+            )
+        )
     stmt = stmt.where(*conds)
     order = f.get("order_by") or "-start"
     desc = order.startswith("-")
-    col = {"start": _start_col(), "end": DagRun.end_date, "dag_id": DagRun.dag_id,
-           "run_id": DagRun.run_id, "state": DagRun.state}[order.lstrip("-")]
+    col = {
+        "start": _start_col(),
+        "end": DagRun.end_date,
+        "dag_id": DagRun.dag_id,
+        "run_id": DagRun.run_id,
+        "state": DagRun.state,
+    }[order.lstrip("-")]
     stmt = stmt.order_by(col.desc() if desc else col.asc(), DagRun.id.desc() if desc else DagRun.id.asc())
     # Page of ids first (the filters evaluated once, the total as a window count), then the full rows
     # (derived statuses included) for those ids only.
     page = session.execute(
-        stmt.with_only_columns(DagRun.id, func.count().over().label("total_rows"))
-        .limit(f["limit"]).offset(f["offset"])).all()
+        stmt.with_only_columns(DagRun.id, func.count().over().label("total_rows")).limit(f["limit"]).offset(f["offset"])
+    ).all()
     if page:
         total = page[0].total_rows
     else:
@@ -250,6 +289,7 @@ def get_run(session: Session, dag_id: str, run_id: str):
 
 # -- turning rows into the API's JSON --------------------------------------------------------------
 
+
 def _iso(d: dt.datetime | None) -> str | None:
     return d.isoformat() if d else None
 
@@ -257,7 +297,7 @@ def _iso(d: dt.datetime | None) -> str | None:
 def _duration(start, end) -> float | None:
     if not start:
         return None
-    end = end or dt.datetime.now(dt.timezone.utc)
+    end = end or dt.datetime.now(dt.UTC)
     return round((end - start).total_seconds(), 3)
 
 
@@ -293,16 +333,26 @@ def load_children(session: Session, rows: list) -> tuple[dict, dict]:
     wanted = set(pairs)
     tis: dict[tuple[str, str], list] = {}
     for ti in session.execute(
-        select(TI.dag_id, TI.run_id, TI.task_id, TI.map_index, TI.state, TI.try_number, TI.start_date,
-               TI.end_date, TI.priority_weight, TI.last_heartbeat_at)
-        .where(TI.dag_id.in_({d for d, _ in pairs}), TI.run_id.in_({r for _, r in pairs}))
+        select(
+            TI.dag_id,
+            TI.run_id,
+            TI.task_id,
+            TI.map_index,
+            TI.state,
+            TI.try_number,
+            TI.start_date,
+            TI.end_date,
+            TI.priority_weight,
+            TI.last_heartbeat_at,
+        ).where(TI.dag_id.in_({d for d, _ in pairs}), TI.run_id.in_({r for _, r in pairs}))
     ):
         if (ti.dag_id, ti.run_id) in wanted:
             tis.setdefault((ti.dag_id, ti.run_id), []).append(ti)
     xcoms: dict[tuple[int, str], dict] = {}
     for x in session.execute(
-        select(X.dag_run_id, X.task_id, X.key, X.value)
-        .where(X.dag_run_id.in_([r.id for r in rows]), X.key.in_([XCOM_KEY, "return_value"]))
+        select(X.dag_run_id, X.task_id, X.key, X.value).where(
+            X.dag_run_id.in_([r.id for r in rows]), X.key.in_([XCOM_KEY, "return_value"])
+        )
     ):
         xcoms.setdefault((x.dag_run_id, x.task_id), {})[x.key] = _as_dict(x.value)
     return tis, xcoms
@@ -319,7 +369,7 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
     rollback_ids = json.loads(row.rollback_task_ids) if row.rollback_task_ids else None
     conf = row.conf if isinstance(row.conf, dict) else {}
     subtasks = []
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for ti in sorted(tis, key=lambda t: (-(t.priority_weight or 0), t.task_id)):
         got = xcoms.get((row.id, ti.task_id), {})
         st = got.get(XCOM_KEY) or {}
@@ -347,40 +397,42 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
             except ValueError:
                 stale = False
         task_q = quote(ti.task_id, safe="")
-        subtasks.append({
-            "task_id": ti.task_id,
-            "map_index": ti.map_index,
-            "table": st.get("table"),
-            "target": st.get("target"),
-            "state": ti.state,
-            "try_number": ti.try_number,
-            "strategy": st.get("strategy") or conf.get("strategy"),
-            "start": _iso(ti.start_date),
-            "end": _iso(ti.end_date),
-            "duration_s": _duration(ti.start_date, ti.end_date),
-            "progress_pct": progress if progress is not None else 0.0,
-            "rows_archived": rows_copied or 0,
-            "rows_planned": st.get("rows_planned") or 0,
-            "rows_copied": rows_copied or 0,
-            "rows_skipped": st.get("rows_skipped", ret.get("rows_skipped")) or 0,
-            "rows_deleted": st.get("rows_deleted", ret.get("rows_deleted")) or 0,
-            "rows_changed": st.get("rows_changed", ret.get("rows_changed")) or 0,
-            "rows_per_second": st.get("rows_per_second"),
-            "batches": st.get("batches"),
-            "dry_run": st.get("dry_run"),
-            "phase": st.get("phase"),
-            "source_status": src_status,
-            "rollback_status": sub_rb,
-            "error": st.get("error") or ("task failed (see its log)" if ti.state == "failed" else None),
-            "sql": _merge_sql([st.get("sql")]),
-            "key_range": st.get("key_range"),
-            "updated_at": updated,
-            "stale": stale,
-            "links": {
-                "task": _url(ui_base, f"dags/{dag_q}/runs/{run_q}/tasks/{task_q}"),
-                "log": _url(ui_base, f"dags/{dag_q}/runs/{run_q}/tasks/{task_q}?try_number={ti.try_number}"),
-            },
-        })
+        subtasks.append(
+            {
+                "task_id": ti.task_id,
+                "map_index": ti.map_index,
+                "table": st.get("table"),
+                "target": st.get("target"),
+                "state": ti.state,
+                "try_number": ti.try_number,
+                "strategy": st.get("strategy") or conf.get("strategy"),
+                "start": _iso(ti.start_date),
+                "end": _iso(ti.end_date),
+                "duration_s": _duration(ti.start_date, ti.end_date),
+                "progress_pct": progress if progress is not None else 0.0,
+                "rows_archived": rows_copied or 0,
+                "rows_planned": st.get("rows_planned") or 0,
+                "rows_copied": rows_copied or 0,
+                "rows_skipped": st.get("rows_skipped", ret.get("rows_skipped")) or 0,
+                "rows_deleted": st.get("rows_deleted", ret.get("rows_deleted")) or 0,
+                "rows_changed": st.get("rows_changed", ret.get("rows_changed")) or 0,
+                "rows_per_second": st.get("rows_per_second"),
+                "batches": st.get("batches"),
+                "dry_run": st.get("dry_run"),
+                "phase": st.get("phase"),
+                "source_status": src_status,
+                "rollback_status": sub_rb,
+                "error": st.get("error") or ("task failed (see its log)" if ti.state == "failed" else None),
+                "sql": _merge_sql([st.get("sql")]),
+                "key_range": st.get("key_range"),
+                "updated_at": updated,
+                "stale": stale,
+                "links": {
+                    "task": _url(ui_base, f"dags/{dag_q}/runs/{run_q}/tasks/{task_q}"),
+                    "log": _url(ui_base, f"dags/{dag_q}/runs/{run_q}/tasks/{task_q}?try_number={ti.try_number}"),
+                },
+            }
+        )
     with_status = [s for s in subtasks if s["table"] is not None]
     rows_planned = sum(s["rows_planned"] for s in subtasks)
     rows_archived = sum(s["rows_archived"] for s in subtasks)

@@ -46,17 +46,27 @@ def world(stack, fengines):
 
 def snapshot(stack) -> dict:
     with stack.meta() as c:
+
         def q(sql, *p):
             return sorted(tuple(str(x) for x in r) for r in c.execute(sql, p).fetchall())
+
         return {
             "dag_runs": q("SELECT dag_id, run_id, state FROM dag_run WHERE dag_id = ANY(%s)", list(ABUSE_DAGS)),
-            "tis": q("SELECT dag_id, run_id, task_id, state, try_number FROM task_instance WHERE dag_id = ANY(%s)",
-                     list(ABUSE_DAGS)),
-            "maintenance_runs": c.execute("SELECT COUNT(*) FROM dag_run WHERE dag_id = 'warm_maintenance'").fetchone()[0],
-            "plugin_runs": q("SELECT dag_id, run_id, source_override, rollback_maintenance_run_id, reexecuted_as "
-                             "FROM warm_monitor_run WHERE dag_id = ANY(%s)", list(ABUSE_DAGS)),
-            "plugin_maintenance": q("SELECT maintenance_run_id FROM warm_monitor_maintenance WHERE dag_id = ANY(%s)",
-                                    list(ABUSE_DAGS)),
+            "tis": q(
+                "SELECT dag_id, run_id, task_id, state, try_number FROM task_instance WHERE dag_id = ANY(%s)",
+                list(ABUSE_DAGS),
+            ),
+            "maintenance_runs": c.execute("SELECT COUNT(*) FROM dag_run WHERE dag_id = 'warm_maintenance'").fetchone()[
+                0
+            ],
+            "plugin_runs": q(
+                "SELECT dag_id, run_id, source_override, rollback_maintenance_run_id, reexecuted_as "
+                "FROM warm_monitor_run WHERE dag_id = ANY(%s)",
+                list(ABUSE_DAGS),
+            ),
+            "plugin_maintenance": q(
+                "SELECT maintenance_run_id FROM warm_monitor_maintenance WHERE dag_id = ANY(%s)", list(ABUSE_DAGS)
+            ),
             "ok_actions": c.execute("SELECT COUNT(*) FROM warm_monitor_action WHERE outcome = 'ok'").fetchone()[0],
         }
 
@@ -73,8 +83,7 @@ def unchanged(stack, world):
 def routes(world) -> list[tuple[str, str]]:
     """(method, path) of every plugin API route, on the completed or failed run as fits."""
     ok, bad = world["runs"]["f_abuse"], world["runs"]["f_abuse_fail"]
-    out = [("GET", "/warm/api/v1/tasks"), ("GET", "/warm/api/v1/actions"),
-           ("GET", f"/warm/api/v1/tasks/f_abuse/{ok}")]
+    out = [("GET", "/warm/api/v1/tasks"), ("GET", "/warm/api/v1/actions"), ("GET", f"/warm/api/v1/tasks/f_abuse/{ok}")]
     out += [("POST", f"/warm/api/v1/tasks/f_abuse/{ok}/{w}") for w in WRITES]
     out += [("POST", f"/warm/api/v1/tasks/f_abuse_fail/{bad}/subtasks/orders/{w}") for w in SUB_WRITES]
     return out
@@ -91,9 +100,11 @@ def test_openapi_routes_are_all_covered(stack, world):
     """The fuzz and the auth matrix below cover every route the plugin's OpenAPI spec declares."""
     spec = stack.get("/warm/openapi.json").json()
     declared = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
-    covered = {("GET", "/api/v1/tasks"), ("GET", "/api/v1/actions"), ("GET", "/api/v1/tasks/{dag_id}/{run_id}")} | \
-        {("POST", f"/api/v1/tasks/{{dag_id}}/{{run_id}}/{w}") for w in WRITES} | \
-        {("POST", f"/api/v1/tasks/{{dag_id}}/{{run_id}}/subtasks/{{task_id}}/{w}") for w in SUB_WRITES}
+    covered = (
+        {("GET", "/api/v1/tasks"), ("GET", "/api/v1/actions"), ("GET", "/api/v1/tasks/{dag_id}/{run_id}")}
+        | {("POST", f"/api/v1/tasks/{{dag_id}}/{{run_id}}/{w}") for w in WRITES}
+        | {("POST", f"/api/v1/tasks/{{dag_id}}/{{run_id}}/subtasks/{{task_id}}/{w}") for w in SUB_WRITES}
+    )
     assert declared == covered, declared ^ covered
 
 
@@ -101,30 +112,46 @@ def _tokens(stack) -> dict[str, str]:
     real = stack.token("admin")
     claims = jwt.decode(real, options={"verify_signature": False})
     now = int(time.time())
-    expired = jwt.encode({**claims, "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}, JWT_SECRET,
-                         algorithm="HS512")
+    expired = jwt.encode(
+        {**claims, "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}, JWT_SECRET, algorithm="HS512"
+    )
     forged = jwt.encode({**claims, "exp": now + 3600}, "not-the-secret", algorithm="HS512")
     head, body, sig = real.split(".")
     other_claims = jwt.decode(stack.token("viewer"), options={"verify_signature": False})
     tampered_body = base64.urlsafe_b64encode(json.dumps({**other_claims, "sub": claims["sub"]}).encode()).rstrip(b"=")
     none_alg = jwt.encode({**claims}, None, algorithm="none") if hasattr(jwt, "encode") else "x.y."
-    return {"expired": expired, "forged": forged, "tampered": f"{head}.{tampered_body.decode()}.{sig}",
-            "alg_none": none_alg, "garbage": "abc.def.ghi", "empty": ""}
+    return {
+        "expired": expired,
+        "forged": forged,
+        "tampered": f"{head}.{tampered_body.decode()}.{sig}",
+        "alg_none": none_alg,
+        "garbage": "abc.def.ghi",
+        "empty": "",
+    }
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_no_or_bad_token_is_refused_everywhere(stack, world, unchanged):
     toks = _tokens(stack)
     for method, path in routes(world):
-        variants = [({}, "none")] + [({"Authorization": f"Bearer {t}"}, name) for name, t in toks.items()] + \
-                   [({"Cookie": f"_token={toks['forged']}", "Sec-Fetch-Site": "same-origin"}, "forged cookie")]
+        variants = (
+            [({}, "none")]
+            + [({"Authorization": f"Bearer {t}"}, name) for name, t in toks.items()]
+            + [({"Cookie": f"_token={toks['forged']}", "Sec-Fetch-Site": "same-origin"}, "forged cookie")]
+        )
         for headers, name in variants:
             tally.bad_inputs()
-            r = requests.request(method, stack.base + path, headers=headers, json={} if method == "POST" else None,
-                                 timeout=30)
+            r = requests.request(
+                method, stack.base + path, headers=headers, json={} if method == "POST" else None, timeout=30
+            )
             # no credentials: 401; credentials Airflow rejects ("Invalid JWT token"): 401 or 403
-            assert r.status_code == 401 if name == "none" else r.status_code in (401, 403), \
-                (method, path, name, r.status_code, r.text[:200])
+            assert r.status_code == 401 if name == "none" else r.status_code in (401, 403), (
+                method,
+                path,
+                name,
+                r.status_code,
+                r.text[:200],
+            )
             _detail(r)
 
 
@@ -132,8 +159,13 @@ def test_user_of_another_dag_gets_403_and_sees_nothing(stack, world, unchanged):
     ok = world["runs"]["f_abuse"]
     for method, path in routes(world)[2:]:
         tally.bad_inputs()
-        r = requests.request(method, stack.base + path, headers=stack.headers("other"),
-                             json={"status": "processed"} if method == "POST" else None, timeout=30)
+        r = requests.request(
+            method,
+            stack.base + path,
+            headers=stack.headers("other"),
+            json={"status": "processed"} if method == "POST" else None,
+            timeout=30,
+        )
         assert r.status_code == 403, (method, path, r.status_code, r.text[:200])
         assert ok not in _detail(r)
     lst = stack.get("/warm/api/v1/tasks", "other", params={"tab": "completed"}).json()
@@ -148,7 +180,7 @@ def test_user_of_another_dag_gets_403_and_sees_nothing(stack, world, unchanged):
 def test_read_only_user_reads_but_every_write_is_403(stack, world, unchanged):
     ok = world["runs"]["f_abuse"]
     assert stack.get(f"/warm/api/v1/tasks/f_abuse/{ok}", "viewer").status_code == 200
-    for method, path in routes(world)[3:]:
+    for _method, path in routes(world)[3:]:
         tally.bad_inputs()
         r = stack.post(path, "viewer", json={"status": "processed"})
         assert r.status_code == 403, (path, r.status_code, r.text[:200])
@@ -170,27 +202,46 @@ def test_cross_site_cookie_writes_are_refused(stack, world, unchanged):
         ({"Content-Type": "application/json", "Origin": f"{stack.base}.evil.example"}, "origin prefix"),
         ({"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}, "form post"),
         ({"Content-Type": "text/plain", "Origin": stack.base}, "text/plain post"),
-        ({"Content-Type": "multipart/form-data; boundary=x", "Sec-Fetch-Site": "cross-site",
-          "X-Requested-With": "XMLHttpRequest"}, "cross-site with header"),
+        (
+            {
+                "Content-Type": "multipart/form-data; boundary=x",
+                "Sec-Fetch-Site": "cross-site",
+                "X-Requested-With": "XMLHttpRequest",
+            },
+            "cross-site with header",
+        ),
         # a Bearer header without a token authenticates nothing (the cookie does): no exemption
-        ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Authorization": "Bearer "},
-         "blank bearer"),
-        ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Authorization": "Bearer"},
-         "bare bearer"),
-        ({"Content-Type": "application/json", "Origin": "http://evil.example", "Authorization": "bearer \t"},
-         "tab bearer"),
+        (
+            {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Authorization": "Bearer "},
+            "blank bearer",
+        ),
+        (
+            {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Authorization": "Bearer"},
+            "bare bearer",
+        ),
+        (
+            {"Content-Type": "application/json", "Origin": "http://evil.example", "Authorization": "bearer \t"},
+            "tab bearer",
+        ),
     ]
     for headers, name in attacks:
-        for p in (path, path.replace("source-status", "delete-source"),
-                  f"/warm/api/v1/tasks/f_abuse_fail/{world['runs']['f_abuse_fail']}/rollback"):
+        for p in (
+            path,
+            path.replace("source-status", "delete-source"),
+            f"/warm/api/v1/tasks/f_abuse_fail/{world['runs']['f_abuse_fail']}/rollback",
+        ):
             tally.attack("api") if "bearer" in name else tally.bad_inputs()
             r = requests.post(stack.base + p, headers={**cookie, **headers}, data=body, timeout=30)
             assert r.status_code == 403, (name, p, r.status_code, r.text[:200])
             assert "cross-site" in _detail(r)
     # the page itself passes the guard: same-origin JSON reaches the state check (terminate a Completed run: 409)
     for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": stack.base}):
-        r = requests.post(f"{stack.base}/warm/api/v1/tasks/f_abuse/{ok}/terminate",
-                          headers={**cookie, **headers, "Content-Type": "application/json"}, data="{}", timeout=30)
+        r = requests.post(
+            f"{stack.base}/warm/api/v1/tasks/f_abuse/{ok}/terminate",
+            headers={**cookie, **headers, "Content-Type": "application/json"},
+            data="{}",
+            timeout=30,
+        )
         assert r.status_code == 409, r.text
 
 
@@ -215,31 +266,62 @@ def raw(stack, method: str, path: str, headers: dict, body: str | None = None) -
         c.close()
 
 
-ODD_IDS = ["..", "../..", "..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e%2fetc%2fpasswd", "run' OR '1'='1",
-           'x"; DROP TABLE dag_run; --', "%00", "a%00b", "%C3%BC%E2%9C%93", "<script>alert(1)</script>",
-           "%25", "with space", "..%5C..%5Cwindows", "manual__2099-01-01T00:00:00+00:00", "%F0%9F%92%A9",
-           "*", "%", "_", "%ff%fe", "null", "0", "-1"]
+ODD_IDS = [
+    "..",
+    "../..",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "run' OR '1'='1",
+    'x"; DROP TABLE dag_run; --',
+    "%00",
+    "a%00b",
+    "%C3%BC%E2%9C%93",
+    "<script>alert(1)</script>",
+    "%25",
+    "with space",
+    "..%5C..%5Cwindows",
+    "manual__2099-01-01T00:00:00+00:00",
+    "%F0%9F%92%A9",
+    "*",
+    "%",
+    "_",
+    "%ff%fe",
+    "null",
+    "0",
+    "-1",
+]
 
 
 def test_odd_ids_and_path_traversal_are_404_never_500(stack, world, unchanged):
     ok = world["runs"]["f_abuse"]
     for odd in ODD_IDS:
         seg = odd if "%" in odd else quote(odd, safe="")
-        for method, path in [("GET", f"/warm/api/v1/tasks/f_abuse/{seg}"),
-                             ("GET", f"/warm/api/v1/tasks/{seg}/{quote(ok, safe='')}"),
-                             ("POST", f"/warm/api/v1/tasks/f_abuse/{seg}/terminate"),
-                             ("POST", f"/warm/api/v1/tasks/f_abuse/{seg}/rollback"),
-                             ("POST", f"/warm/api/v1/tasks/f_abuse/{quote(ok, safe='')}/subtasks/{seg}/reexecute"),
-                             ("POST", f"/warm/api/v1/tasks/{seg}/{seg}/source-status")]:
+        for method, path in [
+            ("GET", f"/warm/api/v1/tasks/f_abuse/{seg}"),
+            ("GET", f"/warm/api/v1/tasks/{seg}/{quote(ok, safe='')}"),
+            ("POST", f"/warm/api/v1/tasks/f_abuse/{seg}/terminate"),
+            ("POST", f"/warm/api/v1/tasks/f_abuse/{seg}/rollback"),
+            ("POST", f"/warm/api/v1/tasks/f_abuse/{quote(ok, safe='')}/subtasks/{seg}/reexecute"),
+            ("POST", f"/warm/api/v1/tasks/{seg}/{seg}/source-status"),
+        ]:
             tally.bad_inputs()
-            status, ctype, text = raw(stack, method, path, {**stack.headers("admin"), "Content-Type": "application/json"},
-                                      '{"status": "processed"}' if method == "POST" else None)
+            status, ctype, text = raw(
+                stack,
+                method,
+                path,
+                {**stack.headers("admin"), "Content-Type": "application/json"},
+                '{"status": "processed"}' if method == "POST" else None,
+            )
             assert status in (404, 403, 422, 405), (method, path[:120], status, text[:300])
             if status != 405:
                 assert ctype.startswith("application/json") and set(json.loads(text)) == {"detail"}, text[:300]
     # the static files and the page do not serve files outside the plugin's folder
-    for raw_path in ["/warm/static/../../../../etc/passwd", "/warm/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-                "/warm/static/..%2f..%2f..%2fapp.py", "/warm/..%2f..%2fetc/passwd"]:
+    for raw_path in [
+        "/warm/static/../../../../etc/passwd",
+        "/warm/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/warm/static/..%2f..%2f..%2fapp.py",
+        "/warm/..%2f..%2fetc/passwd",
+    ]:
         tally.bad_inputs()
         status, _, text = raw(stack, "GET", raw_path, {})
         assert status in (404, 400, 401, 403), (raw_path, status)
@@ -249,22 +331,47 @@ def test_odd_ids_and_path_traversal_are_404_never_500(stack, world, unchanged):
 def test_malformed_bodies_and_queries_are_422(stack, world, unchanged):
     ok = world["runs"]["f_abuse"]
     path = f"/warm/api/v1/tasks/f_abuse/{ok}/source-status"
-    for data in ['{"status": "deleted"}', '{"status": "processed", "extra": 1}', '{"status": ["processed"]}',
-                 '{"status": null}', "[]", "not json", '{"status": "processed"' , "null", '"processed"']:
+    for data in [
+        '{"status": "deleted"}',
+        '{"status": "processed", "extra": 1}',
+        '{"status": ["processed"]}',
+        '{"status": null}',
+        "[]",
+        "not json",
+        '{"status": "processed"',
+        "null",
+        '"processed"',
+    ]:
         tally.bad_inputs()
         r = stack.post(path, "admin", data=data, headers={"Content-Type": "application/json"})
         assert r.status_code == 422, (data, r.status_code, r.text[:200])
         _detail(r)
-    for params in ({"tab": "all"}, {"limit": 0}, {"limit": 501}, {"limit": "x"}, {"offset": -1},
-                   {"order_by": "id; DROP TABLE dag_run"}, {"strategy": "shred"}, {"state": "deleted"},
-                   {"start_after": "yesterday"}, {"source_status": "' OR 1=1 --"}, {"q": "x" * 501},
-                   {"dag_id": "d" * 251}):
+    for params in (
+        {"tab": "all"},
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "x"},
+        {"offset": -1},
+        {"order_by": "id; DROP TABLE dag_run"},
+        {"strategy": "shred"},
+        {"state": "deleted"},
+        {"start_after": "yesterday"},
+        {"source_status": "' OR 1=1 --"},
+        {"q": "x" * 501},
+        {"dag_id": "d" * 251},
+    ):
         tally.bad_inputs()
         r = stack.get("/warm/api/v1/tasks", "admin", params=params)
         assert r.status_code == 422, (params, r.status_code, r.text[:200])
         _detail(r)
-    for params in ({"q": "' OR 1=1 --"}, {"q": "%"}, {"q": "\\"}, {"run_id": "' OR '1'='1"},
-                   {"table": "fsrc.ab; DROP TABLE x"}, {"dag_id": "f_abuse' --"}):
+    for params in (
+        {"q": "' OR 1=1 --"},
+        {"q": "%"},
+        {"q": "\\"},
+        {"run_id": "' OR '1'='1"},
+        {"table": "fsrc.ab; DROP TABLE x"},
+        {"dag_id": "f_abuse' --"},
+    ):
         tally.bad_inputs()
         r = stack.get("/warm/api/v1/tasks", "admin", params={"tab": "completed", **params})
         assert r.status_code == 200 and r.json()["total"] == 0, (params, r.text[:200])
@@ -282,9 +389,11 @@ def test_long_ids_in_writes_are_refused_cleanly(stack, world, unchanged):
 
 def test_bad_conf_through_airflow_fails_first_task_and_changes_nothing(stack, world):
     pair = world["pairs"][2]  # fsrc.abs of f_abuse_slow (allow_conf_where: true)
-    confs = [{"where": {"orders": f"1=1; DROP TABLE {pair.src_table}"}},
-             {"where": {"orders": "'; DELETE FROM fsrc.abs; --"}},
-             {"batch_size": "1; DROP TABLE fsrc.abs"}]
+    confs = [
+        {"where": {"orders": f"1=1; DROP TABLE {pair.src_table}"}},
+        {"where": {"orders": "'; DELETE FROM fsrc.abs; --"}},
+        {"batch_size": "1; DROP TABLE fsrc.abs"},
+    ]
     runs = []
     for conf in confs:
         tally.bad_inputs()
@@ -301,40 +410,85 @@ def test_bad_conf_through_airflow_fails_first_task_and_changes_nothing(stack, wo
 # -- property-based ---------------------------------------------------------------------------------
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
-segment = st.one_of(text, st.sampled_from(["..", ".", "f_abuse", "f_abuse_fail", "warm_maintenance", "%00",
-                                           "%2e%2e", "orders", "' OR 1=1 --"]))
-json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
-                          lambda c: st.lists(c, max_size=4) | st.dictionaries(text, c, max_size=4), max_leaves=10)
-query = st.dictionaries(st.sampled_from(["tab", "dag_id", "run_id", "table", "strategy", "state", "source_status",
-                                         "start_after", "start_before", "q", "limit", "offset", "order_by",
-                                         "x", "__proto__"]),
-                        st.one_of(text, st.integers(-10**12, 10**12).map(str)), max_size=6)
+segment = st.one_of(
+    text,
+    st.sampled_from(
+        ["..", ".", "f_abuse", "f_abuse_fail", "warm_maintenance", "%00", "%2e%2e", "orders", "' OR 1=1 --"]
+    ),
+)
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(text, c, max_size=4),
+    max_leaves=10,
+)
+query = st.dictionaries(
+    st.sampled_from(
+        [
+            "tab",
+            "dag_id",
+            "run_id",
+            "table",
+            "strategy",
+            "state",
+            "source_status",
+            "start_after",
+            "start_before",
+            "q",
+            "limit",
+            "offset",
+            "order_by",
+            "x",
+            "__proto__",
+        ]
+    ),
+    st.one_of(text, st.integers(-(10**12), 10**12).map(str)),
+    max_size=6,
+)
 
 
 @st.composite
 def request_of(draw):
     kind = draw(st.sampled_from(["list", "get", "write", "subwrite", "actions", "junk"]))
     a, b, c = (quote(draw(segment), safe="") or "x" for _ in range(3))
-    path = {"list": "/warm/api/v1/tasks", "actions": "/warm/api/v1/actions", "get": f"/warm/api/v1/tasks/{a}/{b}",
-            "write": f"/warm/api/v1/tasks/{a}/{b}/{draw(st.sampled_from(WRITES + ['x', '..']))}",
-            "subwrite": f"/warm/api/v1/tasks/{a}/{b}/subtasks/{c}/{draw(st.sampled_from(SUB_WRITES))}",
-            "junk": f"/warm/api/v1/{a}/{b}"}[kind]
+    path = {
+        "list": "/warm/api/v1/tasks",
+        "actions": "/warm/api/v1/actions",
+        "get": f"/warm/api/v1/tasks/{a}/{b}",
+        "write": f"/warm/api/v1/tasks/{a}/{b}/{draw(st.sampled_from(WRITES + ['x', '..']))}",
+        "subwrite": f"/warm/api/v1/tasks/{a}/{b}/subtasks/{c}/{draw(st.sampled_from(SUB_WRITES))}",
+        "junk": f"/warm/api/v1/{a}/{b}",
+    }[kind]
     method = "POST" if kind in ("write", "subwrite") else draw(st.sampled_from(["GET", "GET", "POST", "DELETE"]))
-    body = draw(st.one_of(json_value.map(lambda v: ("application/json", json.dumps(v))),
-                          st.binary(max_size=60).map(lambda b: ("application/octet-stream", b)),
-                          text.map(lambda t: ("text/plain", t))))
+    body = draw(
+        st.one_of(
+            json_value.map(lambda v: ("application/json", json.dumps(v))),
+            st.binary(max_size=60).map(lambda b: ("application/octet-stream", b)),
+            text.map(lambda t: ("text/plain", t)),
+        )
+    )
     user = draw(st.sampled_from(["admin", "viewer", "other", None]))
     return method, path, draw(query), body, user
 
 
-@settings(max_examples=160, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=160,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(req=request_of())
 def test_fuzz_finds_no_500_and_changes_nothing(stack, world, req):
     method, path, params, (ctype, body), user = req
     tally.bad_inputs()
-    r = requests.request(method, stack.base + path, params=params, data=body,
-                         headers={**stack.headers(user), "Content-Type": ctype}, timeout=30)
+    r = requests.request(
+        method,
+        stack.base + path,
+        params=params,
+        data=body,
+        headers={**stack.headers(user), "Content-Type": ctype},
+        timeout=30,
+    )
     assert r.status_code < 500, (method, path, params, user, r.status_code, r.text[:300])
     if r.status_code >= 400:
         assert r.headers.get("content-type", "").startswith("application/json"), r.headers

@@ -16,7 +16,9 @@ from tests.faults import tally
 from tests.faults.fdb import FPair, JobThread
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD_JOB = "  - {id: orders, source: {conn_id: F_PG, table: fsrc.inj}, target: {conn_id: F_PG, table: fwarm.inj}, key: [id]}\n"
+GOOD_JOB = (
+    "  - {id: orders, source: {conn_id: F_PG, table: fsrc.inj}, target: {conn_id: F_PG, table: fwarm.inj}, key: [id]}\n"
+)
 
 
 def _spec(**over) -> str:
@@ -27,8 +29,12 @@ def _spec(**over) -> str:
 
 
 def _job(**over) -> str:
-    j = {"id": "orders", "source": "{conn_id: F_PG, table: fsrc.inj}",
-         "target": "{conn_id: F_PG, table: fwarm.inj}", "key": "[id]"}
+    j = {
+        "id": "orders",
+        "source": "{conn_id: F_PG, table: fsrc.inj}",
+        "target": "{conn_id: F_PG, table: fwarm.inj}",
+        "key": "[id]",
+    }
     j.update(over)
     body = ", ".join(f"{k}: {v}" for k, v in j.items() if v is not None)
     return f"dag_id: warm_bad\njobs:\n  - {{{body}}}\n"
@@ -51,7 +57,7 @@ SPECS = [
     ("schedule_int", _spec(schedule=5), "schedule"),
     ("tags_string", _spec(tags="warm"), "tags"),
     ("allow_where_text", _spec(allow_conf_where='"yes"'), "allow_conf_where"),
-    ("dag_id_injection", _spec(dag_id="\"x'; DROP TABLE dag_run; --\""), "dag_id"),
+    ("dag_id_injection", _spec(dag_id='"x\'; DROP TABLE dag_run; --"'), "dag_id"),
     ("dag_id_traversal", _spec(dag_id='"../../etc/passwd"'), "dag_id"),
     ("dag_id_too_long", _spec(dag_id="a" * 300), "dag_id"),
     ("jobs_missing", "dag_id: warm_bad\n", "jobs: required key is missing"),
@@ -73,22 +79,29 @@ SPECS = [
     ("key_empty", _job(key="[]"), "jobs.0.key"),
     ("key_twice", _job(key="[id, id]"), "jobs.0.key"),
     ("key_not_list", _job(key="id"), "jobs.0.key"),
-    ("where_stacked", _job(where="\"id > 0; DROP TABLE fsrc.inj\""), "jobs.0.where"),
-    ("where_delete", _job(where="\"DELETE FROM fsrc.inj\""), "jobs.0.where"),
-    ("where_unbalanced", _job(where="\"1=1) OR (1=1\""), "jobs.0.where"),
-    ("where_subquery_dml", _job(where="\"id IN (SELECT id FROM fsrc.inj); DELETE FROM fsrc.inj\""), "jobs.0.where"),
-    ("where_union", _job(where="\"id > 0 UNION SELECT 1\""), "jobs.0.where"),
-    ("where_not_boolean", _job(where="\"id\""), "jobs.0.where"),
+    ("where_stacked", _job(where='"id > 0; DROP TABLE fsrc.inj"'), "jobs.0.where"),
+    ("where_delete", _job(where='"DELETE FROM fsrc.inj"'), "jobs.0.where"),
+    ("where_unbalanced", _job(where='"1=1) OR (1=1"'), "jobs.0.where"),
+    ("where_subquery_dml", _job(where='"id IN (SELECT id FROM fsrc.inj); DELETE FROM fsrc.inj"'), "jobs.0.where"),
+    ("where_union", _job(where='"id > 0 UNION SELECT 1"'), "jobs.0.where"),
+    ("where_not_boolean", _job(where='"id"'), "jobs.0.where"),
     ("where_quote_escape", _job(where="\"note = 'x'; DROP TABLE fsrc.inj; --'\""), "jobs.0.where"),
-    ("where_unterminated_quote", _job(where="\"'; DROP TABLE fsrc.inj; --\""), "jobs.0.where"),
+    ("where_unterminated_quote", _job(where='"\'; DROP TABLE fsrc.inj; --"'), "jobs.0.where"),
     ("where_not_string", _job(where="[1, 2]"), "jobs.0.where"),
     ("not_yaml", "dag_id: [unclosed\n", "not valid YAML"),
     ("yaml_list", "- dag_id: warm_bad\n", "a spec is a YAML mapping"),
-    ("yaml_python_tag", "dag_id: !!python/object/apply:os.system ['touch /tmp/warm-abuse-pwned']\njobs: []\n",
-     "not valid YAML"),
-    ("yaml_alias_bomb", "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
-     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\ndag_id: warm_bad\ntags: [*c, *c, *c, *c, *c, *c, *c, *c]\n"
-     "jobs:\n" + GOOD_JOB, "tags"),
+    (
+        "yaml_python_tag",
+        "dag_id: !!python/object/apply:os.system ['touch /tmp/warm-abuse-pwned']\njobs: []\n",
+        "not valid YAML",
+    ),
+    (
+        "yaml_alias_bomb",
+        "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\ndag_id: warm_bad\ntags: [*c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "jobs:\n" + GOOD_JOB,
+        "tags",
+    ),
 ]
 
 
@@ -217,7 +230,7 @@ BAD_PARAMS = [
     {"key": []},
     {"source_table": "{src}; DROP TABLE {src}"},
     {"target_table": "fwarm.x; DROP TABLE {src}"},
-    {"target_table": "fwarm.\"x\""},
+    {"target_table": 'fwarm."x"'},
 ]
 
 
@@ -248,7 +261,11 @@ def test_injection_reaching_the_engine_is_refused_and_changes_nothing(fengines, 
     assert len(str(t.error)) < 2000 and "Traceback" not in str(t.error)
     assert not pair.warm.exists(pair.warm_table)
     if pair.warm.exists_ledger():
-        assert pair.warm.execute("SELECT COUNT(*) FROM warm_archive_ledger WHERE target_table = %s",
-                                 (pair.warm_table,)).fetchone()[0] == 0
+        assert (
+            pair.warm.execute(
+                "SELECT COUNT(*) FROM warm_archive_ledger WHERE target_table = %s", (pair.warm_table,)
+            ).fetchone()[0]
+            == 0
+        )
     pair.check_restored()
     assert not Path("/tmp/warm-abuse-out").exists()

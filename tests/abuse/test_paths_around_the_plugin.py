@@ -31,8 +31,10 @@ GUARDED = ("f_guard", "f_guard_move")
 def guarded(stack, fengines):
     """A successful copy run (PG -> MariaDB: rows stay in the source) and a successful move run
     (MariaDB -> PG: rows left the source), the data an attacker wants to delete or un-archive."""
-    pairs = {"f_guard": FPair("pg", "my", "gd", fengines).reset(n=300),
-             "f_guard_move": FPair("my", "pg", "gm", fengines).reset(n=300)}
+    pairs = {
+        "f_guard": FPair("pg", "my", "gd", fengines).reset(n=300),
+        "f_guard_move": FPair("my", "pg", "gm", fengines).reset(n=300),
+    }
     runs = {d: stack.trigger(d) for d in GUARDED}
     assert {d: stack.wait_run(d, r, timeout=300) for d, r in runs.items()} == dict.fromkeys(GUARDED, "success")
     return {"runs": runs, "pairs": pairs}
@@ -44,9 +46,14 @@ def tables(guarded) -> dict:
 
 def plugin_rows(stack) -> list:
     with stack.meta() as c:
-        return sorted(tuple(str(x) for x in r) for r in c.execute(
-            "SELECT dag_id, run_id, source_override, delete_maintenance_run_id, rollback_maintenance_run_id, "
-            "reexecute_state FROM warm_monitor_run WHERE dag_id = ANY(%s)", (list(GUARDED),)).fetchall())
+        return sorted(
+            tuple(str(x) for x in r)
+            for r in c.execute(
+                "SELECT dag_id, run_id, source_override, delete_maintenance_run_id, rollback_maintenance_run_id, "
+                "reexecute_state FROM warm_monitor_run WHERE dag_id = ANY(%s)",
+                (list(GUARDED),),
+            ).fetchall()
+        )
 
 
 def trigger_raw(stack, conf: dict, user: str, run_id: str | None = None) -> str:
@@ -58,15 +65,17 @@ def trigger_raw(stack, conf: dict, user: str, run_id: str | None = None) -> str:
 
 
 def task_log(stack, run_id: str) -> str:
-    r = stack.get(f"/api/v2/dags/warm_maintenance/dagRuns/{run_id}/taskInstances/maintain/logs/1",
-                  headers={"Accept": "application/json"})
+    r = stack.get(
+        f"/api/v2/dags/warm_maintenance/dagRuns/{run_id}/taskInstances/maintain/logs/1",
+        headers={"Accept": "application/json"},
+    )
     assert r.status_code == 200, r.text[:300]
     return json.dumps(r.json())
 
 
 def signed(conf: dict, run_id: str, secret: str = JWT_SECRET) -> dict:
     """A conf signed the way the api-server signs it (the tests know the deployment's key)."""
-    c = {"any_state": False, "issued_by": "admin", "issued_at": dt.datetime.now(dt.timezone.utc).isoformat(), **conf}
+    c = {"any_state": False, "issued_by": "admin", "issued_at": dt.datetime.now(dt.UTC).isoformat(), **conf}
     return c | {"signature": maintenance_signature(secret, run_id, c)}
 
 
@@ -85,31 +94,73 @@ def test_maintenance_confs_not_issued_by_the_monitor_are_refused_on_the_worker(s
 
     fixed_id = f"attack__{secrets.token_hex(4)}"
     attacks = [  # (name, user, conf, run id or None, what the worker's refusal says)
-        ("other user deletes another DAG's source", "other",
-         {"action": "delete_source", "dag_id": "f_guard", "run_id": copy_run}, None, "no conf signed"),
-        ("other user un-archives another DAG's run", "other",
-         {"action": "rollback", "dag_id": "f_guard_move", "run_id": move_run}, None, "no conf signed"),
-        ("admin triggers unsigned", "admin",
-         {"action": "delete_source", "dag_id": "f_guard", "run_id": copy_run}, None, "no conf signed"),
-        ("forged signature", "other",
-         {"action": "rollback", "dag_id": "f_guard_move", "run_id": move_run, "any_state": True,
-          "issued_by": "admin", "issued_at": "2026-01-01T00:00:00", "signature": secrets.token_hex(32)},
-         None, "no conf signed"),
-        ("signed with a guessed key", "other",
-         signed({"action": "rollback", "dag_id": "f_guard_move", "run_id": move_run, "any_state": True},
-                fixed_id, secret="airflow"), fixed_id, "no conf signed"),
+        (
+            "other user deletes another DAG's source",
+            "other",
+            {"action": "delete_source", "dag_id": "f_guard", "run_id": copy_run},
+            None,
+            "no conf signed",
+        ),
+        (
+            "other user un-archives another DAG's run",
+            "other",
+            {"action": "rollback", "dag_id": "f_guard_move", "run_id": move_run},
+            None,
+            "no conf signed",
+        ),
+        (
+            "admin triggers unsigned",
+            "admin",
+            {"action": "delete_source", "dag_id": "f_guard", "run_id": copy_run},
+            None,
+            "no conf signed",
+        ),
+        (
+            "forged signature",
+            "other",
+            {
+                "action": "rollback",
+                "dag_id": "f_guard_move",
+                "run_id": move_run,
+                "any_state": True,
+                "issued_by": "admin",
+                "issued_at": "2026-01-01T00:00:00",
+                "signature": secrets.token_hex(32),
+            },
+            None,
+            "no conf signed",
+        ),
+        (
+            "signed with a guessed key",
+            "other",
+            signed(
+                {"action": "rollback", "dag_id": "f_guard_move", "run_id": move_run, "any_state": True},
+                fixed_id,
+                secret="airflow",
+            ),
+            fixed_id,
+            "no conf signed",
+        ),
         ("replay of a real signed conf", "other", real, None, "no conf signed"),
         ("replay under the issued run's own id", "other", real, issued, None),  # Airflow: run id taken (409)
         ("real signed conf, action edited", "other", real | {"action": "delete_source"}, None, "no conf signed"),
-        ("real signed conf, target edited", "other", real | {"dag_id": "f_guard_move", "run_id": move_run},
-         None, "no conf signed"),
+        (
+            "real signed conf, target edited",
+            "other",
+            real | {"dag_id": "f_guard_move", "run_id": move_run},
+            None,
+            "no conf signed",
+        ),
     ]
     failed_runs = []
     for name, user, conf, run_id, message in attacks:
         tally.attack("maintenance")
         if message is None:
-            r = stack.post("/api/v2/dags/warm_maintenance/dagRuns", user,
-                           json={"logical_date": None, "conf": conf, "dag_run_id": run_id})
+            r = stack.post(
+                "/api/v2/dags/warm_maintenance/dagRuns",
+                user,
+                json={"logical_date": None, "conf": conf, "dag_run_id": run_id},
+            )
             assert r.status_code == 409, (name, r.status_code, r.text[:300])
             continue
         failed_runs.append((name, trigger_raw(stack, conf, user, run_id), message))
@@ -180,10 +231,16 @@ def test_the_admin_maintenance_path_is_for_admins_and_is_recorded(stack, guarded
     assert pair.warm_rows() == {}  # and the rows it archived are gone from the warm table
     assert stack.warm_task("f_guard", copy_run)["rollback_status"] == "rolled_back"
     with stack.meta() as c:
-        rec = c.execute("SELECT user_name, outcome, maintenance_run_id FROM warm_monitor_action "
-                        "WHERE action = 'maintenance.rollback' AND run_id = %s ORDER BY id", (copy_run,)).fetchall()
-        audit = c.execute("SELECT owner, extra FROM log WHERE event = 'warm_monitor.maintenance.rollback' "
-                          "AND run_id = %s ORDER BY id", (copy_run,)).fetchall()
+        rec = c.execute(
+            "SELECT user_name, outcome, maintenance_run_id FROM warm_monitor_action "
+            "WHERE action = 'maintenance.rollback' AND run_id = %s ORDER BY id",
+            (copy_run,),
+        ).fetchall()
+        audit = c.execute(
+            "SELECT owner, extra FROM log WHERE event = 'warm_monitor.maintenance.rollback' "
+            "AND run_id = %s ORDER BY id",
+            (copy_run,),
+        ).fetchall()
     assert rec == [("admin", "refused", None), ("admin", "ok", m)]  # the 409 above is recorded too
     assert [a[0] for a in audit] == ["admin", "admin"] and m in audit[1][1]
 
@@ -192,17 +249,23 @@ def test_reads_do_not_write(stack, guarded):
     """A re-execution whose rollback already ended stays as it is under GETs; a write releases it."""
     move_run = guarded["runs"]["f_guard_move"]
     with stack.meta() as c:
-        ended = c.execute("SELECT run_id FROM dag_run WHERE dag_id = 'warm_maintenance' AND state = 'success' "
-                          "ORDER BY id LIMIT 1").fetchone()[0]
-        c.execute("INSERT INTO warm_monitor_run (dag_id, run_id, rollback_maintenance_run_id, reexecuted_as, "
-                  "reexecute_state, updated_at) VALUES ('f_guard_move', %s, %s, 'ghost', 'pending', now()) "
-                  "ON CONFLICT (dag_id, run_id) DO UPDATE SET rollback_maintenance_run_id = EXCLUDED."
-                  "rollback_maintenance_run_id, reexecuted_as = 'ghost', reexecute_state = 'pending'",
-                  (move_run, ended))
+        ended = c.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = 'warm_maintenance' AND state = 'success' ORDER BY id LIMIT 1"
+        ).fetchone()[0]
+        c.execute(
+            "INSERT INTO warm_monitor_run (dag_id, run_id, rollback_maintenance_run_id, reexecuted_as, "
+            "reexecute_state, updated_at) VALUES ('f_guard_move', %s, %s, 'ghost', 'pending', now()) "
+            "ON CONFLICT (dag_id, run_id) DO UPDATE SET rollback_maintenance_run_id = EXCLUDED."
+            "rollback_maintenance_run_id, reexecuted_as = 'ghost', reexecute_state = 'pending'",
+            (move_run, ended),
+        )
 
         def state():
-            return c.execute("SELECT reexecute_state, updated_at FROM warm_monitor_run WHERE dag_id = 'f_guard_move' "
-                             "AND run_id = %s", (move_run,)).fetchone()
+            return c.execute(
+                "SELECT reexecute_state, updated_at FROM warm_monitor_run WHERE dag_id = 'f_guard_move' "
+                "AND run_id = %s",
+                (move_run,),
+            ).fetchone()
 
         before = state()
         try:
@@ -216,8 +279,11 @@ def test_reads_do_not_write(stack, guarded):
             assert r.status_code == 409, r.text
             assert state()[0] == "started"
         finally:
-            c.execute("UPDATE warm_monitor_run SET reexecuted_as = NULL, reexecute_state = NULL, "
-                      "rollback_maintenance_run_id = NULL WHERE dag_id = 'f_guard_move' AND run_id = %s", (move_run,))
+            c.execute(
+                "UPDATE warm_monitor_run SET reexecuted_as = NULL, reexecute_state = NULL, "
+                "rollback_maintenance_run_id = NULL WHERE dag_id = 'f_guard_move' AND run_id = %s",
+                (move_run,),
+            )
 
 
 def test_an_unexpected_failure_answers_a_request_id_not_its_text(stack, guarded):
@@ -227,9 +293,11 @@ def test_an_unexpected_failure_answers_a_request_id_not_its_text(stack, guarded)
     with stack.meta() as c:
         c.execute("ALTER TABLE warm_monitor_run RENAME TO warm_monitor_run_away")
         try:
-            answers = [stack.get("/warm/api/v1/tasks?tab=completed"),
-                       stack.get(f"/warm/api/v1/tasks/f_guard/{copy_run}"),
-                       stack.post(f"/warm/api/v1/tasks/f_guard/{copy_run}/terminate", "admin", json={})]
+            answers = [
+                stack.get("/warm/api/v1/tasks?tab=completed"),
+                stack.get(f"/warm/api/v1/tasks/f_guard/{copy_run}"),
+                stack.post(f"/warm/api/v1/tasks/f_guard/{copy_run}/terminate", "admin", json={}),
+            ]
         finally:
             c.execute("ALTER TABLE warm_monitor_run_away RENAME TO warm_monitor_run")
     log = stack.procs["api-server"].tail(4000)

@@ -24,22 +24,33 @@ SECRET = "TOPSECRET-7f3a9c-do-not-leak"
 
 # (engine, where, what the refusal must name): the security probe's conditions on the engine they aim at
 PROBES = [
-    ("pg", "CAST((SELECT string_agg(secret, ',') FROM fsrc.wh_secret) AS int) = 1", "subquery (it reads fsrc.wh_secret)"),
+    (
+        "pg",
+        "CAST((SELECT string_agg(secret, ',') FROM fsrc.wh_secret) AS int) = 1",
+        "subquery (it reads fsrc.wh_secret)",
+    ),
     ("pg", "pg_read_file('/etc/passwd') <> ''", "pg_read_file()"),
     ("pg", "pg_sleep(30) IS NOT NULL", "pg_sleep()"),
     ("pg", "dblink_exec('dbname=wa_fault', 'DROP TABLE fsrc.wh') IS NOT NULL", "dblink_exec()"),
     ("pg", "lo_export(12345, '/tmp/warm-wh-lo') = 1", "lo_export()"),
     ("pg", "set_config('statement_timeout', '1', false) = '1'", "set_config()"),
     ("pg", "id IN (SELECT id FROM fsrc.wh_secret)", "subquery (it reads fsrc.wh_secret)"),
-    ("pg", "EXISTS (SELECT 1 FROM pg_catalog.pg_authid WHERE rolpassword IS NOT NULL)", "subquery (it reads pg_catalog.pg_authid)"),
+    (
+        "pg",
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_authid WHERE rolpassword IS NOT NULL)",
+        "subquery (it reads pg_catalog.pg_authid)",
+    ),
     ("pg", "wh_secret.secret = 'x'", "wh_secret.secret (not a column of fsrc.wh)"),
     ("pg", "current_setting('data_directory') <> ''", "current_setting()"),
     ("pg", "id > $1", "variables or parameters"),
     ("my", "SLEEP(5) = 0", "sleep()"),
     ("my", "LOAD_FILE('/etc/passwd') IS NOT NULL", "load_file()"),
     ("my", "id IN (SELECT User FROM mysql.user)", "subquery (it reads mysql.user)"),
-    ("my", "CAST((SELECT GROUP_CONCAT(secret) FROM wa_fault.src_wh_secret) AS SIGNED) = 1",
-     "subquery (it reads wa_fault.src_wh_secret)"),
+    (
+        "my",
+        "CAST((SELECT GROUP_CONCAT(secret) FROM wa_fault.src_wh_secret) AS SIGNED) = 1",
+        "subquery (it reads wa_fault.src_wh_secret)",
+    ),
     ("my", "id > @@hostname", "variables or parameters (@@hostname)"),
     ("my", "benchmark(100000000, md5('x')) = 0", "benchmark()"),
     ("my", "pg_read_file('/etc/passwd') <> ''", "pg_read_file()"),
@@ -47,14 +58,28 @@ PROBES = [
 
 # What users really write, in each engine's dialect (the status values are this data's).
 ORDINARY = {
-    "pg": ["created_at < CURRENT_DATE - INTERVAL '365' DAY", "created_at < now() - interval '400 days'",
-           "wh.id <= 120", "date_part('year', created_at) < 2025"],
-    "my": ["created_at < CURRENT_DATE - INTERVAL '365' DAY", "created_at < DATE_SUB(NOW(), INTERVAL 400 DAY)",
-           "src_wh.id <= 120", "YEAR(created_at) < 2025"],
+    "pg": [
+        "created_at < CURRENT_DATE - INTERVAL '365' DAY",
+        "created_at < now() - interval '400 days'",
+        "wh.id <= 120",
+        "date_part('year', created_at) < 2025",
+    ],
+    "my": [
+        "created_at < CURRENT_DATE - INTERVAL '365' DAY",
+        "created_at < DATE_SUB(NOW(), INTERVAL 400 DAY)",
+        "src_wh.id <= 120",
+        "YEAR(created_at) < 2025",
+    ],
 }
-COMMON = ["created_at < '2025-01-01'", "status IN ('paid','closed') AND amount > 10", "LOWER(status) LIKE 'p%'",
-          "COALESCE(note,'') = ''", "EXTRACT(YEAR FROM created_at) < 2025", "CAST(amount AS INTEGER) > 5000",
-          "status IN ('done','void') AND amount > 10"]
+COMMON = [
+    "created_at < '2025-01-01'",
+    "status IN ('paid','closed') AND amount > 10",
+    "LOWER(status) LIKE 'p%'",
+    "COALESCE(note,'') = ''",
+    "EXTRACT(YEAR FROM created_at) < 2025",
+    "CAST(amount AS INTEGER) > 5000",
+    "status IN ('done','void') AND amount > 10",
+]
 
 
 @pytest.fixture(scope="module")
@@ -87,14 +112,22 @@ def _refused(pair, where, run_id, from_conf=True, created_ok=False):
     assert "Traceback" not in str(t.error) and SECRET not in str(t.error)
     if created_ok and pair.warm.exists(pair.warm_table):  # and the job's header row in the ledger
         assert pair.warm.count(pair.warm_table) == 0
-        assert pair.warm.execute("SELECT COUNT(*) FROM warm_archive_ledger WHERE target_table = %s AND "
-                                 "batch_no > 0", (pair.warm_table,)).fetchone()[0] == 0
+        assert (
+            pair.warm.execute(
+                "SELECT COUNT(*) FROM warm_archive_ledger WHERE target_table = %s AND batch_no > 0", (pair.warm_table,)
+            ).fetchone()[0]
+            == 0
+        )
         pair.warm.drop(pair.warm_table)
         pair.warm.execute("DELETE FROM warm_archive_ledger WHERE target_table = %s", (pair.warm_table,))
     assert not pair.warm.exists(pair.warm_table)
     if pair.warm.exists_ledger():
-        assert pair.warm.execute("SELECT COUNT(*) FROM warm_archive_ledger WHERE target_table = %s",
-                                 (pair.warm_table,)).fetchone()[0] == 0
+        assert (
+            pair.warm.execute(
+                "SELECT COUNT(*) FROM warm_archive_ledger WHERE target_table = %s", (pair.warm_table,)
+            ).fetchone()[0]
+            == 0
+        )
     pair.check_restored()
     return str(t.error)
 
@@ -163,7 +196,9 @@ def test_spec_where_keeps_parent_child_subquery_but_not_forbidden_functions(pair
     pair = pairs[kind].reset(n=300)
     e, parent = pair.src, table(kind, "src", "wh_parent")
     e.drop(parent)
-    e.execute(f"CREATE TABLE {e.q(parent)} (id bigint PRIMARY KEY, created_at {'timestamp' if kind == 'pg' else 'datetime(6)'})")
+    e.execute(
+        f"CREATE TABLE {e.q(parent)} (id bigint PRIMARY KEY, created_at {'timestamp' if kind == 'pg' else 'datetime(6)'})"
+    )
     e.execute(f"INSERT INTO {e.q(parent)} SELECT id, created_at FROM {e.q(pair.src_table)}")
     where = f"id IN (SELECT id FROM {parent} WHERE created_at < '2025-01-01')"
 
@@ -173,8 +208,9 @@ def test_spec_where_keeps_parent_child_subquery_but_not_forbidden_functions(pair
 
     # a spec function forbidden inside the subquery
     bad_fn = "pg_read_file('/etc/passwd')" if kind == "pg" else "LOAD_FILE('/etc/passwd')"
-    message = _refused(pair, f"id IN (SELECT id FROM {parent} WHERE {bad_fn} IS NOT NULL)", "wh_parent_fn",
-                       from_conf=False)
+    message = _refused(
+        pair, f"id IN (SELECT id FROM {parent} WHERE {bad_fn} IS NOT NULL)", "wh_parent_fn", from_conf=False
+    )
     assert message.startswith("where for job wh may not call "), message
     assert bad_fn.split("(")[0].lower() + "()" in message.lower(), message
 
@@ -183,8 +219,11 @@ def test_spec_where_keeps_parent_child_subquery_but_not_forbidden_functions(pair
     t.start()
     t.finish(120)
     assert t.error is None, repr(t.error)
-    assert t.result["rows_copied"] == len(pair.expected_archived) == sum(
-        1 for r in pair.before_src.values() if r[1] < CUTOFF)
+    assert (
+        t.result["rows_copied"]
+        == len(pair.expected_archived)
+        == sum(1 for r in pair.before_src.values() if r[1] < CUTOFF)
+    )
     pair.check_exact("move")
     e.drop(parent)
 

@@ -5,7 +5,6 @@ verifies."""
 from __future__ import annotations
 
 import itertools
-import json
 import textwrap
 from pathlib import Path
 
@@ -113,8 +112,12 @@ def test_spec_becomes_a_dag_with_one_task_per_job_in_order(specs_dir, airflow_db
 
 
 def test_spec_queue_and_pool_and_the_maintenance_queue_reach_the_tasks(specs_dir, airflow_db, monkeypatch):
-    write_spec(specs_dir, text=SPEC.format(dag_id="warm_af", strategy="move").replace(
-        "retries: 0\n", "retries: 0\nqueue: near_db\npool: hot_pg\n"))
+    write_spec(
+        specs_dir,
+        text=SPEC.format(dag_id="warm_af", strategy="move").replace(
+            "retries: 0\n", "retries: 0\nqueue: near_db\npool: hot_pg\n"
+        ),
+    )
     monkeypatch.setenv("AIRFLOW__WARM_ARCHIVE__MAINTENANCE_QUEUE", "near_db")
     bag = dagbag()
     assert not bag.import_errors
@@ -122,16 +125,26 @@ def test_spec_queue_and_pool_and_the_maintenance_queue_reach_the_tasks(specs_dir
     assert bag.get_dag("warm_maintenance").get_task("maintain").queue == "near_db"
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("dag_id: warm_bad\nstrategy: shred\njobs: []\n", ["warm_bad.yaml", "strategy", "'copy', 'copy_then_delete' or 'move'"]),
-    ("dag_id: warm_bad\nbatchsize: 5\njobs: []\n", ["warm_bad.yaml", "batchsize: unknown key", "allowed: dag_id"]),
-    ("dag_id: warm_bad\njobs:\n - {id: a, source: {conn_id: x, table: 'a;drop'}, target: {conn_id: y, table: b}, key: [id]}\n",
-     ["warm_bad.yaml", "jobs.0.source.table", "is not a valid name"]),
-    ("dag_id: warm_bad\njobs:\n - {id: a, source: {conn_id: x, table: a}, target: {conn_id: y, table: b}, key: [id]}\n"
-     " - {id: a, source: {conn_id: x, table: a}, target: {conn_id: y, table: b}, key: [id]}\n",
-     ["warm_bad.yaml", "duplicate job id 'a'"]),
-    ("dag_id: warm_bad\n  jobs: [\n", ["warm_bad.yaml", "not valid YAML"]),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "dag_id: warm_bad\nstrategy: shred\njobs: []\n",
+            ["warm_bad.yaml", "strategy", "'copy', 'copy_then_delete' or 'move'"],
+        ),
+        ("dag_id: warm_bad\nbatchsize: 5\njobs: []\n", ["warm_bad.yaml", "batchsize: unknown key", "allowed: dag_id"]),
+        (
+            "dag_id: warm_bad\njobs:\n - {id: a, source: {conn_id: x, table: 'a;drop'}, target: {conn_id: y, table: b}, key: [id]}\n",
+            ["warm_bad.yaml", "jobs.0.source.table", "is not a valid name"],
+        ),
+        (
+            "dag_id: warm_bad\njobs:\n - {id: a, source: {conn_id: x, table: a}, target: {conn_id: y, table: b}, key: [id]}\n"
+            " - {id: a, source: {conn_id: x, table: a}, target: {conn_id: y, table: b}, key: [id]}\n",
+            ["warm_bad.yaml", "duplicate job id 'a'"],
+        ),
+        ("dag_id: warm_bad\n  jobs: [\n", ["warm_bad.yaml", "not valid YAML"]),
+    ],
+)
 def test_broken_spec_is_an_import_error_naming_file_and_key(specs_dir, airflow_db, text, expected):
     write_spec(specs_dir, "warm_bad", text=text)
     errors = dagbag().import_errors
@@ -204,8 +217,9 @@ def test_maintenance_deletes_source_of_a_copy_run_and_verifies(specs_dir, dbs):
     archived = pg.count("t_afw.orders2")
     assert archived > 0 and pg.count("t_af.orders2") == 900
 
-    mdr, mtis = maintain({"action": "delete_source", "dag_id": "warm_af", "run_id": dr.run_id,
-                          "task_ids": ["orders_pg"]})
+    mdr, mtis = maintain(
+        {"action": "delete_source", "dag_id": "warm_af", "run_id": dr.run_id, "task_ids": ["orders_pg"]}
+    )
     assert mtis["maintain"].state == "success"
     assert pg.count("t_af.orders2") == 900 - archived
     assert xcom(mdr, "maintain", "return_value")["jobs"]["orders_pg"]["rows_deleted"] == archived
@@ -216,11 +230,17 @@ def test_maintenance_deletes_source_of_a_copy_run_and_verifies(specs_dir, dbs):
     assert report["orders"] == {"skipped": "this table job archived nothing in that run"}
 
 
-@pytest.mark.parametrize("conf,message", [
-    ({"action": "explode", "dag_id": "warm_af", "run_id": "x"}, "action: Input should be"),
-    ({"action": "rollback", "dag_id": "nope", "run_id": "x"}, "no valid spec with dag_id 'nope'"),
-    ({"action": "rollback", "dag_id": "warm_af", "run_id": "x", "task_ids": ["ghost"]}, "has no table job(s) ['ghost']"),
-])
+@pytest.mark.parametrize(
+    "conf,message",
+    [
+        ({"action": "explode", "dag_id": "warm_af", "run_id": "x"}, "action: Input should be"),
+        ({"action": "rollback", "dag_id": "nope", "run_id": "x"}, "no valid spec with dag_id 'nope'"),
+        (
+            {"action": "rollback", "dag_id": "warm_af", "run_id": "x", "task_ids": ["ghost"]},
+            "has no table job(s) ['ghost']",
+        ),
+    ],
+)
 def test_maintenance_refuses_bad_conf(specs_dir, dbs, capfd, conf, message):
     write_spec(specs_dir)
     dr, tis = maintain(conf)
@@ -229,12 +249,15 @@ def test_maintenance_refuses_bad_conf(specs_dir, dbs, capfd, conf, message):
     assert message in out + err
 
 
-@pytest.mark.parametrize("how,message", [
-    ("unsigned", "carries no conf signed by the Warm Tasks monitor"),
-    ("signed for another run", "carries no conf signed by the Warm Tasks monitor"),
-    ("edited after signing", "carries no conf signed by the Warm Tasks monitor"),
-    ("run not failed", "rollback acts on failed runs only"),
-])
+@pytest.mark.parametrize(
+    "how,message",
+    [
+        ("unsigned", "carries no conf signed by the Warm Tasks monitor"),
+        ("signed for another run", "carries no conf signed by the Warm Tasks monitor"),
+        ("edited after signing", "carries no conf signed by the Warm Tasks monitor"),
+        ("run not failed", "rollback acts on failed runs only"),
+    ],
+)
 def test_maintenance_acts_only_on_a_conf_the_monitor_signed_for_this_run(specs_dir, dbs, capfd, how, message):
     """Anyone who may trigger warm_maintenance through the REST API could send any conf: the worker
     refuses all but the monitor's, for this very run and a target in the right state."""
@@ -252,15 +275,22 @@ def test_maintenance_acts_only_on_a_conf_the_monitor_signed_for_this_run(specs_d
     assert mtis["maintain"].state == "failed"
     out, err = capfd.readouterr()
     assert message in out + err
-    assert (checksum(pg.rows("t_af.orders")), checksum(my.rows("t_afw.orders")),
-            checksum(pg.rows("t_af.orders2"))) == before
+    assert (
+        checksum(pg.rows("t_af.orders")),
+        checksum(my.rows("t_afw.orders")),
+        checksum(pg.rows("t_af.orders2")),
+    ) == before
 
 
 def test_date_macros_work_for_runs_without_a_logical_date(specs_dir, dbs):
     """REST API triggers with ``logical_date: null`` (Airflow 3's default) still render ``ds``."""
     pg, _ = dbs
-    write_spec(specs_dir, text=SPEC.format(dag_id="warm_af", strategy="copy").replace(
-        "created_at < '2025-01-01'", "created_at < '{{ macros.ds_add(ds, -36500) }}'"))
+    write_spec(
+        specs_dir,
+        text=SPEC.format(dag_id="warm_af", strategy="copy").replace(
+            "created_at < '2025-01-01'", "created_at < '{{ macros.ds_add(ds, -36500) }}'"
+        ),
+    )
     dr, tis = run("warm_af", {"jobs": ["orders_pg"]}, logical_date=None)
     assert dr.logical_date is None
     assert tis["orders_pg"].state == "success"

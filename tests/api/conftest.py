@@ -26,13 +26,25 @@ def _job(job_id: str, table: str, source: str = "api_pg", source_schema: str = "
 
 
 SPECS = {
-    "api_orders": spec("api_orders", "copy_then_delete", [
-        Job("orders", "api_pg", "api_src.orders", "api_pg", "api_warm.orders", where=WHERE),
-        _job("items", "items", source="api_my", source_schema="wa_api")], batch_size=500, retries=0),
+    "api_orders": spec(
+        "api_orders",
+        "copy_then_delete",
+        [
+            Job("orders", "api_pg", "api_src.orders", "api_pg", "api_warm.orders", where=WHERE),
+            _job("items", "items", source="api_my", source_schema="wa_api"),
+        ],
+        batch_size=500,
+        retries=0,
+    ),
     "api_copy": spec("api_copy", "move", [_job("copyme", "copyme")], batch_size=500, retries=0),
     "api_slow": spec("api_slow", "move", [_job("slow", "slow")], batch_size=500, retries=0, max_rows_per_second=800),
-    "api_reexec": spec("api_reexec", "copy_then_delete", [_job("first", "re_first"), _job("second", "re_second")],
-                       batch_size=500, retries=0),
+    "api_reexec": spec(
+        "api_reexec",
+        "copy_then_delete",
+        [_job("first", "re_first"), _job("second", "re_second")],
+        batch_size=500,
+        retries=0,
+    ),
     "api_hidden": spec("api_hidden", "copy", [_job("hidden", "hidden")], batch_size=500, retries=0),
 }
 DAGS = ["api_orders", "api_copy", "api_slow", "api_reexec", "api_hidden", "warm_maintenance"]
@@ -70,8 +82,7 @@ def _seed_user_data() -> None:
 @pytest.fixture(scope="package")
 def stack():
     _seed_user_data()
-    d = Deployment(meta_db=META_DB, port=PORT, specs=SPECS,
-                   connections={"api_pg": PG_URI, "api_my": MY_URI})
+    d = Deployment(meta_db=META_DB, port=PORT, specs=SPECS, connections={"api_pg": PG_URI, "api_my": MY_URI})
     try:
         d.migrate()
         d.start_background()
@@ -96,8 +107,11 @@ def runs(stack):
     for key, (dag_id, run_id) in started.items():
         state = stack.wait_run(dag_id, run_id)
         if state != expected[key]:
-            logs = "\n".join(f"--- {p}\n" + p.read_text(errors="replace")[-4000:]
-                             for p in (stack.home / "logs").rglob("*") if p.is_file() and dag_id in str(p))
+            logs = "\n".join(
+                f"--- {p}\n" + p.read_text(errors="replace")[-4000:]
+                for p in (stack.home / "logs").rglob("*")
+                if p.is_file() and dag_id in str(p)
+            )
             raise AssertionError(f"{dag_id} run ended {state}, expected {expected[key]}\n{logs}")
     return started
 
@@ -128,17 +142,27 @@ def _fab_users(stack) -> None:
 
     stack.cli("sync-perm", "--include-dags")
     roles = stack.home / "roles.json"
-    roles.write_text(json.dumps([
-        {"name": "Limited", "resource": "DAG:api_orders", "action": "can_read"},
-        {"name": "Limited", "resource": "DAG Runs", "action": "can_read"},
-    ]))
+    roles.write_text(
+        json.dumps(
+            [
+                {"name": "Limited", "resource": "DAG:api_orders", "action": "can_read"},
+                {"name": "Limited", "resource": "DAG Runs", "action": "can_read"},
+            ]
+        )
+    )
     stack.cli("roles", "import", str(roles))
     users = {u: (p, r) for u, (p, _, r) in USERS.items()}
     users["limited"] = ("limited", "Limited")
-    procs = [subprocess.Popen([AIRFLOW, "users", "create", "-u", u, "-p", p, "-r", r, "-e", f"{u}@example.com",
-                               "-f", u, "-l", "test"], env=stack.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-             for u, (p, r) in users.items()]
+    procs = [
+        subprocess.Popen(
+            [AIRFLOW, "users", "create", "-u", u, "-p", p, "-r", r, "-e", f"{u}@example.com", "-f", u, "-l", "test"],
+            env=stack.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for u, (p, r) in users.items()
+    ]
     for pr in procs:
         out, _ = pr.communicate(timeout=300)
         assert pr.returncode == 0, out[-3000:]

@@ -34,7 +34,9 @@ def run_ids(page) -> set[str]:
 
 def checksum(table: str) -> tuple:
     with pg("wa_api") as c:
-        return c.execute(f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY id), '')) FROM {table} t").fetchone()
+        return c.execute(
+            f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY id), '')) FROM {table} t"
+        ).fetchone()
 
 
 def count(table: str) -> int:
@@ -43,6 +45,7 @@ def count(table: str) -> int:
 
 
 # -- registration, page -----------------------------------------------------------------------------------
+
 
 def test_plugin_registered_once_without_import_errors(simple):
     plugins = [p for p in simple.get("/api/v2/plugins").json()["plugins"] if p["name"] == "warm_monitor"]
@@ -63,13 +66,20 @@ def test_page_is_served(simple):
 
 # -- authentication ---------------------------------------------------------------------------------------
 
+
 def test_anonymous_gets_401_everywhere(simple, runs):
     dag_id, run_id = runs["orders"]
     p = task_path(dag_id, run_id)
     assert simple.get(f"{API}/tasks", None).status_code == 401
     assert simple.get(p, None).status_code == 401
-    for action in ("terminate", "verify", "rollback", "delete-source", "subtasks/orders/rollback",
-                   "subtasks/orders/reexecute"):
+    for action in (
+        "terminate",
+        "verify",
+        "rollback",
+        "delete-source",
+        "subtasks/orders/rollback",
+        "subtasks/orders/reexecute",
+    ):
         r = simple.post(f"{p}/{action}", None, json={})
         assert r.status_code == 401, (action, r.text)
         assert r.json()["detail"]
@@ -81,8 +91,14 @@ def test_viewer_gets_403_on_every_write_but_reads(simple, runs):
     p = task_path(dag_id, run_id)
     assert simple.get(p, "viewer").status_code == 200
     assert listing(simple, "viewer", tab="completed")["total"] >= 1
-    for action in ("terminate", "verify", "rollback", "delete-source", "subtasks/orders/rollback",
-                   "subtasks/orders/reexecute"):
+    for action in (
+        "terminate",
+        "verify",
+        "rollback",
+        "delete-source",
+        "subtasks/orders/rollback",
+        "subtasks/orders/reexecute",
+    ):
         r = simple.post(f"{p}/{action}", "viewer", json={})
         assert r.status_code == 403, (action, r.text)
     assert simple.post(f"{p}/source-status", "viewer", json={"status": "processed"}).status_code == 403
@@ -93,19 +109,30 @@ def test_cookie_write_needs_same_origin_proof(simple, runs):
     url = simple.base + task_path(dag_id, run_id) + "/terminate"
     cookie = {"_token": simple.token("admin")}
     # a cross-site HTML form post (what an attacker's page can make the browser send)
-    r = requests.post(url, cookies=cookie, data={"x": "1"},
-                      headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, timeout=30)
+    r = requests.post(
+        url,
+        cookies=cookie,
+        data={"x": "1"},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        timeout=30,
+    )
     assert r.status_code == 403 and "cross-site" in r.json()["detail"]
     # even with a JSON body, a cross-site fetch is refused
-    r = requests.post(url, cookies=cookie, json={}, headers={"Sec-Fetch-Site": "cross-site",
-                                                             "Origin": "https://evil.example"}, timeout=30)
+    r = requests.post(
+        url,
+        cookies=cookie,
+        json={},
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        timeout=30,
+    )
     assert r.status_code == 403
     # no proof of origin at all
     r = requests.post(url, cookies=cookie, json={}, timeout=30)
     assert r.status_code == 403
     # the page itself: same origin + JSON -> passes the check (a finished run cannot be terminated: 409)
-    r = requests.post(url, cookies=cookie, json={}, headers={"Sec-Fetch-Site": "same-origin",
-                                                             "Origin": simple.base}, timeout=30)
+    r = requests.post(
+        url, cookies=cookie, json={}, headers={"Sec-Fetch-Site": "same-origin", "Origin": simple.base}, timeout=30
+    )
     assert r.status_code == 409, r.text
     # an older browser without Sec-Fetch-Site: a matching Origin is enough
     r = requests.post(url, cookies=cookie, json={}, headers={"Origin": simple.base}, timeout=30)
@@ -115,6 +142,7 @@ def test_cookie_write_needs_same_origin_proof(simple, runs):
 
 
 # -- reads: tabs, fields, filters, sort, paging ---------------------------------------------------------
+
 
 def test_tabs(simple, runs):
     completed = run_ids(listing(simple, tab="completed", limit=500))
@@ -132,9 +160,26 @@ def test_tabs(simple, runs):
 def test_completed_task_fields(simple, runs):
     dag_id, run_id = runs["orders"]
     t = simple.get(task_path(dag_id, run_id)).json()
-    for key in ("dag_id", "run_id", "state", "strategy", "start", "end", "duration_s", "progress_pct",
-                "rows_archived", "rows_planned", "source_status", "rollback_status", "error", "sql", "links",
-                "reexecution_of", "reexecuted_as", "subtasks"):
+    for key in (
+        "dag_id",
+        "run_id",
+        "state",
+        "strategy",
+        "start",
+        "end",
+        "duration_s",
+        "progress_pct",
+        "rows_archived",
+        "rows_planned",
+        "source_status",
+        "rollback_status",
+        "error",
+        "sql",
+        "links",
+        "reexecution_of",
+        "reexecuted_as",
+        "subtasks",
+    ):
         assert key in t, key
     assert t["state"] == "success" and t["strategy"] == "copy_then_delete"
     assert t["progress_pct"] == 100.0 and t["duration_s"] > 0
@@ -147,9 +192,24 @@ def test_completed_task_fields(simple, runs):
     assert subs["orders"]["table"] == "api_src.orders" and subs["orders"]["target"] == "api_warm.orders"
     assert subs["items"]["table"] == "wa_api.items" and subs["items"]["rows_archived"] == 700
     for s in subs.values():
-        for key in ("task_id", "table", "target", "try_number", "state", "start", "end", "duration_s",
-                    "progress_pct", "rows_archived", "rows_planned", "source_status", "rollback_status",
-                    "error", "sql", "links"):
+        for key in (
+            "task_id",
+            "table",
+            "target",
+            "try_number",
+            "state",
+            "start",
+            "end",
+            "duration_s",
+            "progress_pct",
+            "rows_archived",
+            "rows_planned",
+            "source_status",
+            "rollback_status",
+            "error",
+            "sql",
+            "links",
+        ):
             assert key in s, key
         assert s["state"] == "success" and s["try_number"] == 1 and "log" in s["links"]
     assert count("api_src.orders") == 0 and count("api_warm.orders") == 1500
@@ -185,10 +245,19 @@ def test_filters(simple, runs):
     assert listing(simple, tab="completed", start_after="2999-01-01")["total"] == 0
 
 
-@pytest.mark.parametrize("evil", [
-    "' OR 1=1 --", "'; DROP TABLE dag_run; --", '" OR ""="', "%", "a_i", "\\", "%' OR '%'='",
-    "api_orders' UNION SELECT * FROM ab_user --",
-])
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "' OR 1=1 --",
+        "'; DROP TABLE dag_run; --",
+        '" OR ""="',
+        "%",
+        "a_i",
+        "\\",
+        "%' OR '%'='",
+        "api_orders' UNION SELECT * FROM ab_user --",
+    ],
+)
 def test_sql_fragments_in_filters_match_nothing(simple, runs, evil):
     for key in ("q", "run_id", "table", "dag_id"):
         page = listing(simple, tab="completed", **{key: evil})
@@ -196,11 +265,21 @@ def test_sql_fragments_in_filters_match_nothing(simple, runs, evil):
     assert simple.get("/api/v2/dags/api_orders").status_code == 200  # still there
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": 100000}, {"limit": 0}, {"offset": -1}, {"start_after": "yesterday"},
-    {"start_before": "2024-13-45"}, {"tab": "all"}, {"order_by": "id; DROP TABLE x"},
-    {"strategy": "delete_everything"}, {"source_status": "gone"}, {"state": "exploded"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 100000},
+        {"limit": 0},
+        {"offset": -1},
+        {"start_after": "yesterday"},
+        {"start_before": "2024-13-45"},
+        {"tab": "all"},
+        {"order_by": "id; DROP TABLE x"},
+        {"strategy": "delete_everything"},
+        {"source_status": "gone"},
+        {"state": "exploded"},
+    ],
+)
 def test_bad_parameters_are_422(simple, params):
     r = simple.get(f"{API}/tasks", params={"tab": "completed", **params})
     assert r.status_code == 422, (params, r.text)
@@ -238,6 +317,7 @@ def test_unknown_things_are_404(simple, runs):
 
 # -- actions -------------------------------------------------------------------------------------------
 
+
 def test_conf_override_through_airflow_rest_api(simple, runs):
     """The copy run was triggered with POST /api/v2/dags/api_copy/dagRuns conf {"strategy": "copy",
     "batch_size": 500} although the spec says move: rows are archived and the source keeps them."""
@@ -256,10 +336,13 @@ def test_source_status_and_delete_source(simple, runs):
     reexec_dag, reexec_run = runs["reexec"]
     # wrong state / bad input
     assert simple.post(task_path(reexec_dag, reexec_run) + "/delete-source", json={}).status_code == 409
-    assert simple.post(task_path(reexec_dag, reexec_run) + "/source-status",
-                       json={"status": "processed"}).status_code == 409
-    assert simple.post(task_path(orders_dag, orders_run) + "/source-status",
-                       json={"status": "deleted"}).status_code == 422
+    assert (
+        simple.post(task_path(reexec_dag, reexec_run) + "/source-status", json={"status": "processed"}).status_code
+        == 409
+    )
+    assert (
+        simple.post(task_path(orders_dag, orders_run) + "/source-status", json={"status": "deleted"}).status_code == 422
+    )
     assert simple.post(task_path(orders_dag, orders_run) + "/source-status", json={}).status_code == 422
     # the copy_then_delete run already deleted its source rows: nothing left to delete
     assert simple.post(task_path(orders_dag, orders_run) + "/delete-source", json={}).status_code == 409
@@ -343,8 +426,9 @@ def test_reexecute_links_both_ways(simple, runs):
     dag_id, old = runs["reexec"]
     with pg("wa_api") as c:  # fix what made the second job fail
         c.execute("CREATE TABLE IF NOT EXISTS api_src.re_second (id int PRIMARY KEY, v text NOT NULL)")
-        c.execute("INSERT INTO api_src.re_second SELECT g, md5(g::text) FROM generate_series(1, 200) g "
-                  "ON CONFLICT DO NOTHING")
+        c.execute(
+            "INSERT INTO api_src.re_second SELECT g, md5(g::text) FROM generate_series(1, 200) g ON CONFLICT DO NOTHING"
+        )
     p_old = task_path(dag_id, old)
     r = simple.post(p_old + "/subtasks/second/reexecute", "user", json={})
     assert r.status_code == 200, r.text
@@ -379,8 +463,15 @@ def test_reexecute_links_both_ways(simple, runs):
 def test_every_write_is_recorded(simple, runs):
     acts = simple.get(f"{API}/actions", params={"limit": 500}).json()["actions"]
     kinds = {(a["action"], a["outcome"]) for a in acts}
-    for k in (("terminate", "ok"), ("rollback", "ok"), ("reexecute", "ok"), ("delete_source", "ok"),
-              ("source_status", "ok"), ("verify", "ok"), ("terminate", "refused")):
+    for k in (
+        ("terminate", "ok"),
+        ("rollback", "ok"),
+        ("reexecute", "ok"),
+        ("delete_source", "ok"),
+        ("source_status", "ok"),
+        ("verify", "ok"),
+        ("terminate", "refused"),
+    ):
         assert k in kinds, k
     for a in acts:
         assert a["user_name"] and a["created_at"] and a["dag_id"] and a["run_id"] and a["http_status"]
@@ -392,6 +483,10 @@ def test_every_write_is_recorded(simple, runs):
     assert ok and ok[0]["owner"] == "user" and ok[0]["run_id"] and ok[0]["when"]
     refused = [e for e in logs["event_logs"] if '"outcome": "refused"' in e["extra"]]
     assert refused and all('"http_status": 409' in e["extra"] or '"http_status": 404' in e["extra"] for e in refused)
-    for event in ("warm_monitor.rollback", "warm_monitor.reexecute", "warm_monitor.delete_source",
-                  "warm_monitor.source_status"):
+    for event in (
+        "warm_monitor.rollback",
+        "warm_monitor.reexecute",
+        "warm_monitor.delete_source",
+        "warm_monitor.source_status",
+    ):
         assert simple.get("/api/v2/eventLogs", params={"event": event}).json()["total_entries"] >= 1, event

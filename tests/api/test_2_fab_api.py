@@ -13,8 +13,7 @@ import requests
 API = "/warm/api/v1"
 pytestmark = pytest.mark.timeout(600)
 
-WRITES = ("terminate", "verify", "rollback", "delete-source", "subtasks/orders/rollback",
-          "subtasks/orders/reexecute")
+WRITES = ("terminate", "verify", "rollback", "delete-source", "subtasks/orders/rollback", "subtasks/orders/reexecute")
 
 
 def task_path(dag_id: str, run_id: str) -> str:
@@ -53,8 +52,9 @@ def test_fab_user_without_dag_access_never_sees_its_runs(fab, runs):
     assert dags == {"api_orders"}
     assert page["total"] == len(page["tasks"])
     for tab in ("in_progress", "exceptional"):
-        assert all(t["dag_id"] == "api_orders"
-                   for t in fab.get(f"{API}/tasks", "limited", params={"tab": tab}).json()["tasks"])
+        assert all(
+            t["dag_id"] == "api_orders" for t in fab.get(f"{API}/tasks", "limited", params={"tab": tab}).json()["tasks"]
+        )
     assert fab.get(f"{API}/tasks", "limited", params={"tab": "completed", "dag_id": "api_hidden"}).json()["total"] == 0
     assert fab.get(f"{API}/tasks", "limited", params={"tab": "completed", "q": "hidden"}).json()["total"] == 0
     assert fab.get(task_path(*runs["hidden"]), "limited").status_code == 403
@@ -68,8 +68,13 @@ def test_fab_user_without_dag_access_never_sees_its_runs(fab, runs):
 def test_fab_cross_site_cookie_post_refused(fab, runs):
     url = fab.base + task_path(*runs["orders"]) + "/terminate"
     cookie = {"_token": fab.token("admin")}
-    r = requests.post(url, cookies=cookie, data={"a": "b"},
-                      headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, timeout=30)
+    r = requests.post(
+        url,
+        cookies=cookie,
+        data={"a": "b"},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        timeout=30,
+    )
     assert r.status_code == 403 and "cross-site" in r.json()["detail"]
     r = requests.post(url, cookies=cookie, json={}, headers={"Sec-Fetch-Site": "same-origin"}, timeout=30)
     assert r.status_code == 409

@@ -26,11 +26,20 @@ class Deployment(Client):
     is (re)started with the auth manager a test asks for. The HTTP helpers are tests.deployment.Client's;
     ``passwords`` (user -> password) defaults to USERS'."""
 
-    def __init__(self, *, meta_db: str, port: int, specs: dict[str, str] | None = None,
-                 connections: dict[str, str] | None = None, copy_plugin: bool = True, extra_env: dict | None = None,
-                 passwords: dict[str, str] | None = None):
-        super().__init__(f"http://127.0.0.1:{port}", passwords or {u: p for u, (p, _, _) in USERS.items()},
-                         tail=self._proc_tail)
+    def __init__(
+        self,
+        *,
+        meta_db: str,
+        port: int,
+        specs: dict[str, str] | None = None,
+        connections: dict[str, str] | None = None,
+        copy_plugin: bool = True,
+        extra_env: dict | None = None,
+        passwords: dict[str, str] | None = None,
+    ):
+        super().__init__(
+            f"http://127.0.0.1:{port}", passwords or {u: p for u, (p, _, _) in USERS.items()}, tail=self._proc_tail
+        )
         self.home = Path(tempfile.mkdtemp(prefix="warm-api-home-"))
         self.port = port
         self.meta_db = meta_db
@@ -39,8 +48,11 @@ class Deployment(Client):
         plugins = self.home / "plugins"
         plugins.mkdir()
         if copy_plugin:  # a deployment that also copies the plugin folder must not register it twice
-            shutil.copytree(ROOT / "plugins" / "warm_monitor", plugins / "warm_monitor",
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                ROOT / "plugins" / "warm_monitor",
+                plugins / "warm_monitor",
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
         (self.home / "passwords.json").write_text(json.dumps({u: p for u, (p, _, _) in USERS.items()}))
         env = airflow_env(self.home, self.base, meta_db, plugins, self.specs_dir)
         for conn_id, uri in (connections or {}).items():
@@ -59,7 +71,9 @@ class Deployment(Client):
         env = dict(self.env, AIRFLOW__CORE__AUTH_MANAGER=auth)
         r = subprocess.run([AIRFLOW, *args], env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+            )
         return r
 
     def migrate(self) -> None:
@@ -79,8 +93,13 @@ class Deployment(Client):
         self.forget_tokens()
         wait_port_free(self.port)
         env = dict(self.env, AIRFLOW__CORE__AUTH_MANAGER=SIMPLE if kind == "simple" else FAB)
-        self.procs["api-server"] = Proc("api-server", [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p", str(self.port),
-                                                       "-w", "1"], env, self.home, cwd=ROOT)
+        self.procs["api-server"] = Proc(
+            "api-server",
+            [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p", str(self.port), "-w", "1"],
+            env,
+            self.home,
+            cwd=ROOT,
+        )
         self.auth_kind = kind
         self.wait_healthy(self.procs["api-server"])
 

@@ -39,12 +39,12 @@ HEARTBEAT_TIMEOUT_S = 40
 PASSWORD = "admin-pw"
 JWT_SECRET = "warm-celery-tests-jwt-secret-0123456789abcdef"
 
-IDENTITY = '''import os
+IDENTITY = """import os
 
 
 def hostname():
     return os.environ["WARM_WORKER_HOSTNAME"]
-'''
+"""
 
 
 class Cluster:
@@ -53,45 +53,48 @@ class Cluster:
         self.specs = specs
         self.procs: dict[str, Proc] = {}
         # one HTTP client per api-server (its own login: a JWT it issued)
-        self.api = {k: Client(f"http://127.0.0.1:{p}", {"admin": PASSWORD}, name=k, tail=self._tail)
-                    for k, p in API_PORTS.items()}
+        self.api = {
+            k: Client(f"http://127.0.0.1:{p}", {"admin": PASSWORD}, name=k, tail=self._tail)
+            for k, p in API_PORTS.items()
+        }
         identity = self.dir / "identity"
         identity.mkdir()
         (identity / "warm_worker_identity.py").write_text(IDENTITY)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_HOME"))}
-        env.update({
-            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-            # the same airflow.cfg on every machine (here: environment variables)
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__AUTH_MANAGER":
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root@127.0.0.1:5432/{META_DB}",
-            "AIRFLOW__CELERY__BROKER_URL": BROKER,
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg://root@127.0.0.1:5432/{META_DB}",
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CONCURRENCY),
-            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
-            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "default",
-            "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
-            "AIRFLOW__API__SECRET_KEY": "warm-celery-tests-secret-key",
-            "AIRFLOW__API__WORKERS": "1",
-            # workers reach the execution API of a busy api-server (2 shared cores here): be patient
-            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
-            "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "8",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORTS["a"]),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            # a worker lost with its machine: its task instances fail (and are retried) after 40 s
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-        })
+        env.update(
+            {
+                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+                # the same airflow.cfg on every machine (here: environment variables)
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+                "AIRFLOW__CORE__PARALLELISM": "8",
+                "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root@127.0.0.1:5432/{META_DB}",
+                "AIRFLOW__CELERY__BROKER_URL": BROKER,
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg://root@127.0.0.1:5432/{META_DB}",
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CONCURRENCY),
+                "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "default",
+                "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
+                "AIRFLOW__API__SECRET_KEY": "warm-celery-tests-secret-key",
+                "AIRFLOW__API__WORKERS": "1",
+                # workers reach the execution API of a busy api-server (2 shared cores here): be patient
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+                "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "8",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORTS["a"]),
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                # a worker lost with its machine: its task instances fail (and are retried) after 40 s
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            }
+        )
         for conn_id, uri in connections.items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = uri
         self.base_env = env
@@ -107,9 +110,13 @@ class Cluster:
             shutil.copy(ROOT / "dags" / f, dags / f)
         write_specs(dags / "specs", self.specs)
         (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
-        env = dict(self.base_env, AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(dags),
-                   AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
-                   AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{API_PORTS['a']}/execution/")
+        env = dict(
+            self.base_env,
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{API_PORTS['a']}/execution/",
+        )
         return home, env
 
     def migrate(self) -> None:
@@ -119,14 +126,17 @@ class Cluster:
         try:
             broker.ping()
         except redis.RedisError as e:
-            raise RuntimeError(f"the Celery broker (Redis on 127.0.0.1:6379) is not reachable: {e}. Start it: "
-                               "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
-                               "--appendonly no") from None
+            raise RuntimeError(
+                f"the Celery broker (Redis on 127.0.0.1:6379) is not reachable: {e}. Start it: "
+                "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
+                "--appendonly no"
+            ) from None
         broker.flushdb()  # our own broker DB number: no messages of an earlier session
         recreate_pg_db(META_DB)
         home, env = self._home("migrate")
-        r = subprocess.run([AIRFLOW, "db", "migrate"], env=env, cwd=str(home), capture_output=True, text=True,
-                           timeout=600)
+        r = subprocess.run(
+            [AIRFLOW, "db", "migrate"], env=env, cwd=str(home), capture_output=True, text=True, timeout=600
+        )
         if r.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
 
@@ -137,8 +147,9 @@ class Cluster:
         for k, port in API_PORTS.items():
             home, env = self._home(f"api-server-{k}")
             env["AIRFLOW__API__BASE_URL"] = f"http://127.0.0.1:{port}"
-            self.procs[f"api-server-{k}"] = Proc(f"api-server-{k}", [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p",
-                                                                     str(port), "-w", "1"], env, home)
+            self.procs[f"api-server-{k}"] = Proc(
+                f"api-server-{k}", [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p", str(port), "-w", "1"], env, home
+            )
         home, env = self._home("scheduler")
         self.procs["scheduler"] = Proc("scheduler", [AIRFLOW, "scheduler", "--skip-serve-logs"], env, home)
         home, env = self._home("dag-processor")
@@ -148,16 +159,33 @@ class Cluster:
 
     def start_worker(self, k: str) -> None:
         home, env = self._home(f"worker-{k}")
-        env.update({
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORTS[k]}/execution/",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORTS[k]),
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "warm_worker_identity.hostname",
-            "WARM_WORKER_HOSTNAME": WORKER_HOST[k],
-            "PYTHONPATH": str(self.dir / "identity"),
-        })
-        self.procs[f"worker-{k}"] = Proc(f"worker-{k}", [
-            AIRFLOW, "celery", "worker", "-q", WORKER_QUEUES[k], "-c", str(CONCURRENCY),
-            "-H", f"warm-{k}@%h", "--without-mingle", "--without-gossip"], env, home)
+        env.update(
+            {
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORTS[k]}/execution/",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORTS[k]),
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "warm_worker_identity.hostname",
+                "WARM_WORKER_HOSTNAME": WORKER_HOST[k],
+                "PYTHONPATH": str(self.dir / "identity"),
+            }
+        )
+        self.procs[f"worker-{k}"] = Proc(
+            f"worker-{k}",
+            [
+                AIRFLOW,
+                "celery",
+                "worker",
+                "-q",
+                WORKER_QUEUES[k],
+                "-c",
+                str(CONCURRENCY),
+                "-H",
+                f"warm-{k}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env,
+            home,
+        )
 
     def wait_ready(self, dag_ids: list[str], timeout: float = 300) -> None:
         deadline = time.time() + timeout

@@ -26,13 +26,22 @@ MY_POOL_SLOTS = 1
 # table: (engine, rows); every job archives the rows created before 2025 (about two thirds)
 TABLES = {
     # four warm DAGs at once, throttled so their progress can be watched (4 engine pairs)
-    "par_pgpg": ("pg", 6000), "par_pgmy": ("pg", 6000), "par_mypg": ("my", 6000), "par_mymy": ("my", 6000),
+    "par_pgpg": ("pg", 6000),
+    "par_pgmy": ("pg", 6000),
+    "par_mypg": ("my", 6000),
+    "par_mymy": ("my", 6000),
     # the same four pairs unthrottled: the throughput figure
-    "bulk_pgpg": ("pg", 30000), "bulk_pgmy": ("pg", 30000), "bulk_mypg": ("my", 30000), "bulk_mymy": ("my", 30000),
+    "bulk_pgpg": ("pg", 30000),
+    "bulk_pgmy": ("pg", 30000),
+    "bulk_mypg": ("my", 30000),
+    "bulk_mymy": ("my", 30000),
     # monitor actions: a fast first job, a slow second one
-    "act1": ("pg", 1500), "act2": ("my", 9000),
+    "act1": ("pg", 1500),
+    "act2": ("my", 9000),
     # the pool (both on the MariaDB source) and the queue
-    "pool1": ("my", 4500), "pool2": ("my", 4500), "queued": ("pg", 3000),
+    "pool1": ("my", 4500),
+    "pool2": ("my", 4500),
+    "queued": ("pg", 3000),
     # kill -9 of a worker
     "kill": ("pg", 12000),
 }
@@ -47,18 +56,29 @@ def warm_table(name: str, kind: str) -> str:
 
 
 def _job(job_id: str, table: str, warm_kind: str) -> Job:
-    return Job(job_id, "sc_pg" if TABLES[table][0] == "pg" else "sc_my", src_table(table),
-               "sc_pg" if warm_kind == "pg" else "sc_my", warm_table(table, warm_kind), where=WHERE)
+    return Job(
+        job_id,
+        "sc_pg" if TABLES[table][0] == "pg" else "sc_my",
+        src_table(table),
+        "sc_pg" if warm_kind == "pg" else "sc_my",
+        warm_table(table, warm_kind),
+        where=WHERE,
+    )
 
 
-def _spec(dag_id: str, jobs: list[Job], strategy: str = "move", batch_size: int = 500, retries: int = 0,
-          **options) -> str:
+def _spec(
+    dag_id: str, jobs: list[Job], strategy: str = "move", batch_size: int = 500, retries: int = 0, **options
+) -> str:
     return spec(dag_id, strategy, jobs, batch_size=batch_size, retries=retries, **options)
 
 
 # (dag_id, table, warm engine, strategy) of the parallel and bulk DAGs
-PAIRS = [("pgpg", "pg", "move"), ("pgmy", "my", "copy_then_delete"), ("mypg", "pg", "copy_then_delete"),
-         ("mymy", "my", "move")]
+PAIRS = [
+    ("pgpg", "pg", "move"),
+    ("pgmy", "my", "copy_then_delete"),
+    ("mypg", "pg", "copy_then_delete"),
+    ("mymy", "my", "move"),
+]
 PAR_DAGS = {f"sc_par_{p}": (f"par_{p}", w, s) for p, w, s in PAIRS}
 BULK_DAGS = {f"sc_bulk_{p}": (f"bulk_{p}", w, s) for p, w, s in PAIRS}
 
@@ -67,14 +87,17 @@ for _dag, (_t, _w, _s) in PAR_DAGS.items():
     SPECS[f"{_dag}.yaml"] = _spec(_dag, [_job("orders", _t, _w)], _s, 200, max_rows_per_second=600)
 for _dag, (_t, _w, _s) in BULK_DAGS.items():
     SPECS[f"{_dag}.yaml"] = _spec(_dag, [_job("orders", _t, _w)], _s, 5000)
-SPECS["sc_act.yaml"] = _spec("sc_act", [_job("first", "act1", "my"), _job("second", "act2", "pg")], "move", 200,
-                             max_rows_per_second=700)
+SPECS["sc_act.yaml"] = _spec(
+    "sc_act", [_job("first", "act1", "my"), _job("second", "act2", "pg")], "move", 200, max_rows_per_second=700
+)
 for _n in ("pool1", "pool2"):
-    SPECS[f"sc_{_n}.yaml"] = _spec(f"sc_{_n}", [_job("orders", _n, "pg")], "copy_then_delete", 300,
-                                   max_rows_per_second=1000, pool=MY_POOL)
+    SPECS[f"sc_{_n}.yaml"] = _spec(
+        f"sc_{_n}", [_job("orders", _n, "pg")], "copy_then_delete", 300, max_rows_per_second=1000, pool=MY_POOL
+    )
 SPECS["sc_queued.yaml"] = _spec("sc_queued", [_job("orders", "queued", "pg")], "move", 500, queue="near_pg")
-SPECS["sc_kill.yaml"] = _spec("sc_kill", [_job("orders", "kill", "my")], "move", 300, max_rows_per_second=600,
-                              retries=3, retry_delay_seconds=1)
+SPECS["sc_kill.yaml"] = _spec(
+    "sc_kill", [_job("orders", "kill", "my")], "move", 300, max_rows_per_second=600, retries=3, retry_delay_seconds=1
+)
 DAG_IDS = [s[:-5] for s in SPECS] + ["warm_maintenance"]
 
 
@@ -84,8 +107,9 @@ class DataDB(Engine):
     def __init__(self, kind: str):
         self.kind = kind
         if kind == "pg":
-            self.conn = psycopg.connect("host=127.0.0.1 user=root dbname=wa_celery", autocommit=True,
-                                        prepare_threshold=None)
+            self.conn = psycopg.connect(
+                "host=127.0.0.1 user=root dbname=wa_celery", autocommit=True, prepare_threshold=None
+            )
             self.conn_id = "sc_pg"
         else:
             self.conn = MySQLdb.connect(host="127.0.0.1", user="root", db="wa_celery", charset="utf8mb4")
@@ -111,6 +135,7 @@ class Data:
 
     def seed(self) -> None:
         """Both servers at once (one thread each, each with its own connection)."""
+
         def one(kind: str) -> None:
             for name, (k, n) in TABLES.items():
                 if k == kind:
@@ -179,8 +204,11 @@ def cluster(data, request):
         c.start()
         c.wait_ready(DAG_IDS)
         # the admin creates one pool per hot source database
-        c.api["a"].ok("post", "/api/v2/pools", json={"name": MY_POOL, "slots": MY_POOL_SLOTS,
-                                                      "description": "archive jobs reading MariaDB sc_my"})
+        c.api["a"].ok(
+            "post",
+            "/api/v2/pools",
+            json={"name": MY_POOL, "slots": MY_POOL_SLOTS, "description": "archive jobs reading MariaDB sc_my"},
+        )
 
     try:
         run_threads([data.seed, deploy])  # the user data is seeded while Airflow starts

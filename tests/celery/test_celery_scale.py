@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.celery.cluster import HEARTBEAT_TIMEOUT_S, ROOT, WORKER_HOST, q
-from tests.celery.conftest import BULK_DAGS, MY_POOL, PAR_DAGS, TABLES, dump, warm_table
+from tests.celery.conftest import BULK_DAGS, MY_POOL, PAR_DAGS, dump
 from tests.dbs import checksum
 from tests.processes import wait_for
 
@@ -64,6 +64,7 @@ def trigger_all(cluster, dag_ids) -> dict[str, tuple[str, str]]:
 
 # -- the deployment -----------------------------------------------------------------------------------
 
+
 def test_deployment_has_two_celery_workers_and_two_api_servers(cluster):
     assert [n.split("@")[0] for n in cluster.celery_ping()] == ["warm-a", "warm-b"]
     pids = {n: p.pid for n, p in cluster.procs.items()}
@@ -84,6 +85,7 @@ def test_deployment_has_two_celery_workers_and_two_api_servers(cluster):
 
 # -- several warm DAGs at once across both workers ----------------------------------------------------
 
+
 def test_warm_dags_run_at_once_on_both_workers_with_progress_through_either_api_server(cluster, data):
     runs = trigger_all(cluster, PAR_DAGS)
     a, b = cluster.api["a"], cluster.api["b"]
@@ -99,8 +101,9 @@ def test_warm_dags_run_at_once_on_both_workers_with_progress_through_either_api_
             seen = {t["run_id"]: t for t in page if t["run_id"] in ours}
             for run_id, t in seen.items():
                 samples[ours[run_id]].append((time.time(), api.name, t["progress_pct"] or 0.0))
-            running_at_once = max(running_at_once, sum(
-                1 for t in seen.values() for s in t["subtasks"] if s["state"] == "running"))
+            running_at_once = max(
+                running_at_once, sum(1 for t in seen.values() for s in t["subtasks"] if s["state"] == "running")
+            )
             active = set(seen)
         time.sleep(1.0)
 
@@ -125,17 +128,24 @@ def test_warm_dags_run_at_once_on_both_workers_with_progress_through_either_api_
         assert ta["progress_pct"] == 100.0 and ta["rows_archived"] == len(data.expected(table)[0])
     assert hosts == set(WORKER_HOST.values()), hosts  # both workers took table jobs
     # a task log written on worker a's disk is read through api-server b (from worker a's log server)
-    dag_id, run_id = next((d, r) for d, (_, r) in runs.items()
-                          if a.tis(d, r)["orders"]["hostname"] == WORKER_HOST["a"])
-    log = b.ok("get", f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/orders/logs/1",
-               headers={"Accept": "application/json"})
+    dag_id, run_id = next((d, r) for d, (_, r) in runs.items() if a.tis(d, r)["orders"]["hostname"] == WORKER_HOST["a"])
+    log = b.ok(
+        "get",
+        f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/orders/logs/1",
+        headers={"Accept": "application/json"},
+    )
     assert "rows copied" in json.dumps(log["content"]), dump(log)
     at_once = max_overlap(intervals)
     assert at_once >= 3, intervals  # (of the 2 x CONCURRENCY slots; 4 when the machine is not overloaded)
     assert running_at_once >= 2, running_at_once
-    FIGURES["parallel"] = {"dags": len(runs), "jobs_at_once": at_once, "seen_running_at_once": running_at_once,
-                           "rows_archived": rows, "throttle_rows_per_second_per_job": 600,
-                           "workers_used": sorted(hosts)}
+    FIGURES["parallel"] = {
+        "dags": len(runs),
+        "jobs_at_once": at_once,
+        "seen_running_at_once": running_at_once,
+        "rows_archived": rows,
+        "throttle_rows_per_second_per_job": 600,
+        "workers_used": sorted(hosts),
+    }
     save_figures()
 
 
@@ -145,7 +155,7 @@ def test_unthrottled_throughput_across_both_workers(cluster, data):
     for dag_id, (_, run_id) in runs.items():
         assert a.wait_run(dag_id, run_id, timeout=240) == "success", dump(a.warm_task(dag_id, run_id))
     intervals, hosts, total, engine_rate, per_job = [], set(), 0, 0.0, {}
-    for dag_id, (k, run_id) in runs.items():
+    for dag_id, (_k, run_id) in runs.items():
         table, warm_kind, strategy = BULK_DAGS[dag_id]
         n = assert_exact(data, table, warm_kind, strategy)
         total += n
@@ -156,15 +166,24 @@ def test_unthrottled_throughput_across_both_workers(cluster, data):
         assert status["rows_archived"] == n
         rv = a.return_value(dag_id, run_id, "orders")
         assert rv["rows_copied"] == n and rv["rows_deleted"] == n
-        xcom = a.ok("get", f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/orders/xcomEntries/warm_status",
-                    params={"deserialize": "true"})["value"]
+        xcom = a.ok(
+            "get",
+            f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/orders/xcomEntries/warm_status",
+            params={"deserialize": "true"},
+        )["value"]
         engine_rate += xcom["rows_per_second"] or 0.0
-        per_job[dag_id] = {"rows": n, "rows_per_second": xcom["rows_per_second"], "worker": ti["hostname"],
-                           "task_seconds": round((intervals[-1][1] - intervals[-1][0]).total_seconds(), 2)}
+        per_job[dag_id] = {
+            "rows": n,
+            "rows_per_second": xcom["rows_per_second"],
+            "worker": ti["hostname"],
+            "task_seconds": round((intervals[-1][1] - intervals[-1][0]).total_seconds(), 2),
+        }
     wall = (max(e for _, e in intervals) - min(s for s, _ in intervals)).total_seconds()
     assert len(hosts) == 2, hosts
     FIGURES["throughput"] = {
-        "dags": len(runs), "rows_archived": total, "jobs_at_once": max_overlap(intervals),
+        "dags": len(runs),
+        "rows_archived": total,
+        "jobs_at_once": max_overlap(intervals),
         "wall_seconds_first_start_to_last_end": round(wall, 2),
         "rows_per_second_total_wall": round(total / wall),
         "rows_per_second_sum_of_jobs": round(engine_rate),
@@ -174,6 +193,7 @@ def test_unthrottled_throughput_across_both_workers(cluster, data):
 
 
 # -- monitor actions through either api-server ------------------------------------------------------
+
 
 def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
     dag_id = "sc_act"
@@ -198,13 +218,17 @@ def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
     r = other_api.warm_action(dag_id, first, "terminate")
     assert r["killed_task_ids"] == ["second"], r
     for api in (own_api, other_api):
-        wait_for(lambda api=api: first in {t["run_id"] for t in api.warm_list(tab="exceptional",
-                                                                               dag_id=dag_id)["tasks"]},
-                 15, what=f"the run in Exceptional through api-server {api.name}")
+        wait_for(
+            lambda api=api: first in {t["run_id"] for t in api.warm_list(tab="exceptional", dag_id=dag_id)["tasks"]},
+            15,
+            what=f"the run in Exceptional through api-server {api.name}",
+        )
 
     def stopped():
-        x = own_api.get(f"/api/v2/dags/{dag_id}/dagRuns/{q(first)}/taskInstances/second/xcomEntries/warm_status",
-                        params={"deserialize": "true"}).json()["value"]
+        x = own_api.get(
+            f"/api/v2/dags/{dag_id}/dagRuns/{q(first)}/taskInstances/second/xcomEntries/warm_status",
+            params={"deserialize": "true"},
+        ).json()["value"]
         return x if x["state"] != "running" else None
 
     status = wait_for(stopped, 30, what="the terminated job to report that it stopped")
@@ -234,22 +258,36 @@ def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
         old_t, new_t = api.warm_task(dag_id, first), api.warm_task(dag_id, new)
         assert old_t["reexecuted_as"] == new and new_t["reexecution_of"] == first
         assert new_t["state"] == "success" and new_t["rows_archived"] == sum(
-            len(data.expected(x)[0]) for x in ("act1", "act2"))
-        views.append([(t["state"], t["rollback_status"], t["source_status"], t["rows_archived"],
-                       [(s["task_id"], s["state"], s["rows_archived"], s["try_number"]) for s in t["subtasks"]])
-                      for t in (old_t, new_t)])
+            len(data.expected(x)[0]) for x in ("act1", "act2")
+        )
+        views.append(
+            [
+                (
+                    t["state"],
+                    t["rollback_status"],
+                    t["source_status"],
+                    t["rows_archived"],
+                    [(s["task_id"], s["state"], s["rows_archived"], s["try_number"]) for s in t["subtasks"]],
+                )
+                for t in (old_t, new_t)
+            ]
+        )
     assert views[0] == views[1]
     # every write is in the shared action table, whichever api-server took it
     for api in (own_api, other_api):
         acts = api.ok("get", "/warm/api/v1/actions", params={"limit": 100})["actions"]
         kinds = {(x["action"], x["outcome"]) for x in acts if x["dag_id"] == dag_id}
         assert {("verify", "ok"), ("terminate", "ok"), ("rollback", "ok"), ("reexecute", "ok")} <= kinds, kinds
-    FIGURES["actions"] = {"terminated_on_worker": host, "terminated_through_api_server": other,
-                          "rows_copied_before_terminate": copied_before_stop}
+    FIGURES["actions"] = {
+        "terminated_on_worker": host,
+        "terminated_through_api_server": other,
+        "rows_copied_before_terminate": copied_before_stop,
+    }
     save_figures()
 
 
 # -- queues and pools -----------------------------------------------------------------------------------
+
 
 def test_queue_routes_jobs_and_pool_bounds_jobs_per_source_database(cluster, data):
     a, b = cluster.api["a"], cluster.api["b"]
@@ -287,6 +325,7 @@ def test_queue_routes_jobs_and_pool_bounds_jobs_per_source_database(cluster, dat
 
 # -- kill -9 of a worker mid-job (last: it leaves one worker) -----------------------------------------
 
+
 def test_kill9_of_a_worker_mid_job_retries_on_the_other_without_loss_or_duplicates(cluster, data):
     a, b = cluster.api["a"], cluster.api["b"]
     dag_id = "sc_kill"
@@ -322,19 +361,31 @@ def test_kill9_of_a_worker_mid_job_retries_on_the_other_without_loss_or_duplicat
     assert_exact(data, "kill", "my", "move")
     rv = api.return_value(dag_id, run_id, "orders")
     assert rv["rows_copied"] == len(archived) and rv["rows_deleted"] == len(archived), rv
-    ledger = data.db["my"].execute(
-        "SELECT COALESCE(SUM(rows_inserted), 0), COALESCE(SUM(rows_deleted), 0), COUNT(*) FROM warm_archive_ledger "
-        "WHERE dag_id = %s AND run_id = %s AND batch_no > 0", (dag_id, run_id)).fetchone()
+    ledger = (
+        data.db["my"]
+        .execute(
+            "SELECT COALESCE(SUM(rows_inserted), 0), COALESCE(SUM(rows_deleted), 0), COUNT(*) FROM warm_archive_ledger "
+            "WHERE dag_id = %s AND run_id = %s AND batch_no > 0",
+            (dag_id, run_id),
+        )
+        .fetchone()
+    )
     assert (int(ledger[0]), int(ledger[1])) == (len(archived), len(archived)), ledger
-    vr = api.ok("post", f"/warm/api/v1/tasks/{dag_id}/{run_id}/maintenance",
-                json={"action": "verify"})["maintenance_run_id"]
+    vr = api.ok("post", f"/warm/api/v1/tasks/{dag_id}/{run_id}/maintenance", json={"action": "verify"})[
+        "maintenance_run_id"
+    ]
     assert api.wait_run("warm_maintenance", vr, timeout=120) == "success"
     report = api.return_value("warm_maintenance", vr, "maintain")
     assert report["jobs"]["orders"]["lost"] == 0, report
     t = cluster.api[victim].warm_task(dag_id, run_id)  # the killed worker's api-server still answers
     assert t["state"] == "success" and t["subtasks"][0]["try_number"] == len(tries)
-    FIGURES["kill9"] = {"killed_worker": host, "rows_in_warm_at_kill": partial, "rows_total": len(archived),
-                        "tries": [(x["try_number"], x["hostname"], x["state"]) for x in tries],
-                        "seconds_from_kill_to_success": round(recovered_s, 1),
-                        "heartbeat_timeout_s": HEARTBEAT_TIMEOUT_S, "ledger_batches": int(ledger[2])}
+    FIGURES["kill9"] = {
+        "killed_worker": host,
+        "rows_in_warm_at_kill": partial,
+        "rows_total": len(archived),
+        "tries": [(x["try_number"], x["hostname"], x["state"]) for x in tries],
+        "seconds_from_kill_to_success": round(recovered_s, 1),
+        "heartbeat_timeout_s": HEARTBEAT_TIMEOUT_S,
+        "ledger_batches": int(ledger[2]),
+    }
     save_figures()

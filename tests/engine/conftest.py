@@ -48,19 +48,30 @@ class Pair:
 
     def params(self, strategy="copy_then_delete", run_id=None, **kw) -> JobParams:
         return JobParams(
-            dag_id="warm_test", run_id=run_id or f"run_{next(_runs)}", task_id="orders",
-            source_conn_id=self.src.conn_id, source_table=SRC,
-            target_conn_id=self.warm.conn_id, target_table=WARM, key=["id"],
-            where=kw.pop("where", WHERE), strategy=strategy, batch_size=kw.pop("batch_size", 700), **kw)
+            dag_id="warm_test",
+            run_id=run_id or f"run_{next(_runs)}",
+            task_id="orders",
+            source_conn_id=self.src.conn_id,
+            source_table=SRC,
+            target_conn_id=self.warm.conn_id,
+            target_table=WARM,
+            key=["id"],
+            where=kw.pop("where", WHERE),
+            strategy=strategy,
+            batch_size=kw.pop("batch_size", 700),
+            **kw,
+        )
 
     def run(self, strategy="copy_then_delete", run_id=None, **kw) -> dict:
         with TableJob(self.params(strategy, run_id, **kw)) as job:
             return job.run()
 
     def warm_exists(self) -> bool:
-        return bool(self.warm.execute(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 't_warm' "
-            "AND table_name = 'orders'").fetchone()[0])
+        return bool(
+            self.warm.execute(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 't_warm' AND table_name = 'orders'"
+            ).fetchone()[0]
+        )
 
     def src_rows(self):
         return self.src.rows(SRC)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.engine.conftest import Pair
 from tests.dbs import Engine
+from tests.engine.conftest import Pair
 from warm_archive.engine import TableJob
 
 STATUS = "WARM_STATUS "  # the line the kill tests read the retry's totals from

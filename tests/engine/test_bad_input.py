@@ -14,8 +14,8 @@ def _unchanged(pair, warm_before=None):
     assert pair.src_rows() == pair.before_src
     if warm_before is None:  # nothing created on the warm side either
         assert not pair.warm.execute(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 't_warm' "
-            "AND table_name = 'orders'").fetchone()[0]
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 't_warm' AND table_name = 'orders'"
+        ).fetchone()[0]
     else:
         assert checksum(pair.warm_rows()) == warm_before
 
@@ -46,18 +46,23 @@ def test_key_that_is_not_unique(pair):
 
 
 def test_key_with_nulls(pair):
-    pair.src.execute(f"CREATE UNIQUE INDEX orders_note ON {pair.src.q('t_src.orders')} (note{'(100)' if pair.src.kind == 'my' else ''})")
+    pair.src.execute(
+        f"CREATE UNIQUE INDEX orders_note ON {pair.src.q('t_src.orders')} (note{'(100)' if pair.src.kind == 'my' else ''})"
+    )
     _fails(pair, r"key column\(s\) \['note'\] of t_src.orders hold NULLs", key=["note"])
     _unchanged(pair)
 
 
-@pytest.mark.parametrize("where,match", [
-    ("created_at <", "does not parse"),
-    ("id > 1; DELETE FROM t_src.orders", "one boolean expression, found 2 statements"),
-    ("1=1) OR (1=1", "does not parse"),
-    ("id", "must be a boolean condition"),
-    ("no_such_column > 1", "the where condition fails on t_src.orders"),
-])
+@pytest.mark.parametrize(
+    "where,match",
+    [
+        ("created_at <", "does not parse"),
+        ("id > 1; DELETE FROM t_src.orders", "one boolean expression, found 2 statements"),
+        ("1=1) OR (1=1", "does not parse"),
+        ("id", "must be a boolean condition"),
+        ("no_such_column > 1", "the where condition fails on t_src.orders"),
+    ],
+)
 def test_where_that_is_not_one_condition(pair, where, match):
     _fails(pair, match, where=where)
     _unchanged(pair)
@@ -74,19 +79,24 @@ def test_target_whose_columns_do_not_match(pair):
 def test_conf_where_on_a_spec_that_does_not_allow_it():
     with pytest.raises(WarmArchiveError, match="does not set allow_conf_where: true"):
         parse_conf({"where": {"orders": "id < 10"}}, ["orders"], allow_conf_where=False)
-    assert parse_conf({"where": {"orders": "id < 10"}}, ["orders"], allow_conf_where=True).where == {"orders": "id < 10"}
+    assert parse_conf({"where": {"orders": "id < 10"}}, ["orders"], allow_conf_where=True).where == {
+        "orders": "id < 10"
+    }
 
 
-@pytest.mark.parametrize("conf,match", [
-    ({"batch_size": "1000"}, "batch_size: Input should be a valid integer"),
-    ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 1"),
-    ({"strategy": "purge"}, "strategy: Input should be 'copy', 'copy_then_delete' or 'move'"),
-    ({"dry_run": "yes"}, "dry_run: Input should be a valid boolean"),
-    ({"jobs": "orders"}, "jobs: Input should be a valid list"),
-    ({"jobs": ["orders", "ghost"]}, r"unknown job\(s\) \['ghost'\]"),
-    ({"stratgey": "move"}, "stratgey: unknown key .allowed: strategy, batch_size"),
-    ({"max_rows_per_second": -5}, "max_rows_per_second: Input should be greater than 0"),
-])
+@pytest.mark.parametrize(
+    "conf,match",
+    [
+        ({"batch_size": "1000"}, "batch_size: Input should be a valid integer"),
+        ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 1"),
+        ({"strategy": "purge"}, "strategy: Input should be 'copy', 'copy_then_delete' or 'move'"),
+        ({"dry_run": "yes"}, "dry_run: Input should be a valid boolean"),
+        ({"jobs": "orders"}, "jobs: Input should be a valid list"),
+        ({"jobs": ["orders", "ghost"]}, r"unknown job\(s\) \['ghost'\]"),
+        ({"stratgey": "move"}, "stratgey: unknown key .allowed: strategy, batch_size"),
+        ({"max_rows_per_second": -5}, "max_rows_per_second: Input should be greater than 0"),
+    ],
+)
 def test_bad_conf_types(conf, match):
     with pytest.raises(WarmArchiveError, match=match):
         parse_conf(conf, ["orders"], allow_conf_where=False)

@@ -22,16 +22,20 @@ def _rollback(params):
 def _key_reads(status: dict) -> tuple[int, int]:
     """(batches known from count and ends, batches read key by key)."""
     sql = status["sql"]
-    spans = sum(s["count"] for s in sql if s["statement"].startswith("SELECT COUNT(*), MIN(")
-                and " FROM (SELECT " in s["statement"])  # not the plan's count and ends
+    spans = sum(
+        s["count"]
+        for s in sql
+        if s["statement"].startswith("SELECT COUNT(*), MIN(") and " FROM (SELECT " in s["statement"]
+    )  # not the plan's count and ends
     full = sum(s["count"] for s in sql if "LIMIT %s" in s["statement"] and "COUNT(*)" not in s["statement"])
     return spans, full
 
 
 # Where rows stream server to server (one database, PG->PG, across engines); MariaDB over two
 # connections reads the batch's rows themselves, keys included.
-@pytest.mark.parametrize("src,warm", [("pg", "pg"), ("my", "my"), ("pg", "pg2"), ("my", "pg"), ("pg", "my")],
-                         ids=lambda v: v)
+@pytest.mark.parametrize(
+    "src,warm", [("pg", "pg"), ("my", "my"), ("pg", "pg2"), ("my", "pg"), ("pg", "my")], ids=lambda v: v
+)
 def test_dense_batches_are_known_without_reading_each_key(engines, src, warm):
     pair = Pair(engines[src], engines[warm]).reset()
     status = pair.run("copy_then_delete")

@@ -33,8 +33,10 @@ def _delete_source(pair, run_id):
         statements = [s["statement"] for s in job.stats.as_list()]
     # judged by digest: a locked read of the source digests, or (PostgreSQL source) one DELETE
     # comparing each row's digest with the warm one at its key's position
-    assert any("md5(" in s.lower() and ((s.startswith("SELECT") and "FOR UPDATE" in s) or s.startswith("DELETE"))
-               for s in statements), statements
+    assert any(
+        "md5(" in s.lower() and ((s.startswith("SELECT") and "FOR UPDATE" in s) or s.startswith("DELETE"))
+        for s in statements
+    ), statements
     return out
 
 
@@ -85,8 +87,11 @@ def test_equal_values_in_another_text_form_are_deleted(xpair):
     pair = xpair
     pair.run("copy", run_id="r")
     w = pair.warm.q(WARM)
-    pair.warm.execute(f"ALTER TABLE {w} ALTER COLUMN amount TYPE numeric(14,4)" if pair.warm.kind == "pg"
-                      else f"ALTER TABLE {w} MODIFY amount decimal(14,4) NOT NULL")
+    pair.warm.execute(
+        f"ALTER TABLE {w} ALTER COLUMN amount TYPE numeric(14,4)"
+        if pair.warm.kind == "pg"
+        else f"ALTER TABLE {w} MODIFY amount decimal(14,4) NOT NULL"
+    )
 
     out = _delete_source(pair, "r")
 
@@ -118,6 +123,7 @@ def test_warm_rows_altered_or_missing_keep_their_source_rows(xpair):
 
 # ------------------------------------------------ MariaDB source: one digest a side per dense slice
 
+
 @pytest.fixture
 def mypg(engines):
     return Pair(engines["my"], engines["pg"]).reset(n=3000)
@@ -137,7 +143,7 @@ def _delete_counting(pair, run_id) -> tuple[dict, int, int]:
 
 
 def _slices(keys, batch_size=700, chunk=300) -> int:
-    batches = [keys[i:i + batch_size] for i in range(0, len(keys), batch_size)]
+    batches = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
     return sum(-(-len(b) // chunk) for b in batches)
 
 

@@ -17,8 +17,11 @@ from warm_archive.engine import TableJob
 
 
 def _index_hints(status: dict) -> set[str]:
-    return {s["statement"].split("FORCE INDEX (")[1].split(")")[0]
-            for s in status["sql"] if "FORCE INDEX (" in s["statement"]}
+    return {
+        s["statement"].split("FORCE INDEX (")[1].split(")")[0]
+        for s in status["sql"]
+        if "FORCE INDEX (" in s["statement"]
+    }
 
 
 @pytest.mark.parametrize("warm", ["my", "my2", "pg"])

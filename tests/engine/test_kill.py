@@ -18,10 +18,14 @@ from tests.dbs import checksum
 from tests.engine.conftest import PAIRS, ROOT_DIR
 from tests.engine.job_process import STATUS
 
-MOVE = ["after_plan:1", "after_source_read:2", "during_warm_write:3", "before_warm_commit:2",
-        "after_warm_commit:4"]
-COPY_THEN_DELETE = ["after_source_read:2", "during_warm_write:3", "after_warm_commit:4",
-                    "during_delete_phase:2", "before_ledger_delete_mark:3"]
+MOVE = ["after_plan:1", "after_source_read:2", "during_warm_write:3", "before_warm_commit:2", "after_warm_commit:4"]
+COPY_THEN_DELETE = [
+    "after_source_read:2",
+    "during_warm_write:3",
+    "after_warm_commit:4",
+    "during_delete_phase:2",
+    "before_ledger_delete_mark:3",
+]
 ONE_DATABASE = {("pg", "pg"), ("my", "my")}  # batch and source delete commit together: no gap
 
 
@@ -39,8 +43,22 @@ def job(pair, strategy, run_id, action="run", kill_at=None, rate=""):
     if kill_at:
         env["WARM_ARCHIVE_KILL_AT"] = kill_at
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.engine.job_process", pair.src.name, pair.warm.name, strategy,
-         run_id, action, rate], cwd=ROOT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "tests.engine.job_process",
+            pair.src.name,
+            pair.warm.name,
+            strategy,
+            run_id,
+            action,
+            rate,
+        ],
+        cwd=ROOT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def finish(proc, expect_killed=False) -> dict | None:
@@ -51,7 +69,7 @@ def finish(proc, expect_killed=False) -> dict | None:
         return None
     assert proc.returncode == 0, out.decode()[-3000:]
     lines = [ln for ln in out.decode().splitlines() if ln.startswith(STATUS)]
-    return json.loads(lines[-1][len(STATUS):]) if lines else None
+    return json.loads(lines[-1][len(STATUS) :]) if lines else None
 
 
 def assert_nothing_lost(pair):
@@ -75,8 +93,12 @@ def kill_pair(request, engines):
     return Pair(engines[s], engines[w]).reset(n=2400)
 
 
-@pytest.mark.parametrize("kill_pair,strategy,point", [((s, w), st, p) for s, w, st, p in CASES],
-                         ids=[f"{s}->{w}-{st}-{p}" for s, w, st, p in CASES], indirect=["kill_pair"])
+@pytest.mark.parametrize(
+    "kill_pair,strategy,point",
+    [((s, w), st, p) for s, w, st, p in CASES],
+    ids=[f"{s}->{w}-{st}-{p}" for s, w, st, p in CASES],
+    indirect=["kill_pair"],
+)
 def test_kill_then_retry_is_exact(kill_pair, strategy, point):
     pair = kill_pair
     finish(job(pair, strategy, "k", kill_at=point), expect_killed=True)

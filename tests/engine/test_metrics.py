@@ -20,8 +20,13 @@ def statsd(monkeypatch):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.2)
-    for key, value in {"STATSD_ON": "True", "STATSD_HOST": "127.0.0.1", "STATSD_PORT": str(sock.getsockname()[1]),
-                       "STATSD_PREFIX": "airflow", "STATSD_INFLUXDB_ENABLED": "True"}.items():
+    for key, value in {
+        "STATSD_ON": "True",
+        "STATSD_HOST": "127.0.0.1",
+        "STATSD_PORT": str(sock.getsockname()[1]),
+        "STATSD_PREFIX": "airflow",
+        "STATSD_INFLUXDB_ENABLED": "True",
+    }.items():
         monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
     stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
     lines: list[str] = []

@@ -22,35 +22,56 @@ MY_DDL = """CREATE TABLE t_src.types (id bigint PRIMARY KEY, t longtext, v varch
  n decimal(12,4), n0 decimal(10,0), f double, r float, ts datetime(6), d date, b tinyint(1),
  j longtext) DEFAULT CHARSET=utf8mb4"""
 
-TEXTS = ["plain", "tab\there", "line\nbreak", "cr\rreturn", "back\\slash", "\\N", "x\\ny", "\\",
-         "quote ' \" ' '", "pipe|bar", "ünïcødé ✓ 😀 中文", "", "trailing   ", "  leading",
-         "%s %% ? :1", "semi; -- comment", "a\t\\t\n\\n"]
-NUMS = [Decimal("12.5000"), Decimal("-0.0001"), Decimal("0.0000"), Decimal("99999999.9999"),
-        Decimal("-12345678.1200")]
+TEXTS = [
+    "plain",
+    "tab\there",
+    "line\nbreak",
+    "cr\rreturn",
+    "back\\slash",
+    "\\N",
+    "x\\ny",
+    "\\",
+    "quote ' \" ' '",
+    "pipe|bar",
+    "ünïcødé ✓ 😀 中文",
+    "",
+    "trailing   ",
+    "  leading",
+    "%s %% ? :1",
+    "semi; -- comment",
+    "a\t\\t\n\\n",
+]
+NUMS = [Decimal("12.5000"), Decimal("-0.0001"), Decimal("0.0000"), Decimal("99999999.9999"), Decimal("-12345678.1200")]
 FLOATS = [0.1, 1e-300, 123456.789, -2.5, 1.7976931348623157e308, 0.0, 3.141592653589793]
 REALS = [0.5, 1.25, -3.0, 1024.0]
-TIMES = [dt.datetime(2024, 2, 29, 23, 59, 59, 999999), dt.datetime(2000, 1, 1),
-         dt.datetime(1970, 1, 1, 0, 0, 0, 1), dt.datetime(2025, 6, 30, 12, 0, 0, 500000)]
+TIMES = [
+    dt.datetime(2024, 2, 29, 23, 59, 59, 999999),
+    dt.datetime(2000, 1, 1),
+    dt.datetime(1970, 1, 1, 0, 0, 0, 1),
+    dt.datetime(2025, 6, 30, 12, 0, 0, 500000),
+]
 
 
 def rows(n=60):
     out = []
     for i in range(1, n + 1):
         null = i % 9 == 0  # every nullable column NULL together, now and then
-        out.append((
-            i,
-            None if null else TEXTS[i % len(TEXTS)] + f" #{i}" * (i % 2),
-            None if null else TEXTS[(i * 7) % len(TEXTS)][:40],
-            None if null else ["ab", "", "x y", "üü"][i % 4],
-            None if null else NUMS[i % len(NUMS)],
-            None if null else Decimal(i * 1000003 % 9999999999),
-            None if null else FLOATS[i % len(FLOATS)],
-            None if null else REALS[i % len(REALS)],
-            None if null else TIMES[i % len(TIMES)] + dt.timedelta(days=i),
-            None if null else (TIMES[i % len(TIMES)] + dt.timedelta(days=i)).date(),
-            None if null else i % 2 == 0,
-            None if null else '{"k": "v\\tw", "n": %d, "u": "✓"}' % i,
-        ))
+        out.append(
+            (
+                i,
+                None if null else TEXTS[i % len(TEXTS)] + f" #{i}" * (i % 2),
+                None if null else TEXTS[(i * 7) % len(TEXTS)][:40],
+                None if null else ["ab", "", "x y", "üü"][i % 4],
+                None if null else NUMS[i % len(NUMS)],
+                None if null else Decimal(i * 1000003 % 9999999999),
+                None if null else FLOATS[i % len(FLOATS)],
+                None if null else REALS[i % len(REALS)],
+                None if null else TIMES[i % len(TIMES)] + dt.timedelta(days=i),
+                None if null else (TIMES[i % len(TIMES)] + dt.timedelta(days=i)).date(),
+                None if null else i % 2 == 0,
+                None if null else '{"k": "v\\tw", "n": ' + str(i) + ', "u": "✓"}',
+            )
+        )
     return out
 
 
@@ -67,8 +88,7 @@ def _make(engine, rows_):
         with engine.conn.cursor() as cur:
             cur.executemany(sql, rows_)
     else:
-        engine.conn.cursor().executemany(sql, [(*r[:10], None if r[10] is None else int(r[10]), r[11])
-                                               for r in rows_])
+        engine.conn.cursor().executemany(sql, [(*r[:10], None if r[10] is None else int(r[10]), r[11]) for r in rows_])
 
 
 def _read(engine, table):
@@ -96,10 +116,20 @@ def _wipe(engines):
 
 
 def _run(src, warm, strategy="copy_then_delete", **kw):
-    p = JobParams(dag_id="warm_test", run_id=kw.pop("run_id", f"pt_{strategy}"), task_id="types",
-                  source_conn_id=src.conn_id, source_table=SRC, target_conn_id=warm.conn_id,
-                  target_table=WARM, key=["id"], where=kw.pop("where", "id <= 40"),
-                  strategy=strategy, batch_size=kw.pop("batch_size", 7), **kw)
+    p = JobParams(
+        dag_id="warm_test",
+        run_id=kw.pop("run_id", f"pt_{strategy}"),
+        task_id="types",
+        source_conn_id=src.conn_id,
+        source_table=SRC,
+        target_conn_id=warm.conn_id,
+        target_table=WARM,
+        key=["id"],
+        where=kw.pop("where", "id <= 40"),
+        strategy=strategy,
+        batch_size=kw.pop("batch_size", 7),
+        **kw,
+    )
     with TableJob(p) as job:
         status = job.run()
         return status, job
@@ -133,11 +163,16 @@ def test_changed_rows_are_kept_and_equal_values_in_other_forms_are_deleted(engin
     src.execute("UPDATE t_src.types SET c = NULL")
     _run(src, warm, "copy", run_id="pt_copy")
     # Same values, another scale: the digests differ, the values do not.
-    warm.execute(f"ALTER TABLE {warm.q(WARM)} " + ("ALTER COLUMN n TYPE numeric(14,6)" if warm.kind == "pg"
-                                                   else "MODIFY n decimal(14,6)"))
+    warm.execute(
+        f"ALTER TABLE {warm.q(WARM)} "
+        + ("ALTER COLUMN n TYPE numeric(14,6)" if warm.kind == "pg" else "MODIFY n decimal(14,6)")
+    )
     # Changed behind the job's back: trailing space, a letter's case, a microsecond.
-    warm.execute(f"UPDATE {warm.q(WARM)} SET v = CONCAT(v, ' ') WHERE id = 3" if warm.kind == "my"
-                 else f"UPDATE {warm.q(WARM)} SET v = v || ' ' WHERE id = 3")
+    warm.execute(
+        f"UPDATE {warm.q(WARM)} SET v = CONCAT(v, ' ') WHERE id = 3"
+        if warm.kind == "my"
+        else f"UPDATE {warm.q(WARM)} SET v = v || ' ' WHERE id = 3"
+    )
     warm.execute(f"UPDATE {warm.q(WARM)} SET t = UPPER(t) WHERE id = 4")
     ts_plus = "ts + INTERVAL 1 MICROSECOND" if warm.kind == "my" else "ts + interval '1 microsecond'"
     warm.execute(f"UPDATE {warm.q(WARM)} SET ts = {ts_plus} WHERE id = 5")
@@ -169,14 +204,23 @@ def test_binary_and_time_columns(engines, src_kind, warm_kind):
     src.drop(SRC)
     blob, tm = ("bytea", "time(6)") if src.kind == "pg" else ("varbinary(64)", "time(6)")
     src.execute(f"CREATE TABLE t_src.types (id bigint PRIMARY KEY, bin {blob}, tm {tm}, t text)")
-    vals = [(i, None if i % 5 == 0 else bytes([i, 0, 92, 39, 9, 10, 255 - i]),
-             None if i % 4 == 0 else dt.time(i % 24, i % 60, 1, i * 1000), f"r{i}\t'\\") for i in range(1, 31)]
+    vals = [
+        (
+            i,
+            None if i % 5 == 0 else bytes([i, 0, 92, 39, 9, 10, 255 - i]),
+            None if i % 4 == 0 else dt.time(i % 24, i % 60, 1, i * 1000),
+            f"r{i}\t'\\",
+        )
+        for i in range(1, 31)
+    ]
     if src.kind == "pg":
         with src.conn.cursor() as cur:
             cur.executemany("INSERT INTO t_src.types VALUES (%s, %s, %s, %s)", vals)
     else:
-        src.conn.cursor().executemany("INSERT INTO t_src.types VALUES (%s, %s, %s, %s)",
-                                      [(i, b, None if t is None else t.isoformat(), x) for i, b, t, x in vals])
+        src.conn.cursor().executemany(
+            "INSERT INTO t_src.types VALUES (%s, %s, %s, %s)",
+            [(i, b, None if t is None else t.isoformat(), x) for i, b, t, x in vals],
+        )
     status, job = _run(src, warm, where="id <= 20")
     assert (job.plan.passthrough is None) == (src.kind == "my")
     assert status["rows_copied"] == 20 and status["rows_deleted"] == 20
@@ -201,8 +245,9 @@ def test_mariadb_float_arrives_exactly():
         src.drop(SRC)
         src.execute("CREATE TABLE t_src.types (id bigint PRIMARY KEY, r float, f double)")
         vals = [16777216.0, 0.123456789, 3.4e38, 0.1, -1.5e-20, None]
-        src.conn.cursor().executemany("INSERT INTO t_src.types VALUES (%s, %s, %s)",
-                                      [(i, v, v) for i, v in enumerate(vals, 1)])
+        src.conn.cursor().executemany(
+            "INSERT INTO t_src.types VALUES (%s, %s, %s)", [(i, v, v) for i, v in enumerate(vals, 1)]
+        )
         status, job = _run(src, warm, where="1=1", batch_size=4)
         assert job.plan.passthrough is not None
         assert status["rows_copied"] == len(vals) and status["rows_deleted"] == len(vals)
@@ -212,7 +257,6 @@ def test_mariadb_float_arrives_exactly():
     finally:
         src.close()
         warm.close()
-
 
 
 def test_digests_agree_across_engines_and_tell_near_collisions_apart():
@@ -232,32 +276,48 @@ def test_digests_agree_across_engines_and_tell_near_collisions_apart():
         (("~", "~", "~", None), (None, None, None, None)),
         (("", "", "", None), (None, None, None, None)),
         (("a", "b", "é", dt.datetime(1000, 1, 1, 0, 0, 0, 1)), ("a", "b", "é", dt.datetime(1000, 1, 1))),
-        (("é", "é", "ü", dt.datetime(9999, 12, 31, 23, 59, 59, 999999)),
-         ("é", "é", "ü", dt.datetime(9999, 12, 31, 23, 59, 59, 999998))),
+        (
+            ("é", "é", "ü", dt.datetime(9999, 12, 31, 23, 59, 59, 999999)),
+            ("é", "é", "ü", dt.datetime(9999, 12, 31, 23, 59, 59, 999998)),
+        ),
         (("z", "z", "z", dt.datetime(1969, 12, 31, 23, 59, 59, 999999)), ("z", "z", "z", dt.datetime(1970, 1, 1))),
     ]
     my, pg = Engine("my"), Engine("pg")
     try:
-        for e, ddl in ((my, "id bigint PRIMARY KEY, a text, b varchar(20), l varchar(20) CHARACTER SET latin1, "
-                            "ts datetime(6)"),
-                       (pg, "id bigint PRIMARY KEY, a text, b varchar(20), l varchar(20), ts timestamp(6)")):
+        for e, ddl in (
+            (my, "id bigint PRIMARY KEY, a text, b varchar(20), l varchar(20) CHARACTER SET latin1, ts datetime(6)"),
+            (pg, "id bigint PRIMARY KEY, a text, b varchar(20), l varchar(20), ts timestamp(6)"),
+        ):
             for table, side in ((SRC, 0), (WARM, 1)):
                 e.schema(table.split(".")[0])
                 e.drop(table)
                 e.execute(f"CREATE TABLE {e.q(table)} ({ddl})")
                 cur = e.conn.cursor()
-                cur.executemany(f"INSERT INTO {e.q(table)} VALUES (%s, %s, %s, %s, %s)",
-                                [(i, *pair[side]) for i, pair in enumerate(pairs, 1)])
+                cur.executemany(
+                    f"INSERT INTO {e.q(table)} VALUES (%s, %s, %s, %s, %s)",
+                    [(i, *pair[side]) for i, pair in enumerate(pairs, 1)],
+                )
                 e.conn.commit()
-        p = JobParams(dag_id="warm_test", run_id="digest", task_id="types", source_conn_id=my.conn_id,
-                      source_table=SRC, target_conn_id=pg.conn_id, target_table=WARM, key=["id"])
+        p = JobParams(
+            dag_id="warm_test",
+            run_id="digest",
+            task_id="types",
+            source_conn_id=my.conn_id,
+            source_table=SRC,
+            target_conn_id=pg.conn_id,
+            target_table=WARM,
+            key=["id"],
+        )
         with TableJob(p) as job:
             job.prepare(create_target=False)
             canon = deletion.canon_plan(job.plan, job.src, job.warm)
             assert canon and all(canon)  # every column in the digest, none compared in Python
             whole = [(1,), (len(pairs),)]
-            digests = {(engine, table): deletion._digests(d, table, job.plan, job.stats, whole, canon, side)
-                       for engine, d, side in (("my", job.src, 0), ("pg", job.warm, 1)) for table in (SRC, WARM)}
+            digests = {
+                (engine, table): deletion._digests(d, table, job.plan, job.stats, whole, canon, side)
+                for engine, d, side in (("my", job.src, 0), ("pg", job.warm, 1))
+                for table in (SRC, WARM)
+            }
         for table in (SRC, WARM):
             assert digests["my", table] == digests["pg", table]
         differ = [digests["pg", SRC][i] != digests["pg", WARM][i] for i in range(1, len(pairs) + 1)]
@@ -275,20 +335,30 @@ def test_timestamps_with_time_zone_arrive_in_utc_and_out_of_range_ones_stop_the_
     pg.schema("t_src")
     pg.drop(SRC)
     pg.execute("CREATE TABLE t_src.types (id bigint PRIMARY KEY, tz timestamptz, ts timestamp(6), d date)")
-    pg.execute("INSERT INTO t_src.types VALUES "
-               "(1, '2024-02-29 23:59:59.999999+00', '2024-02-29 23:59:59.999999', '2024-02-29'), "
-               "(2, '2000-01-01 00:00:00+05:30', '2000-01-01 00:00:00', '0001-01-01'), "
-               "(3, '1970-01-01 00:00:00.5-08', '9999-12-31 23:59:59.5', '9999-12-31'), "
-               "(4, NULL, NULL, NULL), "
-               "(5, 'infinity', '2020-01-01', '2020-01-01'), "
-               "(6, '2020-01-01+00', '0044-03-15 12:00:00 BC', '2020-01-01')")
+    pg.execute(
+        "INSERT INTO t_src.types VALUES "
+        "(1, '2024-02-29 23:59:59.999999+00', '2024-02-29 23:59:59.999999', '2024-02-29'), "
+        "(2, '2000-01-01 00:00:00+05:30', '2000-01-01 00:00:00', '0001-01-01'), "
+        "(3, '1970-01-01 00:00:00.5-08', '9999-12-31 23:59:59.5', '9999-12-31'), "
+        "(4, NULL, NULL, NULL), "
+        "(5, 'infinity', '2020-01-01', '2020-01-01'), "
+        "(6, '2020-01-01+00', '0044-03-15 12:00:00 BC', '2020-01-01')"
+    )
     status, _ = _run(pg, my, where="id <= 4")
     assert status["rows_copied"] == status["rows_deleted"] == 4
     got = {r[0]: tuple(r[1:]) for r in my.execute("SELECT id, tz, ts, d FROM t_warm.types ORDER BY id").fetchall()}
     assert got == {
-        1: (dt.datetime(2024, 2, 29, 23, 59, 59, 999999), dt.datetime(2024, 2, 29, 23, 59, 59, 999999), dt.date(2024, 2, 29)),
+        1: (
+            dt.datetime(2024, 2, 29, 23, 59, 59, 999999),
+            dt.datetime(2024, 2, 29, 23, 59, 59, 999999),
+            dt.date(2024, 2, 29),
+        ),
         2: (dt.datetime(1999, 12, 31, 18, 30), dt.datetime(2000, 1, 1), dt.date(1, 1, 1)),
-        3: (dt.datetime(1970, 1, 1, 8, 0, 0, 500000), dt.datetime(9999, 12, 31, 23, 59, 59, 500000), dt.date(9999, 12, 31)),
+        3: (
+            dt.datetime(1970, 1, 1, 8, 0, 0, 500000),
+            dt.datetime(9999, 12, 31, 23, 59, 59, 500000),
+            dt.date(9999, 12, 31),
+        ),
         4: (None, None, None),
     }
     for key in (5, 6):

@@ -10,8 +10,10 @@ import pytest
 
 from warm_archive.engine import JobParams, TableJob
 
-ROWS = [(i, f"2020-01-{1 + i % 28:02d} 10:00:00", f"note {i} | ' \\ ✓", None if i % 5 == 0 else i * 1.25)
-        for i in range(1, 2001)]
+ROWS = [
+    (i, f"2020-01-{1 + i % 28:02d} 10:00:00", f"note {i} | ' \\ ✓", None if i % 5 == 0 else i * 1.25)
+    for i in range(1, 2001)
+]
 
 
 @pytest.fixture
@@ -33,10 +35,19 @@ def _rows(path, table="orders"):
 @pytest.mark.parametrize("strategy", ["copy_then_delete", "move", "copy"])
 def test_sqlite_to_sqlite_archives_exactly(sqlite_conns, strategy):
     hot, warm = sqlite_conns
-    p = JobParams(dag_id="warm_test", run_id=f"sqlite_{strategy}", task_id="orders",
-                  source_conn_id="T_SQLITE_HOT", source_table="orders", target_conn_id="T_SQLITE_WARM",
-                  target_table="orders", key=["id"], where="created_at < '2020-01-15'",
-                  strategy=strategy, batch_size=300)
+    p = JobParams(
+        dag_id="warm_test",
+        run_id=f"sqlite_{strategy}",
+        task_id="orders",
+        source_conn_id="T_SQLITE_HOT",
+        source_table="orders",
+        target_conn_id="T_SQLITE_WARM",
+        target_table="orders",
+        key=["id"],
+        where="created_at < '2020-01-15'",
+        strategy=strategy,
+        batch_size=300,
+    )
     with TableJob(p) as job:
         status = job.run()
     old = {r[0]: r for r in ROWS if r[1] < "2020-01-15"}

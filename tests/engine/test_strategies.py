@@ -42,9 +42,22 @@ def test_status_records_every_statement_with_counts_and_time(pair):
     # one entry per distinct statement: the batches' key parameters are not part of the text
     selects = [s for s in sql if "LIMIT %s" in s["statement"]]  # first batch, and the ones after
     assert len(selects) == 2 and sum(s["count"] for s in selects) == status["batches"] + 1
-    for field in ("strategy", "table", "target", "rows_planned", "rows_copied", "rows_skipped",
-                  "rows_deleted", "progress_pct", "source_status", "rows_per_second", "batches",
-                  "dry_run", "sql", "updated_at"):
+    for field in (
+        "strategy",
+        "table",
+        "target",
+        "rows_planned",
+        "rows_copied",
+        "rows_skipped",
+        "rows_deleted",
+        "progress_pct",
+        "source_status",
+        "rows_per_second",
+        "batches",
+        "dry_run",
+        "sql",
+        "updated_at",
+    ):
         assert field in status
 
 
@@ -88,12 +101,24 @@ def test_composite_key_and_throttle(engines):
     pg.schema("t_src")
     pg.schema("t_warm")
     pg.execute("DROP TABLE IF EXISTS t_src.items; DROP TABLE IF EXISTS t_warm.items")
-    pg.execute("CREATE TABLE t_src.items (order_id int, line_no int, qty int NOT NULL, PRIMARY KEY (order_id, line_no))")
+    pg.execute(
+        "CREATE TABLE t_src.items (order_id int, line_no int, qty int NOT NULL, PRIMARY KEY (order_id, line_no))"
+    )
     pg.execute("INSERT INTO t_src.items SELECT o, l, o * l FROM generate_series(1, 300) o, generate_series(1, 4) l")
-    p = JobParams(dag_id="warm_test", run_id="composite", task_id="items", source_conn_id="T_PG",
-                  source_table="t_src.items", target_conn_id="T_PG", target_table="t_warm.items",
-                  key=["order_id", "line_no"], where="order_id <= 200", strategy="move", batch_size=77,
-                  max_rows_per_second=2000)
+    p = JobParams(
+        dag_id="warm_test",
+        run_id="composite",
+        task_id="items",
+        source_conn_id="T_PG",
+        source_table="t_src.items",
+        target_conn_id="T_PG",
+        target_table="t_warm.items",
+        key=["order_id", "line_no"],
+        where="order_id <= 200",
+        strategy="move",
+        batch_size=77,
+        max_rows_per_second=2000,
+    )
     import time
 
     t0 = time.monotonic()
@@ -103,4 +128,6 @@ def test_composite_key_and_throttle(engines):
     assert status["rows_copied"] == 800 and status["rows_deleted"] == 800
     assert pg.execute("SELECT COUNT(*), MIN(order_id) FROM t_src.items").fetchone() == (400, 201)
     assert pg.execute("SELECT COUNT(*), SUM(qty) FROM t_warm.items").fetchone() == (
-        800, sum(o * l for o in range(1, 201) for l in range(1, 5)))
+        800,
+        sum(o * line for o in range(1, 201) for line in range(1, 5)),
+    )

@@ -32,8 +32,7 @@ def _pgb():
     with psycopg.connect("host=127.0.0.1 user=root dbname=test", autocommit=True) as c:
         if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (OTHER_PG_DB,)).fetchone():
             c.execute(f'CREATE DATABASE "{OTHER_PG_DB}"')
-    return psycopg.connect(f"host=127.0.0.1 user=root dbname={OTHER_PG_DB}", autocommit=True,
-                           prepare_threshold=None)
+    return psycopg.connect(f"host=127.0.0.1 user=root dbname={OTHER_PG_DB}", autocommit=True, prepare_threshold=None)
 
 
 class Side:
@@ -63,9 +62,10 @@ class Side:
         return [tuple(r) for r in self.sql(f"SELECT * FROM {table} ORDER BY id")]
 
     def ledger_rows(self, run_id: str) -> int:
-        exists = self.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = "
-                          "'warm_archive_ledger' AND table_schema = " +
-                          ("current_schema()" if self.kind == "pg" else "DATABASE()"))[0][0]
+        exists = self.sql(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = "
+            "'warm_archive_ledger' AND table_schema = " + ("current_schema()" if self.kind == "pg" else "DATABASE()")
+        )[0][0]
         if not exists:
             return 0
         return self.sql("SELECT COUNT(*) FROM warm_archive_ledger WHERE run_id = %s", (run_id,))[0][0]
@@ -94,9 +94,19 @@ def _run_id() -> str:
 
 def _run(src: Side, warm: Side, strategy: str = "copy_then_delete", run_id: str | None = None) -> tuple[str, dict]:
     run_id = run_id or _run_id()
-    p = JobParams(dag_id="warm_test_prec", run_id=run_id, task_id="prec", source_conn_id=src.conn_id,
-                  source_table=SRC, target_conn_id=warm.conn_id, target_table=WARM, key=["id"],
-                  where="id > 0", strategy=strategy, batch_size=2)
+    p = JobParams(
+        dag_id="warm_test_prec",
+        run_id=run_id,
+        task_id="prec",
+        source_conn_id=src.conn_id,
+        source_table=SRC,
+        target_conn_id=warm.conn_id,
+        target_table=WARM,
+        key=["id"],
+        where="id > 0",
+        strategy=strategy,
+        batch_size=2,
+    )
     with TableJob(p) as job:
         return run_id, job.run()
 
@@ -109,18 +119,34 @@ def _type(case_types, kind: str) -> str:
 #          the words of the reason). The value is also in a second row next to a harmless one.
 TS = "2024-01-01 10:00:00.123456"
 NARROW = {
-    "fractional_seconds": ({"pg": "timestamp(6)", "my": "datetime(6)"},
-                           {"pg": "timestamp(0)", "my": "datetime(0)"}, TS, "fractional seconds"),
+    "fractional_seconds": (
+        {"pg": "timestamp(6)", "my": "datetime(6)"},
+        {"pg": "timestamp(0)", "my": "datetime(0)"},
+        TS,
+        "fractional seconds",
+    ),
     "varchar_length": ("varchar(60)", "varchar(50)", "x" * 60, "50 characters"),
-    "numeric_scale": ({"pg": "numeric(10,2)", "my": "decimal(10,2)"},
-                      {"pg": "numeric(10,1)", "my": "decimal(10,1)"}, Decimal("12345678.99"), "decimal places"),
-    "numeric_precision": ({"pg": "numeric(12,2)", "my": "decimal(12,2)"},
-                          {"pg": "numeric(10,2)", "my": "decimal(10,2)"}, Decimal("9999999999.99"), "integer digits"),
+    "numeric_scale": (
+        {"pg": "numeric(10,2)", "my": "decimal(10,2)"},
+        {"pg": "numeric(10,1)", "my": "decimal(10,1)"},
+        Decimal("12345678.99"),
+        "decimal places",
+    ),
+    "numeric_precision": (
+        {"pg": "numeric(12,2)", "my": "decimal(12,2)"},
+        {"pg": "numeric(10,2)", "my": "decimal(10,2)"},
+        Decimal("9999999999.99"),
+        "integer digits",
+    ),
     "integer_width": ({"pg": "bigint", "my": "int unsigned"}, "integer", 3000000000, "holds only"),
     "text_into_short_varchar": ({"pg": "text", "my": "text"}, "varchar(50)", "y" * 60, "50 characters"),
     "text_into_tinytext": ({"pg": "text", "my": "mediumtext"}, {"my": "tinytext"}, "z" * 300, "255 bytes"),
-    "charset_4_byte": ({"pg": "text", "my": "varchar(20) CHARACTER SET utf8mb4"},
-                       {"my": "varchar(20) CHARACTER SET utf8mb3"}, "ok 😀", "4-byte characters"),
+    "charset_4_byte": (
+        {"pg": "text", "my": "varchar(20) CHARACTER SET utf8mb4"},
+        {"my": "varchar(20) CHARACTER SET utf8mb3"},
+        "ok 😀",
+        "4-byte characters",
+    ),
 }
 
 
@@ -160,8 +186,10 @@ def test_every_narrow_column_is_named_in_one_message(sides, names):
     ts = {"pg": "timestamp(6)", "my": "datetime(6)"}
     src.create(SRC, {"created_at": ts[src.kind], "note": "varchar(60)", "qty": "integer"})
     src.sql(f"INSERT INTO {SRC} VALUES (1, %s, %s, 7)", (TS, "n" * 60))
-    warm.create(WARM, {"created_at": {"pg": "timestamp(0)", "my": "datetime"}[warm.kind],
-                       "note": "varchar(40)", "qty": "bigint"})
+    warm.create(
+        WARM,
+        {"created_at": {"pg": "timestamp(0)", "my": "datetime"}[warm.kind], "note": "varchar(40)", "qty": "bigint"},
+    )
     before = src.rows(SRC)
     run_id = _run_id()
     with pytest.raises(WarmArchiveError) as e:
@@ -175,14 +203,35 @@ def test_every_narrow_column_is_named_in_one_message(sides, names):
 
 
 # Wider (or equal) targets: every row arrives unchanged and the verified delete removes them all.
-WIDE_SRC = {"pg": {"ts": "timestamp(3)", "v": "varchar(40)", "n": "numeric(10,2)", "i": "integer",
-                   "t": "varchar(40)", "e": "text"},
-            "my": {"ts": "datetime(3)", "v": "varchar(40)", "n": "decimal(10,2)", "i": "int",
-                   "t": "varchar(40)", "e": "varchar(40) CHARACTER SET utf8mb4"}}
-WIDE_TGT = {"pg": {"ts": "timestamp(6)", "v": "varchar(100)", "n": "numeric(12,2)", "i": "bigint",
-                   "t": "text", "e": "text"},
-            "my": {"ts": "datetime(6)", "v": "varchar(100)", "n": "decimal(12,2)", "i": "bigint",
-                   "t": "text", "e": "longtext CHARACTER SET utf8mb4"}}
+WIDE_SRC = {
+    "pg": {
+        "ts": "timestamp(3)",
+        "v": "varchar(40)",
+        "n": "numeric(10,2)",
+        "i": "integer",
+        "t": "varchar(40)",
+        "e": "text",
+    },
+    "my": {
+        "ts": "datetime(3)",
+        "v": "varchar(40)",
+        "n": "decimal(10,2)",
+        "i": "int",
+        "t": "varchar(40)",
+        "e": "varchar(40) CHARACTER SET utf8mb4",
+    },
+}
+WIDE_TGT = {
+    "pg": {"ts": "timestamp(6)", "v": "varchar(100)", "n": "numeric(12,2)", "i": "bigint", "t": "text", "e": "text"},
+    "my": {
+        "ts": "datetime(6)",
+        "v": "varchar(100)",
+        "n": "decimal(12,2)",
+        "i": "bigint",
+        "t": "text",
+        "e": "longtext CHARACTER SET utf8mb4",
+    },
+}
 WIDE_ROWS = [
     (1, dt.datetime(2024, 1, 1, 10, 0, 0, 123000), "v" * 40, Decimal("12345678.99"), 2147483647, "t" * 40, "😀 ü"),
     (2, dt.datetime(1999, 12, 31, 23, 59, 59, 999000), "", Decimal("-0.01"), -2147483648, "a\tb", None),

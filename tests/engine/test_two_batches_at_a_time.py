@@ -23,7 +23,8 @@ def spair(request, engines):
 
 def _ledger_batches(pair, run_id):
     cur = pair.warm.execute(
-        "SELECT batch_no FROM warm_archive_ledger WHERE run_id = %s AND batch_no > 0 ORDER BY batch_no", (run_id,))
+        "SELECT batch_no FROM warm_archive_ledger WHERE run_id = %s AND batch_no > 0 ORDER BY batch_no", (run_id,)
+    )
     return [r[0] for r in cur.fetchall()]
 
 

@@ -67,11 +67,16 @@ def job_client_ports(kind: str, table_sql: str) -> list[int]:
     e = FEngine(kind)
     try:
         if kind == "pg":
-            rows = e.execute("SELECT client_port FROM pg_stat_activity WHERE datname = 'wa_fault' AND "
-                             "pid <> pg_backend_pid() AND position(%s in query) > 0", (table_sql,)).fetchall()
+            rows = e.execute(
+                "SELECT client_port FROM pg_stat_activity WHERE datname = 'wa_fault' AND "
+                "pid <> pg_backend_pid() AND position(%s in query) > 0",
+                (table_sql,),
+            ).fetchall()
             return [r[0] for r in rows if r[0]]
-        rows = e.execute("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND "
-                         "INFO LIKE %s", (f"%{table_sql}%",)).fetchall()
+        rows = e.execute(
+            "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE %s",
+            (f"%{table_sql}%",),
+        ).fetchall()
         return [int(r[0].rsplit(":", 1)[1]) for r in rows if r[0] and ":" in r[0]]
     finally:
         e.close()
@@ -82,12 +87,23 @@ def kill_worker_of(stack, dag_id: str, run_id: str, task_id: str) -> int:
     ``airflow worker -- <task instance id>``."""
     ti = stack.task_instance(dag_id, run_id, task_id)
     title = f"airflow worker -- {ti['id']}"
-    pids = [p.pid for p in psutil.process_iter(["cmdline"])
-            if p.info["cmdline"] and " ".join(p.info["cmdline"]).strip() == title]
+    pids = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] and " ".join(p.info["cmdline"]).strip() == title
+    ]
     assert len(pids) == 1, f"expected one process titled {title!r}, found {pids}"
     os.kill(pids[0], signal.SIGKILL)
     return pids[0]
 
 
-__all__ = ["HeldWarmLock", "job_client_ports", "kill_worker_of", "own_engines", "pairs_for",
-           "time", "try_warm_lock", "wait_job_gone"]
+__all__ = [
+    "HeldWarmLock",
+    "job_client_ports",
+    "kill_worker_of",
+    "own_engines",
+    "pairs_for",
+    "time",
+    "try_warm_lock",
+    "wait_job_gone",
+]

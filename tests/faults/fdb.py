@@ -49,17 +49,21 @@ class FEngine(Engine):
         self.kind = kind
         self.conn_id = CONN_ID[kind]
         if kind == "pg":
-            self.conn = psycopg.connect(f"host=127.0.0.1 user=root dbname={DB}", autocommit=True,
-                                        prepare_threshold=None)
+            self.conn = psycopg.connect(
+                f"host=127.0.0.1 user=root dbname={DB}", autocommit=True, prepare_threshold=None
+            )
         else:
             self.conn = MySQLdb.connect(host="127.0.0.1", user="root", db=DB, charset="utf8mb4")
             self.conn.autocommit(True)
 
     def exists(self, t: str) -> bool:
         schema, name = t.split(".")
-        return bool(self.execute(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-            (schema, name)).fetchone()[0])
+        return bool(
+            self.execute(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                (schema, name),
+            ).fetchone()[0]
+        )
 
     def rows_or_empty(self, t: str) -> dict:
         return self.rows(t) if self.exists(t) else {}
@@ -90,8 +94,9 @@ def waiting_on_lock(admin: FEngine, kind: str, backend: int) -> bool:
     if kind == "pg":
         r = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone()
         return bool(r) and r[0] == "Lock"
-    r = admin.execute("SELECT STATE, COMMAND, TIME, INFO FROM information_schema.PROCESSLIST WHERE ID = %s",
-                      (backend,)).fetchone()
+    r = admin.execute(
+        "SELECT STATE, COMMAND, TIME, INFO FROM information_schema.PROCESSLIST WHERE ID = %s", (backend,)
+    ).fetchone()
     if not r:
         return False
     state, command, seconds, info = r
@@ -101,8 +106,9 @@ def waiting_on_lock(admin: FEngine, kind: str, backend: int) -> bool:
     # running for 2 s is waiting (FOR UPDATE, or INSERT ... SELECT's shared locks on the source).
     if command == "Query" and seconds >= 2 and info:
         return True
-    r = admin.execute("SELECT trx_state FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = %s",
-                      (backend,)).fetchone()
+    r = admin.execute(
+        "SELECT trx_state FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = %s", (backend,)
+    ).fetchone()
     return bool(r) and r[0] == "LOCK WAIT"
 
 
@@ -145,6 +151,7 @@ class FPair:
         self.src.create_orders(self.src_table, n, seed)
         if create_warm:  # an empty warm table of the same engine's DDL, so both sides have a checksum
             from tests.dbs import MY_DDL, PG_DDL
+
             self.warm.execute((PG_DDL if self.warm.kind == "pg" else MY_DDL).format(t=self.warm.q(self.warm_table)))
         self.before_src = self.src.rows(self.src_table)
         self.before_warm = self.warm.rows_or_empty(self.warm_table)
@@ -162,10 +169,19 @@ class FPair:
         from warm_archive.engine import JobParams
 
         return JobParams(
-            dag_id=dag_id, run_id=run_id, task_id=task_id or self.name,
-            source_conn_id=self.src.conn_id, source_table=self.src_table,
-            target_conn_id=self.warm.conn_id, target_table=self.warm_table, key=["id"],
-            where=kw.pop("where", WHERE), strategy=strategy, batch_size=kw.pop("batch_size", 200), **kw)
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id or self.name,
+            source_conn_id=self.src.conn_id,
+            source_table=self.src_table,
+            target_conn_id=self.warm.conn_id,
+            target_table=self.warm_table,
+            key=["id"],
+            where=kw.pop("where", WHERE),
+            strategy=strategy,
+            batch_size=kw.pop("batch_size", 200),
+            **kw,
+        )
 
     # -- the checks ---------------------------------------------------------------------------------
     def check_nothing_lost(self) -> None:
@@ -198,8 +214,9 @@ class FPair:
         unrestored = [k for k, row in self.before_src.items() if src.get(k) != row]
         extra = [k for k in warm if k not in self.before_warm]
         # the summary counts a row lost only when it is in neither table, duplicated when in both
-        tally.rows(lost=[k for k in unrestored if warm.get(k) != self.before_src[k]],
-                   duplicated=[k for k in extra if k in src])
+        tally.rows(
+            lost=[k for k in unrestored if warm.get(k) != self.before_src[k]], duplicated=[k for k in extra if k in src]
+        )
         assert checksum(src) == checksum(self.before_src), f"source not restored; missing {unrestored[:10]}"
         assert checksum(warm) == checksum(self.before_warm), f"warm table not restored; extra {extra[:10]}"
 
@@ -266,15 +283,20 @@ def ledger_batches(engine: FEngine, dag_id: str, run_id: str, task_id: str) -> i
     if not engine.exists_ledger():
         return 0
     return engine.execute(
-        "SELECT COUNT(*) FROM warm_archive_ledger WHERE dag_id = %s AND run_id = %s AND task_id = %s "
-        "AND batch_no > 0", (dag_id, run_id, task_id)).fetchone()[0]
+        "SELECT COUNT(*) FROM warm_archive_ledger WHERE dag_id = %s AND run_id = %s AND task_id = %s AND batch_no > 0",
+        (dag_id, run_id, task_id),
+    ).fetchone()[0]
 
 
 def _exists_ledger(self: FEngine) -> bool:
     schema = "public" if self.kind == "pg" else DB
-    return bool(self.execute(
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = "
-        "'warm_archive_ledger'", (schema,)).fetchone()[0])
+    return bool(
+        self.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = "
+            "'warm_archive_ledger'",
+            (schema,),
+        ).fetchone()[0]
+    )
 
 
 FEngine.exists_ledger = _exists_ledger

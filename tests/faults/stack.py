@@ -27,40 +27,70 @@ META_DB = "wa_fault_meta"
 JWT_SECRET = "warm-api-tests-jwt-secret-0123456789abcdef"  # the harness's [api_auth] jwt_secret
 
 # user -> (password, FAB role)
-USERS = {"admin": ("admin-pw", "Admin"), "op": ("op-pw", "Op"), "viewer": ("viewer-pw", "Viewer"),
-         "other": ("other-pw", "Other"), "editor": ("editor-pw", "Editor")}
+USERS = {
+    "admin": ("admin-pw", "Admin"),
+    "op": ("op-pw", "Op"),
+    "viewer": ("viewer-pw", "Viewer"),
+    "other": ("other-pw", "Other"),
+    "editor": ("editor-pw", "Editor"),
+}
 
 
-def spec(dag_id: str, strategy: str, jobs: list[tuple[str, str, str, str]], *, rate: float | None = None,
-         batch: int = 100, retries: int = 0, **options) -> str:
+def spec(
+    dag_id: str,
+    strategy: str,
+    jobs: list[tuple[str, str, str, str]],
+    *,
+    rate: float | None = None,
+    batch: int = 100,
+    retries: int = 0,
+    **options,
+) -> str:
     """jobs: (job id, source engine, warm engine, table name) on the fault suite's connections f_pg/f_my."""
-    return specs.spec(dag_id, strategy, [Job(job_id, f"f_{s}", table(s, "src", name), f"f_{w}", table(w, "warm", name),
-                                             where="created_at < '2025-01-01'") for job_id, s, w, name in jobs],
-                      batch_size=batch, retries=retries, retry_delay_seconds=0, max_rows_per_second=rate, **options)
+    return specs.spec(
+        dag_id,
+        strategy,
+        [
+            Job(
+                job_id,
+                f"f_{s}",
+                table(s, "src", name),
+                f"f_{w}",
+                table(w, "warm", name),
+                where="created_at < '2025-01-01'",
+            )
+            for job_id, s, w, name in jobs
+        ],
+        batch_size=batch,
+        retries=retries,
+        retry_delay_seconds=0,
+        max_rows_per_second=rate,
+        **options,
+    )
 
 
 # DAG id -> spec. Each scenario has its own DAG and tables (see the tests that use them).
 SPECS = {
     # terminate from the monitor (test_terminate_and_kill.py)
     "f_term_copy": spec("f_term_copy", "move", [("orders", "pg", "pg", "tc")], rate=150),
-    "f_term_delete": spec("f_term_delete", "copy_then_delete", [("orders", "my", "my", "td")], batch=200,
-                          rate=300),
-    "f_term_second": spec("f_term_second", "move", [("first", "pg", "my", "ts1"), ("second", "my", "pg", "ts2")],
-                          rate=150),
+    "f_term_delete": spec("f_term_delete", "copy_then_delete", [("orders", "my", "my", "td")], batch=200, rate=300),
+    "f_term_second": spec(
+        "f_term_second", "move", [("first", "pg", "my", "ts1"), ("second", "my", "pg", "ts2")], rate=150
+    ),
     "f_term_lock": spec("f_term_lock", "move", [("orders", "pg", "pg", "tl")]),
     # its pool has no slot until the test has terminated the run (the task cannot start before)
     "f_term_queued": spec("f_term_queued", "move", [("orders", "pg", "pg", "tq")], pool="f_closed"),
     # kill -9 of the Airflow worker, then Airflow's retry
     "f_kill_copy": spec("f_kill_copy", "move", [("orders", "pg", "my", "kc")], rate=150, retries=1),
-    "f_kill_delete": spec("f_kill_delete", "copy_then_delete", [("orders", "my", "pg", "kd")], batch=200,
-                          retries=1),
+    "f_kill_delete": spec("f_kill_delete", "copy_then_delete", [("orders", "my", "pg", "kd")], batch=200, retries=1),
     # two runs of one DAG at once (test_overlapping_runs.py)
     "f_twice": spec("f_twice", "move", [("orders", "pg", "pg", "tw")], rate=400),
     # abuse (tests/abuse)
     "f_abuse": spec("f_abuse", "copy", [("orders", "pg", "pg", "ab")], batch=500),
     "f_abuse_fail": spec("f_abuse_fail", "move", [("orders", "pg", "pg", "ab_missing")]),
-    "f_abuse_slow": spec("f_abuse_slow", "copy", [("orders", "pg", "pg", "abs")], rate=60, batch=20,
-                         allow_conf_where=True),
+    "f_abuse_slow": spec(
+        "f_abuse_slow", "copy", [("orders", "pg", "pg", "abs")], rate=60, batch=20, allow_conf_where=True
+    ),
     "f_other": spec("f_other", "copy", [("orders", "pg", "pg", "ot")], batch=500),
     # paths around the plugin (tests/abuse/test_paths_around_the_plugin.py)
     "f_guard": spec("f_guard", "copy", [("orders", "pg", "my", "gd")], batch=500),
@@ -110,8 +140,14 @@ class FaultStack(Deployment):
         self.use("fab")
         # Only once the api-server is up: it syncs FAB's roles and permissions as it starts, and two
         # syncs at once can insert the same permission twice (a unique violation on CI).
-        users = subprocess.run([str(VENV_PY), "-c", USERS_SCRIPT, json.dumps(USERS)], env=self.env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        users = subprocess.run(
+            [str(VENV_PY), "-c", USERS_SCRIPT, json.dumps(USERS)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+        )
         assert users.returncode == 0, users.stdout[-3000:]
         self.wait_dags(DAGS)
 
@@ -132,11 +168,18 @@ def get() -> FaultStack:
     global _stack
     with _lock:
         if _stack is None:
-            s = FaultStack(meta_db=META_DB, port=PORT, specs=SPECS, passwords={u: p for u, (p, _) in USERS.items()},
-                           connections={"f_pg": PG_URI, "f_my": MY_URI},
-                           extra_env={"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORT),
-                                      "AIRFLOW__CORE__PARALLELISM": "10",
-                                      "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2"})
+            s = FaultStack(
+                meta_db=META_DB,
+                port=PORT,
+                specs=SPECS,
+                passwords={u: p for u, (p, _) in USERS.items()},
+                connections={"f_pg": PG_URI, "f_my": MY_URI},
+                extra_env={
+                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORT),
+                    "AIRFLOW__CORE__PARALLELISM": "10",
+                    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+                },
+            )
             try:
                 s.start()
             except BaseException:

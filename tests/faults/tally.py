@@ -35,9 +35,12 @@ def bad_inputs(n: int = 1) -> None:
     counts["bad_inputs"] += n
 
 
-ATTACKS = {"maintenance": "maintenance conf not issued by the monitor",
-           "where": "where reading past its table", "precision": "narrower warm column",
-           "api": "plugin API hole"}
+ATTACKS = {
+    "maintenance": "maintenance conf not issued by the monitor",
+    "where": "where reading past its table",
+    "precision": "narrower warm column",
+    "api": "plugin API hole",
+}
 
 
 def attack(kind: str) -> None:
@@ -72,15 +75,21 @@ def summary_lines() -> list[str]:
     ek_ok, ek_tried = c["engine_kill_survived"], c["engine_kill_tried"]
     kills_ok = c["kill_survived"] + ek_ok
     kills_tried = c["kill_tried"] + ek_tried
-    engine_note = (f"{ek_ok}/{ek_tried} from tests/engine/test_kill.py" if ek_tried
-                   else "tests/engine/test_kill.py not in this session")
+    engine_note = (
+        f"{ek_ok}/{ek_tried} from tests/engine/test_kill.py"
+        if ek_tried
+        else "tests/engine/test_kill.py not in this session"
+    )
     lines = [
         f"kill points survived / tried : {kills_ok} / {kills_tried}   "
         f"(Airflow worker kill -9: {c['kill_survived']}/{c['kill_tried']}; {engine_note})",
         f"faults survived / tried      : {c['fault_survived']} / {c['fault_tried']}",
         f"bad inputs tried             : {c['bad_inputs']} (every one refused, nothing changed)",
-        "  of which security probes   : " + (", ".join(f"{c[f'attack:{k}']} {what}" for k, what in ATTACKS.items()
-                                                  if c[f"attack:{k}"]) or "none in this session"),
+        "  of which security probes   : "
+        + (
+            ", ".join(f"{c[f'attack:{k}']} {what}" for k, what in ATTACKS.items() if c[f"attack:{k}"])
+            or "none in this session"
+        ),
         f"rows lost                    : {c['rows_lost']}" + (f"  keys {lost_keys[:10]}" if lost_keys else ""),
         f"rows duplicated              : {c['rows_duplicated']}" + (f"  keys {dup_keys[:10]}" if dup_keys else ""),
         f"(row checks made: {c['row_checks']})",

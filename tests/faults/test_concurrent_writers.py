@@ -24,8 +24,13 @@ from tests.faults import tally
 from tests.faults.fdb import FEngine, FPair, JobThread, ledger_batches
 
 N = 1200  # ids 1, 3, 5, ... (odd), so the writer can insert into the gaps
-CASES = [("pg", "pg", "move"), ("my", "my", "move"), ("pg", "my", "move"), ("my", "pg", "copy_then_delete"),
-         ("pg", "pg", "copy_then_delete")]
+CASES = [
+    ("pg", "pg", "move"),
+    ("my", "my", "move"),
+    ("pg", "my", "move"),
+    ("my", "pg", "copy_then_delete"),
+    ("pg", "pg", "copy_then_delete"),
+]
 
 
 class Writer(threading.Thread):
@@ -97,8 +102,7 @@ class Writer(threading.Thread):
 def test_concurrent_writers_lose_nothing(fengines, s, w, strategy):
     pair = FPair(s, w, "cw", fengines)
     pair.reset(n=0)
-    rows = [r for r in orders_rows(N, seed=5) if r[0] % 2 == 1] + \
-           [r for r in orders_rows(N, seed=5, first_id=N + 1)]
+    rows = [r for r in orders_rows(N, seed=5) if r[0] % 2 == 1] + [r for r in orders_rows(N, seed=5, first_id=N + 1)]
     pair.src.insert(pair.src_table, [(2 * r[0] - 1, *r[1:]) for r in rows])  # odd ids 1 .. 4N-1
     start = pair.src_rows()
     model = {k: v[4] for k, v in start.items()}
@@ -127,7 +131,9 @@ def test_concurrent_writers_lose_nothing(fengines, s, w, strategy):
         made_up = [(k, warm[k][4]) for k in warm if warm[k][4] not in writer.history.get(k, ())]
         tally.rows(lost=lost + [k for k, *_ in wrong], duplicated=dup)
         assert not lost, f"{len(lost)} row(s) in neither table: {lost[:10]}"
-        assert not wrong, f"{len(wrong)} row(s) whose latest content is in neither table (key, expected, found): {wrong[:5]}"
+        assert not wrong, (
+            f"{len(wrong)} row(s) whose latest content is in neither table (key, expected, found): {wrong[:5]}"
+        )
         assert not dup, f"{len(dup)} row(s) in both tables: {dup[:10]}"
         assert not made_up, f"warm rows with a content their key never had: {made_up[:10]}"
         assert all(warm[k][1].year < 2025 for k in warm), "a row that never matched the condition was archived"

@@ -16,8 +16,17 @@ from __future__ import annotations
 import pytest
 
 from tests.faults import tally
-from tests.faults.fdb import PAIRS, FEngine, FPair, JobThread, RowLock, kill_backend, \
-    backend_waiting_on_lock, ledger_batches, ledger_report
+from tests.faults.fdb import (
+    PAIRS,
+    FEngine,
+    FPair,
+    JobThread,
+    RowLock,
+    backend_waiting_on_lock,
+    kill_backend,
+    ledger_batches,
+    ledger_report,
+)
 from tests.processes import wait_for
 
 LOCKED_KEY = 700  # in the 4th batch of 200 (ids 1..1600 match the condition)
@@ -63,21 +72,31 @@ def test_connection_dropped_mid_batch(fengines, s, w, side):
         try:
             t.started_evt.wait(30)
             if side == "warm":
-                wait_for(lambda: ledger_batches(pair.warm, "warm_fault", run_id, pair.name) >= 2, 60,
-                         what="two committed batches")
+                wait_for(
+                    lambda: ledger_batches(pair.warm, "warm_fault", run_id, pair.name) >= 2,
+                    60,
+                    what="two committed batches",
+                )
                 holder = WarmTableLock(w, pair.warm_table)
             if side == "delete":  # once the copy is past the row (MariaDB's INSERT ... SELECT would wait on it)
-                wait_for(lambda: ledger_batches(pair.warm, "warm_fault", run_id, pair.name) >= 5, 60,
-                         what="five committed batches")
+                wait_for(
+                    lambda: ledger_batches(pair.warm, "warm_fault", run_id, pair.name) >= 5,
+                    60,
+                    what="five committed batches",
+                )
                 holder = RowLock(s, pair.src_table, LOCKED_KEY)
+
             # hot and warm table in one database: the batch is one INSERT ... SELECT on the source
             # connection; the delete phase may work on more than one source connection
             def candidates():
                 return [t.backends["warm"]] if side == "warm" and not t.job.plan.same_db else t.source_backends()
 
             admin = FEngine(kind)
-            backend = wait_for(lambda: backend_waiting_on_lock(admin, kind, candidates()), 60,
-                               what=f"the job waiting in its {side} step")
+            backend = wait_for(
+                lambda: backend_waiting_on_lock(admin, kind, candidates()),
+                60,
+                what=f"the job waiting in its {side} step",
+            )
             if side == "delete":
                 assert t.job.progress.as_dict()["phase"] == "delete"
             kill_backend(admin, kind, backend)

@@ -78,8 +78,7 @@ def test_rerun_racing_a_rollback_ends_in_one_exact_state(fengines, order):
         tally.rows(lost=lost, duplicated=dup)
         assert not lost and not dup, (lost[:5], dup[:5])
         restored = checksum(src) == checksum(pair.before_src) and not warm
-        archived = checksum(warm) == checksum(pair.expected_archived) and \
-            checksum(src) == checksum(pair.expected_kept)
+        archived = checksum(warm) == checksum(pair.expected_archived) and checksum(src) == checksum(pair.expected_kept)
         assert restored or archived
 
 

@@ -28,12 +28,18 @@ def test_stop_cancels_a_statement_waiting_on_a_lock(fengines, kind):
         holder = None
         try:
             t.started_evt.wait(30)
-            wait_for(lambda: ledger_batches(pair.warm, "warm_fault", run_id, pair.name) >= 5, 60,
-                     what="the copy past the row")
+            wait_for(
+                lambda: ledger_batches(pair.warm, "warm_fault", run_id, pair.name) >= 5,
+                60,
+                what="the copy past the row",
+            )
             holder = RowLock(kind, pair.src_table, 700)
             admin = FEngine(kind)
-            wait_for(lambda: backend_waiting_on_lock(admin, kind, t.source_backends()), 60,
-                     what="the job waiting on the lock")
+            wait_for(
+                lambda: backend_waiting_on_lock(admin, kind, t.source_backends()),
+                60,
+                what="the job waiting on the lock",
+            )
             admin.close()
             t0 = time.monotonic()
             t.job.stop()  # what on_kill does

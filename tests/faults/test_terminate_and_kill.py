@@ -88,9 +88,17 @@ def term_delete(stack):
             holder = RowLock("my", pair.src_table, 700)
             admin = FEngine("my")
             # the job's verified delete waits on the locked row
-            wait_for(lambda: any(waiting_on_lock(admin, "my", r[0]) for r in admin.execute(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s", ("%src_td%",)
-            ).fetchall()), 60, 0.3, "the delete phase waiting on the locked row")
+            wait_for(
+                lambda: any(
+                    waiting_on_lock(admin, "my", r[0])
+                    for r in admin.execute(
+                        "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s", ("%src_td%",)
+                    ).fetchall()
+                ),
+                60,
+                0.3,
+                "the delete phase waiting on the locked row",
+            )
             admin.close()
             _terminate(stack, "f_term_delete", run)
             wait_job_gone(pair, 90)  # on_kill cancels the waiting statement (or the supervisor kills it)
@@ -109,8 +117,12 @@ def term_second(stack):
     ps["ts1"].reset(n=600)
     with tally.scenario("fault"):
         run = stack.trigger("f_term_second")
-        wait_for(lambda: ledger_batches(ps["ts2"].warm, "f_term_second", run, "second") >= 1, 240, 0.2,
-             "the second job's first batch")
+        wait_for(
+            lambda: ledger_batches(ps["ts2"].warm, "f_term_second", run, "second") >= 1,
+            240,
+            0.2,
+            "the second job's first batch",
+        )
         assert stack.ti_state("f_term_second", run, "first") == "success"
         _terminate(stack, "f_term_second", run)
         wait_job_gone(ps["ts2"])
@@ -156,13 +168,22 @@ def term_queued(stack):
     with tally.scenario("fault"):
         _set_pool(stack, "f_closed", 0)  # the task waits for a slot: terminated before it can start
         run = stack.trigger("f_term_queued")
-        wait_for(lambda: stack.ti_state("f_term_queued", run, "orders") == "scheduled", 120, 0.3,
-                 "the task scheduled, waiting for a pool slot")
+        wait_for(
+            lambda: stack.ti_state("f_term_queued", run, "orders") == "scheduled",
+            120,
+            0.3,
+            "the task scheduled, waiting for a pool slot",
+        )
         _terminate(stack, "f_term_queued", run)
         _set_pool(stack, "f_closed", 4)  # a slot frees up: the terminated task must still never run
         time.sleep(8)
-        assert stack.ti_state("f_term_queued", run, "orders") in (None, "skipped", "failed", "upstream_failed",
-                                                                  "removed")
+        assert stack.ti_state("f_term_queued", run, "orders") in (
+            None,
+            "skipped",
+            "failed",
+            "upstream_failed",
+            "removed",
+        )
         assert ledger_batches(pair.warm, "f_term_queued", run, "orders") == 0
         pair.check_restored()
         _rollback_restores(stack, "f_term_queued", run, [pair])
@@ -194,9 +215,17 @@ def kill_delete(stack):
             n = -(-len(pair.expected_archived) // 200)
             wait_for(lambda: ledger_batches(pair.warm, "f_kill_delete", run, "orders") >= n, 240, 0.2, "all batches")
             admin = FEngine("my")
-            wait_for(lambda: any(waiting_on_lock(admin, "my", r[0]) for r in admin.execute(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s", ("%src_kd%FOR UPDATE%",)
-            ).fetchall()), 60, 0.3, "the delete phase waiting on the locked row")
+            wait_for(
+                lambda: any(
+                    waiting_on_lock(admin, "my", r[0])
+                    for r in admin.execute(
+                        "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s", ("%src_kd%FOR UPDATE%",)
+                    ).fetchall()
+                ),
+                60,
+                0.3,
+                "the delete phase waiting on the locked row",
+            )
             admin.close()
             kill_worker_of(stack, "f_kill_delete", run, "orders")
         finally:
@@ -207,8 +236,15 @@ def kill_delete(stack):
     return run, pair
 
 
-SCENARIOS = {"copy": term_copy, "delete": term_delete, "second_job": term_second, "lock_wait": term_lock_wait,
-             "queued": term_queued, "kill_copy": kill_copy, "kill_delete": kill_delete}
+SCENARIOS = {
+    "copy": term_copy,
+    "delete": term_delete,
+    "second_job": term_second,
+    "lock_wait": term_lock_wait,
+    "queued": term_queued,
+    "kill_copy": kill_copy,
+    "kill_delete": kill_delete,
+}
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +272,11 @@ def test_reexecute_racing_rollback_one_wins_nothing_duplicated(scenarios, stack)
     run, pair = scenarios["copy"].result(timeout=400)
     with tally.scenario("fault"):
         with ThreadPoolExecutor(3) as pool:
-            futs = [pool.submit(stack.action, "f_term_copy", run, "reexecute", "admin", "orders"),
-                    pool.submit(stack.action, "f_term_copy", run, "reexecute", "admin", "orders"),
-                    pool.submit(stack.action, "f_term_copy", run, "rollback")]
+            futs = [
+                pool.submit(stack.action, "f_term_copy", run, "reexecute", "admin", "orders"),
+                pool.submit(stack.action, "f_term_copy", run, "reexecute", "admin", "orders"),
+                pool.submit(stack.action, "f_term_copy", run, "rollback"),
+            ]
             answers = [f.result() for f in futs]
         codes = sorted(a.status_code for a in answers)
         assert codes == [200, 409, 409], [(a.status_code, a.text[:200]) for a in answers]

@@ -34,16 +34,19 @@ def restart_mariadb() -> float:
         subprocess.run(["mariadb-admin", "-h", "127.0.0.1", "-uroot", "shutdown"], check=True, timeout=120)
         wait_for(_server_gone, 120, 0.2, "the mariadbd process to exit")
     finally:  # whatever happened, the shared server must come back
-        subprocess.run(["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"],
-                       timeout=60)
+        subprocess.run(
+            ["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"], timeout=60
+        )
         wait_for(_ping, 120, 0.3, "MariaDB to come back")
     return time.monotonic() - t0
 
 
-_LOCK_HOLDERS = ("SELECT t.trx_mysql_thread_id, t.trx_started, t.trx_rows_locked, p.USER, p.HOST, p.DB, "
-                 "p.COMMAND, LEFT(IFNULL(t.trx_query, p.INFO), 200) FROM information_schema.INNODB_TRX t "
-                 "LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
-                 "WHERE t.trx_rows_locked > 0")
+_LOCK_HOLDERS = (
+    "SELECT t.trx_mysql_thread_id, t.trx_started, t.trx_rows_locked, p.USER, p.HOST, p.DB, "
+    "p.COMMAND, LEFT(IFNULL(t.trx_query, p.INFO), 200) FROM information_schema.INNODB_TRX t "
+    "LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+    "WHERE t.trx_rows_locked > 0"
+)
 
 
 def _end_leftover_lock_holders(my) -> list:
@@ -68,13 +71,21 @@ def test_mariadb_restart_during_jobs_then_retry_is_exact():
     b = FPair("pg", "my", "rs_b", engines).reset()
     jobs = {"a": (a, "move", "rs_a_run"), "b": (b, "copy_then_delete", "rs_b_run")}
     with tally.scenario("fault"):
-        threads = {k: JobThread(p.params(st, run, max_rows_per_second=300, batch_size=100))
-                   for k, (p, st, run) in jobs.items()}
+        threads = {
+            k: JobThread(p.params(st, run, max_rows_per_second=300, batch_size=100)) for k, (p, st, run) in jobs.items()
+        }
         for t in threads.values():
             t.start()
         try:
-            wait_for(lambda: ledger_batches(a.warm, "warm_fault", "rs_a_run", "rs_a") >= 2
-                     and ledger_batches(b.warm, "warm_fault", "rs_b_run", "rs_b") >= 2, 60, 0.1, "both jobs under way")
+            wait_for(
+                lambda: (
+                    ledger_batches(a.warm, "warm_fault", "rs_a_run", "rs_a") >= 2
+                    and ledger_batches(b.warm, "warm_fault", "rs_b_run", "rs_b") >= 2
+                ),
+                60,
+                0.1,
+                "both jobs under way",
+            )
         except AssertionError as e:  # say who holds the locks, and leave no job running behind
             holders = list(engines["my"].execute(_LOCK_HOLDERS).fetchall())
             for t in threads.values():
@@ -89,12 +100,12 @@ def test_mariadb_restart_during_jobs_then_retry_is_exact():
             t.finish(120)
             assert t.error is not None, "a job carried on through a server restart as if nothing happened"
         engines.update(pg=FEngine("pg"), my=FEngine("my"))
-        for k, (p, st, run) in jobs.items():
+        for _k, (p, st, run) in jobs.items():
             p.src, p.warm = engines[p.src.kind], engines[p.warm.kind]
             p.check_nothing_lost()
             rep = ledger_report(p, run, strategy=st)
             assert rep["lost"] == 0 and rep["in_warm"] == rep["rows"], rep
-        for k, (p, st, run) in jobs.items():  # Airflow's retry of the same task instance
+        for _k, (p, st, run) in jobs.items():  # Airflow's retry of the same task instance
             retry = JobThread(p.params(st, run, batch_size=100))
             retry.start()
             assert retry.finish().error is None, retry.error

@@ -36,22 +36,47 @@ WHERE = "created_at < '2025-01-01'"
 
 
 def _job(job_id: str, table: str, where: str | None = WHERE, target: str = "ui_pg") -> Job:
-    return Job(job_id, "ui_pg", f"ui_src.{table}", target,
-               f"ui_warm.{table}" if target == "ui_pg" else f"{USER_DB}.{table}", where=where)
+    return Job(
+        job_id,
+        "ui_pg",
+        f"ui_src.{table}",
+        target,
+        f"ui_warm.{table}" if target == "ui_pg" else f"{USER_DB}.{table}",
+        where=where,
+    )
 
 
 SPECS = {
     # Two table jobs, one per warm engine; completes in seconds. Completed-tab actions use it.
-    "ui_copy": spec("ui_copy", "copy", [_job("customers", "customers"), _job("invoices", "invoices", target="ui_my")],
-                    description="Copy old customers and invoices (source kept)", batch_size=100, retries=0),
+    "ui_copy": spec(
+        "ui_copy",
+        "copy",
+        [_job("customers", "customers"), _job("invoices", "invoices", target="ui_my")],
+        description="Copy old customers and invoices (source kept)",
+        batch_size=100,
+        retries=0,
+    ),
     # Throttled so a run stays In progress long enough to watch, verify and terminate.
-    "ui_orders": spec("ui_orders", "copy_then_delete", [_job("orders", "orders")],
-                      description="Archive old orders (throttled)", batch_size=500, max_rows_per_second=1500,
-                      retries=0),
+    "ui_orders": spec(
+        "ui_orders",
+        "copy_then_delete",
+        [_job("orders", "orders")],
+        description="Archive old orders (throttled)",
+        batch_size=500,
+        max_rows_per_second=1500,
+        retries=0,
+    ),
     # payments fails part-way: its warm table refuses row 1500 (a CHECK constraint the test drops
     # before re-executing). Exceptional-tab actions use it.
-    "ui_mixed": spec("ui_mixed", "move", [_job("regions", "regions", None), _job("payments", "payments", None)],
-                     description="Move regions and payments", batch_size=250, max_rows_per_second=1000, retries=0),
+    "ui_mixed": spec(
+        "ui_mixed",
+        "move",
+        [_job("regions", "regions", None), _job("payments", "payments", None)],
+        description="Move regions and payments",
+        batch_size=250,
+        max_rows_per_second=1000,
+        retries=0,
+    ),
     # Tiny; its one real run is cloned 10,000 times for the paging test.
     "ui_bulk": spec("ui_bulk", "copy", [_job("notes", "notes", None)], retries=0),
 }
@@ -60,6 +85,7 @@ ORDERS_ROWS = 90_000
 
 
 # ---------------------------------------------------------------------------- databases
+
 
 def pg(db: str = USER_DB):
     return processes.pg(db)
@@ -72,24 +98,38 @@ def _reset_databases() -> None:
     with pg() as c:
         c.execute("CREATE SCHEMA ui_src; CREATE SCHEMA ui_warm")
         for name, n in (("customers", 400), ("invoices", 600), ("notes", 20)):
-            c.execute(f"CREATE TABLE ui_src.{name} (id bigint PRIMARY KEY, created_at timestamp NOT NULL, "
-                      "amount numeric(12,2) NOT NULL, note text)")
-            c.execute(f"INSERT INTO ui_src.{name} SELECT g, timestamp '2023-01-01' + g * interval '1 hour', "
-                      f"g * 1.25, 'row ' || g FROM generate_series(1, {n}) g")
-        c.execute("CREATE TABLE ui_src.orders (id bigint PRIMARY KEY, created_at timestamp NOT NULL, "
-                  "amount numeric(12,2) NOT NULL, status varchar(20) NOT NULL, note text)")
-        c.execute("INSERT INTO ui_src.orders SELECT g, timestamp '2023-01-01' + g * interval '1 minute', "
-                  "g % 1000 + 0.5, (ARRAY['new','paid','shipped'])[g % 3 + 1], 'order ' || g "
-                  f"FROM generate_series(1, {ORDERS_ROWS}) g")
+            c.execute(
+                f"CREATE TABLE ui_src.{name} (id bigint PRIMARY KEY, created_at timestamp NOT NULL, "
+                "amount numeric(12,2) NOT NULL, note text)"
+            )
+            c.execute(
+                f"INSERT INTO ui_src.{name} SELECT g, timestamp '2023-01-01' + g * interval '1 hour', "
+                f"g * 1.25, 'row ' || g FROM generate_series(1, {n}) g"
+            )
+        c.execute(
+            "CREATE TABLE ui_src.orders (id bigint PRIMARY KEY, created_at timestamp NOT NULL, "
+            "amount numeric(12,2) NOT NULL, status varchar(20) NOT NULL, note text)"
+        )
+        c.execute(
+            "INSERT INTO ui_src.orders SELECT g, timestamp '2023-01-01' + g * interval '1 minute', "
+            "g % 1000 + 0.5, (ARRAY['new','paid','shipped'])[g % 3 + 1], 'order ' || g "
+            f"FROM generate_series(1, {ORDERS_ROWS}) g"
+        )
         c.execute("CREATE TABLE ui_src.regions (id int PRIMARY KEY, name text NOT NULL)")
         c.execute("INSERT INTO ui_src.regions SELECT g, 'region ' || g FROM generate_series(1, 200) g")
-        c.execute("CREATE TABLE ui_src.payments (id bigint PRIMARY KEY, amount numeric(12,2) NOT NULL, "
-                  "paid_at timestamp NOT NULL)")
-        c.execute("INSERT INTO ui_src.payments SELECT g, g * 0.5, timestamp '2024-01-01' + g * interval '1 minute' "
-                  "FROM generate_series(1, 3000) g")
+        c.execute(
+            "CREATE TABLE ui_src.payments (id bigint PRIMARY KEY, amount numeric(12,2) NOT NULL, "
+            "paid_at timestamp NOT NULL)"
+        )
+        c.execute(
+            "INSERT INTO ui_src.payments SELECT g, g * 0.5, timestamp '2024-01-01' + g * interval '1 minute' "
+            "FROM generate_series(1, 3000) g"
+        )
         # the fault: the warm table refuses one row
-        c.execute("CREATE TABLE ui_warm.payments (id bigint PRIMARY KEY, amount numeric(12,2) NOT NULL, "
-                  "paid_at timestamp NOT NULL, CONSTRAINT no_1500 CHECK (id <> 1500))")
+        c.execute(
+            "CREATE TABLE ui_warm.payments (id bigint PRIMARY KEY, amount numeric(12,2) NOT NULL, "
+            "paid_at timestamp NOT NULL, CONSTRAINT no_1500 CHECK (id <> 1500))"
+        )
 
 
 def count(table: str) -> int:
@@ -98,6 +138,7 @@ def count(table: str) -> int:
 
 
 # ---------------------------------------------------------------------------- the deployment
+
 
 class Airflow(Client):
     """The standalone deployment: tests.deployment.Client on BASE (PASSWORDS: what Airflow uses), its process."""
@@ -154,8 +195,7 @@ def start_airflow() -> Airflow:
     pw_file = home / "simple_auth_manager_passwords.json.generated"
     pw_file.write_text(json.dumps(PASSWORDS))
     (ARTIFACTS / "airflow-standalone.log").unlink(missing_ok=True)
-    af = Airflow(home, Proc("airflow-standalone", [AIRFLOW, "standalone"], _env(home, specs),
-                            ARTIFACTS, cwd=home))
+    af = Airflow(home, Proc("airflow-standalone", [AIRFLOW, "standalone"], _env(home, specs), ARTIFACTS, cwd=home))
     try:
         _wait_ready(af)
     except BaseException:
@@ -217,6 +257,7 @@ def runs(airflow):
 
 # ---------------------------------------------------------------------------- the browser
 
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -228,8 +269,7 @@ def browser():
 
 
 def new_page(browser, airflow, user: str = "admin", width: int = 1500, height: int = 950, color_scheme="light"):
-    ctx = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme,
-                              base_url=BASE)
+    ctx = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme, base_url=BASE)
     ctx.add_cookies([{"name": "_token", "value": airflow.token(user), "url": BASE}])
     ctx.set_default_timeout(15_000)
     ctx.set_default_navigation_timeout(60_000)  # Airflow's own SPA is heavy on a loaded 2-core machine
@@ -264,8 +304,14 @@ def _warm_requests_report(page, last: int = 30) -> str:
     lines = []
     for e in page._warm_requests[-last:]:
         r = e["request"]
-        took = f"{e['ended'] - e['started']:6.2f}s {e['outcome']}" if e["ended"] else f"still pending after {now - e['started']:.2f}s"
-        lines.append(f"{time.strftime('%H:%M:%S', time.gmtime(e['started']))} {r.method} {r.url.split('/warm/api/', 1)[1]}  {took}")
+        took = (
+            f"{e['ended'] - e['started']:6.2f}s {e['outcome']}"
+            if e["ended"]
+            else f"still pending after {now - e['started']:.2f}s"
+        )
+        lines.append(
+            f"{time.strftime('%H:%M:%S', time.gmtime(e['started']))} {r.method} {r.url.split('/warm/api/', 1)[1]}  {took}"
+        )
     return "\n".join(lines) or "(none)"
 
 
@@ -303,7 +349,9 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append(("api-server: the warm requests it served last", _served_warm_requests(af)))
 
 
-_ACCESS_LINE = re.compile(r"(\S+Z) .*duration_us=(\d+) .*method=(\S+) path=(/warm/\S*) query=('[^']*'|\S*) status_code=(\d+)")
+_ACCESS_LINE = re.compile(
+    r"(\S+Z) .*duration_us=(\d+) .*method=(\S+) path=(/warm/\S*) query=('[^']*'|\S*) status_code=(\d+)"
+)
 
 
 def _served_warm_requests(af: Airflow, last: int = 40) -> str:

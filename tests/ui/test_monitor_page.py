@@ -22,6 +22,7 @@ GREEN, RED, YELLOW = "green", "red", "yellow"
 
 # ---------------------------------------------------------------------------- helpers
 
+
 def open_tab(page, tab: str, **params):
     q = "&".join([f"tab={tab}"] + [f"{k}={v}" for k, v in params.items()])
     page.goto(f"{BASE}/warm/?{q}")
@@ -82,12 +83,22 @@ def wait_done(airflow, runs, *keys):
 
 # ---------------------------------------------------------------------------- Completed
 
+
 def test_completed_tab_columns_subtasks_sql_links_search_and_sort(page, airflow, runs):
     assert wait_done(airflow, runs, "copy1", "copy2", "bulk") == ["success"] * 3
     open_tab(page, "completed")
     heads = page.locator("#grid-head th").all_inner_texts()
-    for col in ("DAG / run", "Strategy", "Start / end", "Duration", "Status", "Progress", "Archived",
-                "Source data", "Executed SQL"):
+    for col in (
+        "DAG / run",
+        "Strategy",
+        "Start / end",
+        "Duration",
+        "Status",
+        "Progress",
+        "Archived",
+        "Source data",
+        "Executed SQL",
+    ):
         assert any(col in h for h in heads), (col, heads)
     r = row(page, runs["copy1"])
     expect(r).to_contain_text("copy")
@@ -108,7 +119,8 @@ def test_completed_tab_columns_subtasks_sql_links_search_and_sort(page, airflow,
     expect(cust).to_contain_text("400")
     expect(detail.locator('tr.sub[data-task="invoices"]')).to_contain_text("wa_ui.invoices")
     expect(cust.get_by_role("link", name="Task")).to_have_attribute(
-        "href", re.compile(r"/dags/ui_copy/runs/ui_copy_run_1/tasks/customers"))
+        "href", re.compile(r"/dags/ui_copy/runs/ui_copy_run_1/tasks/customers")
+    )
     expect(cust.get_by_role("link", name="Log")).to_have_attribute("href", re.compile(r"tasks/customers\?try_number=1"))
 
     # executed SQL is expandable, on the parent and on a sub-task
@@ -186,6 +198,7 @@ def test_manually_delete_source_data_red_with_confirmation(page, airflow, runs):
 
 
 # ---------------------------------------------------------------------------- In progress
+
 
 @pytest.fixture(scope="module")
 def orders_run(airflow):
@@ -325,9 +338,11 @@ def test_terminate_task_red_moves_to_exceptional_and_stale_page_shows_refusal(br
 
 # ---------------------------------------------------------------------------- Exceptional
 
+
 def test_rollback_parent_task_red(page, airflow, orders_run):
-    airflow.wait_warm("ui_orders", orders_run, lambda t: all(s["state"] == "failed" for s in t["subtasks"]),
-                      what="job stopped")
+    airflow.wait_warm(
+        "ui_orders", orders_run, lambda t: all(s["state"] == "failed" for s in t["subtasks"]), what="job stopped"
+    )
     assert count("ui_warm.orders") > 0
     open_tab(page, "exceptional")
     r = row(page, orders_run)
@@ -393,6 +408,7 @@ def test_reexecute_subtask_both_runs_show_in_progress(page, airflow, runs):
 
 # ---------------------------------------------------------------------------- errors and resilience
 
+
 def test_error_messages_unreachable_server_and_login(page, airflow, runs):
     open_tab(page, "completed")
     expect(page.locator("tr.parent").first).to_be_visible()
@@ -456,8 +472,12 @@ def test_narrow_window(browser, airflow, runs):
         expect(page.locator("tr.parent").first).to_be_visible()
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1, f"the page scrolls sideways by {overflow}px"
-        for loc in (page.locator("#search-btn"), page.get_by_role("tab", name=re.compile("Completed")),
-                    page.locator("[data-refresh]"), page.locator("#pager [data-page=next]")):
+        for loc in (
+            page.locator("#search-btn"),
+            page.get_by_role("tab", name=re.compile("Completed")),
+            page.locator("[data-refresh]"),
+            page.locator("#pager [data-page=next]"),
+        ):
             expect(loc).to_be_in_viewport()
         # the wide table scrolls inside its own box
         assert page.evaluate("(e => e.scrollWidth > e.clientWidth)(document.querySelector('#table-wrap'))")
@@ -468,6 +488,7 @@ def test_narrow_window(browser, airflow, runs):
 
 
 # ---------------------------------------------------------------------------- inside Airflow's UI
+
 
 def test_airflow_nav_entry_run_tab_links_and_dark_mode(page, airflow, runs):
     page.goto(f"{BASE}/")
@@ -500,17 +521,23 @@ def test_airflow_nav_entry_run_tab_links_and_dark_mode(page, airflow, runs):
 def test_paging_with_10000_runs(page, airflow, runs):
     assert wait_done(airflow, runs, "bulk") == ["success"]
     with pg("wa_ui_meta") as c:
-        cols = [r[0] for r in c.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'dag_run' "
-            "AND column_name NOT IN ('id', 'run_id', 'logical_date', 'start_date', 'end_date', 'queued_at', "
-            "'run_after', 'created_at') ORDER BY ordinal_position").fetchall()]
+        cols = [
+            r[0]
+            for r in c.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'dag_run' "
+                "AND column_name NOT IN ('id', 'run_id', 'logical_date', 'start_date', 'end_date', 'queued_at', "
+                "'run_after', 'created_at') ORDER BY ordinal_position"
+            ).fetchall()
+        ]
         c.execute(
             f"INSERT INTO dag_run (run_id, logical_date, start_date, end_date, queued_at, run_after, created_at, "
             f"{', '.join(cols)}) SELECT 'ui_bulk_clone_' || lpad(g::text, 5, '0'), NULL, "
             "start_date - g * interval '1 minute', end_date - g * interval '1 minute', "
             "queued_at - g * interval '1 minute', run_after - g * interval '1 minute', created_at, "
             f"{', '.join(cols)} FROM dag_run, generate_series(1, 9999) g "
-            "WHERE dag_id = 'ui_bulk' AND run_id = %s", (runs["bulk"],))
+            "WHERE dag_id = 'ui_bulk' AND run_id = %s",
+            (runs["bulk"],),
+        )
     # What is checked here is what the user sees after each page change, not how fast it comes: the
     # list's speed is measured by bench/ (p95 with 10,000 runs), and a loaded CI machine is slow.
     slow = 45_000

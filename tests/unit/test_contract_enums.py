@@ -28,8 +28,9 @@ def test_old_names_keep_working_for_one_release():
     assert "ALL" not in SourceStatus.__members__  # a helper, not a status
 
 
-@pytest.mark.parametrize("member", [Strategy.MOVE, SourceStatus.PROCESSED, MaintenanceAction.DELETE_SOURCE,
-                                    Tab.IN_PROGRESS])
+@pytest.mark.parametrize(
+    "member", [Strategy.MOVE, SourceStatus.PROCESSED, MaintenanceAction.DELETE_SOURCE, Tab.IN_PROGRESS]
+)
 def test_a_member_is_its_string(member):
     value = member.value
     assert member == value and hash(member) == hash(value) and {value: 1}[member] == 1
@@ -39,8 +40,11 @@ def test_a_member_is_its_string(member):
 
 
 def test_tabs_and_their_run_states():
-    assert c.TAB_RUN_STATES == {Tab.COMPLETED: ("success",), Tab.IN_PROGRESS: ("queued", "running"),
-                                Tab.EXCEPTIONAL: ("failed",)}
+    assert c.TAB_RUN_STATES == {
+        Tab.COMPLETED: ("success",),
+        Tab.IN_PROGRESS: ("queued", "running"),
+        Tab.EXCEPTIONAL: ("failed",),
+    }
     listed = [s for states in c.TAB_RUN_STATES.values() for s in states]
     assert sorted(listed) == sorted(RunState)  # each run state in exactly one tab
     assert c.tab_of("success") == Tab.COMPLETED

@@ -10,8 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "plugins" / "warm_monitor" / "static"
 IMPORT = re.compile(r"""^import\s+(?:\{([^}]*)\}\s+from\s+)?["'](\./[^"']+)["']""", re.M)
 # a tab name mapped to a list holding a run state, e.g. `in_progress: ["queued", "running"]`
-TAB_STATES = re.compile(r"""(completed|in_progress|exceptional)["']?\s*:\s*\[[^\]]*"""
-                        r"""["'](success|failed|queued|running)["']""")
+TAB_STATES = re.compile(
+    r"""(completed|in_progress|exceptional)["']?\s*:\s*\[[^\]]*"""
+    r"""["'](success|failed|queued|running)["']"""
+)
 EXPORT = re.compile(r"^export\s+(?:async\s+)?(?:function|const|let|class)\s+([\w$]+)", re.M)
 
 

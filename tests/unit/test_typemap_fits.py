@@ -14,11 +14,24 @@ TEXT_KINDS = ("varchar", "char", "text", "json")
 
 def pg(full: str, typname: str | None = None, encoding: str = "utf8") -> tuple[Column, str]:
     """A PostgreSQL column as ``PostgresDialect.columns`` reads it (format_type, typname)."""
-    typname = typname or {
-        "smallint": "int2", "integer": "int4", "bigint": "int8", "real": "float4", "double precision": "float8",
-        "boolean": "bool", "text": "text", "bytea": "bytea", "date": "date", "jsonb": "jsonb", "json": "json",
-        "uuid": "uuid",
-    }.get(full) or full.split("(")[0].replace("character varying", "varchar").replace("character", "bpchar")
+    typname = (
+        typname
+        or {
+            "smallint": "int2",
+            "integer": "int4",
+            "bigint": "int8",
+            "real": "float4",
+            "double precision": "float8",
+            "boolean": "bool",
+            "text": "text",
+            "bytea": "bytea",
+            "date": "date",
+            "jsonb": "jsonb",
+            "json": "json",
+            "uuid": "uuid",
+        }.get(full)
+        or full.split("(")[0].replace("character varying", "varchar").replace("character", "bpchar")
+    )
     if " with time zone" in full:
         typname = {"timestamp": "timestamptz"}.get(typname.split()[0], typname.split()[0])
     typname = typname.split()[0]
@@ -182,15 +195,65 @@ def test_wider_or_equal_target_is_accepted(src, tgt):
     assert why(src, tgt) is None
 
 
-SOURCES = [pg(t) for t in ("smallint", "integer", "bigint", "real", "double precision", "boolean", "text",
-                           "bytea", "date", "jsonb", "uuid", "numeric", "numeric(12,2)",
-                           "character varying(40)", "timestamp without time zone",
-                           "timestamp(3) without time zone", "timestamp(6) with time zone")] + [
-    pg("character(6)", "bpchar"), pg("time(6) without time zone", "time"),
-] + [my(t) for t in ("tinyint(4)", "tinyint(1)", "tinyint(3) unsigned", "smallint(5) unsigned", "mediumint(9)",
-                     "int(11)", "int(10) unsigned", "bigint(20)", "bigint(20) unsigned", "year(4)", "decimal(12,2)",
-                     "float", "double", "varchar(40)", "char(6)", "tinytext", "text", "mediumtext", "longtext",
-                     "blob", "varbinary(20)", "date", "time(3)", "datetime", "datetime(6)", "timestamp(6)")]
+SOURCES = (
+    [
+        pg(t)
+        for t in (
+            "smallint",
+            "integer",
+            "bigint",
+            "real",
+            "double precision",
+            "boolean",
+            "text",
+            "bytea",
+            "date",
+            "jsonb",
+            "uuid",
+            "numeric",
+            "numeric(12,2)",
+            "character varying(40)",
+            "timestamp without time zone",
+            "timestamp(3) without time zone",
+            "timestamp(6) with time zone",
+        )
+    ]
+    + [
+        pg("character(6)", "bpchar"),
+        pg("time(6) without time zone", "time"),
+    ]
+    + [
+        my(t)
+        for t in (
+            "tinyint(4)",
+            "tinyint(1)",
+            "tinyint(3) unsigned",
+            "smallint(5) unsigned",
+            "mediumint(9)",
+            "int(11)",
+            "int(10) unsigned",
+            "bigint(20)",
+            "bigint(20) unsigned",
+            "year(4)",
+            "decimal(12,2)",
+            "float",
+            "double",
+            "varchar(40)",
+            "char(6)",
+            "tinytext",
+            "text",
+            "mediumtext",
+            "longtext",
+            "blob",
+            "varbinary(20)",
+            "date",
+            "time(3)",
+            "datetime",
+            "datetime(6)",
+            "timestamp(6)",
+        )
+    ]
+)
 
 
 def _created(col: Column, src_engine: str, tgt_engine: str) -> tuple[Column, str]:
@@ -216,28 +279,37 @@ def test_the_table_the_engine_creates_is_accepted_on_the_next_run(src, tgt_engin
 
 
 def test_every_narrow_column_is_named_in_one_message():
-    src = [Column("created_at", "timestamp(6) without time zone", False, ("timestamp", 6)),
-           Column("note", "text", True, ("text",), "utf8"),
-           Column("amount", "numeric(12,2)", False, ("decimal", 12, 2)),
-           Column("id", "bigint", False, ("bigint",))]
+    src = [
+        Column("created_at", "timestamp(6) without time zone", False, ("timestamp", 6)),
+        Column("note", "text", True, ("text",), "utf8"),
+        Column("amount", "numeric(12,2)", False, ("decimal", 12, 2)),
+        Column("id", "bigint", False, ("bigint",)),
+    ]
     tgt = [my("datetime")[0], my("varchar(50)")[0], my("decimal(12,2)")[0], my("bigint(20)")[0]]
     tgt = [Column(s.name, t.native_type, t.nullable, t.canonical, t.charset) for s, t in zip(src, tgt)]
     with pytest.raises(WarmArchiveError) as e:
         check_target_holds(src, tgt, "postgres", "mysql", "archive.orders")
     msg = str(e.value)
-    assert ("target column archive.orders.created_at is DATETIME(0) and would drop the fractional "
-            "seconds of source timestamp(6); widen it to DATETIME(6)") in msg
-    assert "archive.orders.note is VARCHAR(50) and would cut values to 50 characters of source text; " \
-           "widen it to LONGTEXT" in msg
+    assert (
+        "target column archive.orders.created_at is DATETIME(0) and would drop the fractional "
+        "seconds of source timestamp(6); widen it to DATETIME(6)"
+    ) in msg
+    assert (
+        "archive.orders.note is VARCHAR(50) and would cut values to 50 characters of source text; "
+        "widen it to LONGTEXT" in msg
+    )
     assert "amount" not in msg and "archive.orders.id" not in msg
 
 
 def test_charset_fix_is_suggested():
     src = [Column("note", "varchar(60)", True, ("varchar", 60), "utf8mb4")]
     tgt = [Column("note", "varchar(40)", True, ("varchar", 40), "utf8mb3")]
-    with pytest.raises(WarmArchiveError, match=r"note is VARCHAR\(40\) and is utf8mb3 and cannot hold the "
-                       r"4-byte characters .* and would cut values to 40 characters of source VARCHAR\(60\); "
-                       r"widen it to VARCHAR\(60\) CHARACTER SET utf8mb4"):
+    with pytest.raises(
+        WarmArchiveError,
+        match=r"note is VARCHAR\(40\) and is utf8mb3 and cannot hold the "
+        r"4-byte characters .* and would cut values to 40 characters of source VARCHAR\(60\); "
+        r"widen it to VARCHAR\(60\) CHARACTER SET utf8mb4",
+    ):
         check_target_holds(src, tgt, "mysql", "mysql", "w.t")
 
 
@@ -246,5 +318,9 @@ def test_same_type_and_sqlite_are_never_compared():
     assert why(pg("inet", "inet"), pg("inet", "inet")) is None
     assert "not the same type" in why(pg("inet", "inet"), pg("cidr", "cidr"))
     assert "not the same type" in why(my("bit(3)"), my("bit(2)"))
-    assert narrowing(Column("c", "TEXT", True, ("text",)), "sqlite",
-                     Column("c", "VARCHAR(2)", True, ("varchar", 2)), "sqlite") is None
+    assert (
+        narrowing(
+            Column("c", "TEXT", True, ("text",)), "sqlite", Column("c", "VARCHAR(2)", True, ("varchar", 2)), "sqlite"
+        )
+        is None
+    )

@@ -62,25 +62,45 @@ MY_ONLY = [
 # What users really write: accepted at the run-conf level, per dialect
 ORDINARY = {
     "postgres": [
-        "created_at < '2025-01-01'", "created_at < CURRENT_DATE - INTERVAL '365' DAY",
-        "created_at < now() - interval '1 year'", "created_at < date_trunc('month', now())",
-        "age(created_at) > interval '30 days'", "date_part('year', created_at) < 2025",
-        "amount::numeric(12,2) > 3", "status ~ '^d'", "to_char(created_at, 'YYYY') = '2024'",
+        "created_at < '2025-01-01'",
+        "created_at < CURRENT_DATE - INTERVAL '365' DAY",
+        "created_at < now() - interval '1 year'",
+        "created_at < date_trunc('month', now())",
+        "age(created_at) > interval '30 days'",
+        "date_part('year', created_at) < 2025",
+        "amount::numeric(12,2) > 3",
+        "status ~ '^d'",
+        "to_char(created_at, 'YYYY') = '2024'",
     ],
     "mysql": [
-        "created_at < '2025-01-01'", "created_at < CURRENT_DATE - INTERVAL '365' DAY",
-        "created_at < DATE_SUB(NOW(), INTERVAL 1 YEAR)", "TIMESTAMPDIFF(DAY, created_at, NOW()) > 30",
-        "DATEDIFF(CURDATE(), created_at) > 30", "DATE_FORMAT(created_at, '%Y') = '2024'",
-        "YEAR(created_at) < 2025", "status REGEXP '^d'", "IFNULL(note, '') = ''",
+        "created_at < '2025-01-01'",
+        "created_at < CURRENT_DATE - INTERVAL '365' DAY",
+        "created_at < DATE_SUB(NOW(), INTERVAL 1 YEAR)",
+        "TIMESTAMPDIFF(DAY, created_at, NOW()) > 30",
+        "DATEDIFF(CURDATE(), created_at) > 30",
+        "DATE_FORMAT(created_at, '%Y') = '2024'",
+        "YEAR(created_at) < 2025",
+        "status REGEXP '^d'",
+        "IFNULL(note, '') = ''",
     ],
 }
 COMMON = [
-    "status IN ('done','void') AND amount > 10", "LOWER(status) LIKE 'd%'", "COALESCE(note,'') = ''",
-    "EXTRACT(YEAR FROM created_at) < 2025", "CAST(amount AS INTEGER) > 5", "NOT flag",
-    "id BETWEEN 1 AND 100 OR id % 7 = 0", "NULLIF(TRIM(note), '') IS NULL",
-    "CASE WHEN status = 'done' THEN amount ELSE 0 END > 10", "ROUND(amount) >= ABS(-5)",
-    "LENGTH(status) > 2 AND SUBSTRING(status, 1, 2) = 'do'", "wh.id > 3", "fsrc.wh.id > 3",
-    "created_at > DATE '2024-01-01'", "GREATEST(id, 3) = 3", "\"status\" = 'done'",
+    "status IN ('done','void') AND amount > 10",
+    "LOWER(status) LIKE 'd%'",
+    "COALESCE(note,'') = ''",
+    "EXTRACT(YEAR FROM created_at) < 2025",
+    "CAST(amount AS INTEGER) > 5",
+    "NOT flag",
+    "id BETWEEN 1 AND 100 OR id % 7 = 0",
+    "NULLIF(TRIM(note), '') IS NULL",
+    "CASE WHEN status = 'done' THEN amount ELSE 0 END > 10",
+    "ROUND(amount) >= ABS(-5)",
+    "LENGTH(status) > 2 AND SUBSTRING(status, 1, 2) = 'do'",
+    "wh.id > 3",
+    "fsrc.wh.id > 3",
+    "created_at > DATE '2024-01-01'",
+    "GREATEST(id, 3) = 3",
+    "\"status\" = 'done'",
 ]
 
 
@@ -127,13 +147,16 @@ def test_spec_level_keeps_parent_child_subqueries(dialect):
 
 
 @pytest.mark.parametrize("dialect", DIALECTS + [None])
-@pytest.mark.parametrize("where,name", [
-    ("order_id IN (SELECT id FROM public.orders WHERE pg_read_file('/etc/passwd') <> '')", "pg_read_file()"),
-    ("order_id IN (SELECT id FROM public.orders WHERE SLEEP(5) = 0)", "sleep()"),
-    ("EXISTS (SELECT 1 FROM public.orders o WHERE lo_export(o.blob, '/tmp/x') = 1)", "lo_export()"),
-    ("dblink_exec('dbname=x', 'DROP TABLE t') IS NOT NULL", "dblink_exec()"),
-    ("x.lower(status) = 'a'", "schema-qualified function"),
-])
+@pytest.mark.parametrize(
+    "where,name",
+    [
+        ("order_id IN (SELECT id FROM public.orders WHERE pg_read_file('/etc/passwd') <> '')", "pg_read_file()"),
+        ("order_id IN (SELECT id FROM public.orders WHERE SLEEP(5) = 0)", "sleep()"),
+        ("EXISTS (SELECT 1 FROM public.orders o WHERE lo_export(o.blob, '/tmp/x') = 1)", "lo_export()"),
+        ("dblink_exec('dbname=x', 'DROP TABLE t') IS NOT NULL", "dblink_exec()"),
+        ("x.lower(status) = 'a'", "schema-qualified function"),
+    ],
+)
 def test_spec_level_refuses_functions_anywhere(dialect, where, name):
     with pytest.raises(WarmArchiveError) as err:
         check_where(where, dialect, "where for job orders", level=SPEC)
@@ -141,13 +164,16 @@ def test_spec_level_refuses_functions_anywhere(dialect, where, name):
     assert name.lower() in message.lower() and "MIN/MAX/COUNT/SUM/AVG" in message, message
 
 
-@pytest.mark.parametrize("where,match", [
-    ("created_at <", "does not parse"),
-    ("id > 1; DELETE FROM t", "one boolean expression, found 2 statements"),
-    ("1=1) OR (1=1", "does not parse"),
-    ("id", "must be a boolean condition"),
-    ("DELETE FROM t", "not a statement"),
-])
+@pytest.mark.parametrize(
+    "where,match",
+    [
+        ("created_at <", "does not parse"),
+        ("id > 1; DELETE FROM t", "one boolean expression, found 2 statements"),
+        ("1=1) OR (1=1", "does not parse"),
+        ("id", "must be a boolean condition"),
+        ("DELETE FROM t", "not a statement"),
+    ],
+)
 @pytest.mark.parametrize("level", [SPEC, CONF])
 def test_syntax_errors_keep_their_messages(where, match, level):
     with pytest.raises(WarmArchiveError, match=match):
@@ -170,15 +196,22 @@ class _MyErr(Exception):  # MySQLdb's errors carry (code, message)
     pass
 
 
-@pytest.mark.parametrize("text,kept,gone", [
-    ('invalid input syntax for type integer: "TOPSECRET1,TOPSECRET2"', "invalid input syntax for type integer", "TOPSECRET"),
-    ('value "TOPSECRET99" is out of range for type integer', "is out of range for type integer", "TOPSECRET"),
-    ('invalid input syntax for type integer: "TOP" for type "SECRET"', "for type integer", "SECRET"),
-    ('invalid input syntax for type integer: "TOPSECRET', "for type integer", "TOPSECRET"),
-    ('column "foo" does not exist', 'column "foo" does not exist', None),
-    ('relation "fsrc.nope" does not exist', 'relation "fsrc.nope" does not exist', None),
-    ('"TOPSECRET" is not a valid binary digit', "is not a valid binary digit", "TOPSECRET"),
-])
+@pytest.mark.parametrize(
+    "text,kept,gone",
+    [
+        (
+            'invalid input syntax for type integer: "TOPSECRET1,TOPSECRET2"',
+            "invalid input syntax for type integer",
+            "TOPSECRET",
+        ),
+        ('value "TOPSECRET99" is out of range for type integer', "is out of range for type integer", "TOPSECRET"),
+        ('invalid input syntax for type integer: "TOP" for type "SECRET"', "for type integer", "SECRET"),
+        ('invalid input syntax for type integer: "TOPSECRET', "for type integer", "TOPSECRET"),
+        ('column "foo" does not exist', 'column "foo" does not exist', None),
+        ('relation "fsrc.nope" does not exist', 'relation "fsrc.nope" does not exist', None),
+        ('"TOPSECRET" is not a valid binary digit', "is not a valid binary digit", "TOPSECRET"),
+    ],
+)
 def test_postgres_value_errors_are_redacted(text, kept, gone):
     out = db_message(Exception(text + "\nLINE 1: SELECT ... TOPSECRET\nDETAIL: Key (id)=(TOPSECRET)"))
     assert kept in out and "\n" not in out and "LINE 1" not in out
@@ -186,13 +219,20 @@ def test_postgres_value_errors_are_redacted(text, kept, gone):
         assert gone not in out, out
 
 
-@pytest.mark.parametrize("code,text,kept,gone", [
-    (1292, "Truncated incorrect DOUBLE value: 'TOPSECRET'", "Truncated incorrect DOUBLE value", "TOPSECRET"),
-    (1292, "Incorrect datetime value: 'TOPSECRET' for column `wa_fault`.`src_wh`.`created_at` at row 1",
-     "`created_at` at row 1", "TOPSECRET"),
-    (1062, "Duplicate entry 'TOPSECRET' for key 'PRIMARY'", "Duplicate entry", "TOPSECRET"),
-    (1054, "Unknown column 'foo' in 'where clause'", "Unknown column 'foo' in 'where clause'", None),
-])
+@pytest.mark.parametrize(
+    "code,text,kept,gone",
+    [
+        (1292, "Truncated incorrect DOUBLE value: 'TOPSECRET'", "Truncated incorrect DOUBLE value", "TOPSECRET"),
+        (
+            1292,
+            "Incorrect datetime value: 'TOPSECRET' for column `wa_fault`.`src_wh`.`created_at` at row 1",
+            "`created_at` at row 1",
+            "TOPSECRET",
+        ),
+        (1062, "Duplicate entry 'TOPSECRET' for key 'PRIMARY'", "Duplicate entry", "TOPSECRET"),
+        (1054, "Unknown column 'foo' in 'where clause'", "Unknown column 'foo' in 'where clause'", None),
+    ],
+)
 def test_mariadb_value_errors_are_redacted(code, text, kept, gone):
     out = db_message(_MyErr(code, text))
     assert out.startswith(f"({code}) ") and kept in out, out

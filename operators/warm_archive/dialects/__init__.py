@@ -41,8 +41,10 @@ __all__ = [
 Dialect = Session
 
 _SESSIONS: dict[str, type[Session]] = {
-    "postgres": PostgresSession, "postgresql": PostgresSession,
-    "mysql": MySQLSession, "mariadb": MySQLSession,
+    "postgres": PostgresSession,
+    "postgresql": PostgresSession,
+    "mysql": MySQLSession,
+    "mariadb": MySQLSession,
     "sqlite": SQLiteSession,
 }
 

@@ -79,8 +79,9 @@ class Dialect:
         """(condition, params): rows whose key is one of ``keys`` (columns under ``alias``)."""
         raise NotImplementedError
 
-    def batch_scan(self, table: str, key: Sequence[str], index: str | None,
-                   hi: Sequence | None) -> tuple[str, str, list]:
+    def batch_scan(
+        self, table: str, key: Sequence[str], index: str | None, hi: Sequence | None
+    ) -> tuple[str, str, list]:
         """(``FROM`` target, extra condition, its params) of a batch's keyset read."""
         raise NotImplementedError
 
@@ -93,8 +94,9 @@ class Dialect:
         """SQL: rows aliased ``a`` and ``b`` hold the same values (NULL equal to NULL)."""
         raise NotImplementedError
 
-    def delete_rows_equal_to(self, table: str, warm: str, key: Sequence[str], cols: Sequence[str],
-                             keys: Sequence[tuple], where_sql: str) -> tuple[str, list]:
+    def delete_rows_equal_to(
+        self, table: str, warm: str, key: Sequence[str], cols: Sequence[str], keys: Sequence[tuple], where_sql: str
+    ) -> tuple[str, list]:
         """(SQL, params) deleting the rows of ``keys`` in ``table`` that match ``where_sql`` and
         equal the row of the same key in ``warm`` (same database); each row locked as it is judged.
         The condition is checked on the source alone, where its columns are not ambiguous."""
@@ -154,8 +156,9 @@ class Dialect:
         return None
 
     # -- DDL (ddl.py) ---------------------------------------------------------------------------
-    def create_table_sql(self, table: str, columns: Sequence[Column], key: Sequence[str],
-                         source_engine: str) -> list[str]:
+    def create_table_sql(
+        self, table: str, columns: Sequence[Column], key: Sequence[str], source_engine: str
+    ) -> list[str]:
         """The statements creating the warm table (and its schema) for ``columns``."""
         raise NotImplementedError
 

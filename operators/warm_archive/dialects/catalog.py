@@ -72,14 +72,15 @@ def mysql_columns(conn: Any, table: str) -> list[Column]:
             canonical = typemap.canonical_from_mysql(text(data_type), column_type)
         except typemap.UnmappableType:
             canonical = ("unmappable", column_type)
-        out.append(Column(text(col), column_type, nullable == "YES", canonical,
-                          text(charset).lower() if charset else None))
+        out.append(
+            Column(text(col), column_type, nullable == "YES", canonical, text(charset).lower() if charset else None)
+        )
     return out
 
 
 def sqlite_columns(conn: Any, table: str) -> list[Column]:
     _, name = split_table(table)
-    cur = conn.execute("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?)", (name,))
+    cur = conn.execute('SELECT name, type, "notnull", pk FROM pragma_table_info(?)', (name,))
     out = []
     for col, declared, notnull, pk in cur.fetchall():
         try:
@@ -129,5 +130,6 @@ def mysql_key_index(c: SAConnection, table: str, key: Sequence[str]) -> str | No
     case), the primary key first (MySQL calls its index ``PRIMARY``), then by name."""
     wanted = [k.lower() for k in key]
     ordered = sorted(unique_indexes(c, table), key=lambda f: (f[0] is not None, f[0] or ""))
-    return next(("PRIMARY" if name is None else name
-                 for name, cols in ordered if [x.lower() for x in cols] == wanted), None)
+    return next(
+        ("PRIMARY" if name is None else name for name, cols in ordered if [x.lower() for x in cols] == wanted), None
+    )

@@ -10,20 +10,36 @@ from warm_archive.typemap import Column
 
 # The ledger's columns by kind (ledger.py writes the CREATE TABLE from these).
 LEDGER_TYPES: dict[str, dict[str, str]] = {
-    "postgres": {"id": "BIGSERIAL PRIMARY KEY", "str": "VARCHAR(250)", "text": "TEXT",
-                 "int": "BIGINT", "ts": "VARCHAR(40)"},
-    "mysql": {"id": "BIGINT AUTO_INCREMENT PRIMARY KEY", "str": "VARCHAR(250)",
-              "text": "LONGTEXT", "int": "BIGINT", "ts": "VARCHAR(40)"},
-    "sqlite": {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "str": "VARCHAR(250)", "text": "TEXT",
-               "int": "BIGINT", "ts": "VARCHAR(40)"},
+    "postgres": {
+        "id": "BIGSERIAL PRIMARY KEY",
+        "str": "VARCHAR(250)",
+        "text": "TEXT",
+        "int": "BIGINT",
+        "ts": "VARCHAR(40)",
+    },
+    "mysql": {
+        "id": "BIGINT AUTO_INCREMENT PRIMARY KEY",
+        "str": "VARCHAR(250)",
+        "text": "LONGTEXT",
+        "int": "BIGINT",
+        "ts": "VARCHAR(40)",
+    },
+    "sqlite": {
+        "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "str": "VARCHAR(250)",
+        "text": "TEXT",
+        "int": "BIGINT",
+        "ts": "VARCHAR(40)",
+    },
 }
 
 _SCHEMA_WORD = {"postgres": "SCHEMA", "mysql": "DATABASE"}  # SQLite: an attached file, not created
 
 
 class DDL(Dialect):
-    def create_table_sql(self, table: str, columns: Sequence[Column], key: Sequence[str],
-                         source_engine: str) -> list[str]:
+    def create_table_sql(
+        self, table: str, columns: Sequence[Column], key: Sequence[str], source_engine: str
+    ) -> list[str]:
         """Same engine: the source's exact types; across engines: the canonical type in this
         engine's words (``typemap.render``)."""
         defs = []

@@ -17,14 +17,18 @@ class Digest(Dialect):
     def rows_equal(self, a: str, b: str, cols: Sequence[str]) -> str:
         return " AND ".join(f"{a}.{self.quote(c)} IS NOT DISTINCT FROM {b}.{self.quote(c)}" for c in cols)
 
-    def delete_rows_equal_to(self, table: str, warm: str, key: Sequence[str], cols: Sequence[str],
-                             keys: Sequence[tuple], where_sql: str) -> tuple[str, list]:
+    def delete_rows_equal_to(
+        self, table: str, warm: str, key: Sequence[str], cols: Sequence[str], keys: Sequence[tuple], where_sql: str
+    ) -> tuple[str, list]:
         on = " AND ".join(f"s.{self.quote(k)} = w.{self.quote(k)}" for k in key)
         cond, params = self.key_in(key, keys)
         inner, iparams = self.key_in(key, keys, alias="s")
-        return (f"DELETE FROM {table} s USING {warm} w WHERE {on} AND {inner} AND "
-                f"{self.rows_equal('s', 'w', cols)} AND ({', '.join('s.' + self.quote(k) for k in key)}) IN "
-                f"(SELECT {self.cols(key)} FROM {table} WHERE {cond} AND ({where_sql}))", [*iparams, *params])
+        return (
+            f"DELETE FROM {table} s USING {warm} w WHERE {on} AND {inner} AND "
+            f"{self.rows_equal('s', 'w', cols)} AND ({', '.join('s.' + self.quote(k) for k in key)}) IN "
+            f"(SELECT {self.cols(key)} FROM {table} WHERE {cond} AND ({where_sql}))",
+            [*iparams, *params],
+        )
 
     def canon_text(self, items: Sequence[tuple[str, bool, bool]], shorten: int | None = None) -> str:
         """The byte lengths of the free texts ('~' for NULL), then every canonical text in column
@@ -68,8 +72,9 @@ class PostgresDigest(Digest):
             # it is a double, so the value is compared in Python instead.
             if self.server_version < 140000:
                 return None
-            return (f"CASE WHEN isfinite({q}) THEN trunc(extract(epoch FROM {q}) * 1000000)::text "
-                    f"ELSE 'x' || {q}::text END")
+            return (
+                f"CASE WHEN isfinite({q}) THEN trunc(extract(epoch FROM {q}) * 1000000)::text ELSE 'x' || {q}::text END"
+            )
         return None
 
     def canon_len(self, expr: str) -> str:
@@ -96,15 +101,19 @@ class MySQLDigest(Digest):
     def rows_equal(self, a: str, b: str, cols: Sequence[str]) -> str:
         return " AND ".join(f"{a}.{self.quote(c)} <=> {b}.{self.quote(c)}" for c in cols)
 
-    def delete_rows_equal_to(self, table: str, warm: str, key: Sequence[str], cols: Sequence[str],
-                             keys: Sequence[tuple], where_sql: str) -> tuple[str, list]:
+    def delete_rows_equal_to(
+        self, table: str, warm: str, key: Sequence[str], cols: Sequence[str], keys: Sequence[tuple], where_sql: str
+    ) -> tuple[str, list]:
         # A single-table DELETE with EXISTS: MariaDB's multi-table DELETE ... JOIN, with a locking
         # read before it, took 40 % longer for the same rows.
-        same = " AND ".join([*(f"{table}.{self.quote(k)} = w.{self.quote(k)}" for k in key),
-                             self.rows_equal(table, "w", cols)])
+        same = " AND ".join(
+            [*(f"{table}.{self.quote(k)} = w.{self.quote(k)}" for k in key), self.rows_equal(table, "w", cols)]
+        )
         cond, params = self.key_in(key, keys)
-        return (f"DELETE FROM {table} WHERE {cond} AND ({where_sql}) AND "
-                f"EXISTS (SELECT 1 FROM {warm} w WHERE {same})", params)
+        return (
+            f"DELETE FROM {table} WHERE {cond} AND ({where_sql}) AND EXISTS (SELECT 1 FROM {warm} w WHERE {same})",
+            params,
+        )
 
     def row_hash(self, cols: Sequence[str]) -> str | None:
         # Separator and NULL markers keep ('a', 'bc') apart from ('ab', 'c') and NULL from ''.

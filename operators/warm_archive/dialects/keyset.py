@@ -50,8 +50,9 @@ class Keyset(Dialect):
             [v for k in keys for v in k],
         )
 
-    def batch_scan(self, table: str, key: Sequence[str], index: str | None,
-                   hi: Sequence | None) -> tuple[str, str, list]:
+    def batch_scan(
+        self, table: str, key: Sequence[str], index: str | None, hi: Sequence | None
+    ) -> tuple[str, str, list]:
         return self.table(table), "1=1", []
 
     def for_update(self) -> str:
@@ -72,8 +73,9 @@ class MySQLKeyset(Keyset):
         # MySQL/MariaDB: row values are not an index range there; the expanded form is.
         return ("1=1", []) if last is None else self._expanded_after(key, last)
 
-    def batch_scan(self, table: str, key: Sequence[str], index: str | None,
-                   hi: Sequence | None) -> tuple[str, str, list]:
+    def batch_scan(
+        self, table: str, key: Sequence[str], index: str | None, hi: Sequence | None
+    ) -> tuple[str, str, list]:
         # With a condition on an indexed column (created_at < ...), MariaDB often reads that index
         # and sorts every remaining match to return the first n keys: each batch then costs the
         # whole rest of the job. Walking the key's own index (as pt-archiver does) reads n rows per
@@ -81,8 +83,11 @@ class MySQLKeyset(Keyset):
         # rows. (A row inserted during the run beyond that key waits for the next run.)
         if index is None or hi is None or len(key) != 1:
             return self.table(table), "1=1", []
-        return (f"{self.table(table)} FORCE INDEX ({self.quote(index)})",
-                f"{self.quote(key[0])} <= {self.placeholder}", [hi[0]])
+        return (
+            f"{self.table(table)} FORCE INDEX ({self.quote(index)})",
+            f"{self.quote(key[0])} <= {self.placeholder}",
+            [hi[0]],
+        )
 
 
 class SQLiteKeyset(Keyset):

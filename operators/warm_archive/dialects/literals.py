@@ -43,8 +43,10 @@ class PostgresLiterals(Dialect):
     # a kept row, never a silently different value.
     def _ts_text(self, q: str, kind: str) -> str:
         v = f"({q} AT TIME ZONE 'UTC')" if kind == "timestamptz" else q
-        return (f"CASE WHEN isfinite({q}) AND {q} >= '0001-01-01' AND {q} < '10000-01-01' "
-                f"THEN {v}::text ELSE 'x' || {q}::text END")
+        return (
+            f"CASE WHEN isfinite({q}) AND {q} >= '0001-01-01' AND {q} < '10000-01-01' "
+            f"THEN {v}::text ELSE 'x' || {q}::text END"
+        )
 
     def _mysql_literal(self, col: Column, target: Dialect) -> str | None:
         q, kind = self.quote(col.name), col.canonical[0]

@@ -24,8 +24,9 @@ class Session:
     dialect_class: ClassVar[type[Dialect]]
     sqlalchemy_url: ClassVar[str]  # driver of the Inspector's engine, e.g. "postgresql+psycopg://"
 
-    def __init__(self, conn: Any, conn_id: str, reconnect: Callable[[], Any] | None = None,
-                 location: tuple | None = None):
+    def __init__(
+        self, conn: Any, conn_id: str, reconnect: Callable[[], Any] | None = None, location: tuple | None = None
+    ):
         self.conn = conn
         self.conn_id = conn_id
         self.dialect: Dialect = self.dialect_class()

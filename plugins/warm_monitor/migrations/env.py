@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
+from airflow import settings
 from alembic import context
 
-from airflow import settings
 from warm_monitor.db_manager import WarmMonitorDBManager
 
 config = context.config
@@ -20,8 +20,12 @@ def include_object(_, name, type_, *args):
 
 def run_migrations_offline():
     context.configure(
-        url=settings.SQL_ALCHEMY_CONN, target_metadata=target_metadata, literal_binds=True,
-        render_as_batch=True, version_table=version_table, include_object=include_object,
+        url=settings.SQL_ALCHEMY_CONN,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        version_table=version_table,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -33,8 +37,12 @@ def run_migrations_online():
         if not connection:
             connection = stack.enter_context(settings.engine.connect())
         context.configure(
-            connection=connection, transaction_per_migration=True, target_metadata=target_metadata,
-            include_object=include_object, render_as_batch=True, version_table=version_table,
+            connection=connection,
+            transaction_per_migration=True,
+            target_metadata=target_metadata,
+            include_object=include_object,
+            render_as_batch=True,
+            version_table=version_table,
         )
         with context.begin_transaction():
             context.run_migrations()
