@@ -247,8 +247,14 @@ def list_tasks(
     order_by: OrderBy = "-start",
 ):
     """One page of warm runs of a tab; only runs of DAGs the user may read. ``states``: the run
-    states the tab lists (its state filter's choices); each task says its ``tab``."""
-    tab_def = {"tab": tab.value, "states": [s.value for s in tab_states(tab)]}
+    states the tab lists (its state filter's choices); ``strategies`` and ``source_statuses``: the
+    other filters' choices (contract.py's); each task says its ``tab``."""
+    tab_def = {
+        "tab": tab.value,
+        "states": [s.value for s in tab_states(tab)],
+        "strategies": [s.value for s in Strategy],
+        "source_statuses": [s.value for s in SourceStatus],
+    }
     dag_ids = query.readable_warm_dag_ids(session, user)
     if not dag_ids:
         return {"total": 0, "tasks": [], "limit": limit, "offset": offset} | tab_def

@@ -18,6 +18,7 @@ export const S = {
   tab: "in_progress",
   tabs: Object.fromEntries(TABS.map((t) => [t, blankTab()])),
   tabStates: {},           // tab -> the run states it lists, as the API last said
+  choices: { strategies: [], source_statuses: [] }, // the other filters' choices, as the API last said
   expanded: new Set(),     // parent keys
   sqlOpen: new Set(),      // parent keys or parent\u241ftask_id
   errOpen: new Set(),
@@ -67,19 +68,25 @@ export function writeUrl() {
 }
 
 // ---------------------------------------------------------------- search form
-/** The state filter's choices: the run states the current tab lists (plus the filter's value, if another). */
+/** A select's choices as the API said them (plus the filter's value, if another), keeping its value. */
+function fillOptions(name, values, keep, show = (v) => v) {
+  const sel = $("#search-form").elements[name];
+  const value = keep ?? sel.value;
+  const all = [...(values || [])];
+  if (value && !all.includes(value)) all.push(value);
+  sel.innerHTML = `<option value="">Any</option>` + all.map((v) => `<option value="${esc(v)}">${esc(show(v))}</option>`).join("");
+  sel.value = value;
+}
+/** The state filter's choices: the run states the current tab lists. */
 function fillStateOptions(keep) {
-  const st = $("#search-form").elements.state;
-  const value = keep ?? st.value;
-  const states = [...(S.tabStates[S.tab] || [])];
-  if (value && !states.includes(value)) states.push(value);
-  st.innerHTML = `<option value="">Any</option>` + states.map((s) => `<option value="${esc(s)}">${esc(label(s))}</option>`).join("");
-  st.value = value;
+  fillOptions("state", S.tabStates[S.tab], keep, label);
 }
 export function fillForm() {
   const ts = S.tabs[S.tab];
   const f = $("#search-form");
   fillStateOptions(ts.filters.state || "");
+  fillOptions("strategy", S.choices.strategies, ts.filters.strategy || "");
+  fillOptions("source_status", S.choices.source_statuses, ts.filters.source_status || "");
   for (const name of FILTERS) if (f.elements[name]) f.elements[name].value = ts.filters[name] || "";
 }
 export function readForm() {
@@ -111,6 +118,11 @@ function learnTabStates(tab, page) {
   const changed = String(S.tabStates[tab]) !== String(page.states);
   S.tabStates[tab] = page.states;
   if (changed && tab === S.tab) fillStateOptions();
+  for (const [key, name] of [["strategies", "strategy"], ["source_statuses", "source_status"]]) {
+    if (!Array.isArray(page[key]) || String(S.choices[key]) === String(page[key])) continue;
+    S.choices[key] = page[key];
+    fillOptions(name, page[key]);
+  }
 }
 
 /** Load the current tab's page and the other tabs' counts, then render; schedules the next refresh. */
