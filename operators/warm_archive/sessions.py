@@ -68,5 +68,6 @@ class Sessions:
         for d in self.all:
             try:
                 d.conn.close()
+                d.close_catalog()
             except Exception:
                 pass
