@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -150,6 +151,7 @@ def _subtask_exists(session: Session, row, task_id: str) -> None:
 def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, task_id: str | None, fn):
     """Run one write, commit it, and record it (plugin action table + Airflow audit log), also when refused."""
     user_name = user.get_name()
+    record = partial(actions.record, user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id)
     # Housekeeping that reads must not do: release re-executions whose rollback ended (the
     # scheduler's listener normally has; this catches a missed hook).
     if actions.advance_reexecutions(session):
@@ -168,38 +170,15 @@ def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, tas
         session.commit()
     except HTTPException as e:
         session.rollback()
-        actions.record(
-            user_name=user_name,
-            action=name,
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            outcome="refused",
-            http_status=e.status_code,
-            detail=str(e.detail),
-        )
+        record(outcome="refused", http_status=e.status_code, detail=str(e.detail))
         raise
     except Exception:
         session.rollback()
         rid = _request_id()
         log.exception("warm monitor action %s failed (request id %s)", name, rid)
-        actions.record(
-            user_name=user_name,
-            action=name,
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            outcome="error",
-            http_status=500,
-            detail=internal_error(rid),
-        )
+        record(outcome="error", http_status=500, detail=internal_error(rid))
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"{name} failed: {internal_error(rid)}") from None
-    actions.record(
-        user_name=user_name,
-        action=name,
-        dag_id=dag_id,
-        run_id=run_id,
-        task_id=task_id,
+    record(
         outcome="ok",
         http_status=200,
         detail=None,
