@@ -1,4 +1,4 @@
-"""What a running table job carries besides its plan: recorded SQL, progress counters and the stop request."""
+"""What a running table job carries besides its plan: recorded SQL, progress counters, metrics, its pauses and the stop request."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 
 from warm_archive.errors import Terminated
+from warm_archive.metrics import JobMetrics
+from warm_archive.pacing import Pacer
 from warm_archive.progress import Progress
 from warm_archive.sqlstats import SqlStats
 
@@ -15,7 +17,14 @@ class RunContext:
     task_id: str
     stats: SqlStats
     progress: Progress
+    metrics: JobMetrics
     stop_event: threading.Event = field(default_factory=threading.Event)
+    pacer: Pacer | None = None  # set once the job is planned
+
+    def between_batches(self) -> None:
+        """Wait out the throttle, replica lag and source load (pacing.py); no transaction may be open."""
+        if self.pacer is not None:
+            self.pacer.between_batches()
 
     @property
     def stopped(self) -> bool:

@@ -125,33 +125,26 @@ class BatchCopy:
         self.stats = ctx.stats
 
     def run(self, batch_no: int, last: tuple | None) -> None:
-        """Copy every batch after key ``last`` (None: from the start), numbered from ``batch_no + 1``."""
-        started = time.monotonic()
+        """Copy every batch after key ``last`` (None: from the start), numbered from ``batch_no + 1``.
+        Between batches the job waits out its throttle, replica lag and source load (pacing.py)."""
+        if self.ctx.pacer is not None:
+            self.ctx.pacer.start()
+        self.ctx.between_batches()  # a lagging replica holds the first batch too
         if overlaps_batches(self.plan, self.sessions):
-            self._two_at_a_time(batch_no, last, started)
+            self._two_at_a_time(batch_no, last)
             return
         src, warm = self.sessions.src, self.sessions.warm
         while True:
             self.ctx.check_stop()
             batch_no += 1
+            t0 = time.monotonic()
             last = with_retries(partial(self._batch, batch_no, last), (src, warm), f"batch {batch_no}", self.ctx)
             if last is None:
                 break
-            self._throttle(started)
+            self.ctx.metrics.batch_time(time.monotonic() - t0)
+            self.ctx.between_batches()
 
-    def _throttle(self, started: float) -> None:
-        rate = self.plan.max_rows_per_second
-        if not rate:
-            return
-        progress = self.ctx.progress
-        moved = progress.rows_copied + progress.rows_skipped - progress._moved_at_start
-        ahead = moved / rate - (time.monotonic() - started)
-        while ahead > 0:
-            self.ctx.check_stop()
-            time.sleep(min(ahead, 0.5))
-            ahead -= 0.5
-
-    def _two_at_a_time(self, batch_no: int, last, started: float) -> None:
+    def _two_at_a_time(self, batch_no: int, last) -> None:
         """Copy the batches two at a time, each over its own pair of connections: while one batch
         streams, the next one's keys are read and its rows stream too. Commits stay in batch order
         (a batch commits only after the one before it did, and not at all if that one failed), so
@@ -167,6 +160,7 @@ class BatchCopy:
                 if lane in running:  # that lane's previous batch, two batches back
                     running.pop(lane)[1].result()
                 src, warm = lanes[lane]
+                t0 = time.monotonic()
                 read = with_retries(partial(self._read_keys, src, last), (src,), "key read", self.ctx)
                 if read is None:
                     break
@@ -175,23 +169,33 @@ class BatchCopy:
                 running[lane] = (
                     batch_no,
                     pool.submit(
-                        self._write_with_retries, src, warm, batch_no, keys, rows, before[1].result if before else None
+                        self._write_with_retries,
+                        src,
+                        warm,
+                        batch_no,
+                        keys,
+                        rows,
+                        before[1].result if before else None,
+                        t0,
                     ),
                 )
                 last = keys[-1]
-                self._throttle(started)
+                self.ctx.between_batches()
             for _, future in sorted(running.values(), key=lambda r: r[0]):
                 future.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _write_with_retries(self, src: Dialect, warm: Dialect, batch_no: int, keys, rows, before_commit) -> None:
+    def _write_with_retries(
+        self, src: Dialect, warm: Dialect, batch_no: int, keys, rows, before_commit, read_at: float
+    ) -> None:
         with_retries(
             lambda: self._write_batch(src, warm, batch_no, keys, rows, before_commit),
             (src, warm),
             f"batch {batch_no}",
             self.ctx,
         )
+        self.ctx.metrics.batch_time(time.monotonic() - read_at)
 
     def _batch(self, batch_no: int, last):
         if self.plan.same_db:

@@ -257,6 +257,7 @@ class _Slices:
                 if lane in running:  # that connection's previous slice: committed before its next
                     collect(*running.pop(lane))
                 self.ctx.check_stop()
+                self.ctx.between_batches()  # replica lag and source load (pacing.py)
                 part = pending[n][1]
                 running[lane] = (
                     n,
@@ -629,6 +630,7 @@ def _delete_batches_in_one_database(
             if lane in running:  # that connection's previous batch
                 collect(*running.pop(lane))
             ctx.check_stop()
+            ctx.between_batches()  # replica lag and source load (pacing.py)
             running[lane] = (i, pool.submit(one, lanes[lane], i, keys))
         for i, future in sorted(running.values(), key=lambda r: r[0]):
             collect(i, future)

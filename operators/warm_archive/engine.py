@@ -24,8 +24,11 @@ from warm_archive.deletion import delete_batch, delete_run
 from warm_archive.dialects import Dialect
 from warm_archive.errors import WarmArchiveError
 from warm_archive.ledger import Ledger
+from warm_archive.metrics import JobMetrics
+from warm_archive.pacing import Pacer
 from warm_archive.plan import JobParams, JobPlan, count_remaining, make_plan
 from warm_archive.progress import Progress
+from warm_archive.replicas import LoadGuard
 from warm_archive.rollback import rollback_job, verify_job
 from warm_archive.sessions import Sessions
 from warm_archive.sqlstats import SqlStats
@@ -45,8 +48,11 @@ class TableJob:
         self.params = params
         self._connect = connect
         self.stats = SqlStats()
-        self.progress = Progress(params.strategy, params.source_table, params.target_table, params.dry_run, self.stats)
-        self.ctx = RunContext(params.task_id, self.stats, self.progress)
+        self.metrics = JobMetrics(params.dag_id, params.task_id, params.source_table)
+        self.progress = Progress(
+            params.strategy, params.source_table, params.target_table, params.dry_run, self.stats, self.metrics.counted
+        )
+        self.ctx = RunContext(params.task_id, self.stats, self.progress, self.metrics)
         self.sessions: Sessions | None = None
         self.ledger: Ledger | None = None
         self.plan: JobPlan | None = None  # set by prepare()
@@ -61,6 +67,8 @@ class TableJob:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.ctx.pacer is not None:
+            self.ctx.pacer.close()
         if self.sessions is not None:
             self.sessions.close()
 
@@ -125,9 +133,14 @@ class TableJob:
         """Check every input against the real databases before any row moves, and keep the plan.
         ``params``: other inputs than the job's own (maintenance: those of the ledger header)."""
         p = params if params is not None else self.params
+        if p.limits.max_threads_running is not None and self.src.name == "sqlite":
+            raise WarmArchiveError("max_threads_running: the source is SQLite, which runs no statements to count")
         self.plan = make_plan(
             p, self.src, self.warm, self.stats, create_target=create_target, check_stop=self.check_stop
         )
+        if self.ctx.pacer is None:
+            guard = LoadGuard(p.limits, self._connect, p.source_conn_id) if p.limits.active else None
+            self.ctx.pacer = Pacer(p.max_rows_per_second, guard, self.progress, self.metrics, self.check_stop)
         if not p.dry_run:
             self.entered()[1].ensure()
         return self.plan

@@ -21,7 +21,7 @@ METRICS: dict[str, tuple[str, str]] = {
     f"{PREFIX}.batches": ("counter", "batches committed"),
     f"{PREFIX}.batch_seconds": ("timer", "time of one batch, read to commit"),
     f"{PREFIX}.pause_seconds": ("timer", "time waited between batches, tagged reason=replica_lag|load|throttle"),
-    f"{PREFIX}.rollback_rows": ("counter", "warm rows removed and source rows restored by a rollback"),
+    f"{PREFIX}.rollback_rows": ("counter", "archived rows a rollback took back out of the warm table"),
 }
 
 PauseReason = Literal["replica_lag", "load", "throttle"]
@@ -39,21 +39,25 @@ class JobMetrics:
 
         return stats
 
-    def rows(self, *, copied: int = 0, deleted: int = 0, kept_changed: int = 0, skipped: int = 0) -> None:
-        stats = self._stats()
-        for name, n in (
-            ("rows_copied", copied),
-            ("rows_deleted", deleted),
-            ("rows_kept_changed", kept_changed),
-            ("rows_skipped", skipped),
-        ):
-            if n:
-                stats.incr(f"{PREFIX}.{name}", n, tags=self.tags)
+    # warm_status counter -> metric: every counter the job adds to reaches Stats as it is added.
+    COUNTERS = {
+        "rows_copied": "rows_copied",
+        "rows_deleted": "rows_deleted",
+        "rows_changed": "rows_kept_changed",
+        "rows_skipped": "rows_skipped",
+        "batches": "batches",
+    }
 
-    def batch(self, seconds: float) -> None:
+    def counted(self, deltas: dict[str, float]) -> None:
+        """What ``Progress.add`` just added (``rows_copied=20000, batches=1``...)."""
         stats = self._stats()
-        stats.incr(f"{PREFIX}.batches", 1, tags=self.tags)
-        stats.timing(f"{PREFIX}.batch_seconds", dt.timedelta(seconds=seconds), tags=self.tags)
+        for counter, n in deltas.items():
+            name = self.COUNTERS.get(counter)
+            if name and n:
+                stats.incr(f"{PREFIX}.{name}", int(n), tags=self.tags)
+
+    def batch_time(self, seconds: float) -> None:
+        self._stats().timing(f"{PREFIX}.batch_seconds", dt.timedelta(seconds=seconds), tags=self.tags)
 
     def pause(self, reason: PauseReason, seconds: float) -> None:
         if seconds > 0:

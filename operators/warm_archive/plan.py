@@ -10,6 +10,7 @@ from warm_archive import defaults, typemap
 from warm_archive.dberrors import db_message
 from warm_archive.dialects import Dialect
 from warm_archive.errors import WarmArchiveError
+from warm_archive.replicas import LoadLimits
 from warm_archive.sqlstats import SqlStats
 from warm_archive.typemap import Column
 from warm_archive.where import CONF, SPEC, check_where
@@ -38,6 +39,7 @@ class JobParams:
     max_rows_per_second: float | None = defaults.MAX_ROWS_PER_SECOND
     dry_run: bool = False
     lock_timeout_s: float = defaults.LOCK_TIMEOUT_S
+    limits: LoadLimits = field(default_factory=LoadLimits)  # replica lag and source load (pacing.py)
     extra: dict = field(default_factory=dict)
 
 

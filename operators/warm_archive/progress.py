@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from warm_archive.contract import SourceStatus
 
@@ -18,8 +19,17 @@ PUSH_EVERY_S = 2.0  # the contract promises at least every 3 s
 class Progress:
     """Counters of one job; safe to read from the publishing thread while the job updates them."""
 
-    def __init__(self, strategy: str, table: str, target: str, dry_run: bool, sql_stats):
+    def __init__(
+        self,
+        strategy: str,
+        table: str,
+        target: str,
+        dry_run: bool,
+        sql_stats,
+        on_add: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self._lock = threading.Lock()
+        self._on_add = on_add  # hears every counter added (the job's metrics)
         self.strategy = strategy
         self.table = table
         self.target = target
@@ -36,6 +46,11 @@ class Progress:
         self.error: str | None = None
         self.source_status = SourceStatus.RETAINED if strategy == "copy" or dry_run else SourceStatus.PENDING
         self.key_range: list | None = None
+        # Between batches (pacing.py): the pause so far and what the last load check saw.
+        self.paused_s = 0.0
+        self.replica_lag_s: dict[str, float | None] | None = None
+        self.threads_running: int | None = None
+        self.waiting_because: list[str] = []
         self._started = time.monotonic()
         self._moved_at_start = 0
 
@@ -48,11 +63,21 @@ class Progress:
         with self._lock:
             for k, v in kw.items():
                 setattr(self, k, getattr(self, k) + v)
+        if self._on_add is not None:
+            try:
+                self._on_add(kw)
+            except Exception:  # metrics are best effort; the job itself must go on
+                log.warning("could not send metrics", exc_info=True)
 
     def resume_from(self, copied: int, skipped: int, deleted: int, batches: int):
         with self._lock:
             self.rows_copied, self.rows_skipped, self.rows_deleted, self.batches = (copied, skipped, deleted, batches)
             self._moved_at_start = copied + skipped
+
+    def moved_this_attempt(self) -> int:
+        """Rows copied or skipped since this attempt started (a retry starts after the ledger's)."""
+        with self._lock:
+            return self.rows_copied + self.rows_skipped - self._moved_at_start
 
     def progress_pct(self) -> float:
         if self.state == "success":
@@ -84,6 +109,10 @@ class Progress:
                 "batches": self.batches,
                 "dry_run": self.dry_run,
                 "phase": self.phase,
+                "paused_s": round(self.paused_s, 1),
+                "replica_lag_s": self.replica_lag_s,
+                "threads_running": self.threads_running,
+                "waiting_because": list(self.waiting_because),
                 "state": self.state,
                 "error": self.error,
                 "key_range": self.key_range,

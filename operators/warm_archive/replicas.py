@@ -99,19 +99,22 @@ class LoadLimits:
         return bool(self.replicas and self.max_replica_lag_seconds is not None) or self.max_threads_running is not None
 
 
-Report = Callable[[str, dict], None]  # (phase, detail), e.g. ("waiting for replica", {"replica_lag_s": {...}})
+Report = Callable[[str | None, dict], None]  # (phase or None when the job may go on, figures)
 
 
 class LoadGuard:
-    """Holds the replica connections of one job and waits, between batches, until every limit is met."""
+    """Holds the replica connections of one job and waits, between batches, until every limit is met.
 
-    def __init__(self, limits: LoadLimits, connect: Callable[[str], Any], source: Any | None = None):
+    ``Threads_running`` is read over a connection of the guard's own to the source: the job's
+    connections may be busy streaming a batch in another thread."""
+
+    def __init__(self, limits: LoadLimits, connect: Callable[[str], Any], source_conn_id: str | None = None):
         self.limits = limits
         self._connect = connect
-        self._source = source  # a session with ``.conn`` and ``.name`` (the job's own source connection)
-        self._open: dict[str, Any] = {}
+        self._source_conn_id = source_conn_id
+        self._open: dict[str, Any] = {}  # conn_id -> a session with ``.conn`` and ``.name``
 
-    def _replica(self, conn_id: str) -> Any:
+    def _session(self, conn_id: str) -> Any:
         if conn_id not in self._open:
             self._open[conn_id] = self._connect(conn_id)
         return self._open[conn_id]
@@ -132,11 +135,11 @@ class LoadGuard:
         if lim.max_replica_lag_seconds is not None:
             for conn_id in lim.replicas:
                 try:
-                    session = self._replica(conn_id)
+                    session = self._session(conn_id)
                     lag = replica_lag(session.conn, session.name)
                 except Exception as e:
                     self._drop(conn_id)
-                    problem = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                    problem = _one_line(e)
                     if lim.on_replica_unreachable == "fail":
                         raise WarmArchiveError(f"replica {conn_id!r} cannot vouch for its lag: {problem}") from None
                     lags[conn_id] = None
@@ -147,27 +150,41 @@ class LoadGuard:
                     behind = "behind by more than it can date yet" if math.isinf(lag) else f"{lag:.0f} s behind"
                     why.append(f"replica {conn_id} is {behind} (limit {lim.max_replica_lag_seconds:g} s)")
         running = None
-        if lim.max_threads_running is not None and self._source is not None:
-            running = threads_running(self._source.conn, self._source.name)
-            if running > lim.max_threads_running:
-                why.append(f"{running} statements running on the source (limit {lim.max_threads_running})")
-        return why, {"replica_lag_s": lags, "threads_running": running}
+        if lim.max_threads_running is not None and self._source_conn_id is not None:
+            try:
+                session = self._session(self._source_conn_id)
+                running = threads_running(session.conn, session.name)
+            except Exception as e:  # the job's own connections report a source that is gone
+                self._drop(self._source_conn_id)
+                why.append(f"the source's load cannot be read: {_one_line(e)}")
+            else:
+                if running > lim.max_threads_running:
+                    why.append(f"{running} statements running on the source (limit {lim.max_threads_running})")
+        return why, {"replica_lag_s": lags or None, "threads_running": running}
 
-    def wait(self, check_stop: Callable[[], None], report: Report, poll_s: float = POLL_S) -> float:
-        """Block until every limit is met; returns the seconds waited. ``check_stop`` raises on a stop."""
-        waited, started = 0.0, time.monotonic()
+    def wait(self, check_stop: Callable[[], None], report: Report, poll_s: float = POLL_S) -> dict[str, float]:
+        """Block until every limit is met; returns the seconds waited by reason (``replica_lag``,
+        ``load``). ``report`` hears each check: (phase, figures) while waiting, (None, figures)
+        once the job may go on. ``check_stop`` raises on a stop."""
+        waited: dict[str, float] = {}
         while True:
             check_stop()
             why, figures = self.reasons()
             if not why:
-                if waited:
-                    report("copying", figures | {"paused_s": round(waited, 1)})
+                report(None, figures | {"waiting_because": []})
                 return waited
-            phase = "waiting for replica" if any(w.startswith("replica") for w in why) else "waiting for load"
-            report(phase, figures | {"waiting_because": why})
+            replica = any(w.startswith("replica") for w in why)
+            report("waiting for replica" if replica else "waiting for load", figures | {"waiting_because": why})
+            t0 = time.monotonic()
             time.sleep(poll_s)
-            waited = time.monotonic() - started
+            reason = "replica_lag" if replica else "load"
+            waited[reason] = waited.get(reason, 0.0) + time.monotonic() - t0
 
     def close(self) -> None:
         for conn_id in list(self._open):
             self._drop(conn_id)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__

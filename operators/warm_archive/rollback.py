@@ -69,6 +69,7 @@ def rollback_job(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunCont
     restored = removed = 0
     for b in reversed(todo):
         ctx.check_stop()
+        ctx.between_batches()  # restores are writes the source's replicas replay too
         r, m = rollback_batch(plan, sessions, ledger, ctx.stats, b)
         restored += r
         removed += m
@@ -76,6 +77,7 @@ def rollback_job(plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunCont
     if header is not None and not header.rolled_back_at:
         ledger.update(sessions.warm.conn.cursor(), header.id, rolled_back_at=now())
         sessions.warm.conn.commit()
+    ctx.metrics.rollback_rows(removed)
     ctx.progress.update(source_status=SourceStatus.RESTORED, phase="rolled_back")
     log.info(
         "%s: rolled back %s batch(es): %s row(s) restored to %s, %s removed from %s",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,57 @@ def _cutoff():
 def pair(request, engines):
     s, w = request.param
     return Pair(engines[s], engines[w]).reset()
+
+
+@pytest.fixture
+def statsd(monkeypatch):
+    """A UDP socket that Airflow's StatsD client sends to; yields a function returning the lines so far."""
+    from airflow.sdk.observability import stats
+    from airflow.sdk.observability.metrics import stats_utils
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    for key, value in {
+        "STATSD_ON": "True",
+        "STATSD_HOST": "127.0.0.1",
+        "STATSD_PORT": str(sock.getsockname()[1]),
+        "STATSD_PREFIX": "airflow",
+        "STATSD_INFLUXDB_ENABLED": "True",
+    }.items():
+        monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+    lines: list[str] = []
+
+    def received(wanted: int | None = None) -> list[str]:
+        """The lines so far, after ``wanted`` of them arrived (None: once 0.5 s pass without one)."""
+        deadline, quiet_since = time.monotonic() + 5, time.monotonic()
+        while time.monotonic() < deadline and (len(lines) < wanted if wanted is not None else True):
+            try:
+                lines.extend(sock.recv(65535).decode().splitlines())
+                quiet_since = time.monotonic()
+            except TimeoutError:
+                if wanted is None and time.monotonic() - quiet_since > 0.5:
+                    break
+        return lines
+
+    yield received
+    monkeypatch.delenv("AIRFLOW__METRICS__STATSD_ON")
+    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)  # back to no metrics
+    sock.close()
+
+
+def parse(line: str) -> tuple[str, dict, float, str]:
+    """``airflow.name,tag=v,...:value|type`` (StatsD with InfluxDB-style tags)."""
+    head, rest = line.split(":", 1)
+    name, *tags = head.split(",")
+    value, kind = rest.split("|")[:2]
+    return name, dict(t.split("=", 1) for t in tags), float(value), kind
+
+
+def parse_statsd(line: str) -> tuple[str, dict, float, str]:
+    """``airflow.name,tag=v,...:value|type`` (StatsD with InfluxDB-style tags)."""
+    head, rest = line.split(":", 1)
+    name, *tags = head.split(",")
+    value, kind = rest.split("|")[:2]
+    return name, dict(t.split("=", 1) for t in tags), float(value), kind

@@ -1,63 +1,20 @@
 """A table job's metrics reach a real StatsD listener (a UDP socket in the test) through Airflow's Stats,
-with their names, values and tags."""
+with their names, values and tags: sent one by one, and sent by a real job on each engine pair."""
 
 from __future__ import annotations
 
-import socket
-import time
-
 import pytest
 
+from tests.engine.conftest import parse_statsd as parse
+from warm_archive.engine import TableJob
 from warm_archive.metrics import METRICS, JobMetrics
-
-
-@pytest.fixture
-def statsd(monkeypatch):
-    """A UDP socket that Airflow's StatsD client sends to; yields a function returning the lines so far."""
-    from airflow.sdk.observability import stats
-    from airflow.sdk.observability.metrics import stats_utils
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    for key, value in {
-        "STATSD_ON": "True",
-        "STATSD_HOST": "127.0.0.1",
-        "STATSD_PORT": str(sock.getsockname()[1]),
-        "STATSD_PREFIX": "airflow",
-        "STATSD_INFLUXDB_ENABLED": "True",
-    }.items():
-        monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
-    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
-    lines: list[str] = []
-
-    def received(wanted: int) -> list[str]:
-        deadline = time.monotonic() + 5
-        while len(lines) < wanted and time.monotonic() < deadline:
-            try:
-                lines.extend(sock.recv(65535).decode().splitlines())
-            except TimeoutError:
-                pass
-        return lines
-
-    yield received
-    monkeypatch.delenv("AIRFLOW__METRICS__STATSD_ON")
-    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)  # back to no metrics
-    sock.close()
-
-
-def parse(line: str) -> tuple[str, dict, float, str]:
-    """``airflow.name,tag=v,...:value|type`` (StatsD with InfluxDB-style tags)."""
-    head, rest = line.split(":", 1)
-    name, *tags = head.split(",")
-    value, kind = rest.split("|")[:2]
-    return name, dict(t.split("=", 1) for t in tags), float(value), kind
 
 
 def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
     m = JobMetrics("warm_orders", "orders", "public.orders")
-    m.rows(copied=700, deleted=650, kept_changed=50, skipped=3)
-    m.batch(0.25)
+    m.counted({"rows_copied": 700, "rows_deleted": 650, "rows_changed": 50, "rows_skipped": 3, "batches": 1})
+    m.counted({"paused_s": 2.0})  # not a metric of its own: pauses go out as pause_seconds
+    m.batch_time(0.25)
     m.pause("replica_lag", 1.5)
     m.pause("throttle", 0.0)  # nothing waited: nothing sent
     m.rollback_rows(700)
@@ -76,3 +33,36 @@ def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
     }
     assert all({k: t[k] for k in tags} == tags for _, t, _, _ in got)
     assert {n.removeprefix("airflow.") for n, _, _, _ in got} == set(METRICS)
+
+
+def _sums(lines: list[str]) -> dict[tuple[str, str | None], tuple[float, int]]:
+    """(metric, reason tag) -> (sum of values, number of lines), without the ``airflow.`` prefix."""
+    out: dict[tuple[str, str | None], tuple[float, int]] = {}
+    for name, tags, value, _ in (parse(x) for x in lines):
+        k = (name.removeprefix("airflow."), tags.get("reason"))
+        total, n = out.get(k, (0.0, 0))
+        out[k] = (total + value, n + 1)
+    return out
+
+
+@pytest.mark.parametrize("strategy", ["copy_then_delete", "move"])
+def test_a_throttled_job_and_its_rollback_send_what_they_did(pair, statsd, strategy):
+    archived = len(pair.expected_archived)
+    rate = archived / 1.5  # about 1.5 s of copying: the throttle must pause
+    with TableJob(pair.params(strategy, run_id="m", batch_size=400, max_rows_per_second=rate)) as job:
+        status = job.run()
+    with TableJob(pair.params(strategy, run_id="m")) as job:
+        job.prepare(create_target=False)
+        job.rollback()
+    batches = -(-archived // 400)
+    got = _sums(statsd())
+    tags = {"dag_id": "warm_test", "task_id": "orders", "table": "t_src.orders"}
+    assert all({k: t.get(k) for k in tags} == tags for _, t, _, _ in (parse(x) for x in statsd(0)))
+    assert got[("warm_archive.rows_copied", None)][0] == archived == status["rows_copied"]
+    assert got[("warm_archive.rows_deleted", None)][0] == archived
+    assert got[("warm_archive.batches", None)][0] == batches
+    assert got[("warm_archive.batch_seconds", None)][1] == batches  # one timing per batch
+    assert got[("warm_archive.rollback_rows", None)][0] == archived
+    paused_ms = got[("warm_archive.pause_seconds", "throttle")][0]
+    assert paused_ms >= 500 and abs(paused_ms / 1000 - status["paused_s"]) < 0.2, (paused_ms, status)
+    assert ("warm_archive.rows_skipped", None) not in got and ("warm_archive.rows_kept_changed", None) not in got

@@ -10,8 +10,10 @@ import time
 
 import pytest
 
+from tests.engine.conftest import parse_statsd
 from tests.replication import MariaDBPair, PostgresPair
 from warm_archive.connections import connect
+from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import Terminated, WarmArchiveError
 from warm_archive.replicas import LoadGuard, LoadLimits, NotReplicating, replica_lag
 
@@ -69,7 +71,9 @@ def test_caught_up_replicas_report_no_lag_and_the_guard_does_not_wait(my_pair, p
         s.conn.close()
     guard = LoadGuard(LoadLimits(("r_my_replica", "r_pg_standby"), 5), connect)
     rec = Recorder()
-    assert guard.wait(no_stop, rec) == 0.0 and rec.calls == []
+    assert guard.wait(no_stop, rec) == {}
+    assert rec.phases() == [None]
+    assert rec.calls[0][2]["replica_lag_s"] == {"r_my_replica": 0.0, "r_pg_standby": 0.0}
     guard.close()
 
 
@@ -87,12 +91,12 @@ def test_mariadb_replica_with_a_stopped_sql_thread_pauses_the_job_until_it_runs_
     guard = LoadGuard(LoadLimits(("r_my_replica",), 5), connect)
     rec = Recorder()
     try:
-        waited = guard.wait(no_stop, rec, poll_s=0.3)
+        waited = sum(guard.wait(no_stop, rec, poll_s=0.3).values())
     finally:
         restart.join()
         guard.close()
     assert waited >= 2.5
-    assert rec.phases()[0] == "waiting for replica" and rec.phases()[-1] == "copying"
+    assert rec.phases()[0] == "waiting for replica" and rec.phases()[-1] is None
     assert "SQL thread No" in rec.calls[0][2]["waiting_because"][0]
     assert rec.calls[0][2]["replica_lag_s"] == {"r_my_replica": None}
 
@@ -121,12 +125,12 @@ def test_mariadb_delayed_replica_shows_its_lag_and_the_guard_waits_it_out(my_pai
         p.close()
         guard = LoadGuard(LoadLimits(("r_my_replica",), 1), connect)
         rec = Recorder()
-        waited = guard.wait(no_stop, rec, poll_s=0.3)
+        waited = sum(guard.wait(no_stop, rec, poll_s=0.3).values())
         guard.close()
         assert waited > 0.5, rec.calls
         lags = [c[2]["replica_lag_s"]["r_my_replica"] for c in rec.calls if c[1] == "waiting for replica"]
         assert lags and max(lags) > 1, rec.calls
-        assert rec.calls[-1][1] == "copying" and rec.calls[-1][2]["replica_lag_s"]["r_my_replica"] <= 1
+        assert rec.calls[-1][1] is None and rec.calls[-1][2]["replica_lag_s"]["r_my_replica"] <= 1
     finally:
         my_pair.replica_sql("STOP SLAVE")
         my_pair.replica_sql("CHANGE MASTER TO MASTER_DELAY = 0")
@@ -140,7 +144,7 @@ def test_postgres_standby_behind_its_apply_delay_pauses_the_job(pg_pair):
     time.sleep(0.5)
     # Nothing replayed yet that dates the lag: the standby is behind by an unknown amount, and waits.
     first = Recorder()
-    assert guard.wait(no_stop, first, poll_s=0.3) >= 2.0, first.calls
+    assert sum(guard.wait(no_stop, first, poll_s=0.3).values()) >= 2.0, first.calls
     assert first.calls[0][2]["replica_lag_s"] == {"r_pg_standby": None}
     assert "behind by more than it can date yet" in first.calls[0][2]["waiting_because"][0]
     for i in range(3):
@@ -148,10 +152,10 @@ def test_postgres_standby_behind_its_apply_delay_pauses_the_job(pg_pair):
         time.sleep(0.8)
     p.close()
     rec = Recorder()
-    waited = guard.wait(no_stop, rec, poll_s=0.3)
+    waited = sum(guard.wait(no_stop, rec, poll_s=0.3).values())
     guard.close()
     assert waited >= 1.0, rec.calls
-    assert rec.phases()[0] == "waiting for replica" and rec.phases()[-1] == "copying"
+    assert rec.phases()[0] == "waiting for replica" and rec.phases()[-1] is None
     lags = [c[2]["replica_lag_s"]["r_pg_standby"] for c in rec.calls if c[1] == "waiting for replica"]
     assert all(lag is not None for lag in lags) and max(lags) > 1, lags
     assert rec.calls[-1][2]["replica_lag_s"]["r_pg_standby"] <= 1
@@ -183,13 +187,135 @@ def test_the_guard_waits_while_too_many_statements_run_on_the_source(my_pair, pg
     for r in runners:
         r.start()
     time.sleep(0.5)
-    guard = LoadGuard(LoadLimits(max_threads_running=2), connect, source=source)
+    guard = LoadGuard(LoadLimits(max_threads_running=2), connect, source_conn_id=conn_id)
     rec = Recorder()
-    waited = guard.wait(no_stop, rec, poll_s=0.3)
+    waited = sum(guard.wait(no_stop, rec, poll_s=0.3).values())
     for r in runners:
         r.join()
     for s in [source, *others]:
         s.conn.close()
     assert waited >= 1.5, rec.calls
     assert rec.phases()[0] == "waiting for load" and rec.calls[0][2]["threads_running"] >= 4
-    assert rec.calls[-1][1] == "copying"
+    assert rec.calls[-1][1] is None
+
+
+# -- a whole table job on the replicated primary ---------------------------------------------
+
+
+def _orders(cur, table: str, n: int, placeholder: str) -> None:
+    cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, created_at date NOT NULL, note varchar(40))")
+    rows = [(i, "2024-03-01" if i % 3 else "2026-03-01", f"order {i}") for i in range(1, n + 1)]
+    cur.executemany(f"INSERT INTO {table} VALUES ({placeholder}, {placeholder}, {placeholder})", rows)
+
+
+def _job(conn_id: str, replica: str, run_id: str, **kw) -> TableJob:
+    return TableJob(
+        JobParams(
+            dag_id="warm_lag",
+            run_id=run_id,
+            task_id="orders",
+            source_conn_id=conn_id,
+            source_table="lagjob.orders",
+            target_conn_id=conn_id,
+            target_table="lagwarm.orders",
+            key=["id"],
+            where="created_at < '2025-01-01'",
+            batch_size=kw.pop("batch_size", 200),
+            limits=LoadLimits((replica,), kw.pop("max_lag", 5)),
+            **kw,
+        )
+    )
+
+
+class Watch:
+    """Samples a running job's warm_status, as the page's 3-second refresh would (faster)."""
+
+    def __init__(self, job: TableJob):
+        self.job, self.seen, self.result, self.error = job, [], None, None
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        try:
+            with self.job:
+                self.result = self.job.run()
+        except Exception as e:  # noqa: BLE001 - the test asserts on it
+            self.error = e
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def sample_until(self, cond, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.job.progress.as_dict()
+            self.seen.append(status)
+            if cond(status):
+                return status
+            time.sleep(0.1)
+        raise AssertionError(f"not seen within {timeout} s; last warm_status: {self.seen[-1]}")
+
+    def __exit__(self, *exc):
+        self.thread.join(120)
+
+
+def test_a_job_waits_while_its_mariadb_replica_stands_still_and_finishes_exact_after(my_pair, statsd):
+    p = my_pair.connect("primary")
+    cur = p.cursor()
+    for db in ("lagjob", "lagwarm"):
+        cur.execute(f"DROP DATABASE IF EXISTS {db}")
+        cur.execute(f"CREATE DATABASE {db}")
+    _orders(cur, "lagjob.orders", 1500, "%s")
+    cur.execute("SELECT id, created_at, note FROM lagjob.orders WHERE created_at < '2025-01-01' ORDER BY id")
+    expected = cur.fetchall()
+    my_pair.replica_sql("STOP SLAVE SQL_THREAD")
+    restarted = False
+    try:
+        with Watch(_job("r_my_primary", "r_my_replica", "stalled")) as w:
+            waiting = w.sample_until(lambda s: s["phase"] == "waiting for replica")
+            time.sleep(2.5)
+            held = w.job.progress.as_dict()
+            my_pair.replica_sql("START SLAVE SQL_THREAD")
+            restarted = True
+        assert w.error is None, w.error
+    finally:
+        if not restarted:
+            my_pair.replica_sql("START SLAVE SQL_THREAD")
+    assert waiting["replica_lag_s"] == {"r_my_replica": None}
+    assert "r_my_replica cannot vouch for its lag" in waiting["waiting_because"][0]
+    assert held["phase"] == "waiting for replica" and held["rows_copied"] == 0  # the first batch waits too
+    done = w.result
+    assert done["state"] == "success" and done["phase"] == "done" and done["waiting_because"] == []
+    assert done["paused_s"] >= 2.5 and done["replica_lag_s"] == {"r_my_replica": 0.0}
+    cur.execute("SELECT id, created_at, note FROM lagwarm.orders ORDER BY id")
+    assert cur.fetchall() == expected
+    cur.execute("SELECT COUNT(*) FROM lagjob.orders WHERE created_at < '2025-01-01'")
+    assert cur.fetchone()[0] == 0
+    p.close()
+    pauses = [parse_statsd(x) for x in statsd()]
+    lag_ms = sum(v for name, tags, v, _ in pauses if name.endswith("pause_seconds") and tags["reason"] == "replica_lag")
+    assert abs(lag_ms / 1000 - done["paused_s"]) < 0.3, (lag_ms, done["paused_s"])
+
+
+def test_a_job_on_a_postgres_primary_waits_for_its_delayed_standby_batch_by_batch(pg_pair):
+    p = pg_pair.connect("primary")
+    for schema in ("lagjob", "lagwarm"):
+        p.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        p.execute(f"CREATE SCHEMA {schema}")
+    with p.cursor() as cur:
+        _orders(cur, "lagjob.orders", 600, "%s")
+    expected = p.execute("SELECT * FROM lagjob.orders WHERE created_at < '2025-01-01' ORDER BY id").fetchall()
+    time.sleep(5)  # the standby replays the setup (its apply delay is 4 s)
+    with Watch(_job("r_pg_primary", "r_pg_standby", "delayed", batch_size=150, max_lag=1, max_rows_per_second=100.0)) as w:
+        w.sample_until(lambda s: s["state"] != "running" or w.error is not None, timeout=90)
+    assert w.error is None, w.error
+    waits = [s for s in w.seen if s["phase"] == "waiting for replica"]
+    assert waits, "the job never waited for its standby"
+    lags = [s["replica_lag_s"]["r_pg_standby"] for s in waits]
+    assert any(lag is not None and lag > 1 for lag in lags), lags  # warm_status shows the lag it waits out
+    copied_while_waiting = {s["rows_copied"] for s in waits}
+    assert len(copied_while_waiting) >= 2, copied_while_waiting  # it waited between batches, not only before
+    assert w.result["paused_s"] >= 3
+    assert p.execute("SELECT * FROM lagwarm.orders ORDER BY id").fetchall() == expected
+    assert p.execute("SELECT COUNT(*) FROM lagjob.orders WHERE created_at < '2025-01-01'").fetchone()[0] == 0
+    p.close()
