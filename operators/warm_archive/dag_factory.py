@@ -60,6 +60,10 @@ def build_dag(spec: WarmSpec) -> DAG:
             max_rows_per_second=spec.max_rows_per_second,
             allow_conf_where=spec.allow_conf_where,
             job_order=order,
+            replicas=spec.replicas,
+            max_replica_lag_seconds=spec.max_replica_lag_seconds,
+            on_replica_unreachable=spec.on_replica_unreachable,
+            max_threads_running=spec.max_threads_running,
             # A job skipped by conf (jobs / start_from) must not skip the ones after it.
             trigger_rule="none_failed" if previous is not None else "all_success",
             **extra,

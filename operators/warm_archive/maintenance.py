@@ -83,6 +83,7 @@ class WarmMaintenanceOperator(BaseOperator):
                 target_table=j.target.table,
                 key=j.key,
                 strategy=spec.strategy,
+                limits=spec.limits(),  # a delete or rollback on a busy primary waits like the copy
             )
             self._job = job = TableJob(params)
             try:

@@ -15,7 +15,7 @@ from warm_archive.dberrors import is_db_error, public_message
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import Terminated, WarmArchiveError
 from warm_archive.progress import Publisher
-from warm_archive.spec import parse_conf
+from warm_archive.spec import LoadOptions, parse_conf
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,9 @@ class WarmArchiveOperator(BaseOperator):
     A retry continues after the last committed batch; ``on_kill`` cancels the running statement
     and the job stops with its ledger consistent. The run ``conf`` may override ``strategy``,
     ``batch_size``, ``on_conflict``, ``max_rows_per_second``, ``dry_run`` and (when the spec allows
-    it) ``where``; ``jobs`` and ``start_from`` choose which table jobs run.
+    it) ``where``; ``jobs`` and ``start_from`` choose which table jobs run. Between batches it
+    waits while a ``replicas`` connection lags more than ``max_replica_lag_seconds`` or the
+    source runs more than ``max_threads_running`` statements (the run conf may override both).
     """
 
     template_fields: Sequence[str] = ("where",)
@@ -49,6 +51,10 @@ class WarmArchiveOperator(BaseOperator):
         allow_conf_where: bool = False,
         job_order: list[str] | None = None,
         lock_timeout_s: float = defaults.LOCK_TIMEOUT_S,
+        replicas: list[str] | None = None,
+        max_replica_lag_seconds: float | None = None,
+        on_replica_unreachable: str | None = None,
+        max_threads_running: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -65,6 +71,15 @@ class WarmArchiveOperator(BaseOperator):
         self.allow_conf_where = allow_conf_where
         self.job_order = job_order or [self.task_id]
         self.lock_timeout_s = lock_timeout_s
+        # Checked here as in a spec, so a DAG written in Python gets the same clear errors.
+        self.load_options = LoadOptions.model_validate(
+            {
+                "replicas": replicas,
+                "max_replica_lag_seconds": max_replica_lag_seconds,
+                "on_replica_unreachable": on_replica_unreachable,
+                "max_threads_running": max_threads_running,
+            }
+        )
         self._job: TableJob | None = None
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
@@ -83,7 +98,7 @@ class WarmArchiveOperator(BaseOperator):
     def _params(self, context: Context) -> JobParams:
         dag_run = context["dag_run"]
         try:
-            rc = parse_conf(dag_run.conf, self.job_order, self.allow_conf_where)
+            rc = parse_conf(dag_run.conf, self.job_order, self.allow_conf_where, self.load_options.replicas)
         except WarmArchiveError as e:
             raise AirflowFailException(str(e)) from None
         if rc.jobs is not None and self.task_id not in rc.jobs:
@@ -109,6 +124,7 @@ class WarmArchiveOperator(BaseOperator):
             max_rows_per_second=rc.max_rows_per_second or self.max_rows_per_second,
             dry_run=rc.dry_run,
             lock_timeout_s=self.lock_timeout_s,
+            limits=self.load_options.limits(rc),
         )
 
     def execute(self, context: Context) -> dict:

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from warm_archive import contract, defaults
 from warm_archive.dialects import split_table
 from warm_archive.errors import SpecError, WarmArchiveError
+from warm_archive.replicas import LoadLimits
 from warm_archive.where import check_conf_where, check_where
 
 # The values are contract.py's (one truth). Not strict: the strict models get plain strings from YAML and conf.
@@ -76,9 +77,52 @@ class JobSpec(_Strict):
 
 BatchSize = Annotated[int, Field(ge=1, le=1_000_000)]
 Rate = Annotated[float, Field(gt=0)]
+ConnId = Annotated[str, Field(min_length=1, max_length=250)]
+LagSeconds = Annotated[float, Field(gt=0, le=86400)]
+ThreadsRunning = Annotated[int, Field(ge=1, le=100_000)]
+Unreachable = Literal["pause", "fail"]
 
 
-class WarmSpec(_Strict):
+def _as_float(v: Any) -> Any:
+    """YAML and JSON give ``5`` for five seconds or rows; the strict models want a float."""
+    return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class LoadOptions(_Strict):
+    """Pause between batches on replica lag and source load (pt-archiver's --check-slave-lag and
+    --max-load); the spec's apply to every job, a run conf's override them for that run."""
+
+    replicas: list[ConnId] | None = None
+    max_replica_lag_seconds: LagSeconds | None = None
+    on_replica_unreachable: Unreachable | None = None
+    max_threads_running: ThreadsRunning | None = None
+
+    @field_validator("max_replica_lag_seconds", mode="before")
+    @classmethod
+    def _lag(cls, v: Any) -> Any:
+        return _as_float(v)
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"replicas lists a connection twice: {v}")
+        return v
+
+    def limits(self, conf: LoadOptions | None = None) -> LoadLimits:
+        """The load limits of a run: these options, with the run conf's on top."""
+        rc = conf or LoadOptions()
+        replicas = rc.replicas if rc.replicas is not None else self.replicas
+        lag = rc.max_replica_lag_seconds if rc.max_replica_lag_seconds is not None else self.max_replica_lag_seconds
+        return LoadLimits(
+            replicas=tuple(replicas or ()),
+            max_replica_lag_seconds=lag,
+            on_replica_unreachable=rc.on_replica_unreachable or self.on_replica_unreachable or "pause",
+            max_threads_running=rc.max_threads_running or self.max_threads_running,
+        )
+
+
+class WarmSpec(LoadOptions):
     dag_id: Annotated[str, Field(pattern=_ID)]
     description: str | None = None
     schedule: str | None = None
@@ -98,7 +142,16 @@ class WarmSpec(_Strict):
     @field_validator("max_rows_per_second", mode="before")
     @classmethod
     def _rate(cls, v: Any) -> Any:
-        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        return _as_float(v)
+
+    @model_validator(mode="after")
+    def _lag_needs_replicas(self) -> WarmSpec:
+        if bool(self.replicas) != (self.max_replica_lag_seconds is not None):
+            raise ValueError(
+                "replicas and max_replica_lag_seconds go together: list the replica connections "
+                "and the lag (seconds) above which the job waits"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_jobs(self) -> WarmSpec:
@@ -110,8 +163,9 @@ class WarmSpec(_Strict):
         return self
 
 
-class RunConf(_Strict):
-    """Per-run overrides, validated before any row moves."""
+class RunConf(LoadOptions):
+    """Per-run overrides, validated before any row moves. ``replicas`` may only narrow the
+    spec's list: a run conf names no connection the spec's author did not."""
 
     strategy: Strategy | None = None
     batch_size: BatchSize | None = None
@@ -126,7 +180,7 @@ class RunConf(_Strict):
     @field_validator("max_rows_per_second", mode="before")
     @classmethod
     def _rate(cls, v: Any) -> Any:
-        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        return _as_float(v)
 
 
 def explain(err: ValidationError) -> str:
@@ -185,11 +239,21 @@ def load_spec(path: Path) -> WarmSpec:
         raise SpecError(f"{path.name}: {explain(e)}") from None
 
 
-def parse_conf(conf: dict | None, spec_jobs: list[str], allow_conf_where: bool) -> RunConf:
+def parse_conf(
+    conf: dict | None, spec_jobs: list[str], allow_conf_where: bool, spec_replicas: list[str] | None = None
+) -> RunConf:
     try:
         rc = RunConf.model_validate(conf or {})
     except ValidationError as e:
         raise SpecError(f"run conf: {explain(e)}") from None
+    foreign = sorted(set(rc.replicas or []) - set(spec_replicas or []))
+    if foreign:
+        raise SpecError(
+            f"run conf: replicas may only name the spec's replica connections {sorted(spec_replicas or [])}; "
+            f"not {foreign}"
+        )
+    if rc.max_replica_lag_seconds is not None and not (rc.replicas or spec_replicas):
+        raise SpecError("run conf: max_replica_lag_seconds needs replicas, and the spec lists none")
     unknown = sorted(set(rc.jobs or []) | set((rc.where or {}).keys()) | ({rc.start_from} if rc.start_from else set()))
     unknown = [j for j in unknown if j not in spec_jobs]
     if unknown:

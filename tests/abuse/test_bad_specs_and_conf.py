@@ -169,6 +169,12 @@ CONFS = [
     ("dry_run_int", {"dry_run": 1}, "dry_run"),
     ("start_from_unknown", {"start_from": "../../etc/passwd"}, "unknown job"),
     ("reexecution_of_int", {"reexecution_of": 5}, "reexecution_of"),
+    ("lag_without_replicas", {"max_replica_lag_seconds": 5}, "needs replicas"),
+    ("lag_text", {"max_replica_lag_seconds": "high"}, "max_replica_lag_seconds"),
+    ("lag_negative", {"max_replica_lag_seconds": -1}, "max_replica_lag_seconds"),
+    ("unreachable_ignore", {"on_replica_unreachable": "ignore"}, "on_replica_unreachable"),
+    ("threads_zero", {"max_threads_running": 0}, "max_threads_running"),
+    ("threads_text", {"max_threads_running": "many"}, "max_threads_running"),
     ("unknown_key", {"batchsize": 5}, "batchsize: unknown key"),
     ("dunder_key", {"__class__": "x"}, "unknown key"),
 ]
@@ -183,6 +189,21 @@ def test_bad_run_conf_is_refused_before_any_row_moves(case, conf, key):
     with pytest.raises(SpecError) as err:
         parse_conf(conf, JOBS, allow_conf_where=False)
     assert key in str(err.value), str(err.value)
+
+
+FOREIGN_REPLICAS = [["airflow_db"], ["hot_replica", "warm_admin"], ["../hot_replica"], ["HOT_REPLICA"]]
+
+
+@pytest.mark.parametrize("replicas", FOREIGN_REPLICAS, ids=[f"replicas{i}" for i in range(len(FOREIGN_REPLICAS))])
+def test_a_run_conf_names_no_replica_connection_the_spec_does_not(replicas):
+    """Anyone who may trigger the DAG writes its conf; the worker would connect to what it names."""
+    from warm_archive.errors import SpecError
+    from warm_archive.spec import parse_conf
+
+    tally.attack("conf")
+    with pytest.raises(SpecError, match="replicas may only name the spec's replica connections"):
+        parse_conf({"replicas": replicas}, JOBS, allow_conf_where=False, spec_replicas=["hot_replica"])
+    assert parse_conf({"replicas": ["hot_replica"]}, JOBS, False, ["hot_replica"]).replicas == ["hot_replica"]
 
 
 MAINT = [

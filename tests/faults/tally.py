@@ -40,6 +40,7 @@ ATTACKS = {
     "where": "where reading past its table",
     "precision": "narrower warm column",
     "api": "plugin API hole",
+    "conf": "run conf reaching a connection its spec does not name",
 }
 
 
