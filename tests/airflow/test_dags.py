@@ -192,6 +192,27 @@ def test_bad_conf_fails_the_first_task_with_a_clear_message(specs_dir, dbs, capf
     assert checksum(pg.rows("t_af.orders")) == before
 
 
+def test_spec_replicas_reach_the_job_and_an_unreachable_one_holds_it(specs_dir, dbs, capfd, monkeypatch):
+    """The spec's load options travel spec -> DAG -> task -> job: a replica that cannot be reached
+    pauses the job; the run conf's ``on_replica_unreachable: fail`` fails it, before any row moves."""
+    pg, my = dbs
+    monkeypatch.setenv("AIRFLOW_CONN_T_GONE_REPLICA", "mysql://root@127.0.0.1:3399/test")
+    text = SPEC.format(dag_id="warm_af", strategy="move").replace(
+        "retries: 0\n", "retries: 0\nreplicas: [T_GONE_REPLICA]\nmax_replica_lag_seconds: 5\n"
+    )
+    write_spec(specs_dir, text=text)
+    task = dagbag().get_dag("warm_af").get_task("orders")
+    assert task.load_options.replicas == ["T_GONE_REPLICA"] and task.load_options.max_replica_lag_seconds == 5
+    before = checksum(pg.rows("t_af.orders"))
+    dr, tis = run("warm_af", {"on_replica_unreachable": "fail", "jobs": ["orders"]})
+    assert tis["orders"].state == "failed"
+    out, err = capfd.readouterr()
+    assert "replica 'T_GONE_REPLICA' cannot vouch for its lag" in out + err
+    assert checksum(pg.rows("t_af.orders")) == before
+    status = xcom(dr, "orders", "warm_status")
+    assert status["rows_copied"] == 0 and "cannot vouch" in status["error"]
+
+
 def test_maintenance_rolls_back_a_whole_run_exactly(specs_dir, dbs):
     pg, my = dbs
     write_spec(specs_dir, strategy="move")
