@@ -226,8 +226,8 @@ def targets(rows, mem, api=None, ratios: bool = True) -> list[dict]:
         out.append(
             {
                 "target": f"rows/s change {m['rows_small']:,} -> {m['rows_big']:,}, {m['pair_label']}",
-                "want": "< 20 %",
-                "value": m.get("rows_per_s_change_pct"),
+                "want": "|x| < 20 %",
+                "value": None if m.get("rows_per_s_change_pct") is None else abs(m["rows_per_s_change_pct"]),
                 "max": 20.0,
             }
         )
@@ -333,7 +333,7 @@ def main(argv=None) -> int:
                     "growth_pct": (100 * (rb["peak_rss_mb"] - sm) / sm) if rb["ok"] and sm else None,
                     "rows_per_s_small": small_rps.get(c.id),
                     "rows_per_s_change_pct": (
-                        100 * abs(rb["rows_per_s"] - small_rps[c.id]) / small_rps[c.id]
+                        100 * (rb["rows_per_s"] - small_rps[c.id]) / small_rps[c.id]
                         if rb["ok"] and small_rps.get(c.id)
                         else None
                     ),
