@@ -9,9 +9,9 @@ settles the servers, runs it as a child process and checks the result.
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass
 
+from bench import pipes
 from bench.config import CONN_IDS, MY_HOST, MY_PORT, MY_USER, PAIR_LABEL, PAIRS, PYTHON, SRC_TABLE, WARM_TABLE
 
 STRATEGIES = ["copy_then_delete", "move", "copy"]
@@ -20,7 +20,7 @@ STRATEGIES = ["copy_then_delete", "move", "copy"]
 @dataclass
 class Contender:
     id: str  # e.g. engine.copy_then_delete.pgpg
-    family: str  # engine | gt | pt | limit
+    family: str  # engine | gt | pt | limit (the native pipe of the pair) | pgloader
     variant: str  # strategy or settings
     pair: str  # pgpg | mymy | mypg | pgmy
     label: str
@@ -38,7 +38,7 @@ class Contender:
         return self.pair[2:]
 
     def argv(self, where: str, run_id: str, batch_size: int) -> list[str]:
-        if self.family == "engine" or (self.family == "limit" and self.src != self.dst):
+        if self.family == "engine":
             params = dict(
                 dag_id="bench",
                 run_id=run_id,
@@ -53,8 +53,6 @@ class Contender:
                 batch_size=batch_size,
                 on_conflict="skip",
             )
-            if self.family == "limit":  # the job's own copy, then one unverified DELETE
-                params.update(strategy="copy", then_delete=where)
             return [PYTHON, "-m", "bench.job_engine", json.dumps(params)]
         if self.family == "gt":
             params = dict(
@@ -67,9 +65,13 @@ class Contender:
             )
             return [PYTHON, "-m", "bench.job_gt", json.dumps(params)]
         if self.family == "pt":
-            dsn = f"h={MY_HOST},P={MY_PORT},u={MY_USER},A=utf8mb4,L=1"
+            # A=binary + --no-check-charset: the rows pass as bytes, unchanged. With A=utf8mb4
+            # pt-archiver decodes them and its --bulk-insert file, opened with an encoding Perl
+            # does not know (utf8mb4), dies on the first 4-byte character ("Wide character").
+            dsn = f"h={MY_HOST},P={MY_PORT},u={MY_USER},A=binary,L=1"
             argv = [
                 "pt-archiver",
+                "--no-check-charset",
                 "--source",
                 f"{dsn},D=bench_src,t=orders",
                 "--dest",
@@ -80,18 +82,10 @@ class Contender:
             if self.variant == "bulk":
                 argv += ["--limit", "1000", "--bulk-insert", "--bulk-delete", "--commit-each"]
             return argv
-        if self.family == "limit" and self.pair == "pgpg":
-            psql = "psql -X -q -v ON_ERROR_STOP=1 -c"
-            out = shlex.quote(f"COPY (SELECT * FROM {SRC_TABLE} WHERE {where}) TO STDOUT")
-            inn = shlex.quote(f"COPY {WARM_TABLE} FROM STDIN")
-            delete = shlex.quote(f"DELETE FROM {SRC_TABLE} WHERE {where}")
-            return ["bash", "-c", f"set -eo pipefail; {psql} {out} | {psql} {inn}; {psql} {delete}"]
-        if self.family == "limit" and self.pair == "mymy":
-            sql = (
-                f"INSERT INTO {WARM_TABLE} SELECT * FROM {SRC_TABLE} WHERE {where}; "
-                f"DELETE FROM {SRC_TABLE} WHERE {where};"
-            )
-            return ["mariadb", f"-h{MY_HOST}", f"-P{MY_PORT}", f"-u{MY_USER}", "-e", sql]
+        if self.family == "limit":
+            return ["bash", "-c", "set -eo pipefail; " + pipes.native_pipe(self.pair, where)]
+        if self.family == "pgloader":
+            return ["bash", "-c", "set -eo pipefail; " + pipes.pgloader(where)]
         raise ValueError(self.id)
 
 
@@ -121,24 +115,18 @@ def all_contenders() -> list[Contender]:
             out.append(Contender("limit.mymy", "limit", "insert_select", pair, "limit: INSERT ... SELECT + DELETE"))
         if pair == "pgpg":
             out.append(Contender("limit.pgpg", "limit", "copy_pipe", pair, "limit: psql COPY | psql COPY + DELETE"))
-        if pair in ("mypg", "pgmy"):  # no tool moves rows between the engines faster than our copy
-            out.append(
-                Contender(
-                    f"limit.{pair}",
-                    "limit",
-                    "copy_plus_delete",
-                    pair,
-                    "limit: job copy + DELETE, unverified",
-                    needs_table=False,
-                    python=True,
-                )
-            )
+        if pair == "mypg":
+            out.append(Contender("limit.mypg", "limit", "pipe", pair, "limit: mariadb | psql COPY + DELETE"))
+            out.append(Contender("pgloader.fast.mypg", "pgloader", "fast", pair, "pgloader (fast settings) + DELETE"))
+        if pair == "pgmy":
+            out.append(Contender("limit.pgmy", "limit", "pipe", pair, "limit: psql COPY | LOAD DATA + DELETE"))
     return out
 
 
 def select(contenders: list[Contender], only: str | None) -> list[Contender]:
     """``--only``: comma-separated terms; a contender is kept when its id contains every dot-part
-    of one term (``pgpg``, ``engine``, ``engine.move``, ``gt.best.mypg``, ``pt``, ``limit``)."""
+    of one term (``pgpg``, ``engine``, ``engine.move``, ``gt.best.mypg``, ``pt``, ``limit``,
+    ``pgloader``)."""
     if not only:
         return contenders
     terms = [t.strip() for t in only.split(",") if t.strip()]

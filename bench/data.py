@@ -5,8 +5,11 @@ MariaDB's ``seq_1_to_N``) with integer formulas and ``md5`` that both engines ev
 way, so building 5,000,000 rows takes seconds and both copies hold exactly the same values
 (``build`` proves it by comparing the two checksums).
 
-Columns: integer key in time order, timestamp, integer, numeric, short text, long text (64-290
-chars), and two nullable columns (text and timestamp).
+Columns: integer key in time order, timestamp, integer, numeric, short text, long text (64-310
+chars), and two nullable columns (text and timestamp). Every tenth note ends in the characters
+every copy path must escape right: a tab, double and single quotes, a backslash, a literal ``\\N``,
+a newline, a carriage return and a character outside the BMP (an emoji, 4 bytes in UTF-8), so the
+content checksum catches a pipe or tool that mangles any of them.
 
 A pristine copy (``orders_seed``) stays beside the working table; ``reset`` puts the working
 table back to the seed after a run deleted rows from it (vacuuming first, so PostgreSQL reuses
@@ -45,13 +48,16 @@ MY_COLS = (
     "amount decimal(12,2) NOT NULL, status varchar(16) NOT NULL, note text NOT NULL, "
     "coupon varchar(20), shipped_at datetime(6), PRIMARY KEY (id)"
 )
+MY_TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"  # the emoji need 4-byte UTF-8
 
 PG_GEN = """
 INSERT INTO {t}
 SELECT g, timestamp '2022-01-01' + g * interval '37 seconds', (g * 7919) % 50000 + 1,
        ((g * 104729) % 1000000)::numeric / 100,
        (ARRAY['new','paid','shipped','delivered','cancelled'])[(g % 5 + 1)::int],
-       'order ' || g || ': ' || repeat(md5(g::text), (2 + g % 8)::int),
+       'order ' || g || ': ' || repeat(md5(g::text), (2 + g % 8)::int)
+         || CASE WHEN g % 10 = 0 THEN chr(9) || '"q''uote" back\\slash \\N' || chr(10) || 'line' || chr(13)
+                                      || ' ' || chr(128512) ELSE '' END,
        CASE WHEN g % 4 = 0 THEN 'C' || (g % 1000) END,
        CASE WHEN g % 3 <> 0 THEN timestamp '2022-01-01' + g * interval '37 seconds'
                                  + (g % 86400) * interval '1 second' END
@@ -62,7 +68,10 @@ INSERT INTO {t}
 SELECT seq, TIMESTAMP'2022-01-01 00:00:00' + INTERVAL seq * 37 SECOND, (seq * 7919) % 50000 + 1,
        ((seq * 104729) % 1000000) / 100,
        ELT(seq % 5 + 1, 'new','paid','shipped','delivered','cancelled'),
-       CONCAT('order ', seq, ': ', REPEAT(MD5(seq), 2 + seq % 8)),
+       CONCAT('order ', seq, ': ', REPEAT(MD5(seq), 2 + seq % 8),
+              CASE WHEN seq % 10 = 0 THEN CONCAT(CHAR(9 USING utf8mb4), '"q''uote" back\\\\slash \\\\N',
+                   CHAR(10 USING utf8mb4), 'line', CHAR(13 USING utf8mb4), ' ',
+                   CHAR(0xF09F9880 USING utf8mb4)) ELSE '' END),
        CASE WHEN seq % 4 = 0 THEN CONCAT('C', seq % 1000) END,
        CASE WHEN seq % 3 <> 0 THEN TIMESTAMP'2022-01-01 00:00:00' + INTERVAL seq * 37 SECOND
                                    + INTERVAL seq % 86400 SECOND END
@@ -147,10 +156,10 @@ def build(n: int, log=print, cap: int | None = None) -> dict:
     cur.execute(f"CREATE DATABASE IF NOT EXISTS {MY_WARM_DB}")
     for t in (SRC_TABLE, SEED_TABLE, WARM_TABLE):
         cur.execute(f"DROP TABLE IF EXISTS {t}")
-    cur.execute(f"CREATE TABLE {SEED_TABLE} ({MY_COLS}) ENGINE=InnoDB")
+    cur.execute(f"CREATE TABLE {SEED_TABLE} ({MY_COLS}) {MY_TABLE_OPTIONS}")
     for lo in range(1, n + 1, step):
         cur.execute(MY_GEN.format(t=SEED_TABLE, lo=lo, hi=min(n, lo + step - 1)))
-    cur.execute(f"CREATE TABLE {SRC_TABLE} ({MY_COLS}, KEY orders_created_at (created_at)) ENGINE=InnoDB")
+    cur.execute(f"CREATE TABLE {SRC_TABLE} ({MY_COLS}, KEY orders_created_at (created_at)) {MY_TABLE_OPTIONS}")
     cur.execute(f"INSERT INTO {SRC_TABLE} SELECT * FROM {SEED_TABLE}")
     cur.execute(f"ANALYZE TABLE {SRC_TABLE}")
     cur.fetchall()
@@ -219,7 +228,7 @@ def reset_warm(engine: str, create: bool) -> None:
         cur.execute(f"DROP TABLE IF EXISTS {WARM_TABLE}")
         cur.execute(f"DROP TABLE IF EXISTS {MY_WARM_DB}.warm_archive_ledger")
         if create:
-            cur.execute(f"CREATE TABLE {WARM_TABLE} ({MY_COLS}) ENGINE=InnoDB")
+            cur.execute(f"CREATE TABLE {WARM_TABLE} ({MY_COLS}) {MY_TABLE_OPTIONS}")
 
 
 def settle(max_wait_s: float = 10.0) -> None:

@@ -1,9 +1,7 @@
 """One run of this project's table job, in its own process: ``python -m bench.job_engine JSON``.
 
-JSON holds ``JobParams`` fields, and for the cross-engine limit ``then_delete``: the ``where`` of
-one unverified ``DELETE`` of the source rows once the job (strategy ``copy``) is done. Prints the
-job's ``warm_status`` (minus the SQL list, kept apart), the seconds ``run()`` (and the DELETE)
-took and the RSS before/after, for the driver to check and record.
+JSON holds ``JobParams`` fields. Prints the job's ``warm_status`` (minus the SQL list, kept
+apart), the seconds ``run()`` took and the RSS before/after, for the driver to check and record.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from bench.child import peak_mb, report, rss_mb
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    then_delete = args.pop("then_delete", None)
     import os
 
     if os.environ.get("BENCH_ENGINE_PATH"):  # profile a patched private copy of the engine
@@ -35,17 +32,13 @@ def main() -> None:
 
     from warm_archive.connections import connect  # noqa: F401
 
-    hooks = {conn_id: BaseHook.get_connection(conn_id).get_hook() for conn_id in {p.source_conn_id, p.target_conn_id}}
+    for conn_id in {p.source_conn_id, p.target_conn_id}:
+        BaseHook.get_connection(conn_id).get_hook()
 
     base = rss_mb()
     t0 = time.perf_counter()
     with TableJob(p) as job:
         status = job.run()
-    if then_delete:  # the cross-engine limit: the copy above, then GenericTransfer's own DELETE
-        conn = hooks[p.source_conn_id].get_conn()
-        conn.cursor().execute(f"DELETE FROM {p.source_table} WHERE {then_delete}")
-        conn.commit()
-        conn.close()
     seconds = time.perf_counter() - t0
     sql = status.pop("sql", [])
     report(seconds=seconds, rss_before_mb=base, peak_self_mb=peak_mb(), status=status, sql=sql)

@@ -18,7 +18,8 @@ COLS = [
     ("x GT best", "x_gt_best", 9),
     ("x GT dflt", "x_gt_default", 9),
     ("x pt bulk", "x_pt_bulk", 9),
-    ("x limit", "x_limit", 8),
+    ("x pipe", "x_limit", 8),
+    ("x pgloader", "x_pgloader", 10),
 ]
 
 
@@ -63,12 +64,14 @@ def text(doc: dict) -> str:
 
 def _tail(doc: dict, lines: list[str]) -> str:
     if doc["memory"]:
-        lines += ["", "memory of the table job (copy_then_delete), peak RSS of the job process:"]
+        lines += ["", "scale of the table job (copy_then_delete): peak RSS of the job process and rows/s:"]
         for m in doc["memory"]:
             lines.append(
-                f"  {m['pair_label']:17s} N={m['rows_small']:>10,}: {_fmt(m['peak_rss_mb_small'], 'mb'):>7} MB"
-                f"   {m['scale']}N={m['rows_big']:>10,}: {_fmt(m['peak_rss_mb_big'], 'mb'):>7} MB"
-                f"   growth {_fmt(m['growth_pct'], 'pct')} %"
+                f"  {m['pair_label']:17s} {m['rows_small']:>10,}: {_fmt(m['peak_rss_mb_small'], 'mb'):>7} MB"
+                f" {_fmt(m.get('rows_per_s_small'), 'rows_per_s'):>9} rows/s"
+                f"   {m['rows_big']:>10,}: {_fmt(m['peak_rss_mb_big'], 'mb'):>7} MB"
+                f" {_fmt(m.get('rows_per_s_big'), 'rows_per_s'):>9} rows/s"
+                f"   RSS {_fmt(m['growth_pct'], 'pct')} %, rows/s {_fmt(m.get('rows_per_s_change_pct'), 'pct')} %"
             )
     api = doc.get("api")
     if api:
@@ -91,7 +94,7 @@ def _tail(doc: dict, lines: list[str]) -> str:
     for t in doc["targets"]:
         v = t["value"]
         val = "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
-        met = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        met = {True: "pass", False: "MISS", None: "not measured"}[t["met"]]
         lines.append(f"  {t['target']:58s} {t['want']:>9s}  {val:>8s}  {met}")
     lines.append("")
     lines.append("all checks passed" if doc["all_checks_passed"] else "SOME RUNS FAILED THEIR CHECKS")
@@ -106,7 +109,7 @@ def chart(doc: dict, path: Path) -> None:
 
     rows = [r for r in doc["results"] if r["rows_per_s"]]
     names = [f"{r['pair_label']}: {r['label']}" for r in rows]
-    colors = {"engine": "#2e7d32", "gt": "#9e9e9e", "pt": "#f9a825", "limit": "#1565c0"}
+    colors = {"engine": "#2e7d32", "gt": "#9e9e9e", "pt": "#f9a825", "limit": "#1565c0", "pgloader": "#6a1b9a"}
     fig, (ax1, ax2) = plt.subplots(
         1, 2, figsize=(15, 0.38 * len(rows) + 1.8), sharey=True, gridspec_kw={"width_ratios": [3, 1.3]}
     )
@@ -154,6 +157,7 @@ def write(doc: dict, out: str, stamp: str) -> list[Path]:
         "x_gt_default",
         "x_pt_bulk",
         "x_limit",
+        "x_pgloader",
     ]
     with p.open("w", newline="") as f:
         w = csv.writer(f)

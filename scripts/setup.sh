@@ -7,10 +7,10 @@ ROOT=$PWD
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 
-# 1. System packages (mysqlclient build, database clients, pt-archiver for the benchmark, and
+# 1. System packages (mysqlclient build, database clients, pt-archiver and pgloader for the benchmark, and
 #    Chromium for the browser tests).
 need=()
-for pkg in pkg-config default-libmysqlclient-dev build-essential postgresql-client mariadb-client percona-toolkit chromium redis-server; do
+for pkg in pkg-config default-libmysqlclient-dev build-essential postgresql-client mariadb-client percona-toolkit pgloader chromium redis-server; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

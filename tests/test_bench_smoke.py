@@ -13,6 +13,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,11 +42,25 @@ def test_bench_quick_runs_and_every_check_passes(tmp_path):
     doc = json.loads((out / "latest.json").read_text())
     assert doc["all_checks_passed"] is True
     assert doc["rows"] == 20000
-    assert len(doc["results"]) == 26  # 12 table jobs, 8 GenericTransfer, 2 pt-archiver, 4 limits
+    assert len(doc["results"]) == 27  # 12 table jobs, 8 GenericTransfer, 2 pt-archiver, 4 native pipes, pgloader
     for r in doc["results"]:
         assert r["runs"] == 1 and r["runs_ok"] == 1, (r["id"], r["errors"])
         assert r["rows_per_s"] and r["rows_per_s"] > 0, r["id"]
         assert r["peak_rss_mb"] and r["peak_rss_mb"] > 0, r["id"]
+    ids = {r["id"] for r in doc["results"]}
+    assert {"limit.mypg", "limit.pgmy", "pgloader.fast.mypg", "limit.pgpg", "limit.mymy"} <= ids
+    ratio_targets = [t for t in doc["targets"] if "copy_then_delete /" in t["target"]]
+    assert len(ratio_targets) == 6 and all(t["value"] and t["met"] is not None for t in ratio_targets), ratio_targets
+    # The data holds what every pipe must escape, so the checksums above prove their escaping.
+    special = (
+        "SELECT count(*) FILTER (WHERE note LIKE '%' || chr(128512) AND strpos(note, chr(9)) > 0"
+        " AND strpos(note, chr(10)) > 0 AND strpos(note, chr(13)) > 0 AND strpos(note, '\\N') > 0"
+        " AND strpos(note, '''') > 0 AND strpos(note, '\"') > 0), count(*) FILTER (WHERE coupon IS NULL)"
+        " FROM bench_src.orders_seed"
+    )
+    with psycopg.connect("host=127.0.0.1 user=root dbname=bench_archive") as c:
+        row = c.execute(special).fetchone()
+    assert row is not None and row[0] == 2000 and row[1] > 0, row
     for runs in doc["runs_detail"].values():
         for run in runs:
             assert run["ok"] and not run["errors"]
