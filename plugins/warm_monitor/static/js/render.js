@@ -100,7 +100,7 @@ function parentRow(t, tab, cols) {
       case "strategy": return `<td>${esc(label(t.strategy))}</td>`;
       case "start": return timesCell(t);
       case "duration": return `<td class="num">${fmtDuration(durationOf(t))}</td>`;
-      case "state": return `<td>${badge("st", t.state)}${subsOf(t).some(isWaiting) ? ' <span class="chip wait" data-chip="run-wait" title="A table job of this run is paused: expand the run to see why">⏸ waiting</span>' : ""}</td>`;
+      case "state": return `<td>${badge("st", t.state)}${subsOf(t).some(isWaiting) ? ' <span class="chip wait" data-chip="run-wait" title="A table job of this run is paused: expand the run to see why">waiting</span>' : ""}</td>`;
       case "progress": return `<td>${progressCell(t)}</td>`;
       case "archived": return `<td class="num" title="planned: ${esc(fmtInt(pick(t, "rows_planned")))}">${fmtInt(archivedOf(t))}</td>`;
       case "source": return `<td${c.cls ? ` class="${c.cls}"` : ""}>${badge("src", t.source_status)}</td>`;
@@ -127,7 +127,7 @@ function phaseCell(s) {
   if (isWaiting(s)) {
     const lag = /replica/.test(s.phase) && s.replica_lag_s ? `: ${lagText(s.replica_lag_s)}` : "";
     const load = /load/.test(s.phase) && s.threads_running != null ? `: ${fmtInt(s.threads_running)} statements running` : "";
-    out.push(`<span class="chip wait" data-chip="wait" title="${esc(why.join("\n") || s.phase)}">⏸ ${esc(s.phase)}${esc(lag || load)}</span>`);
+    out.push(`<span class="chip wait" data-chip="wait" title="${esc(why.join("\n") || s.phase)}">${esc(s.phase)}${esc(lag || load)}</span>`);
     if (why.length) out.push(`<span class="why">${why.map(esc).join("<br>")}</span>`);
   } else if (s.phase) {
     out.push(`<span data-chip="phase">${esc(label(s.phase))}</span>`);
