@@ -38,9 +38,12 @@ def test_subtask_shows_rows_deleted_changed_skipped_rate_and_phase(page, airflow
     regions = subs["regions"]
     assert regions["state"] == "success" and regions["rows_deleted"] == 200, regions
     assert regions["rows_per_second"] and regions["rows_per_second"] > 0, regions
-    open_tab(page, "exceptional", dag_id="ui_mixed", run_id=run_id)
+    open_tab(page, "exceptional")
+    search(page, dag_id="ui_mixed", run_id=run_id)
     r = row(page, run_id)
+    expect(r).to_be_visible()
     r.locator("[data-expand]").click()
+    expect(sub_row(page, "regions")).to_be_visible()
     heads = page.locator("tr.detail table.subgrid thead th").all_inner_texts()
     for h in ("Deleted", "Changed", "Skipped", "Rows/s", "Phase"):
         assert h in heads, heads
@@ -76,6 +79,7 @@ def test_paused_subtask_stands_out_with_its_replica_lag(page, airflow, slow_run)
     why = ["replica db_replica is 42 s behind (limit 5 s)"]
     stop = threading.Event()
     failures: list[str] = []
+    written: list[int] = []
 
     def keep_writing():
         while not stop.is_set():
@@ -90,7 +94,9 @@ def test_paused_subtask_stands_out_with_its_replica_lag(page, airflow, slow_run)
                 "paused_s": 63.0,
             }
             r = airflow.patch(xcom, json={"value": paused, "map_index": -1})
-            if r.status_code != 200:
+            if r.status_code == 200:
+                written.append(1)
+            elif r.status_code < 500:  # a 5xx can be a write racing the job's own (Airflow deletes, then inserts)
                 failures.append(f"{r.status_code} {r.text[:200]}")
             stop.wait(0.2)
 
@@ -111,7 +117,7 @@ def test_paused_subtask_stands_out_with_its_replica_lag(page, airflow, slow_run)
     finally:
         stop.set()
         writer.join(timeout=10)
-    assert not failures, failures
+    assert written and not failures, failures
     # the job's next report (no pause) takes the chip away again
     expect(s.locator('[data-chip="wait"]')).to_have_count(0, timeout=20_000)
     expect(s.locator('[data-col="phase"]')).to_contain_text(re.compile("copy|delete|done"))
