@@ -8,7 +8,7 @@ import logging
 import secrets
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep
@@ -398,24 +398,43 @@ def post_maintenance(dag_id: str, run_id: str, body: MaintenanceBody, session: S
     return _run_action(f"maintenance.{body.action}", session, user, dag_id, run_id, None, do)
 
 
-@app.get("/api/v1/actions", include_in_schema=True)
+Outcome = Literal["ok", "refused", "error"]  # what actions.record writes
+
+
+@app.get("/api/v1/actions")
 def list_actions(
     session: SessionDep,
     user: GetUserDep,
-    dag_id: Annotated[str | None, Query(max_length=250)] = None,
-    run_id: Annotated[str | None, Query(max_length=250)] = None,
+    user_name: Annotated[str | None, Query(alias="user", max_length=ID_LEN)] = None,
+    action: Annotated[str | None, Query(max_length=50)] = None,
+    dag_id: Annotated[str | None, Query(max_length=ID_LEN)] = None,
+    run_id: Annotated[str | None, Query(max_length=ID_LEN)] = None,
+    outcome: Outcome | None = None,
+    after: dt.datetime | None = None,
+    before: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ):
-    """The plugin's action log (newest first), for DAGs the user may read."""
-    from sqlalchemy import select
-
-    from warm_monitor.models import action_table as A
-
+    """One page of the plugin's action log (newest first), only actions on DAGs whose runs the user
+    may read: who, when, what, on which run and sub-task, and the outcome with its reason.
+    ``user``, ``action`` and ``run_id`` match substrings; ``after``/``before`` bound ``created_at``."""
+    after, before = _aware(after), _aware(before)
+    if after and before and after >= before:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "after: must be earlier than before")
+    outcomes = list(get_args(Outcome))
     dag_ids = query.readable_warm_dag_ids(session, user)
-    stmt = select(A).where(A.c.dag_id.in_(dag_ids))
-    if dag_id:
-        stmt = stmt.where(A.c.dag_id == dag_id)
-    if run_id:
-        stmt = stmt.where(A.c.run_id == run_id)
-    rows = session.execute(stmt.order_by(A.c.id.desc()).limit(limit)).mappings().all()
-    return {"actions": [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()} for r in rows]}
+    if not dag_ids:
+        return {"total": 0, "actions": [], "limit": limit, "offset": offset, "outcomes": outcomes}
+    f = {
+        "user": user_name,
+        "action": action,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "outcome": outcome,
+        "after": after,
+        "before": before,
+        "limit": limit,
+        "offset": offset,
+    }
+    total, rows = query.list_actions(session, dag_ids, f)
+    return _json({"total": total, "actions": rows, "limit": limit, "offset": offset, "outcomes": outcomes})

@@ -358,6 +358,17 @@ def load_children(session: Session, rows: list) -> tuple[dict, dict]:
     return tis, xcoms
 
 
+def _number(v) -> float | int | None:
+    return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _lags(v) -> dict[str, float | None] | None:
+    """``replica_lag_s`` as the job reported it ({conn_id: seconds, or null when unknown})."""
+    if not isinstance(v, dict):
+        return None
+    return {str(k): _number(s) for k, s in v.items()}
+
+
 def _url(base: str, path: str) -> str:
     return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
@@ -420,6 +431,11 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
                 "batches": st.get("batches"),
                 "dry_run": st.get("dry_run"),
                 "phase": st.get("phase"),
+                # absent on XComs of jobs older than the replica/load limits: null, never a made-up 0
+                "replica_lag_s": _lags(st.get("replica_lag_s")),
+                "threads_running": _number(st.get("threads_running")),
+                "waiting_because": [str(w) for w in st.get("waiting_because") or [] if w],
+                "paused_s": _number(st.get("paused_s")),
                 "source_status": src_status,
                 "rollback_status": sub_rb,
                 "error": st.get("error") or ("task failed (see its log)" if ti.state == "failed" else None),
@@ -472,3 +488,39 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
         "links": {"run": _url(ui_base, f"dags/{dag_q}/runs/{run_q}")},
         "subtasks": subtasks,
     }
+
+
+# -- the action log ---------------------------------------------------------------------------------
+
+
+def list_actions(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[int, list[dict]]:
+    """One page of the plugin's action log (newest first), only on ``dag_ids``. Text filters are
+    case-insensitive substrings, except ``dag_id`` and ``outcome`` (exact); times are a half-open
+    range ``[after, before)``."""
+    from warm_monitor.models import action_table as A
+
+    conds = [A.c.dag_id.in_(dag_ids)]
+    if f.get("user"):
+        conds.append(_ilike(A.c.user_name, f["user"]))
+    if f.get("action"):
+        conds.append(_ilike(A.c.action, f["action"]))
+    if f.get("dag_id"):
+        conds.append(A.c.dag_id == f["dag_id"])
+    if f.get("run_id"):
+        conds.append(_ilike(A.c.run_id, f["run_id"]))
+    if f.get("outcome"):
+        conds.append(A.c.outcome == f["outcome"])
+    if f.get("after"):
+        conds.append(A.c.created_at >= f["after"])
+    if f.get("before"):
+        conds.append(A.c.created_at < f["before"])
+    total = session.scalar(select(func.count()).select_from(A).where(*conds)) or 0
+    rows = session.execute(
+        select(A).where(*conds).order_by(A.c.id.desc()).limit(f["limit"]).offset(f["offset"])
+    ).mappings()
+    return total, [{k: (_iso(_utc(v)) if isinstance(v, dt.datetime) else v) for k, v in r.items()} for r in rows]
+
+
+def _utc(d: dt.datetime) -> dt.datetime:
+    """A metadata DB without time zones (MySQL) hands back naive UTC: say it is UTC."""
+    return d.replace(tzinfo=dt.UTC) if d.tzinfo is None else d

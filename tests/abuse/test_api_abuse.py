@@ -175,6 +175,11 @@ def test_user_of_another_dag_gets_403_and_sees_nothing(stack, world, unchanged):
     for q in ({"dag_id": "f_abuse"}, {"q": "f_abuse"}, {"run_id": ok}):
         tally.bad_inputs()
         assert stack.get("/warm/api/v1/tasks", "other", params={"tab": "completed", **q}).json()["total"] == 0
+    # the action log's search cannot reach another DAG's actions either
+    for q in ({"dag_id": "f_abuse"}, {"run_id": ok}, {"action": "source_status", "dag_id": "f_abuse"}):
+        tally.bad_inputs()
+        page = stack.get("/warm/api/v1/actions", "other", params=q).json()
+        assert page["total"] == 0 and page["actions"] == [], (q, page)
 
 
 def test_read_only_user_reads_but_every_write_is_403(stack, world, unchanged):
@@ -374,6 +379,25 @@ def test_malformed_bodies_and_queries_are_422(stack, world, unchanged):
     ):
         tally.bad_inputs()
         r = stack.get("/warm/api/v1/tasks", "admin", params={"tab": "completed", **params})
+        assert r.status_code == 200 and r.json()["total"] == 0, (params, r.text[:200])
+    for params in (
+        {"outcome": "maybe"},
+        {"after": "yesterday"},
+        {"before": "2026-13-45T00:00:00"},
+        {"after": "2026-01-02T00:00:00Z", "before": "2026-01-01T00:00:00Z"},
+        {"limit": 0},
+        {"limit": 501},
+        {"offset": -1},
+        {"user": "u" * 251},
+        {"action": "a" * 51},
+    ):
+        tally.bad_inputs()
+        r = stack.get("/warm/api/v1/actions", "admin", params=params)
+        assert r.status_code == 422, (params, r.status_code, r.text[:200])
+        _detail(r)
+    for params in ({"user": "' OR 1=1 --"}, {"action": "%"}, {"run_id": "\\"}, {"dag_id": "f_abuse' --"}):
+        tally.bad_inputs()
+        r = stack.get("/warm/api/v1/actions", "admin", params=params)
         assert r.status_code == 200 and r.json()["total"] == 0, (params, r.text[:200])
 
 

@@ -5,6 +5,7 @@ restarted with FAB; users are created with ``airflow users create``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import quote
 
 import pytest
@@ -78,3 +79,56 @@ def test_fab_cross_site_cookie_post_refused(fab, runs):
     assert r.status_code == 403 and "cross-site" in r.json()["detail"]
     r = requests.post(url, cookies=cookie, json={}, headers={"Sec-Fetch-Site": "same-origin"}, timeout=30)
     assert r.status_code == 409
+
+
+def test_fab_action_log_search_paging_and_rights(fab, runs):
+    """GET /actions: search and paging over real recorded actions, only on DAGs the caller may read,
+    401 without login, a clear 422 for every bad parameter."""
+    before_all = fab.get(f"{API}/actions", "admin", params={"limit": 1}).json()["actions"]
+    since = before_all[0]["created_at"] if before_all else "2000-01-01T00:00:00+00:00"
+    prior = before_all[0]["id"] if before_all else 0
+    # real actions: refused terminates (the runs are finished) on a DAG "limited" reads and on one it does not
+    for key in ("orders", "hidden"):
+        assert fab.post(task_path(*runs[key]) + "/terminate", "op", json={}).status_code == 409
+    mine = fab.get(f"{API}/actions", "admin", params={"user": "op", "action": "terminate", "after": since}).json()
+    assert mine["total"] == len(mine["actions"]) and mine["outcomes"] == ["ok", "refused", "error"]
+    mine["actions"] = [a for a in mine["actions"] if a["id"] > prior]
+    assert sorted(a["dag_id"] for a in mine["actions"]) == ["api_hidden", "api_orders"], mine
+    for a in mine["actions"]:
+        assert a["user_name"] == "op" and a["outcome"] == "refused" and a["http_status"] == 409
+        assert "terminated" in a["detail"] and a["created_at"]
+    # each filter narrows
+    ok_since = fab.get(f"{API}/actions", "admin", params={"user": "op", "outcome": "ok", "after": since}).json()
+    assert all(a["id"] <= prior and a["outcome"] == "ok" for a in ok_since["actions"]), ok_since
+    only = fab.get(f"{API}/actions", "admin", params={"dag_id": "api_hidden", "user": "op", "after": since}).json()
+    assert {a["dag_id"] for a in only["actions"]} == {"api_hidden"}
+    older = fab.get(f"{API}/actions", "admin", params={"before": since, "limit": 500}).json()["actions"]
+    assert all(dt.datetime.fromisoformat(a["created_at"]) < dt.datetime.fromisoformat(since) for a in older)
+    assert not {a["id"] for a in older} & {a["id"] for a in mine["actions"]}
+    # paging: the same rows, one at a time, newest first
+    total = fab.get(f"{API}/actions", "admin", params={"limit": 1}).json()["total"]
+    assert total >= 2
+    pages = [fab.get(f"{API}/actions", "admin", params={"limit": 1, "offset": i}).json()["actions"] for i in range(2)]
+    both = fab.get(f"{API}/actions", "admin", params={"limit": 2}).json()["actions"]
+    assert [p[0]["id"] for p in pages] == [a["id"] for a in both] and both[0]["id"] > both[1]["id"]
+    # rights: "limited" reads api_orders only
+    lim = fab.get(f"{API}/actions", "limited", params={"limit": 500}).json()
+    assert lim["actions"] and {a["dag_id"] for a in lim["actions"]} == {"api_orders"}
+    assert lim["total"] == len(lim["actions"])
+    assert fab.get(f"{API}/actions", "limited", params={"dag_id": "api_hidden"}).json()["total"] == 0
+    assert fab.get(f"{API}/actions", None).status_code == 401
+    # bad parameters: a clear 422, never a 500
+    for params in (
+        {"outcome": "maybe"},
+        {"after": "yesterday"},
+        {"before": "2026-13-45T00:00:00"},
+        {"after": "2026-01-02T00:00:00Z", "before": "2026-01-01T00:00:00Z"},
+        {"limit": 0},
+        {"limit": 501},
+        {"offset": -1},
+        {"user": "u" * 251},
+        {"user": "a\x00b"},
+    ):
+        r = fab.get(f"{API}/actions", "admin", params=params)
+        assert r.status_code == 422, (params, r.status_code, r.text[:300])
+        assert isinstance(r.json()["detail"], str) and r.json()["detail"], r.text

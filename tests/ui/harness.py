@@ -268,8 +268,21 @@ def browser():
         b.close()
 
 
-def new_page(browser, airflow, user: str = "admin", width: int = 1500, height: int = 950, color_scheme="light"):
-    ctx = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme, base_url=BASE)
+def new_page(
+    browser,
+    airflow,
+    user: str = "admin",
+    width: int = 1500,
+    height: int = 950,
+    color_scheme="light",
+    timezone_id: str | None = None,
+):
+    ctx = browser.new_context(
+        viewport={"width": width, "height": height},
+        color_scheme=color_scheme,
+        base_url=BASE,
+        **({"timezone_id": timezone_id} if timezone_id else {}),
+    )
     ctx.add_cookies([{"name": "_token", "value": airflow.token(user), "url": BASE}])
     ctx.set_default_timeout(15_000)
     ctx.set_default_navigation_timeout(60_000)  # Airflow's own SPA is heavy on a loaded 2-core machine

@@ -5,12 +5,15 @@
 //   state.js    tabs, search form, URL state, 3-second refresh  notices.js  toasts, banners, confirmation
 //   actions.js  the buttons' rules and running them             render.js   the table, rows and details
 //   morph.js    in-place DOM updates                            app.js      this file: theme, events, start
+//   log.js      the Actions view (the action log)               tz.js       Airflow's UI time zone
 
 import { runAction } from "./actions.js";
 import { api } from "./api.js";
+import { bindLog, fillLogForm, L, LOG_FILTERS, loadLog, renderLog } from "./log.js";
 import { connectionOk, handleLoadError, toast } from "./notices.js";
 import { render, renderLoadingHint } from "./render.js";
 import { fillForm, hooks, load, readForm, readUrl, S, TABS, writeUrl } from "./state.js";
+import { onZoneChange, zone } from "./tz.js";
 import { $, enc, keyOf, pick, subsOf, toggle } from "./util.js";
 
 hooks.render = render;
@@ -69,8 +72,10 @@ function findTask(key) { return (S.tabs[S.tab].data || []).find((t) => keyOf(t) 
 function bind() {
   $(".tabs").addEventListener("click", (e) => {
     const b = e.target.closest(".tab");
-    if (b) switchTab(b.dataset.tab);
+    if (b && b.dataset.view === "actions") showLog();
+    else if (b) switchTab(b.dataset.tab);
   });
+  bindLog(writeLogUrl);
   $(".tabs").addEventListener("keydown", (e) => {
     if (!["ArrowLeft", "ArrowRight"].includes(e.key)) return;
     const i = TABS.indexOf(S.tab) + (e.key === "ArrowRight" ? 1 : -1);
@@ -209,13 +214,43 @@ function sortBy(field) {
   load({ manual: true });
 }
 function switchTab(tab) {
-  if (!TABS.includes(tab) || tab === S.tab) return;
+  if (!TABS.includes(tab) || (tab === S.tab && S.view === "tasks")) return;
   S.tab = tab;
+  showView("tasks");
   fillForm();
   writeUrl();
   render();
   load({ manual: true });
 }
+// ---------------------------------------------------------------- the Actions view (log.js)
+function showView(view) {
+  S.view = view;
+  $("#panel").hidden = view !== "tasks";
+  $("#log-panel").hidden = view !== "actions";
+}
+function showLog() {
+  if (S.view === "actions") return;
+  showView("actions");
+  fillLogForm();
+  writeLogUrl();
+  render();
+  loadLog();
+}
+function writeLogUrl() {
+  const p = new URLSearchParams({ view: "actions" });
+  for (const f of LOG_FILTERS) if (L.filters[f]) p.set(f, L.filters[f]);
+  if (L.offset) p.set("offset", L.offset);
+  try { history.replaceState(null, "", `${location.pathname}?${p}`); } catch (e) { /* sandbox */ }
+}
+function readLogUrl() {
+  const p = new URLSearchParams(location.search);
+  if (p.get("view") !== "actions") return false;
+  for (const f of LOG_FILTERS) if (p.get(f)) L.filters[f] = p.get(f);
+  L.offset = Math.max(0, +p.get("offset") || 0);
+  return true;
+}
+function showZone() { $("#zone").textContent = `Times in ${zone()}`; }
+
 async function manualRefresh(btn) {
   btn.classList.add("busy");
   try { await load({ manual: true }); } finally { btn.classList.remove("busy"); }
@@ -246,11 +281,18 @@ async function focusRun(f) {
 // ---------------------------------------------------------------- start
 function start() {
   watchTheme();
-  readUrl();
+  showZone();
+  onZoneChange(() => { showZone(); render(); renderLog(); });
+  const logView = readLogUrl();
+  if (!logView) readUrl();
   bind();
   fillForm();
   render();
-  if (S.focus && !S.focus.keepTab) focusRun(S.focus);
+  if (logView) {
+    S.view = "tasks";
+    showLog();
+    load();  // the tabs' counts
+  } else if (S.focus && !S.focus.keepTab) focusRun(S.focus);
   else {
     if (S.focus) S.expanded.add(`${S.focus.dag_id}\u241f${S.focus.run_id}`);
     load();
@@ -258,5 +300,5 @@ function start() {
   // durations of running tasks tick between refreshes
   setInterval(() => { if (S.tab === "in_progress" && S.tabs.in_progress.data && S.tabs.in_progress.data.length) render(); }, 1000);
 }
-window.warmMonitor = { state: S, reload: () => load({ manual: true }) };
+window.warmMonitor = { state: S, log: L, reload: () => load({ manual: true }) };
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();

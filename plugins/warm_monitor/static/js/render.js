@@ -100,7 +100,7 @@ function parentRow(t, tab, cols) {
       case "strategy": return `<td>${esc(label(t.strategy))}</td>`;
       case "start": return timesCell(t);
       case "duration": return `<td class="num">${fmtDuration(durationOf(t))}</td>`;
-      case "state": return `<td>${badge("st", t.state)}</td>`;
+      case "state": return `<td>${badge("st", t.state)}${subsOf(t).some(isWaiting) ? ' <span class="chip wait" data-chip="run-wait" title="A table job of this run is paused: expand the run to see why">waiting</span>' : ""}</td>`;
       case "progress": return `<td>${progressCell(t)}</td>`;
       case "archived": return `<td class="num" title="planned: ${esc(fmtInt(pick(t, "rows_planned")))}">${fmtInt(archivedOf(t))}</td>`;
       case "source": return `<td${c.cls ? ` class="${c.cls}"` : ""}>${badge("src", t.source_status)}</td>`;
@@ -113,6 +113,30 @@ function parentRow(t, tab, cols) {
   }).join("");
   return `<tr class="parent${sel ? " selected" : ""}${focus ? " focus" : ""}" data-key="${esc(k)}" data-dag="${esc(t.dag_id)}" data-run="${esc(t.run_id)}" data-state="${esc(t.state)}">${cells}</tr>`;
 }
+// ---------------------------------------------------------------- the job's phase, pace and pauses
+/** A sub-task whose job says it is paused ("waiting for replica", "waiting for load"). */
+const isWaiting = (s) => /^waiting/.test(String(s.phase || "")) && !["success", "failed", "skipped", "upstream_failed"].includes(s.state);
+const secs = (v) => (v == null ? "unknown" : `${Number(v) < 10 ? Number(v).toFixed(1) : Math.round(Number(v))} s`);
+/** "db_replica 42 s, other unknown": the lag of each replica the job watches (null: it cannot tell). */
+function lagText(lags) {
+  return Object.entries(lags || {}).map(([id, v]) => `${id} ${secs(v)}`).join(", ");
+}
+function phaseCell(s) {
+  const out = [];
+  const why = Array.isArray(s.waiting_because) ? s.waiting_because : [];
+  if (isWaiting(s)) {
+    const lag = /replica/.test(s.phase) && s.replica_lag_s ? `: ${lagText(s.replica_lag_s)}` : "";
+    const load = /load/.test(s.phase) && s.threads_running != null ? `: ${fmtInt(s.threads_running)} statements running` : "";
+    out.push(`<span class="chip wait" data-chip="wait" title="${esc(why.join("\n") || s.phase)}">${esc(s.phase)}${esc(lag || load)}</span>`);
+    if (why.length) out.push(`<span class="why">${why.map(esc).join("<br>")}</span>`);
+  } else if (s.phase) {
+    out.push(`<span data-chip="phase">${esc(label(s.phase))}</span>`);
+    if (s.replica_lag_s && Object.keys(s.replica_lag_s).length) out.push(`<span class="chip" data-chip="lag" title="Replica lag the job last saw">lag ${esc(lagText(s.replica_lag_s))}</span>`);
+  }
+  if (s.paused_s) out.push(`<span class="muted small" data-chip="paused">paused ${esc(fmtDuration(s.paused_s))} in all</span>`);
+  return `<td data-col="phase"><div class="phase-cell">${out.join("")}</div></td>`;
+}
+
 function sqlList(sql) {
   return `<ul class="sql-list">${sql.map((s) => `<li><code>${esc(s.statement)}</code><span class="meta">${fmtInt(s.count)}× · ${Number(s.seconds || 0).toFixed(3)}s</span></li>`).join("")}</ul>`;
 }
@@ -121,12 +145,13 @@ function subRows(t, tab) {
   const k = keyOf(t);
   if (!subs.length) return `<p class="muted small">No table job has started in this run yet.</p>`;
   const exc = tab === "exceptional";
-  const head = `<tr><th>Sub-task</th><th>Table → target</th><th>Start / end</th><th class="num">Duration</th><th>Status</th><th>Try</th><th>Progress</th><th class="num">Archived</th><th>Source data</th><th>Executed SQL</th>${exc ? "<th>Error</th><th>Rollback · actions</th>" : ""}<th>Airflow</th></tr>`;
+  const head = `<tr><th>Sub-task</th><th>Table → target</th><th>Start / end</th><th class="num">Duration</th><th>Status</th><th>Try</th><th>Progress</th><th class="num">Archived</th><th class="num" title="Rows deleted from the source">Deleted</th><th class="num" title="Rows kept in the source because they changed after being copied">Changed</th><th class="num" title="Rows already in the warm table, skipped">Skipped</th><th class="num">Rows/s</th><th>Phase</th><th>Source data</th><th>Executed SQL</th>${exc ? "<th>Error</th><th>Rollback · actions</th>" : ""}<th>Airflow</th></tr>`;
   const rows = subs.map((s) => {
     const sk = `${k}\u241f${s.task_id}`;
     const sql = sqlOf(s);
     const focus = S.focus && S.focus.task_id === s.task_id && S.focus.run_id === t.run_id;
-    let r = `<tr class="sub${focus ? " sub-focus" : ""}" data-key="${esc(sk)}" data-task="${esc(s.task_id)}" data-state="${esc(s.state || "")}">` +
+    const paused = isWaiting(s);
+    let r = `<tr class="sub${focus ? " sub-focus" : ""}${paused ? " paused" : ""}" data-key="${esc(sk)}" data-task="${esc(s.task_id)}" data-state="${esc(s.state || "")}">` +
       `<td><b>${esc(s.task_id)}</b></td>` +
       `<td class="tables"><span class="mono small">${esc(s.table || "")}</span><span class="mono small muted">→ ${esc(s.target || "")}</span></td>` +
       timesCell(s) +
@@ -135,11 +160,16 @@ function subRows(t, tab) {
       `<td class="num">${esc(s.try_number ?? "")}</td>` +
       `<td>${progressCell(s)}</td>` +
       `<td class="num">${fmtInt(archivedOf(s))}</td>` +
+      `<td class="num" data-col="deleted">${fmtInt(s.rows_deleted)}</td>` +
+      `<td class="num" data-col="changed">${fmtInt(s.rows_changed)}</td>` +
+      `<td class="num" data-col="skipped">${fmtInt(s.rows_skipped)}</td>` +
+      `<td class="num" data-col="rate">${s.rows_per_second == null ? "" : fmtInt(Math.round(s.rows_per_second))}</td>` +
+      phaseCell(s) +
       `<td>${badge("src", s.source_status)}</td>` +
       sqlButton(sk, sql) +
       (exc ? errorCell(sk, s.error, true) + `<td><div class="row-actions">${s.rollback_status && s.rollback_status !== "none" ? badge("rb", s.rollback_status) : ""}${actionButton("sub_rollback", t, s)}${actionButton("sub_reexecute", t, s)}</div></td>` : "") +
       `<td><span class="link-row"><a href="${esc(taskLink(t, s))}" data-airflow-link>Task</a><a href="${esc(logLink(t, s))}" data-airflow-link>Log</a></span></td></tr>`;
-    const span = exc ? 14 : 12;
+    const span = exc ? 19 : 17;
     if (S.sqlOpen.has(sk) && sql.length) r += `<tr class="sub-extra" data-key="${esc(sk)}\u241fsql"><td colspan="${span}">${sqlList(sql)}</td></tr>`;
     if (S.errOpen.has(sk) && s.error) r += `<tr class="sub-extra" data-key="${esc(sk)}\u241ferr"><td colspan="${span}"><pre class="error-box">${esc(s.error)}</pre></td></tr>`;
     return r;
@@ -202,7 +232,7 @@ function renderActions() {
 export function render() {
   const tab = S.tab;
   const ts = S.tabs[tab];
-  for (const b of $$(".tab")) b.setAttribute("aria-selected", String(b.dataset.tab === tab));
+  for (const b of $$(".tab")) b.setAttribute("aria-selected", String(S.view === "actions" ? b.dataset.view === "actions" : b.dataset.tab === tab));
   for (const c of $$("[data-count]")) {
     const n = S.counts[c.dataset.count];
     c.textContent = n == null ? "–" : fmtInt(n);

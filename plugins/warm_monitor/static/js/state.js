@@ -1,6 +1,7 @@
 // Page state of the Warm Tasks page: tabs, the search form, the URL, and loading with the 3-second refresh.
 
 import { api } from "./api.js";
+import { zonedToUtc } from "./tz.js";
 import { $, esc, keyOf, label } from "./util.js";
 
 const REFRESH_MS = 3000;
@@ -15,6 +16,7 @@ export const TAB_LABEL = Object.fromEntries(TAB_BUTTONS.map((b) => [b.dataset.ta
 
 const blankTab = () => ({ filters: {}, offset: 0, limit: 25, order: "-start", selected: new Set(), data: null, total: null });
 export const S = {
+  view: "tasks",           // "tasks" (the three tabs) or "actions" (the action log, log.js)
   tab: "in_progress",
   tabs: Object.fromEntries(TABS.map((t) => [t, blankTab()])),
   tabStates: {},           // tab -> the run states it lists, as the API last said
@@ -103,10 +105,7 @@ function query(tab, extra = {}) {
   for (const f of FILTERS) {
     let v = ts.filters[f];
     if (!v) continue;
-    if ((f === "start_after" || f === "start_before") && !/[zZ]|[+-]\d\d:?\d\d$/.test(v)) {
-      const d = new Date(v);
-      if (!isNaN(d)) v = d.toISOString();
-    }
+    if (f === "start_after" || f === "start_before") v = zonedToUtc(v) ?? v;  // the form's wall clock is in Airflow's UI zone
     p.set(f, v);
   }
   for (const [k, v] of Object.entries(extra)) p.set(k, v);

@@ -1,5 +1,7 @@
 // Small shared helpers of the Warm Tasks page: DOM lookup, HTML escaping, formatting, tolerant field access.
 
+import { fmtZoned } from "./tz.js";
+
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 export const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -9,11 +11,10 @@ export function toggle(set, k) { if (set.has(k)) set.delete(k); else set.add(k);
 
 // ---------------------------------------------------------------- formatting
 const pad = (n) => String(n).padStart(2, "0");
+/** A time as "YYYY-MM-DD HH:MM:SS" in the zone chosen in Airflow's UI (tz.js). */
 export function fmtTime(iso) {
   if (!iso) return "";
-  const d = new Date(iso);
-  if (isNaN(d)) return esc(iso);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return fmtZoned(iso) ?? esc(iso);
 }
 export function fmtDuration(s) {
   if (s == null || isNaN(s)) return "";
