@@ -50,7 +50,7 @@ class WarmArchiveOperator(BaseOperator):
         max_rows_per_second: float | None = defaults.MAX_ROWS_PER_SECOND,
         allow_conf_where: bool = False,
         job_order: list[str] | None = None,
-        lock_timeout_s: float = defaults.LOCK_TIMEOUT_S,
+        lock_timeout_s: float | None = None,
         replicas: list[str] | None = None,
         max_replica_lag_seconds: float | None = None,
         on_replica_unreachable: str | None = None,
@@ -123,9 +123,17 @@ class WarmArchiveOperator(BaseOperator):
             on_conflict=rc.on_conflict or self.on_conflict,
             max_rows_per_second=rc.max_rows_per_second or self.max_rows_per_second,
             dry_run=rc.dry_run,
-            lock_timeout_s=self.lock_timeout_s,
+            lock_timeout_s=self._lock_timeout(),
             limits=self.load_options.limits(rc),
         )
+
+    def _lock_timeout(self) -> float:
+        """The operator's own, else ``[warm_archive] lock_timeout`` (read on the worker, at run time)."""
+        if self.lock_timeout_s is not None:
+            return self.lock_timeout_s
+        from airflow.configuration import conf
+
+        return conf.getfloat("warm_archive", "lock_timeout", fallback=defaults.LOCK_TIMEOUT_S)
 
     def execute(self, context: Context) -> dict:
         params = self._params(context)

@@ -213,6 +213,24 @@ def test_spec_replicas_reach_the_job_and_an_unreachable_one_holds_it(specs_dir, 
     assert status["rows_copied"] == 0 and "cannot vouch" in status["error"]
 
 
+def test_a_job_waits_for_another_on_its_warm_table_as_long_as_the_config_says(specs_dir, dbs, capfd, monkeypatch):
+    """``[warm_archive] lock_timeout``: how long a job waits for another job working on its warm table."""
+    pg, my = dbs
+    monkeypatch.setenv("AIRFLOW__WARM_ARCHIVE__LOCK_TIMEOUT", "2")
+    write_spec(specs_dir)
+    other = Engine("my")  # another job holds the warm table's lock
+    assert other.execute("SELECT GET_LOCK('warm_archive:t_afw.orders', 0)").fetchone()[0] == 1
+    before = checksum(pg.rows("t_af.orders"))
+    try:
+        dr, tis = run("warm_af", {"jobs": ["orders"]})
+    finally:
+        other.close()
+    assert tis["orders"].state == "failed"
+    out, err = capfd.readouterr()
+    assert "another warm job is working on t_afw.orders; gave up after 2 s" in out + err
+    assert checksum(pg.rows("t_af.orders")) == before
+
+
 def test_maintenance_rolls_back_a_whole_run_exactly(specs_dir, dbs):
     pg, my = dbs
     write_spec(specs_dir, strategy="move")
