@@ -306,7 +306,9 @@ def test_a_job_on_a_postgres_primary_waits_for_its_delayed_standby_batch_by_batc
         _orders(cur, "lagjob.orders", 600, "%s")
     expected = p.execute("SELECT * FROM lagjob.orders WHERE created_at < '2025-01-01' ORDER BY id").fetchall()
     time.sleep(5)  # the standby replays the setup (its apply delay is 4 s)
-    with Watch(_job("r_pg_primary", "r_pg_standby", "delayed", batch_size=150, max_lag=1, max_rows_per_second=100.0)) as w:
+    with Watch(
+        _job("r_pg_primary", "r_pg_standby", "delayed", batch_size=150, max_lag=1, max_rows_per_second=100.0)
+    ) as w:
         w.sample_until(lambda s: s["state"] != "running" or w.error is not None, timeout=90)
     assert w.error is None, w.error
     waits = [s for s in w.seen if s["phase"] == "waiting for replica"]
