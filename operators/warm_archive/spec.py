@@ -212,7 +212,13 @@ def _allowed(err: ValidationError, parent: tuple) -> str:
         model = next((a for a in _flatten(inner) if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if model is None:
             return ""
-    return f" (allowed: {', '.join(model.model_fields)})"  # type: ignore[attr-defined]
+    return f" (allowed: {', '.join(_own_fields_first(model))})"
+
+
+def _own_fields_first(model: type[BaseModel]) -> list[str]:
+    """A model's own keys before the shared load options, so the usual keys lead the hint."""
+    own = [name for name in model.__dict__.get("__annotations__", {}) if name in model.model_fields]
+    return own + [name for name in model.model_fields if name not in own]
 
 
 def _flatten(args: tuple) -> Iterator[Any]:
