@@ -144,6 +144,11 @@ class BatchCopy:
             self.ctx.metrics.batch_time(time.monotonic() - t0)
             self.ctx.between_batches()
 
+    def first_batch(self) -> None:
+        """Copy batch 1 only, from the start, on the job's own connections (a dry run runs it over
+        recording connections: dryrun.py)."""
+        with_retries(partial(self._batch, 1, None), (self.sessions.src, self.sessions.warm), "batch 1", self.ctx)
+
     def _two_at_a_time(self, batch_no: int, last) -> None:
         """Copy the batches two at a time, each over its own pair of connections: while one batch
         streams, the next one's keys are read and its rows stream too. Commits stay in batch order
@@ -354,7 +359,7 @@ class BatchCopy:
             failpoints.reach("after_source_delete")
             self.ledger.update(
                 wcur,
-                batch_id(plan, warm, self.ledger, self.stats, batch_no),
+                self.ledger.batch_id(warm, plan.dag_id, plan.run_id, plan.task_id, batch_no),
                 source_deleted_at=now(),
                 rows_deleted=deleted,
             )
@@ -413,19 +418,6 @@ class BatchCopy:
             rows_copied=inserted, rows_deleted=deleted, batches=1, rows_skipped=conflicts.skipped(plan, keys, inserted)
         )
         return keys[-1]
-
-
-def batch_id(plan: JobPlan, warm: Dialect, ledger: Ledger, stats, batch_no: int) -> int:
-    """The ledger row id of this job's batch ``batch_no``."""
-    cur = warm.conn.cursor()
-    ph, q = warm.placeholder, warm.quote
-    stats.execute(
-        cur,
-        f"SELECT {q('id')} FROM {ledger.t} WHERE {q('dag_id')} = {ph} AND {q('run_id')} = {ph} "
-        f"AND {q('task_id')} = {ph} AND {q('batch_no')} = {ph}",
-        (plan.dag_id, plan.run_id, plan.task_id, batch_no),
-    )
-    return cur.fetchone()[0]
 
 
 def _key_cursor(d: Dialect):

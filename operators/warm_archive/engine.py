@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from warm_archive import failpoints
+from warm_archive import dryrun, failpoints
 from warm_archive.connections import connect as airflow_connect
 from warm_archive.context import RunContext
 from warm_archive.contract import OnConflict, SourceStatus, Strategy
@@ -157,10 +157,14 @@ class TableJob:
         sessions, ledger = self.entered()
         if plan.dry_run:
             count, rng = count_remaining(plan, self.src, self.stats, None, self.check_stop)
-            progress.update(
-                rows_planned=count, key_range=rng, phase="dry_run", state="success", source_status=SourceStatus.RETAINED
-            )
+            progress.update(rows_planned=count, key_range=rng)
+            # The real run's statements for its first batch, recorded and not run (dryrun.py).
+            sql = dryrun.first_batch(plan.counted(rng), sessions, self.ctx) if count else []
+            progress.update(dry_run_sql=sql, phase="dry_run", state="success", source_status=SourceStatus.RETAINED)
             log.info("dry run: %s rows of %s match, key range %s; nothing moved", count, plan.source_table, rng)
+            for entry in sql:
+                text = str(entry.get("statement") or entry.get("note") or entry.get("error"))
+                log.info("dry run, %s: %s", entry.get("step"), text if len(text) < 300 else text[:300] + " ...")
             return progress.as_dict()
         self.acquire_lock()
         done = [

@@ -287,6 +287,18 @@ class Ledger:
         self.d.conn.commit()
         return rows
 
+    def batch_id(self, warm: Dialect, dag_id: str, run_id: str, task_id: str, batch_no: int) -> int:
+        """The id of a job's ledger row for ``batch_no``, read on ``warm`` (a connection to the warm DB)."""
+        cur = warm.conn.cursor()
+        ph, q = warm.placeholder, warm.quote
+        self.stats.execute(
+            cur,
+            f"SELECT {q('id')} FROM {self.t} WHERE {q('dag_id')} = {ph} AND {q('run_id')} = {ph} "
+            f"AND {q('task_id')} = {ph} AND {q('batch_no')} = {ph}",
+            (dag_id, run_id, task_id, batch_no),
+        )
+        return cur.fetchone()[0]
+
     def update(self, cur, batch_id: int, **values):
         sets = ", ".join(f"{self.d.quote(k)} = {self.d.placeholder}" for k in values)
         sql = f"UPDATE {self.t} SET {sets} WHERE {self.d.quote('id')} = {self.d.placeholder}"

@@ -46,6 +46,7 @@ class Progress:
         self.error: str | None = None
         self.source_status = SourceStatus.RETAINED if strategy == "copy" or dry_run else SourceStatus.PENDING
         self.key_range: list | None = None
+        self.dry_run_sql: list[dict] | None = None  # a dry run's recorded statements (dryrun.py)
         # Between batches (pacing.py): the pause so far and what the last load check saw.
         self.paused_s = 0.0
         self.replica_lag_s: dict[str, float | None] | None = None
@@ -116,6 +117,7 @@ class Progress:
                 "state": self.state,
                 "error": self.error,
                 "key_range": self.key_range,
+                "dry_run_sql": self.dry_run_sql,
                 "sql": self.sql_stats.as_list(),
                 "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }

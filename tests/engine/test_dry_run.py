@@ -1,0 +1,141 @@
+"""A dry run shows what the real run would do, and does none of it (docs/design.md §5, README "Dry run").
+
+On every engine pair and strategy: the tables are unchanged after a dry run (no warm table, no
+ledger, every source row still there), ``warm_status`` holds the rows, the key range and the
+first batch's statements (``dry_run_sql``), and those statements are the real run's: the same
+tables, columns and key bounds, and the same SQL text the real run then executes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.engine.conftest import SRC, WARM
+from warm_archive.sqlstats import shape
+
+COLUMNS = ["id", "created_at", "amount", "status", "note", "flag", "payload"]
+
+
+def _ledger_exists(engine) -> bool:
+    name = "warm_archive_ledger"
+    if engine.name.startswith("pg"):
+        return engine.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+    return bool(
+        engine.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
+            (name,),
+        ).fetchone()[0]
+    )
+
+
+def _writes(status: dict) -> list[dict]:
+    return [e for e in status["dry_run_sql"] if "statement" in e and not e["executed"]]
+
+
+def _named(entry: dict) -> dict:
+    """A recorded INSERT's bound values by column name."""
+    cols = re.search(r"\(([^)]*)\) VALUES", entry["statement"]).group(1)
+    names = [c.strip().strip('`"') for c in cols.split(",")]
+    return dict(zip(names, entry["params"]))
+
+
+def _ledger_insert(status: dict, batch_no: int) -> dict:
+    rows = [
+        _named(e)
+        for e in _writes(status)
+        if e["statement"].startswith("INSERT INTO") and "warm_archive_ledger" in e["statement"]
+    ]
+    return next(r for r in rows if r["batch_no"] == batch_no)
+
+
+@pytest.mark.parametrize("strategy", ["copy", "copy_then_delete", "move"])
+def test_dry_run_changes_nothing_and_shows_the_real_runs_statements(pair, strategy):
+    status = pair.run(strategy, dry_run=True, run_id=f"dry_{strategy}")
+
+    # Nothing changed: every source row there, no warm table, no ledger.
+    assert pair.src_rows() == pair.before_src
+    assert not pair.warm_exists()
+    assert not _ledger_exists(pair.warm) and not _ledger_exists(pair.src)
+
+    # What a user reads: rows, key range, and the statements, none of their writes executed.
+    archived = sorted(pair.expected_archived)
+    assert status["dry_run"] is True and status["state"] == "success" and status["phase"] == "dry_run"
+    assert status["rows_planned"] == len(archived)
+    assert status["key_range"] == [[archived[0]], [archived[-1]]]
+    assert status["rows_copied"] == 0 and status["rows_deleted"] == 0
+    recorded = status["dry_run_sql"]
+    json.dumps(recorded)  # travels in an XCom as it is
+    writes = _writes(status)
+    steps = [e["step"] for e in recorded]
+    assert steps.index("create the warm table") < steps.index("ledger header") < steps.index("first batch")
+    creates = [e["statement"] for e in writes if e["step"] == "create the warm table"]
+    assert any(s.startswith("CREATE TABLE") and "orders" in s for s in creates)
+
+    # The warm table's rows: into the warm table, every column, the first batch's rows.
+    first_batch = archived[:700]
+    into_warm = [
+        e
+        for e in writes
+        if e["on"] in ("warm", "source")
+        and re.match(r"(INSERT INTO|COPY) \S*orders", e["statement"])
+        and "warm_archive_ledger" not in e["statement"]
+    ]
+    assert into_warm, recorded
+    for e in into_warm:
+        assert "t_warm" in e["statement"] and all(c in e["statement"] for c in COLUMNS)
+    header, batch1 = _ledger_insert(status, 0), _ledger_insert(status, 1)
+    assert header["strategy"] == strategy and header["source_table"] == SRC and header["target_table"] == WARM
+    assert json.loads(batch1["key_lo"]) == [first_batch[0]] and json.loads(batch1["key_hi"]) == [first_batch[-1]]
+    assert batch1["rows_inserted"] == len(first_batch)
+
+    deletes = [e for e in writes if e["statement"].startswith("DELETE")]
+    if strategy == "copy":
+        assert not deletes
+    elif strategy == "move":
+        (delete,) = deletes
+        assert delete["on"] == "source" and "t_src" in delete["statement"] and delete["step"] == "first batch"
+        assert delete["rows"] == len(first_batch)
+        assert delete["params"][:2] == [first_batch[0], first_batch[-1]]  # a dense batch: one BETWEEN
+    elif pair.src.name == pair.warm.name:
+        (delete,) = deletes  # one database: the server compares the rows in the DELETE itself
+        assert delete["step"] == "verified delete" and "t_src" in delete["statement"]
+        assert "t_warm" in delete["statement"] and delete["params"][:2] == [first_batch[0], first_batch[-1]]
+    else:  # across servers it depends on a comparison a dry run cannot make: said, not shown
+        assert not deletes
+        (note,) = [e["note"] for e in recorded if e["step"] == "verified delete"]
+        assert "not shown" in note
+
+    # The real run then executes exactly those statements, with those key bounds.
+    real = pair.run(strategy, run_id=f"real_{strategy}")
+    assert real["dry_run_sql"] is None
+    ran = {s["statement"] for s in real["sql"]}
+    for e in recorded:
+        if "statement" not in e or e["step"] == "create the warm table":
+            continue  # the DDL runs outside the statement statistics
+        text = e["statement"]
+        if "literals" in e.get("note", ""):  # rows as literals (passthrough): one statistics entry per head
+            assert any(r.startswith(text.split(" VALUES ")[0]) for r in ran), text
+        else:
+            assert shape(text) in ran, (text, sorted(ran))
+    lo, hi = pair.warm.execute(
+        "SELECT key_lo, key_hi FROM warm_archive_ledger WHERE run_id = %s AND batch_no = 1", (f"real_{strategy}",)
+    ).fetchone()
+    assert (lo, hi) == (batch1["key_lo"], batch1["key_hi"])
+
+
+def test_dry_run_over_a_filled_warm_table_reads_it_for_real(pair):
+    """Once the warm table holds the rows, the dry run finds them there (no CREATE TABLE; a
+    re-run skips them) and still writes nothing."""
+    pair.run("copy", run_id="filled")
+    warm_before = pair.warm_rows()
+    status = pair.run("copy", dry_run=True, run_id="dry_after")
+    assert pair.warm_rows() == warm_before and pair.src_rows() == pair.before_src
+    recorded = status["dry_run_sql"]
+    assert not any(e["step"] == "create the warm table" for e in recorded)
+    batch1 = _ledger_insert(status, 1)
+    assert batch1["rows_inserted"] == 0  # every row of the batch is there already (on_conflict: skip)
+    n = pair.warm.execute("SELECT COUNT(*) FROM warm_archive_ledger WHERE run_id = %s", ("dry_after",)).fetchone()[0]
+    assert n == 0
