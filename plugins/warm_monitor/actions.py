@@ -40,7 +40,7 @@ from warm_archive.contract import (
     signing_secret,
 )
 from warm_monitor.models import action_table, maintenance_table, run_table
-from warm_monitor.query import ACTIVE, STALE_AFTER_S
+from warm_monitor.query import ACTIVE, DRY_RUN_REASON, STALE_AFTER_S, is_dry_run
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,14 @@ def task_order(session: Session, row) -> list[str]:
 # -- the actions ----------------------------------------------------------------------------------
 
 
+def _not_dry_run(row) -> None:
+    """A dry run moved nothing: deleting or marking its source data would record a false status."""
+    if is_dry_run(row.conf):
+        raise conflict(DRY_RUN_REASON)
+
+
 def set_source_status(session: Session, row, new_status: SourceStatus, user_name: str) -> dict:
+    _not_dry_run(row)
     if row.state != "success":
         raise conflict(f"source status can be changed on Completed runs only; this run is {row.state}")
     if row.delete_run_state in ACTIVE:
@@ -284,6 +291,7 @@ def set_source_status(session: Session, row, new_status: SourceStatus, user_name
 
 
 def delete_source(session: Session, row, user_name: str) -> dict:
+    _not_dry_run(row)
     if row.state != "success":
         raise conflict(f"source rows can be deleted for Completed runs only; this run is {row.state}")
     if row.delete_run_state in ACTIVE:
@@ -411,6 +419,7 @@ def admin_maintenance(
             raise conflict(f"rollback acts on failed runs; this run is {row.state} (any_state: true overrides)")
         _no_rollback_running(row)
     elif action == MaintenanceAction.DELETE_SOURCE:
+        _not_dry_run(row)  # any_state lifts the state checks, not this one
         if row.state != "success" and not any_state:
             raise conflict(
                 f"delete_source acts on successful runs; this run is {row.state} (any_state: true overrides)"

@@ -373,6 +373,16 @@ def _url(base: str, path: str) -> str:
     return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
 
+DRY_RUN_REASON = "this run is a dry run: it moved no rows, so it has no source data to delete or to mark processed"
+DRY_RUN_REFUSES = ("source_status", "delete_source")  # the actions a dry run refuses (409, actions.py)
+
+
+def is_dry_run(conf: Any, statuses: Iterable[dict] = ()) -> bool:
+    """A run whose conf asks for a dry run (the only place ``dry_run`` is set), or whose jobs
+    report one in their ``warm_status``."""
+    return (isinstance(conf, dict) and conf.get("dry_run") is True) or any(st.get("dry_run") is True for st in statuses)
+
+
 def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
     from urllib.parse import quote
 
@@ -430,6 +440,7 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
                 "rows_per_second": st.get("rows_per_second"),
                 "batches": st.get("batches"),
                 "dry_run": st.get("dry_run"),
+                "dry_run_sql": st.get("dry_run_sql"),  # the real run's first batch, recorded (dryrun.py)
                 "phase": st.get("phase"),
                 # absent on XComs of jobs older than the replica/load limits: null, never a made-up 0
                 "replica_lag_s": _lags(st.get("replica_lag_s")),
@@ -460,6 +471,7 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
         progress = 0.0
     errors = [f"{s['task_id']}: {s['error']}" for s in subtasks if s["error"]]
     strategies = [s["strategy"] for s in with_status if s["strategy"]]
+    dry = is_dry_run(conf, subtasks)
     return {
         "dag_id": row.dag_id,
         "run_id": row.run_id,
@@ -487,6 +499,9 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
         "reexecution_state": row.reexecute_state,
         "links": {"run": _url(ui_base, f"dags/{dag_q}/runs/{run_q}")},
         "subtasks": subtasks,
+        "dry_run": dry,
+        # why the page disables an action (actions.js ``blockReason``); the API refuses it too (409)
+        "actions": {a: {"allowed": False, "reason": DRY_RUN_REASON} for a in DRY_RUN_REFUSES} if dry else {},
     }
 
 

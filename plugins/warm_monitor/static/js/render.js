@@ -73,7 +73,8 @@ function runCell(t, tab) {
   let note = "";
   if (as) note += `<span class="reexec">re-executed as <a href="?dag_id=${enc(t.dag_id)}&run_id=${enc(as)}" data-local-run="${esc(as)}">${esc(as)}</a></span>`;
   if (of) note += `<span class="reexec">re-execution of <a href="?dag_id=${enc(t.dag_id)}&run_id=${enc(of)}" data-local-run="${esc(of)}">${esc(of)}</a></span>`;
-  return `<td class="run-cell"><a class="dag" href="${esc(runLink(t))}" data-airflow-link title="Open this run in Airflow">${esc(t.dag_id)}</a><span class="run mono muted" title="${esc(t.run_id)}">${esc(t.run_id)}</span>${note}</td>`;
+  const dry = t.dry_run ? `<span class="badge plain dry-run" data-badge="dry-run" title="A dry run: it counted the rows and recorded the SQL the real run would execute; it moved nothing">dry run</span>` : "";
+  return `<td class="run-cell"><a class="dag" href="${esc(runLink(t))}" data-airflow-link title="Open this run in Airflow">${esc(t.dag_id)}</a><span class="run mono muted" title="${esc(t.run_id)}">${esc(t.run_id)}</span>${dry}${note}</td>`;
 }
 function sqlButton(key, sql) {
   if (!sql.length) return `<td><span class="muted small">–</span></td>`;
@@ -140,6 +141,21 @@ function phaseCell(s) {
 function sqlList(sql) {
   return `<ul class="sql-list">${sql.map((s) => `<li><code>${esc(s.statement)}</code><span class="meta">${fmtInt(s.count)}× · ${Number(s.seconds || 0).toFixed(3)}s</span></li>`).join("")}</ul>`;
 }
+/** A dry run's recorded statements: what the real run would execute for its first batch (dryrun.py). */
+function dryRunSql(t) {
+  const jobs = subsOf(t).filter((s) => Array.isArray(s.dry_run_sql) && s.dry_run_sql.length);
+  if (!jobs.length) return "";
+  const item = (e) => {
+    if (e.note) return `<li class="note"><span class="step">${esc(e.step || "")}</span><span>${esc(e.note)}</span></li>`;
+    if (e.error) return `<li class="error"><span class="step">${esc(e.step || "")}</span><span>stops here: ${esc(e.error)}</span></li>`;
+    const meta = [e.on, e.executed ? "read, ran" : "not executed", e.rows != null ? `${fmtInt(e.rows)} rows` : "", e.data || "", e.note || ""].filter(Boolean).join(" · ");
+    const params = e.params ? `<code class="params">${esc(JSON.stringify(e.params))}</code>` : "";
+    return `<li class="${e.executed ? "read" : "write"}"><span class="step">${esc(e.step || "")}</span><span class="stmt"><code>${esc(e.statement)}</code>${params}</span><span class="meta">${esc(meta)}</span></li>`;
+  };
+  return `<div class="detail-section dry-run-sql" data-dry-run-sql><h3>Dry run: what the real run would execute (first batch)</h3>` +
+    jobs.map((s) => `<h4 class="mono small">${esc(s.task_id)}: ${fmtInt(s.rows_planned)} rows, keys ${esc(JSON.stringify(s.key_range))}</h4><ul class="sql-list">${s.dry_run_sql.map(item).join("")}</ul>`).join("") +
+    `</div>`;
+}
 function subRows(t, tab) {
   const subs = subsOf(t);
   const k = keyOf(t);
@@ -189,6 +205,7 @@ function detailRow(t, tab, ncols) {
     if (reexecAs(t)) kv.push(["Re-executed as", reexecAs(t)]);
     parts.push(`<div class="kv">${kv.map(([a, b]) => `<span>${esc(a)}: <b>${esc(b)}</b></span>`).join("")}<span><a href="${esc(runLink(t))}" data-airflow-link>Open run in Airflow ↗</a></span></div>`);
     parts.push(subRows(t, tab));
+    if (t.dry_run) parts.push(dryRunSql(t));
   }
   if (S.sqlOpen.has(k) && sqlOf(t).length) parts.push(`<div class="detail-section"><h3>Executed SQL</h3>${sqlList(sqlOf(t))}</div>`);
   if (S.errOpen.has(k) && t.error) parts.push(`<div class="detail-section"><h3>Error</h3><pre class="error-box">${esc(t.error)}</pre></div>`);

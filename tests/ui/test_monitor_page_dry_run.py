@@ -1,0 +1,57 @@
+"""A dry run on the Warm Tasks page, in a real browser: the run carries a "dry run" badge, the two
+source-data actions are disabled with the reason, and the run's detail shows the SQL the real run
+would execute for its first batch (README "Dry run")."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .harness import count
+from .test_monitor_page import open_tab, row, tab_button
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+expect.set_options(timeout=15_000)
+
+DRY_RUN_ID = "ui_bulk_dry_run_1"
+
+
+@pytest.fixture(scope="module")
+def dry_run(airflow):
+    before = count("ui_src.notes")
+    # ui_bulk copies; the dry run asks what a move would do, so its preview holds the source DELETE
+    airflow.trigger("ui_bulk", {"dry_run": True, "strategy": "move"}, run_id=DRY_RUN_ID)
+    assert airflow.wait_run("ui_bulk", DRY_RUN_ID, timeout=180) == "success"
+    return before
+
+
+def test_dry_run_has_a_badge_its_source_actions_are_disabled_and_its_sql_is_shown(page, airflow, dry_run):
+    assert count("ui_src.notes") == dry_run  # the dry run moved nothing
+    open_tab(page, "completed", dag_id="ui_bulk", run_id=DRY_RUN_ID)
+    r = row(page, DRY_RUN_ID)
+    badge = r.locator('[data-badge="dry-run"]')
+    expect(badge).to_be_visible()
+    expect(badge).to_have_text("dry run")
+
+    # selected, the run allows neither source action; the tooltip says why
+    r.locator("[data-select]").check()
+    for label in ("Modify Source Data Status", "Manually Delete Source Data"):
+        button = tab_button(page, label)
+        expect(button).to_be_disabled()
+        expect(button.locator("xpath=..")).to_have_attribute("title", re.compile("dry run.*no source data"))
+
+    # the detail shows what the real run would execute, not executed
+    r.locator("[data-expand]").click()
+    sql = page.locator("[data-dry-run-sql]")
+    expect(sql).to_be_visible()
+    expect(sql.locator("h3")).to_contain_text("what the real run would execute (first batch)")
+    delete = sql.locator("li.write").filter(has_text='DELETE FROM "ui_src"."notes"')
+    expect(delete).to_have_count(1)
+    expect(delete).to_contain_text("not executed")
+    expect(delete).to_contain_text(f"[1,{dry_run}]")  # the first batch's key bounds, bound as parameters
+    expect(sql.locator("li.write").filter(has_text=re.compile(r'(COPY|INSERT INTO) "ui_warm"\."notes"'))).to_have_count(
+        1
+    )
+    expect(sql.locator("li.read").first).to_contain_text("read, ran")
