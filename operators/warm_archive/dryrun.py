@@ -39,6 +39,7 @@ from warm_archive.values import decode_keys
 
 log = logging.getLogger(__name__)
 
+NOTHING_TO_DO = {"step": "first batch", "note": "no row matches the condition: the real run would copy nothing"}
 MAX_STATEMENT = 2000  # characters of a statement shown (a multi-row INSERT of literals is long)
 MAX_PARAMS = 40  # bound values shown per statement
 MAX_VALUE = 200  # characters of one text value shown

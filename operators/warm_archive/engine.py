@@ -159,7 +159,7 @@ class TableJob:
             count, rng = count_remaining(plan, self.src, self.stats, None, self.check_stop)
             progress.update(rows_planned=count, key_range=rng)
             # The real run's statements for its first batch, recorded and not run (dryrun.py).
-            sql = dryrun.first_batch(plan.counted(rng), sessions, self.ctx) if count else []
+            sql = dryrun.first_batch(plan.counted(rng), sessions, self.ctx) if count else [dryrun.NOTHING_TO_DO]
             progress.update(dry_run_sql=sql, phase="dry_run", state="success", source_status=SourceStatus.RETAINED)
             log.info("dry run: %s rows of %s match, key range %s; nothing moved", count, plan.source_table, rng)
             for entry in sql:

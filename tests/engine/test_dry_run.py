@@ -139,3 +139,22 @@ def test_dry_run_over_a_filled_warm_table_reads_it_for_real(pair):
     assert batch1["rows_inserted"] == 0  # every row of the batch is there already (on_conflict: skip)
     n = pair.warm.execute("SELECT COUNT(*) FROM warm_archive_ledger WHERE run_id = %s", ("dry_after",)).fetchone()[0]
     assert n == 0
+
+
+def test_dry_run_with_no_matching_row_says_so(pair):
+    status = pair.run("move", dry_run=True, where="created_at < '1990-01-01'")
+    assert status["rows_planned"] == 0 and status["key_range"] is None
+    assert status["dry_run_sql"] == [
+        {"step": "first batch", "note": "no row matches the condition: the real run would copy nothing"}
+    ]
+    assert pair.src_rows() == pair.before_src and not pair.warm_exists()
+
+
+def test_dry_run_shows_where_the_real_run_would_fail(pair):
+    """on_conflict: error meeting rows already archived: the preview ends with the real run's error."""
+    pair.run("copy", run_id="first_copy")
+    status = pair.run("copy", dry_run=True, on_conflict="error", run_id="dry_conflict")
+    last = status["dry_run_sql"][-1]
+    assert last["step"] == "first batch" and "already in t_warm.orders (on_conflict: error)" in last["error"]
+    with pytest.raises(Exception, match="on_conflict: error"):
+        pair.run("copy", on_conflict="error", run_id="real_conflict")
