@@ -77,6 +77,8 @@ def show_value(v: Any) -> Any:
         return f"<{len(bytes(v))} bytes>"
     if isinstance(v, dt.date | dt.time | dt.datetime | Decimal | uuid.UUID):
         return str(v)
+    if isinstance(v, list | tuple):  # an array parameter (PostgreSQL's = ANY(%s)): its values, cut
+        return show_params(v)
     s = v if isinstance(v, str) else repr(v)
     return s if len(s) <= MAX_VALUE else f"{s[:MAX_VALUE]}... ({len(s)} characters)"
 
@@ -278,7 +280,8 @@ def first_batch(plan: JobPlan, sessions: Sessions, ctx: RunContext) -> list[dict
     rec = Recorder()
     src_s, warm_s = sessions.src, sessions.warm
     absent = [] if plan.warm_cols else [warm_s.table(plan.target_table)]
-    src = recording(src_s, rec, "source", absent)
+    # only where the warm table would be: a source table elsewhere may carry the same name
+    src = recording(src_s, rec, "source", absent if plan.same_db else [])
     warm = recording(warm_s, rec, "warm", absent)
     stats = SqlStats()  # recorded statements took no time: kept out of the job's own statistics
     scratch = RunContext(

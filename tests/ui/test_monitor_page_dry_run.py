@@ -29,7 +29,7 @@ def dry_run(airflow):
 
 def test_dry_run_has_a_badge_its_source_actions_are_disabled_and_its_sql_is_shown(page, airflow, dry_run):
     assert count("ui_src.notes") == dry_run  # the dry run moved nothing
-    open_tab(page, "completed", dag_id="ui_bulk", run_id=DRY_RUN_ID)
+    open_tab(page, "completed", run_id=DRY_RUN_ID)  # (with dag_id too the page opens the run expanded)
     r = row(page, DRY_RUN_ID)
     badge = r.locator('[data-badge="dry-run"]')
     expect(badge).to_be_visible()
@@ -44,13 +44,15 @@ def test_dry_run_has_a_badge_its_source_actions_are_disabled_and_its_sql_is_show
 
     # the detail shows what the real run would execute, not executed
     r.locator("[data-expand]").click()
+    expect(r.locator("[data-expand]")).to_have_attribute("aria-expanded", "true")
     sql = page.locator("[data-dry-run-sql]")
     expect(sql).to_be_visible()
     expect(sql.locator("h3")).to_contain_text("what the real run would execute (first batch)")
     delete = sql.locator("li.write").filter(has_text='DELETE FROM "ui_src"."notes"')
     expect(delete).to_have_count(1)
     expect(delete).to_contain_text("not executed")
-    expect(delete).to_contain_text(f"[1,{dry_run}]")  # the first batch's key bounds, bound as parameters
+    expect(delete).to_contain_text(f"{dry_run} rows")  # the first batch: every note, keys bound as parameters
+    expect(delete.locator("code.params")).to_have_text(re.compile(rf"^\[(\[?1,2,.*,{dry_run}\]?|1,{dry_run})\]$"))
     expect(sql.locator("li.write").filter(has_text=re.compile(r'(COPY|INSERT INTO) "ui_warm"\."notes"'))).to_have_count(
         1
     )

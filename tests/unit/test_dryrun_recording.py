@@ -66,3 +66,4 @@ def test_bound_values_are_shown_in_a_form_json_carries_and_long_ones_are_cut():
     shown = show_params(list(range(MAX_PARAMS + 7)))
     assert shown[:MAX_PARAMS] == list(range(MAX_PARAMS)) and shown[-1] == "... (7 more values)"
     assert show_params(None) is None
+    assert show_params([list(range(3))]) == [[0, 1, 2]]  # an array parameter keeps its values
