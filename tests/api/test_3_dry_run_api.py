@@ -17,6 +17,11 @@ def _warm_table_exists() -> bool:
         return c.execute("SELECT to_regclass('api_warm.copyme') IS NOT NULL").fetchone()[0]
 
 
+def _ids() -> list[int]:
+    with pg("wa_api") as c:
+        return [r[0] for r in c.execute("SELECT id FROM api_src.copyme ORDER BY id").fetchall()]
+
+
 def _maintenance_runs(d) -> int:
     return d.get("/api/v2/dags/warm_maintenance/dagRuns", params={"limit": 1}).json()["total_entries"]
 
@@ -24,6 +29,12 @@ def _maintenance_runs(d) -> int:
 @pytest.fixture(scope="module")
 def dry(stack):
     stack.use("simple")
+    # rows of its own, whatever the earlier modules left of api_src.copyme (a move empties it)
+    with pg("wa_api") as c:
+        c.execute(
+            "INSERT INTO api_src.copyme SELECT g, md5(g::text) FROM generate_series(100001, 101200) g "
+            "ON CONFLICT DO NOTHING"
+        )
     before = checksum("api_src.copyme"), _warm_table_exists()
     run_id = stack.trigger("api_copy", {"dry_run": True})  # the spec's strategy: move
     assert stack.wait_run("api_copy", run_id) == "success"
@@ -42,14 +53,16 @@ def test_dry_run_changes_nothing_and_the_api_shows_what_the_real_run_would_execu
     assert "dry run" in t["actions"]["delete_source"]["reason"]
     (s,) = t["subtasks"]
     assert s["dry_run"] is True and s["rows_archived"] == 0 and s["rows_planned"] == src_before[0]
-    assert src_before[0] > 500 and s["key_range"] == [[1], [src_before[0]]]  # ids 1..n, more than one batch
+    ids = _ids()
+    assert len(ids) > 500 and s["key_range"] == [[ids[0]], [ids[-1]]]  # more than one batch
     statements = [e for e in s["dry_run_sql"] if "statement" in e]
     writes = [e["statement"] for e in statements if not e["executed"]]
     # hot and warm tables in one database: one INSERT ... SELECT on the server
     assert any(w.startswith('INSERT INTO "api_warm"."copyme"') for w in writes), writes
     (delete,) = [e for e in statements if e["statement"].startswith("DELETE")]
     assert delete["statement"].startswith('DELETE FROM "api_src"."copyme" WHERE') and not delete["executed"]
-    assert delete["params"][:2] == [1, 500] and delete["rows"] == 500  # the first batch: keys 1..500
+    assert ids[499] - ids[0] == 499  # a dense first batch of 500 keys: one BETWEEN
+    assert delete["params"][:2] == [ids[0], ids[499]] and delete["rows"] == 500
 
     # the list marks it too
     listed = simple.get(f"{API}/tasks", params={"tab": "completed", "run_id": run_id}).json()["tasks"]
