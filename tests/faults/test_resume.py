@@ -108,8 +108,12 @@ def resume_terminated(stack):
 
         task = stack.warm_task("f_resume_term", run)
         assert task["actions"]["resume"] == {"allowed": True, "reason": None}, task["actions"]
-        out = _resume(stack, "f_resume_term", run)
+        with ThreadPoolExecutor(2) as pool:  # two at once: one wins, the other sees a queued run
+            answers = list(pool.map(lambda _: stack.action("f_resume_term", run, "resume"), range(2)))
+        assert sorted(a.status_code for a in answers) == [200, 409], [(a.status_code, a.text) for a in answers]
+        out = next(a for a in answers if a.status_code == 200).json()
         assert out["cleared_task_ids"] == ["first", "second"], out
+        assert "only a failed or terminated run" in next(a for a in answers if a.status_code == 409).json()["detail"]
         assert stack.run_state("f_resume_term", run) in ("queued", "running")
         assert _tab_of(stack, "f_resume_term", run) == "in_progress"
         _refused(stack, "f_resume_term", run, "only a failed or terminated run can be resumed")  # not twice

@@ -54,7 +54,7 @@ def _exists(c) -> bool:
 
 def test_viewer_sees_resume_disabled_with_the_reason(viewer_page, terminated_run):
     open_tab(viewer_page, "exceptional")
-    b = row(viewer_page, terminated_run).get_by_role("button", name="Resume")
+    b = row(viewer_page, terminated_run).get_by_role("button", name="Resume", exact=True)
     expect(b).to_be_disabled()
     expect(b.locator("xpath=..")).to_have_attribute("title", re.compile("permission"))
 
@@ -63,10 +63,10 @@ def test_resume_a_terminated_run_it_leaves_exceptional_and_moves_every_row_once(
     open_tab(page, "exceptional")
     r = row(page, terminated_run)
     expect(r).to_be_visible()
-    button = r.get_by_role("button", name="Resume")
+    button = r.get_by_role("button", name="Resume", exact=True)
     expect(button).to_be_enabled()
     assert colour_of(button) == YELLOW
-    expect(r.get_by_role("button", name="Rollback")).to_be_enabled()  # beside it, still offered
+    expect(r.get_by_role("button", name="Rollback", exact=True)).to_be_enabled()  # beside it, still offered
     button.click()
     confirm(page, "Resume 1 run", destructive=False)
     toast(page, "success", "resumed")
