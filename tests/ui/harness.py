@@ -77,6 +77,17 @@ SPECS = {
         max_rows_per_second=1000,
         retries=0,
     ),
+    # Throttled move that test_resume_button.py terminates, then resumes from the page (it creates
+    # its own tables).
+    "ui_resume": spec(
+        "ui_resume",
+        "move",
+        [_job("resumed", "resumed", None)],
+        description="Move resumed rows (terminated, then resumed)",
+        batch_size=100,
+        max_rows_per_second=300,
+        retries=0,
+    ),
     # Tiny; its one real run is cloned 10,000 times for the paging test.
     "ui_bulk": spec("ui_bulk", "copy", [_job("notes", "notes", None)], retries=0),
 }
