@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from bench.deployment import warm_dags_folder
 from tests.deployment import Client, q  # noqa: F401 (q: the tests quote run ids with it)
-from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, port_free, recreate_pg_db
+from tests.processes import AIRFLOW, VENV_BIN, Proc, port_free, recreate_pg_db
 from tests.specs import write_specs
 
 META_DB = "wa_celery_meta"
@@ -105,10 +105,8 @@ class Cluster:
         """A private AIRFLOW_HOME with its own copy of the DAG files and the specs."""
         home = self.dir / role
         dags = home / "dags"
-        (dags / "specs").mkdir(parents=True, exist_ok=True)
-        for f in ("warm_archive_dags.py", "warm_maintenance.py"):
-            shutil.copy(ROOT / "dags" / f, dags / f)
         write_specs(dags / "specs", self.specs)
+        warm_dags_folder(dags / "specs", dags)  # the maintenance DAG file and one DAG file per spec
         (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
         env = dict(
             self.base_env,
