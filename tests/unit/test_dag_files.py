@@ -13,7 +13,9 @@ import pytest
 from warm_archive.dag_files import MARKER, refresh
 from warm_archive.errors import SpecError
 
-GOOD = "dag_id: {}\njobs:\n  - {{id: a, source: {{conn_id: s, table: t}}, target: {{conn_id: w, table: t}}, key: [id]}}\n"
+GOOD = (
+    "dag_id: {}\njobs:\n  - {{id: a, source: {{conn_id: s, table: t}}, target: {{conn_id: w, table: t}}, key: [id]}}\n"
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
