@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.deployment import warm_dags_folder
 from tests.deployment import Client, q  # noqa: F401 (q: the tests quote run ids with it)
-from tests.processes import AIRFLOW, VENV_BIN, Proc, port_free, recreate_pg_db
+from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, port_free, recreate_pg_db  # noqa: F401 (ROOT: the tests use it)
 from tests.specs import write_specs
 
 META_DB = "wa_celery_meta"
@@ -163,7 +163,8 @@ class Cluster:
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORTS[k]),
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": "warm_worker_identity.hostname",
                 "WARM_WORKER_HOSTNAME": WORKER_HOST[k],
-                "PYTHONPATH": str(self.dir / "identity"),
+                # the identity module, and whatever code path the test session runs with (a checkout's)
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(self.dir / "identity"), os.environ.get("PYTHONPATH")])),
             }
         )
         self.procs[f"worker-{k}"] = Proc(
