@@ -130,3 +130,13 @@ def test_a_broken_spec_still_gets_its_dag_file_and_is_reported(folders):
 def test_a_missing_specs_folder_is_an_error(tmp_path):
     r = cli("--specs-folder", str(tmp_path / "nope"), "--dags-folder", str(tmp_path))
     assert r.returncode == 2 and f"specs folder {tmp_path / 'nope'} does not exist" in r.stderr
+
+
+def test_a_dag_file_left_behind_by_a_removed_spec_says_how_to_fix_it(folders):
+    specs, dags = folders
+    (specs / "orders.yaml").write_text(GOOD.format("warm_orders"))
+    refresh(specs, dags)
+    (specs / "orders.yaml").unlink()
+    scope: dict = {"__file__": str(dags / "warm_spec_orders.py")}
+    with pytest.raises(SpecError, match=r"orders.yaml: spec file .* does not exist.*python -m warm_archive.dag_files"):
+        exec(compile((dags / "warm_spec_orders.py").read_text(), "warm_spec_orders.py", "exec"), scope)
