@@ -200,13 +200,14 @@ def explain(err: ValidationError) -> str:
 
 
 def _allowed(err: ValidationError, parent: tuple) -> str:
-    model = {"WarmSpec": WarmSpec, "RunConf": RunConf}.get(err.title)
+    models: dict[str, type[BaseModel]] = {"WarmSpec": WarmSpec, "RunConf": RunConf}
+    model = models.get(err.title)
     if model is None:
         return ""
     for part in parent:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part)  # type: ignore[attr-defined]  # a BaseModel class
+        field = model.model_fields.get(part)
         ann = getattr(field, "annotation", None)
         inner = getattr(ann, "__args__", (ann,))
         model = next((a for a in _flatten(inner) if isinstance(a, type) and issubclass(a, BaseModel)), None)

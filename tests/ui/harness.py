@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.deployment import warm_dags_folder
 from tests import processes
 from tests.deployment import Client
 from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, port_free
@@ -171,7 +172,7 @@ def _env(home: Path, specs: Path) -> dict:
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(warm_dags_folder(specs)),
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="8",
