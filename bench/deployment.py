@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -31,6 +32,24 @@ USERS = {
 }
 
 
+def warm_dags_folder(specs_folder: Path, dags_folder: Path | None = None) -> Path:
+    """A DAGs folder for a deployment whose specs are in ``specs_folder``: ``warm_maintenance.py`` and
+    one generated DAG file per spec (``python -m warm_archive.dag_files``), as a user's deployment
+    has. Default: ``dags/`` beside the specs folder (inside the deployment's own home), so the
+    project's ``dags/`` and its demo DAG stay out of the deployment. Call it again after changing
+    the specs."""
+    from warm_archive.dag_files import refresh
+
+    dags = dags_folder or specs_folder.parent / "dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    specs_folder.mkdir(parents=True, exist_ok=True)
+    maintenance = ROOT / "dags" / "warm_maintenance.py"
+    if (dags / maintenance.name).resolve() != maintenance.resolve():
+        shutil.copyfile(maintenance, dags / maintenance.name)
+    refresh(specs_folder, dags)
+    return dags
+
+
 def airflow_env(home: Path, base: str, meta_db: str, plugins: Path, specs_dir: Path) -> dict[str, str]:
     """The environment of every Airflow process of a bench or test deployment: this process's, less its
     Airflow settings, plus a home, a PostgreSQL metadata DB, LocalExecutor and USERS for both auth
@@ -41,7 +60,7 @@ def airflow_env(home: Path, base: str, meta_db: str, plugins: Path, specs_dir: P
             "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(warm_dags_folder(specs_dir)),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "6",

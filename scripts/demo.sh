@@ -19,6 +19,8 @@ if [ ! -f "$DEMO/data/hot.db" ]; then
   .venv/bin/python scripts/make_demo_data.py "$DEMO/data"
 fi
 mkdir -p "$AIRFLOW_HOME"
+log "refreshing the DAG files of the specs in dags/specs (one DAG file per spec)"
+.venv/bin/python -m warm_archive.dag_files --specs-folder dags/specs --dags-folder dags
 
 export PATH=$ROOT/.venv/bin:$PATH
 export AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -26,7 +26,8 @@ atexit.register(shutil.rmtree, _home, True)
 os.environ.update(
     AIRFLOW_HOME=str(_home),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
-    AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+    # the maintenance DAG file and one generated DAG file per spec (bench.deployment.warm_dags_folder)
+    AIRFLOW__CORE__DAGS_FOLDER=str(_home / "dags"),
     AIRFLOW__CORE__UNIT_TEST_MODE="False",
     AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER=str(_home / "specs"),
     # The dedicated maintenance signing key (the deployments in tests/api etc. use the JWT secret).
@@ -38,8 +39,13 @@ os.environ.update(
     AIRFLOW_CONN_T_PG2=f"postgresql://warm_other@127.0.0.1:5432/{PG_DB}",
     AIRFLOW_CONN_T_MY2=f"mysql://warm_other@127.0.0.1:3306/{MY_DB}",
 )
+from bench.deployment import warm_dags_folder  # noqa: E402 (after the environment is set)
+
 os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
 (_home / "specs").mkdir()
+
+# test modules refresh the generated files after writing specs (tests/airflow/test_dags.py: dagbag())
+warm_dags_folder(_home / "specs", _home / "dags")
 
 
 def _create_databases():

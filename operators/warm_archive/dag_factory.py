@@ -10,11 +10,10 @@ import pendulum
 from airflow.sdk import DAG
 
 from warm_archive.contract import MAINTENANCE_DAG_ID, WARM_DAG_TAG
-from warm_archive.errors import SpecError
 from warm_archive.maintenance import WarmMaintenanceOperator
 from warm_archive.operator import WarmArchiveOperator
 from warm_archive.spec import WarmSpec
-from warm_archive.specs_folder import load_all, specs_folder
+from warm_archive.specs_folder import load_one
 
 
 def _start(d: dt.date | dt.datetime) -> pendulum.DateTime:
@@ -74,15 +73,14 @@ def build_dag(spec: WarmSpec) -> DAG:
     return dag
 
 
-def load_dags(dag_file: str) -> dict[str, DAG]:
-    """DAGs of every spec in the specs folder. A broken spec fails the import, naming file and key."""
-    folder = specs_folder(Path(dag_file).resolve().parent / "specs")
-    if not folder.is_dir():
-        raise SpecError(f"specs folder {folder} does not exist")
-    specs, errors = load_all(folder)
-    if errors:
-        raise SpecError("broken warm spec(s) in " + str(folder) + ":\n" + "\n".join(errors))
-    return {s.dag_id: build_dag(s) for s in specs}
+def spec_dag(dag_file: str, spec_path: str) -> DAG:
+    """The DAG of one spec file, ``spec_path`` being relative to ``dag_file``'s folder.
+
+    Each spec has its own generated DAG file calling this (``python -m warm_archive.dag_files``), so
+    a broken spec is an import error of that file only, naming the spec file and the key, and the
+    other warm DAGs keep loading (docs/adr/0007-one-dag-file-per-spec.md).
+    """
+    return build_dag(load_one(Path(dag_file).resolve().parent / spec_path))
 
 
 def maintenance_dag(dag_file: str) -> DAG:

@@ -216,7 +216,7 @@ def _allowed(err: ValidationError, parent: tuple) -> str:
     return f" (allowed: {', '.join(_own_fields_first(model))})"
 
 
-def _own_fields_first(model: type[BaseModel]) -> list[str]:
+def _own_fields_first(model: Any) -> list[str]:
     """A model's own keys before the shared load options, so the usual keys lead the hint."""
     own = [name for name in model.__dict__.get("__annotations__", {}) if name in model.model_fields]
     return own + [name for name in model.model_fields if name not in own]

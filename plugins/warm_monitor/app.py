@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from warm_archive.contract import MaintenanceAction, RunState, SourceStatus, Strategy, Tab, tab_states
-from warm_monitor import actions, query
-from warm_monitor.auth import AdminMaintenance, CreateRun, EditRun, ReadRun, WriteGuard
+from warm_monitor import actions, query, resume
+from warm_monitor.auth import AdminMaintenance, CreateRun, EditRun, EditTaskInstances, ReadRun, WriteGuard
 from warm_monitor.models import ID_LEN
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _sane_ids(request: Request) -> None:
 app = FastAPI(
     dependencies=[Depends(_sane_ids)],
     title="Warm Monitor",
-    description="Warm archive runs of Airflow: list, inspect, terminate, verify, roll back, re-execute.",
+    description="Warm archive runs of Airflow: list, inspect, terminate, verify, roll back, re-execute, resume.",
     version="1",
     docs_url=None,
     redoc_url=None,
@@ -256,6 +256,7 @@ def list_tasks(
     tis, xcoms = query.load_children(session, rows)
     base = _ui_base()
     editable = set(query.readable_warm_dag_ids(session, user, method="PUT")) if rows else set()
+    clearable = resume.clearable_dag_ids(session, user, editable)
     return _json(
         {
             "total": total,
@@ -263,11 +264,19 @@ def list_tasks(
             "offset": offset,
             **tab_def,
             "tasks": [
-                query.serialize(r, tis.get((r.dag_id, r.run_id), []), xcoms, base) | {"can_edit": r.dag_id in editable}
-                for r in rows
+                _with_rights(r, tis.get((r.dag_id, r.run_id), []), xcoms, base, editable, clearable) for r in rows
             ],
         }
     )
+
+
+def _with_rights(row, tis: list, xcoms: dict, base: str, editable: set[str], clearable: set[str]) -> dict:
+    """A serialized run plus what the caller may do to it: ``can_edit``, and ``actions.resume``
+    (``{"allowed", "reason"}``: the reason the API would refuse a resume with)."""
+    return query.serialize(row, tis, xcoms, base) | {
+        "can_edit": row.dag_id in editable,
+        "actions": {"resume": resume.page_state(row, tis, row.dag_id in clearable)},
+    }
 
 
 @app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun])
@@ -275,8 +284,9 @@ def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """One warm run with its sub-tasks; ``can_edit`` tells whether the user may act on it."""
     row = _load(session, dag_id, run_id)
     tis, xcoms = query.load_children(session, [row])
-    can_edit = dag_id in query.readable_warm_dag_ids(session, user, method="PUT")
-    return query.serialize(row, tis.get((dag_id, run_id), []), xcoms, _ui_base()) | {"can_edit": can_edit}
+    editable = set(query.readable_warm_dag_ids(session, user, method="PUT")) & {dag_id}
+    clearable = resume.clearable_dag_ids(session, user, editable)
+    return _with_rights(row, tis.get((dag_id, run_id), []), xcoms, _ui_base(), editable, clearable)
 
 
 # -- writes -----------------------------------------------------------------------------------------
@@ -373,6 +383,14 @@ def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, 
         task_id,
         lambda row: actions.reexecute(session, row, task_id, user.get_name()),
     )
+
+
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/resume", dependencies=[WriteGuard, EditRun, EditTaskInstances])
+def post_resume(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+    """Exceptional: clear the failed (or terminated) run's failed and skipped table jobs with
+    Airflow's own clearing; the run is queued again and each job continues after its last committed
+    batch (no rollback, nothing redone). Needs edit rights on the DAG's task instances, as Airflow's Clear."""
+    return _run_action("resume", session, user, dag_id, run_id, None, lambda row: resume.resume(session, row))
 
 
 class MaintenanceBody(BaseModel):

@@ -10,6 +10,8 @@
   Bearer token (scripts) are not exposed to CSRF and pass; a blank ``Bearer`` header authenticates
   nothing (Airflow then falls back to the cookie), so it is no exemption.
 * Re-execution creates a DAG run: it also needs create on the DAG's runs, as Airflow's own trigger.
+* Resume clears task instances: it also needs edit on the DAG's task instances, as Airflow's own
+  "Clear" (``POST /api/v2/dags/{dag_id}/clearTaskInstances``).
 * The admin maintenance route needs, besides edit on the target DAG, the right to trigger
   ``warm_maintenance`` and to edit connections (the credentials a maintenance run acts with).
 """
@@ -29,6 +31,7 @@ from warm_archive.contract import MAINTENANCE_DAG_ID
 read_run = requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN)
 edit_run = requires_access_dag(method="PUT", access_entity=DagAccessEntity.RUN)
 create_run = requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN)
+edit_task_instances = requires_access_dag(method="PUT", access_entity=DagAccessEntity.TASK_INSTANCE)
 
 
 def bearer_authenticated(request: Request) -> bool:
@@ -98,7 +101,18 @@ WriteGuard = Depends(_write_guard)
 ReadRun = Depends(read_run)
 EditRun = Depends(edit_run)
 CreateRun = Depends(create_run)
+EditTaskInstances = Depends(edit_task_instances)
 AdminMaintenance = Depends(admin_maintenance)
 
 UserDep = GetUserDep
-__all__ = ["AdminMaintenance", "CreateRun", "EditRun", "ReadRun", "UserDep", "WriteGuard", "csrf_check", "Annotated"]
+__all__ = [
+    "AdminMaintenance",
+    "CreateRun",
+    "EditRun",
+    "EditTaskInstances",
+    "ReadRun",
+    "UserDep",
+    "WriteGuard",
+    "csrf_check",
+    "Annotated",
+]

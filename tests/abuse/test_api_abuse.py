@@ -28,7 +28,7 @@ from tests.faults.stack import JWT_SECRET
 
 pytestmark = pytest.mark.timeout(600)
 ABUSE_DAGS = ("f_abuse", "f_abuse_fail", "f_abuse_slow", "f_other")
-WRITES = ["source-status", "delete-source", "terminate", "verify", "rollback", "maintenance"]
+WRITES = ["source-status", "delete-source", "terminate", "verify", "rollback", "resume", "maintenance"]
 SUB_WRITES = ["rollback", "reexecute"]
 
 
@@ -234,6 +234,7 @@ def test_cross_site_cookie_writes_are_refused(stack, world, unchanged):
             path,
             path.replace("source-status", "delete-source"),
             f"/warm/api/v1/tasks/f_abuse_fail/{world['runs']['f_abuse_fail']}/rollback",
+            f"/warm/api/v1/tasks/f_abuse_fail/{world['runs']['f_abuse_fail']}/resume",
         ):
             tally.attack("api") if "bearer" in name else tally.bad_inputs()
             r = requests.post(stack.base + p, headers={**cookie, **headers}, data=body, timeout=30)
@@ -258,6 +259,24 @@ def test_reexecute_needs_the_right_to_create_runs(stack, world, unchanged):
     r = stack.post(f"/warm/api/v1/tasks/f_abuse_fail/{bad}/subtasks/orders/reexecute", "editor", json={})
     assert r.status_code == 403, (r.status_code, r.text[:300])
     _detail(r)
+
+
+def test_resume_needs_the_right_to_clear_task_instances(stack, world, unchanged):
+    """Resume clears task instances: edit rights on the run are not enough (as for Airflow's Clear),
+    and the page is told why its Resume button is disabled."""
+    bad = world["runs"]["f_abuse_fail"]
+    task = stack.get(f"/warm/api/v1/tasks/f_abuse_fail/{bad}", "editor").json()
+    assert task["can_edit"] is True
+    assert task["actions"]["resume"]["allowed"] is False
+    assert "task instances" in task["actions"]["resume"]["reason"], task["actions"]
+    listed = stack.get("/warm/api/v1/tasks", "editor", params={"tab": "exceptional", "dag_id": "f_abuse_fail"})
+    assert listed.json()["tasks"] and not any(t["actions"]["resume"]["allowed"] for t in listed.json()["tasks"])
+    tally.attack("api")
+    r = stack.post(f"/warm/api/v1/tasks/f_abuse_fail/{bad}/resume", "editor", json={})
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    _detail(r)
+    # an admin may: the same run is resumable for them (not resumed here: nothing may change)
+    assert stack.warm_task("f_abuse_fail", bad)["actions"]["resume"] == {"allowed": True, "reason": None}
 
 
 def raw(stack, method: str, path: str, headers: dict, body: str | None = None) -> tuple[int, str, str]:
@@ -306,6 +325,7 @@ def test_odd_ids_and_path_traversal_are_404_never_500(stack, world, unchanged):
             ("GET", f"/warm/api/v1/tasks/{seg}/{quote(ok, safe='')}"),
             ("POST", f"/warm/api/v1/tasks/f_abuse/{seg}/terminate"),
             ("POST", f"/warm/api/v1/tasks/f_abuse/{seg}/rollback"),
+            ("POST", f"/warm/api/v1/tasks/f_abuse/{seg}/resume"),
             ("POST", f"/warm/api/v1/tasks/f_abuse/{quote(ok, safe='')}/subtasks/{seg}/reexecute"),
             ("POST", f"/warm/api/v1/tasks/{seg}/{seg}/source-status"),
         ]:

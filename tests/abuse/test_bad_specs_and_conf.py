@@ -15,7 +15,6 @@ import pytest
 from tests.faults import tally
 from tests.faults.fdb import FPair, JobThread
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD_JOB = (
     "  - {id: orders, source: {conn_id: F_PG, table: fsrc.inj}, target: {conn_id: F_PG, table: fwarm.inj}, key: [id]}\n"
 )
@@ -115,29 +114,33 @@ def inj(fengines):
 
 @pytest.mark.parametrize("case,text,key", SPECS, ids=[c[0] for c in SPECS])
 def test_broken_spec_is_refused_naming_file_and_key(specs_dir, inj, case, text, key):
-    from warm_archive.dag_factory import load_dags
+    from warm_archive.dag_factory import spec_dag
     from warm_archive.errors import SpecError
 
     tally.bad_inputs()
     (specs_dir / "good.yaml").write_text(_spec(dag_id="warm_good"))
     (specs_dir / f"{case}.yaml").write_text(textwrap.dedent(text))
+    dag_file = str(specs_dir.parent / "dags" / "warm_spec_x.py")  # what each spec's DAG file calls
     with pytest.raises(SpecError) as err:
-        load_dags(str(ROOT / "dags" / "warm_archive_dags.py"))
+        spec_dag(dag_file, f"../specs/{case}.yaml")
     message = str(err.value)
     assert f"{case}.yaml" in message and key in message, message
     assert "good.yaml" not in message  # only the broken file is blamed
+    assert spec_dag(dag_file, "../specs/good.yaml").dag_id == "warm_good"  # and only its DAG fails
     assert not Path("/tmp/warm-abuse-pwned").exists()
 
 
 def test_two_specs_with_one_dag_id_are_refused(specs_dir, inj):
-    from warm_archive.dag_factory import load_dags
+    from warm_archive.dag_factory import spec_dag
     from warm_archive.errors import SpecError
 
     tally.bad_inputs()
     (specs_dir / "a.yaml").write_text(_spec())
     (specs_dir / "b.yaml").write_text(_spec())
+    dag_file = str(specs_dir.parent / "dags" / "warm_spec_x.py")
     with pytest.raises(SpecError, match="b.yaml: dag_id 'warm_bad' is already used by a.yaml"):
-        load_dags(str(ROOT / "dags" / "warm_archive_dags.py"))
+        spec_dag(dag_file, "../specs/b.yaml")
+    assert spec_dag(dag_file, "../specs/a.yaml").dag_id == "warm_bad"  # the first file keeps its DAG
 
 
 JOBS = ["orders", "items"]

@@ -5,12 +5,14 @@ verifies."""
 from __future__ import annotations
 
 import itertools
+import os
 import textwrap
 from pathlib import Path
 
 import pendulum
 import pytest
 
+from bench.deployment import warm_dags_folder
 from tests.dbs import Engine, checksum
 from warm_archive.contract import maintenance_signature, signing_secret
 
@@ -60,7 +62,13 @@ def write_spec(folder: Path, dag_id="warm_af", strategy="move", text=None) -> Pa
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"))
+    # what a user does after changing specs: refresh the one-DAG-file-per-spec files
+    folder = warm_dags_folder(Path(os.environ["AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER"]), dags_folder())
+    return DagBag(dag_folder=str(folder))
+
+
+def dags_folder() -> Path:
+    return Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 
 
 def run(dag_id: str, conf: dict | None = None, **kw):
@@ -148,9 +156,54 @@ def test_spec_queue_and_pool_and_the_maintenance_queue_reach_the_tasks(specs_dir
 def test_broken_spec_is_an_import_error_naming_file_and_key(specs_dir, airflow_db, text, expected):
     write_spec(specs_dir, "warm_bad", text=text)
     errors = dagbag().import_errors
-    message = next(v for k, v in errors.items() if k.endswith("warm_archive_dags.py"))
+    assert list(errors) == [str(dags_folder() / "warm_spec_warm_bad.py")]  # the spec's own DAG file
+    message = next(iter(errors.values()))
     for part in expected:
         assert part in message
+
+
+def test_one_broken_spec_fails_only_its_own_dag(specs_dir, airflow_db):
+    """Two good specs and a broken one: both good DAGs load, and the one import error is on the
+    broken spec's DAG file, naming the YAML file and the key."""
+    write_spec(specs_dir, "warm_good_a")
+    write_spec(specs_dir, "warm_good_b", strategy="copy")
+    write_spec(specs_dir, "warm_broken", text=SPEC.format(dag_id="warm_broken", strategy="move") + "batchsize: 5\n")
+
+    bag = dagbag()
+
+    assert set(bag.dag_ids) == {"warm_good_a", "warm_good_b", "warm_maintenance"}
+    assert list(bag.import_errors) == [str(dags_folder() / "warm_spec_warm_broken.py")]
+    message = bag.import_errors[str(dags_folder() / "warm_spec_warm_broken.py")]
+    assert "warm_broken.yaml" in message and "batchsize: unknown key" in message
+    assert "warm_good_a" not in message and "warm_good_b" not in message
+    assert bag.get_dag("warm_good_b").get_task("orders").strategy == "copy"
+
+    # fixed: the import error goes, the DAG comes, the others stay
+    write_spec(specs_dir, "warm_broken")
+    bag = dagbag()
+    assert not bag.import_errors
+    assert set(bag.dag_ids) == {"warm_good_a", "warm_good_b", "warm_broken", "warm_maintenance"}
+
+
+def test_a_dag_id_used_twice_fails_the_second_spec_naming_both(specs_dir, airflow_db):
+    write_spec(specs_dir, "warm_twice")
+    (specs_dir / "warm_twice_copy.yaml").write_text(SPEC.format(dag_id="warm_twice", strategy="copy"))
+
+    bag = dagbag()
+
+    assert bag.get_dag("warm_twice").get_task("orders").strategy == "move"  # the first file (by name) keeps it
+    assert list(bag.import_errors) == [str(dags_folder() / "warm_spec_warm_twice_copy.py")]
+    message = next(iter(bag.import_errors.values()))
+    assert "warm_twice_copy.yaml: dag_id 'warm_twice' is already used by warm_twice.yaml" in message
+
+
+def test_a_removed_spec_takes_its_dag_file_with_it(specs_dir, airflow_db):
+    write_spec(specs_dir, "warm_gone")
+    assert "warm_gone" in dagbag().dag_ids
+    (specs_dir / "warm_gone.yaml").unlink()
+    bag = dagbag()
+    assert not (dags_folder() / "warm_spec_warm_gone.py").exists()
+    assert "warm_gone" not in bag.dag_ids and not bag.import_errors
 
 
 def test_run_with_conf_override_archives_with_that_strategy(specs_dir, dbs):

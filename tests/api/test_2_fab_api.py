@@ -14,7 +14,15 @@ import requests
 API = "/warm/api/v1"
 pytestmark = pytest.mark.timeout(600)
 
-WRITES = ("terminate", "verify", "rollback", "delete-source", "subtasks/orders/rollback", "subtasks/orders/reexecute")
+WRITES = (
+    "terminate",
+    "verify",
+    "rollback",
+    "resume",
+    "delete-source",
+    "subtasks/orders/rollback",
+    "subtasks/orders/reexecute",
+)
 
 
 def task_path(dag_id: str, run_id: str) -> str:

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from bench.deployment import warm_dags_folder
 from tests.deployment import Client, q  # noqa: F401 (q: the tests quote run ids with it)
-from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, port_free, recreate_pg_db
+from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, port_free, recreate_pg_db  # noqa: F401 (ROOT: the tests use it)
 from tests.specs import write_specs
 
 META_DB = "wa_celery_meta"
@@ -105,10 +105,8 @@ class Cluster:
         """A private AIRFLOW_HOME with its own copy of the DAG files and the specs."""
         home = self.dir / role
         dags = home / "dags"
-        (dags / "specs").mkdir(parents=True, exist_ok=True)
-        for f in ("warm_archive_dags.py", "warm_maintenance.py"):
-            shutil.copy(ROOT / "dags" / f, dags / f)
         write_specs(dags / "specs", self.specs)
+        warm_dags_folder(dags / "specs", dags)  # the maintenance DAG file and one DAG file per spec
         (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
         env = dict(
             self.base_env,
@@ -165,7 +163,8 @@ class Cluster:
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORTS[k]),
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": "warm_worker_identity.hostname",
                 "WARM_WORKER_HOSTNAME": WORKER_HOST[k],
-                "PYTHONPATH": str(self.dir / "identity"),
+                # the identity module, and whatever code path the test session runs with (a checkout's)
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(self.dir / "identity"), os.environ.get("PYTHONPATH")])),
             }
         )
         self.procs[f"worker-{k}"] = Proc(

@@ -83,6 +83,13 @@ SPECS = {
     # kill -9 of the Airflow worker, then Airflow's retry
     "f_kill_copy": spec("f_kill_copy", "move", [("orders", "pg", "my", "kc")], rate=150, retries=1),
     "f_kill_delete": spec("f_kill_delete", "copy_then_delete", [("orders", "my", "pg", "kd")], batch=200, retries=1),
+    # resume from the monitor (test_resume.py): terminated mid-run (two jobs), failed by a
+    # failpoint on its first try (FAILPOINT below), and runs the refusals act on
+    "f_resume_term": spec(
+        "f_resume_term", "move", [("first", "pg", "pg", "rs1"), ("second", "my", "pg", "rs2")], rate=150
+    ),
+    "f_resume_fault": spec("f_resume_fault", "move", [("orders", "my", "pg", "rf")]),
+    "f_resume_refuse": spec("f_resume_refuse", "move", [("orders", "pg", "pg", "rr_missing")]),
     # two runs of one DAG at once (test_overlapping_runs.py)
     "f_twice": spec("f_twice", "move", [("orders", "pg", "pg", "tw")], rate=400),
     # abuse (tests/abuse)
@@ -97,6 +104,9 @@ SPECS = {
     "f_guard_move": spec("f_guard_move", "move", [("orders", "my", "pg", "gm")], batch=500),
 }
 DAGS = [*SPECS, "warm_maintenance"]
+# The first try of f_resume_fault's job kills itself (kill -9) right after its 3rd warm commit,
+# before that batch's source delete (operators/warm_archive/failpoints.py); no other DAG or try.
+FAILPOINT = {"WARM_ARCHIVE_KILL_AT": "after_warm_commit:3", "WARM_ARCHIVE_KILL_ONLY": "f_resume_fault:1"}
 
 # FAB roles and users in one process (one Airflow start instead of one CLI call per user): the
 # builtin roles, a role "Other" that may read and edit the runs of f_other only (and trigger
@@ -178,6 +188,7 @@ def get() -> FaultStack:
                     "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_PORT),
                     "AIRFLOW__CORE__PARALLELISM": "10",
                     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+                    **FAILPOINT,
                 },
             )
             try:

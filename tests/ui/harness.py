@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.deployment import warm_dags_folder
 from tests import processes
 from tests.deployment import Client
 from tests.processes import AIRFLOW, ROOT, VENV_BIN, Proc, port_free
@@ -75,6 +76,17 @@ SPECS = {
         description="Move regions and payments",
         batch_size=250,
         max_rows_per_second=1000,
+        retries=0,
+    ),
+    # Throttled move that test_resume_button.py terminates, then resumes from the page (it creates
+    # its own tables).
+    "ui_resume": spec(
+        "ui_resume",
+        "move",
+        [_job("resumed", "resumed", None)],
+        description="Move resumed rows (terminated, then resumed)",
+        batch_size=100,
+        max_rows_per_second=300,
         retries=0,
     ),
     # Tiny; its one real run is cloned 10,000 times for the paging test.
@@ -160,7 +172,7 @@ def _env(home: Path, specs: Path) -> dict:
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(warm_dags_folder(specs)),
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="8",

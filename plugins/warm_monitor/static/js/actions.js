@@ -66,6 +66,15 @@ export const ACTIONS = {
     text: "<span class='warn-text'>Every table job of the run is undone:</span> deleted source rows are restored, the rows it inserted are removed from the warm tables and overwritten rows get their previous content back. Runs on a worker as a <code>warm_maintenance</code> run.",
     ok: (t) => `Rollback of ${t.run_id} requested.`,
   },
+  resume: {
+    label: "Resume", cls: "btn-yellow", scope: "both", destructive: false,
+    path: (t) => `tasks/${enc(t.dag_id)}/${enc(t.run_id)}/resume`,
+    // the server says why not (actions.resume); this is the fallback of an older API
+    check: (t) => (t.state === "failed" ? (reexecAs(t) ? `Already re-executed as ${reexecAs(t)}.` : rollbackBlock(t.rollback_status)) : `Only failed or terminated runs can be resumed (this one is ${label(t.state)}).`),
+    title: (n) => `Resume ${n} run${n > 1 ? "s" : ""} where ${n > 1 ? "they" : "it"} stopped?`,
+    text: "The failed and skipped table jobs are cleared the way Airflow's <b>Clear</b> does it and run again; each continues after its last committed batch, so nothing is rolled back and no archived row is copied twice. The run moves to <b>In progress</b>.",
+    ok: (t, r) => `${t.run_id} resumed${r && Array.isArray(r.cleared_task_ids) ? ` (${r.cleared_task_ids.join(", ")})` : ""}; it moves to In progress.`,
+  },
   sub_rollback: {
     label: "Rollback", cls: "btn-red", scope: "sub", destructive: true,
     path: (t, s) => `tasks/${enc(t.dag_id)}/${enc(t.run_id)}/subtasks/${enc(s.task_id)}/rollback`,
@@ -91,7 +100,7 @@ export const ACTIONS = {
     ok: (t, r, s) => `Re-execution of ${t.run_id} from ${s.task_id} started as ${pick(r || {}, "new_run_id", "reexecuted_as") || "a new run"}.`,
   },
 };
-export const TAB_ACTIONS = { completed: ["source_status", "delete_source"], in_progress: ["terminate", "verify"], exceptional: ["rollback"] };
+export const TAB_ACTIONS = { completed: ["source_status", "delete_source"], in_progress: ["terminate", "verify"], exceptional: ["rollback", "resume"] };
 
 function rollbackBlock(rs) {
   if (rs === "requested" || rs === "running") return "A rollback is already under way.";

@@ -10,7 +10,7 @@ import { zonedToUtc } from "./tz.js";
 import { $, esc, fmtInt, fmtTime, label } from "./util.js";
 
 export const LOG_FILTERS = ["user", "action", "dag_id", "run_id", "outcome", "after", "before"];
-const KNOWN_ACTIONS = ["source_status", "delete_source", "terminate", "verify", "rollback", "reexecute", "maintenance"];
+const KNOWN_ACTIONS = ["source_status", "delete_source", "terminate", "verify", "rollback", "reexecute", "resume", "maintenance"];
 export const L = { filters: {}, offset: 0, limit: 25, data: null, total: null, seq: 0, outcomes: [] };
 
 /** The query of the current search: dates from the form's wall clock in the zone to UTC. */

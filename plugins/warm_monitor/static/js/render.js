@@ -108,7 +108,7 @@ function parentRow(t, tab, cols) {
       case "sql": return sqlButton(k, sqlOf(t));
       case "error": return errorCell(k, t.error);
       case "rollback": return `<td>${badge("rb", t.rollback_status || "none")}</td>`;
-      case "actions": return `<td><div class="row-actions">${actionButton("rollback", t, null)}</div></td>`;
+      case "actions": return `<td><div class="row-actions">${actionButton("rollback", t, null)}${actionButton("resume", t, null)}</div></td>`;
       default: return "<td></td>";
     }
   }).join("");
