@@ -272,10 +272,12 @@ def list_tasks(
 
 def _with_rights(row, tis: list, xcoms: dict, base: str, editable: set[str], clearable: set[str]) -> dict:
     """A serialized run plus what the caller may do to it: ``can_edit``, and ``actions.resume``
-    (``{"allowed", "reason"}``: the reason the API would refuse a resume with)."""
-    return query.serialize(row, tis, xcoms, base) | {
+    (``{"allowed", "reason"}``: the reason the API would refuse a resume with) beside the
+    actions ``serialize`` already refuses (a dry run's source actions)."""
+    data = query.serialize(row, tis, xcoms, base)
+    return data | {
         "can_edit": row.dag_id in editable,
-        "actions": {"resume": resume.page_state(row, tis, row.dag_id in clearable)},
+        "actions": data["actions"] | {"resume": resume.page_state(row, tis, row.dag_id in clearable)},
     }
 
 
