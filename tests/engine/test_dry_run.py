@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 
 import pytest
 
 from tests.engine.conftest import SRC, WARM
+from tests.engine.test_sqlite import ROWS, _rows, sqlite_conns  # noqa: F401  (a fixture)
+from warm_archive.engine import JobParams, TableJob
 from warm_archive.sqlstats import shape
 
 COLUMNS = ["id", "created_at", "amount", "status", "note", "flag", "payload"]
@@ -158,3 +161,36 @@ def test_dry_run_shows_where_the_real_run_would_fail(pair):
     assert last["step"] == "first batch" and "already in t_warm.orders (on_conflict: error)" in last["error"]
     with pytest.raises(Exception, match="on_conflict: error"):
         pair.run("copy", on_conflict="error", run_id="real_conflict")
+
+
+@pytest.mark.parametrize("strategy", ["copy", "copy_then_delete", "move"])
+def test_dry_run_on_sqlite_the_demos_databases(sqlite_conns, strategy):  # noqa: F811 - the fixture
+    """SQLite (the demo's user databases): nothing written, the first batch's statements recorded."""
+    hot, warm = sqlite_conns
+    p = JobParams(
+        dag_id="warm_test",
+        run_id=f"dry_sqlite_{strategy}",
+        task_id="orders",
+        source_conn_id="T_SQLITE_HOT",
+        source_table="orders",
+        target_conn_id="T_SQLITE_WARM",
+        target_table="orders",
+        key=["id"],
+        where="created_at < '2020-01-15'",
+        strategy=strategy,
+        batch_size=300,
+        dry_run=True,
+    )
+    with TableJob(p) as job:
+        status = job.run()
+    assert _rows(hot) == {r[0]: r for r in ROWS}
+    with sqlite3.connect(warm) as c:
+        assert c.execute("SELECT name FROM sqlite_master").fetchall() == []  # no warm table, no ledger
+    old = sorted(r[0] for r in ROWS if r[1] < "2020-01-15")
+    assert status["rows_planned"] == len(old) and status["key_range"] == [[old[0]], [old[-1]]]
+    writes = [e["statement"] for e in _writes(status)]
+    assert any(w.startswith('CREATE TABLE IF NOT EXISTS "orders"') for w in writes), writes
+    assert any(w.startswith('INSERT INTO "orders"') for w in writes), writes
+    assert _ledger_insert(status, 1)["rows_inserted"] == 300
+    deletes = [e for e in _writes(status) if e["statement"].startswith("DELETE")]
+    assert len(deletes) == (1 if strategy == "move" else 0)
