@@ -222,6 +222,7 @@ def test_reexecute_with_a_conf_that_does_not_fit_answers_409_and_creates_nothing
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from fastapi import HTTPException
+
     from warm_monitor.actions import create_run
 
     write(specs_dir)
