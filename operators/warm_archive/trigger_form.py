@@ -58,6 +58,8 @@ def _param(name: str, default: Any, field: dict[str, Any], spec: WarmSpec) -> Pa
     keeps = _spec_value(name, spec)
     if keeps:
         description = f"{description} Empty: {keeps}.".strip()
+    if None in field.get("enum", ()):  # the dropdown's empty choice reads as what it keeps, not "null"
+        field["values_display"] = {"null": f"({keeps or 'no override'})"}
     field["title"] = name
     return Param(default, description=description, **field)
 

@@ -117,6 +117,7 @@ def test_the_form_has_a_field_per_run_conf_key_typed_as_run_conf_types_it(specs_
     for name, param in params.items():
         assert s[name]["title"] == name and param.description, name
     assert "Empty: the spec's move" in build_params(spec)["strategy"].description
+    assert s["strategy"]["values_display"] == {"null": "(the spec's move)"}  # the empty choice's label
     assert "Empty: every job (orders, orders_pg)" in build_params(spec)["jobs"].description
     assert {k for k in s if s[k].get("section") == LOAD_SECTION} == {
         "replicas",
