@@ -3,8 +3,8 @@ strategies, a dry-run switch, a multi-select of the spec's jobs and a where fiel
 sends is the run's conf, and the run does what it says. Real Airflow (harness.py), real PostgreSQL,
 real Chromium.
 
-The form's DAG (ui_form) is added to the deployment's specs folder by this module, so the other
-browser tests see the deployment they expect; it moves two tables of its own.
+The form's DAG (ui_form) is added to the deployment's specs folder by this module (the file runs
+after the other browser tests, which see the deployment they expect); it moves two tables of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from bench.deployment import warm_dags_folder
 from tests.specs import Job, spec
 
 from .harness import ARTIFACTS, pg
@@ -55,14 +56,14 @@ def form_dag(airflow):
                 f"INSERT INTO ui_src.{name} SELECT g, timestamp '2023-01-01' + g * interval '1 hour', 'row ' || g "
                 f"FROM generate_series(1, {n}) g"
             )
-    path = airflow.home / "specs" / f"{DAG}.yaml"
-    path.write_text(FORM_SPEC)
+    specs = airflow.home / "specs"
+    (specs / f"{DAG}.yaml").write_text(FORM_SPEC)
+    warm_dags_folder(specs)  # its DAG file, as a user regenerates them after adding a spec
     deadline = time.monotonic() + 240  # the dag-processor re-reads the DAG file on its own schedule
     while airflow.api("GET", f"/api/v2/dags/{DAG}").status_code != 200:
         assert time.monotonic() < deadline, f"{DAG} never appeared:\n{airflow.log_tail()}"
         time.sleep(3)
-    yield DAG
-    path.unlink(missing_ok=True)
+    return DAG
 
 
 def run_ids(airflow) -> set[str]:
