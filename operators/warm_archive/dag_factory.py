@@ -14,6 +14,7 @@ from warm_archive.maintenance import WarmMaintenanceOperator
 from warm_archive.operator import WarmArchiveOperator
 from warm_archive.spec import WarmSpec
 from warm_archive.specs_folder import load_one
+from warm_archive.trigger_form import build_params
 
 
 def _start(d: dt.date | dt.datetime) -> pendulum.DateTime:
@@ -34,8 +35,9 @@ def build_dag(spec: WarmSpec) -> DAG:
         tags=sorted({WARM_DAG_TAG, *spec.tags}),
         default_args={"retries": spec.retries, "retry_delay": dt.timedelta(seconds=spec.retry_delay_seconds)},
         doc_md=f"Warm archive DAG built from a spec: {len(spec.jobs)} table job(s), strategy "
-        f"`{spec.strategy}`. Run conf may override strategy, batch_size, on_conflict, "
-        "max_rows_per_second, jobs, dry_run" + (", where" if spec.allow_conf_where else "") + ".",
+        f"`{spec.strategy}`. Trigger DAG shows a form of the run conf overrides; a field left empty "
+        "keeps the spec's value.",
+        params=build_params(spec),  # the Trigger DAG form; Airflow checks a trigger's conf against it
     )
     previous = None
     for job in spec.jobs:

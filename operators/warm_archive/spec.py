@@ -92,10 +92,16 @@ class LoadOptions(_Strict):
     """Pause between batches on replica lag and source load (pt-archiver's --check-slave-lag and
     --max-load); the spec's apply to every job, a run conf's override them for that run."""
 
-    replicas: list[ConnId] | None = None
-    max_replica_lag_seconds: LagSeconds | None = None
-    on_replica_unreachable: Unreachable | None = None
-    max_threads_running: ThreadsRunning | None = None
+    replicas: list[ConnId] | None = Field(default=None, description="Replica connections whose lag is watched.")
+    max_replica_lag_seconds: LagSeconds | None = Field(
+        default=None, description="Wait between batches while a replica lags more than this (seconds)."
+    )
+    on_replica_unreachable: Unreachable | None = Field(
+        default=None, description="pause or fail when a replica cannot tell its lag."
+    )
+    max_threads_running: ThreadsRunning | None = Field(
+        default=None, description="Wait while the source runs more statements than this."
+    )
 
     @field_validator("max_replica_lag_seconds", mode="before")
     @classmethod
@@ -163,17 +169,29 @@ class WarmSpec(LoadOptions):
         return self
 
 
+# Run conf keys the monitor plugin sets when it re-executes a run: accepted, never a trigger-form field.
+INTERNAL_CONF_KEYS: tuple[str, ...] = (contract.CONF_REEXECUTION_OF, contract.CONF_START_FROM)
+
+
+def _says(text: str) -> Any:
+    """A field's description: the trigger form's help text under the field (trigger_form.py)."""
+    return Field(default=None, description=text)
+
+
 class RunConf(LoadOptions):
     """Per-run overrides, validated before any row moves. ``replicas`` may only narrow the
-    spec's list: a run conf names no connection the spec's author did not."""
+    spec's list: a run conf names no connection the spec's author did not. The field
+    descriptions are the trigger form's help texts."""
 
-    strategy: Strategy | None = None
-    batch_size: BatchSize | None = None
-    on_conflict: OnConflict | None = None
-    max_rows_per_second: Rate | None = None
-    where: dict[str, str] | None = None
-    jobs: list[str] | None = None
-    dry_run: bool = False
+    strategy: Strategy | None = _says("copy keeps the source rows; copy_then_delete and move delete them.")
+    batch_size: BatchSize | None = _says("Rows per batch (one transaction on each side).")
+    on_conflict: OnConflict | None = _says("What to do with a row already in the warm table.")
+    max_rows_per_second: Rate | None = _says("Throttle: at most this many rows a second.")
+    where: dict[str, str] | None = _says(
+        'Conditions replacing the spec\'s, by job id, e.g. {"orders": "id < 1000"}; 1=1 for every row.'
+    )
+    jobs: list[str] | None = _says("Run only these jobs; the others are skipped.")
+    dry_run: bool = Field(default=False, description="Count the rows and key range a run would move; move nothing.")
     reexecution_of: str | None = None
     start_from: str | None = None
 
@@ -246,11 +264,19 @@ def load_spec(path: Path) -> WarmSpec:
         raise SpecError(f"{path.name}: {explain(e)}") from None
 
 
+def without_blanks(conf: Any) -> Any:
+    """The conf without keys that say "no override": what the trigger form sends for a field left
+    untouched or cleared (null, an empty choice, an empty text)."""
+    if not isinstance(conf, dict):
+        return conf if conf is not None else {}
+    return {k: v for k, v in conf.items() if v is not None and v != "" and v != [] and v != {}}
+
+
 def parse_conf(
     conf: dict | None, spec_jobs: list[str], allow_conf_where: bool, spec_replicas: list[str] | None = None
 ) -> RunConf:
     try:
-        rc = RunConf.model_validate(conf or {})
+        rc = RunConf.model_validate(without_blanks(conf))
     except ValidationError as e:
         raise SpecError(f"run conf: {explain(e)}") from None
     foreign = sorted(set(rc.replicas or []) - set(spec_replicas or []))
@@ -268,6 +294,11 @@ def parse_conf(
     if rc.where and not allow_conf_where:
         raise SpecError("run conf: where overrides are refused: the spec does not set allow_conf_where: true")
     for job, where in (rc.where or {}).items():  # before any row moves; the job checks it again
+        if not where.strip():
+            raise SpecError(
+                f"run conf: where for job {job} is empty: leave the job out of where to keep the spec's "
+                "condition, or write 1=1 to archive every row"
+            )
         try:
             check_conf_where(where, f"run-conf where for job {job}")
         except WarmArchiveError as e:

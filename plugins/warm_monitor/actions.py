@@ -166,21 +166,29 @@ def create_run(
         raise HTTPException(status.HTTP_409_CONFLICT, f"DAG {dag_id!r} is not available in Airflow")
     if dm.has_import_errors:
         raise HTTPException(status.HTTP_409_CONFLICT, f"DAG {dag_id!r} has import errors")
+    from airflow.exceptions import ParamValidationError
+
     dag = latest_dag(session, dag_id)
     t = now()
     run_id = run_id or new_run_id(prefix)
-    dag.create_dagrun(
-        run_id=run_id,
-        logical_date=None,
-        data_interval=None,
-        run_after=t + PARKED_FOR if parked else t,
-        conf=conf,
-        run_type=DagRunType.MANUAL,
-        triggered_by=DagRunTriggeredByType.REST_API,
-        triggering_user_name=user_name,
-        state=DagRunState.QUEUED,
-        session=session,
-    )
+    try:
+        dag.create_dagrun(
+            run_id=run_id,
+            logical_date=None,
+            data_interval=None,
+            run_after=t + PARKED_FOR if parked else t,
+            conf=conf,
+            run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.REST_API,
+            triggering_user_name=user_name,
+            state=DagRunState.QUEUED,
+            session=session,
+        )
+    except ParamValidationError as e:
+        # A conf Airflow's trigger would refuse too (e.g. a failed run's own bad conf, re-executed):
+        # the caller's request cannot be done as asked, and nothing was created.
+        reason = str(e).split("\n", 1)[0]
+        raise conflict(f"the run conf does not fit DAG {dag_id!r}'s params: {reason}") from None
     return run_id
 
 

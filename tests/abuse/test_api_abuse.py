@@ -439,12 +439,25 @@ def test_long_ids_in_writes_are_refused_cleanly(stack, world, unchanged):
         assert r.status_code in (404, 422), (len(dag), len(run), r.status_code, r.text[:300])
 
 
-def test_bad_conf_through_airflow_fails_first_task_and_changes_nothing(stack, world):
+def test_bad_conf_through_airflow_is_refused_and_changes_nothing(stack, world):
     pair = world["pairs"][2]  # fsrc.abs of f_abuse_slow (allow_conf_where: true)
+    # Of the wrong type: Airflow checks the conf against the DAG's params (the trigger form) and
+    # answers 400 with the reason before any run exists.
+    for conf, reason in (
+        ({"batch_size": "1; DROP TABLE fsrc.abs"}, "Invalid input for param batch_size: '1; DROP TABLE fsrc.abs'"),
+        ({"where": {"orders; DROP TABLE fsrc.abs": "1=1"}}, "Invalid input for param where: 'orders; DROP TABLE"),
+        ({"strategy": "move'; --"}, 'Invalid input for param strategy: "move\'; --" is not one of'),
+    ):
+        tally.bad_inputs()
+        before = stack.get("/api/v2/dags/f_abuse_slow/dagRuns", params={"limit": 100}).json()["total_entries"]
+        r = stack.post("/api/v2/dags/f_abuse_slow/dagRuns", "admin", json={"logical_date": None, "conf": conf})
+        assert r.status_code == 400 and reason in r.json()["detail"], (r.status_code, r.text[:500])
+        after = stack.get("/api/v2/dags/f_abuse_slow/dagRuns", params={"limit": 100}).json()["total_entries"]
+        assert after == before
+    # Of the right type: the run starts, and its first task refuses the condition.
     confs = [
         {"where": {"orders": f"1=1; DROP TABLE {pair.src_table}"}},
         {"where": {"orders": "'; DELETE FROM fsrc.abs; --"}},
-        {"batch_size": "1; DROP TABLE fsrc.abs"},
     ]
     runs = []
     for conf in confs:

@@ -233,15 +233,35 @@ def test_conf_where_runs_when_the_spec_allows_it(specs_dir, dbs):
     assert set(pg.rows("t_af.orders")) == set(before) - set(range(1, 101))
 
 
-def test_bad_conf_fails_the_first_task_with_a_clear_message(specs_dir, dbs, capfd):
+def test_bad_conf_is_refused_at_trigger_and_no_run_exists(specs_dir, dbs):
+    """The DAG's params (the trigger form) give Airflow the conf's types: it refuses a bad one before
+    it creates a run, as the REST trigger does with a 400 (tests/airflow/test_trigger_form.py)."""
+    from airflow.exceptions import ParamValidationError
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
     pg, _ = dbs
     write_spec(specs_dir)
     before = checksum(pg.rows("t_af.orders"))
-    dr, tis = run("warm_af", {"batch_size": "lots"})
+    with create_session() as s:
+        runs = s.query(DagRun).filter_by(dag_id="warm_af").count()
+    with pytest.raises(ParamValidationError, match="Invalid input for param batch_size: 'lots' is not of type"):
+        run("warm_af", {"batch_size": "lots"})
+    with create_session() as s:
+        assert s.query(DagRun).filter_by(dag_id="warm_af").count() == runs
+    assert checksum(pg.rows("t_af.orders")) == before
+
+
+def test_a_conf_key_that_is_no_form_field_still_fails_the_first_task_with_a_clear_message(specs_dir, dbs, capfd):
+    """Airflow checks only the keys the form has; a misspelt key reaches the job, which refuses it."""
+    pg, _ = dbs
+    write_spec(specs_dir)
+    before = checksum(pg.rows("t_af.orders"))
+    dr, tis = run("warm_af", {"batchsize": 5})
     assert tis["orders"].state == "failed"
     assert tis["orders_pg"].state == "upstream_failed"
     out, err = capfd.readouterr()  # dag.test() prints the task logs
-    assert "run conf: batch_size: Input should be a valid integer" in out + err
+    assert "run conf: batchsize: unknown key (allowed: strategy, batch_size" in out + err
     assert checksum(pg.rows("t_af.orders")) == before
 
 
