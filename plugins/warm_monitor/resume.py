@@ -18,17 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warm_archive.contract import RollbackStatus, RunState
+from warm_monitor.query import ACTIVE
 
 CLEARED_STATES = ("failed", "upstream_failed", "skipped")
 """Task-instance states a resume clears: what a failure or a terminate leaves behind."""
-
-_ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value)
 
 
 def refusal(row, ti_states: Iterable[str | None]) -> str | None:
     """Why the run ``row`` (a ``query.base_select`` row) cannot be resumed now; None when it can."""
     state = row.state
-    if state in _ACTIVE:
+    if state in ACTIVE:
         return f"only a failed or terminated run can be resumed; this run is {state} (terminate it first)"
     if state == RunState.SUCCESS.value:
         return "this run completed: there is nothing to resume"
@@ -43,7 +42,7 @@ def refusal(row, ti_states: Iterable[str | None]) -> str | None:
         return "this run was rolled back (its archived rows are undone): re-execute it instead of resuming"
     if rb == RollbackStatus.FAILED:
         return "a rollback of this run failed part-way: roll it back again or re-execute it"
-    if row.delete_run_state in _ACTIVE:
+    if row.delete_run_state in ACTIVE:
         return "a delete-source maintenance run is under way for this run"
     if not any(s in CLEARED_STATES for s in ti_states):
         return "no failed or skipped table job in this run: there is nothing to resume"

@@ -15,8 +15,8 @@ import sqlite3
 import pytest
 
 from tests.engine.conftest import SRC, WARM
-from tests.engine.test_sqlite import ROWS, _rows, sqlite_conns  # noqa: F401  (a fixture)
-from warm_archive.engine import JobParams, TableJob
+from tests.engine.test_sqlite import ROWS, _rows, sqlite_conns, sqlite_params  # noqa: F401  (a fixture)
+from warm_archive.engine import TableJob
 from warm_archive.sqlstats import shape
 
 COLUMNS = ["id", "created_at", "amount", "status", "note", "flag", "payload"]
@@ -167,20 +167,7 @@ def test_dry_run_shows_where_the_real_run_would_fail(pair):
 def test_dry_run_on_sqlite_the_demos_databases(sqlite_conns, strategy):  # noqa: F811 - the fixture
     """SQLite (the demo's user databases): nothing written, the first batch's statements recorded."""
     hot, warm = sqlite_conns
-    p = JobParams(
-        dag_id="warm_test",
-        run_id=f"dry_sqlite_{strategy}",
-        task_id="orders",
-        source_conn_id="T_SQLITE_HOT",
-        source_table="orders",
-        target_conn_id="T_SQLITE_WARM",
-        target_table="orders",
-        key=["id"],
-        where="created_at < '2020-01-15'",
-        strategy=strategy,
-        batch_size=300,
-        dry_run=True,
-    )
+    p = sqlite_params(f"dry_sqlite_{strategy}", strategy, dry_run=True)
     with TableJob(p) as job:
         status = job.run()
     assert _rows(hot) == {r[0]: r for r in ROWS}

@@ -32,12 +32,11 @@ def _rows(path, table="orders"):
         return {r[0]: r for r in c.execute(f"SELECT id, created_at, note, amount FROM {table} ORDER BY id")}
 
 
-@pytest.mark.parametrize("strategy", ["copy_then_delete", "move", "copy"])
-def test_sqlite_to_sqlite_archives_exactly(sqlite_conns, strategy):
-    hot, warm = sqlite_conns
-    p = JobParams(
+def sqlite_params(run_id: str, strategy: str, **extra) -> JobParams:
+    """The orders job between the two SQLite databases of ``sqlite_conns``."""
+    return JobParams(
         dag_id="warm_test",
-        run_id=f"sqlite_{strategy}",
+        run_id=run_id,
         task_id="orders",
         source_conn_id="T_SQLITE_HOT",
         source_table="orders",
@@ -47,7 +46,14 @@ def test_sqlite_to_sqlite_archives_exactly(sqlite_conns, strategy):
         where="created_at < '2020-01-15'",
         strategy=strategy,
         batch_size=300,
+        **extra,
     )
+
+
+@pytest.mark.parametrize("strategy", ["copy_then_delete", "move", "copy"])
+def test_sqlite_to_sqlite_archives_exactly(sqlite_conns, strategy):
+    hot, warm = sqlite_conns
+    p = sqlite_params(f"sqlite_{strategy}", strategy)
     with TableJob(p) as job:
         status = job.run()
     old = {r[0]: r for r in ROWS if r[1] < "2020-01-15"}

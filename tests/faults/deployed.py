@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
@@ -107,3 +108,12 @@ __all__ = [
     "try_warm_lock",
     "wait_job_gone",
 ]
+
+
+def scenarios_at_once(stack, scenarios: dict):
+    """Start every scenario of a module at once (each on its own DAG and tables) and yield their
+    futures by name; a test checks one with ``.result()``."""
+    pool = ThreadPoolExecutor(len(scenarios))
+    futures = {name: pool.submit(fn, stack) for name, fn in scenarios.items()}
+    yield futures
+    pool.shutdown(wait=True)

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.faults import tally
-from tests.faults.deployed import own_engines, pairs_for, wait_job_gone
+from tests.faults.deployed import own_engines, pairs_for, scenarios_at_once, wait_job_gone
 from tests.faults.fdb import FEngine, FPair, ledger_batches
 from tests.processes import wait_for
 
@@ -172,10 +172,7 @@ SCENARIOS = {"terminated": resume_terminated, "fault": resume_after_fault}
 
 @pytest.fixture(scope="module")
 def scenarios(stack):
-    pool = ThreadPoolExecutor(len(SCENARIOS))
-    futures = {name: pool.submit(fn, stack) for name, fn in SCENARIOS.items()}
-    yield futures
-    pool.shutdown(wait=True)
+    yield from scenarios_at_once(stack, SCENARIOS)
 
 
 def test_resume_after_terminate_mid_run_copies_each_row_once(scenarios):

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.faults import tally
-from tests.faults.deployed import HeldWarmLock, kill_worker_of, own_engines, pairs_for, wait_job_gone
+from tests.faults.deployed import HeldWarmLock, kill_worker_of, own_engines, pairs_for, scenarios_at_once, wait_job_gone
 from tests.faults.fdb import FEngine, RowLock, ledger_batches, ledger_report, waiting_on_lock
 from tests.processes import wait_for
 
@@ -249,10 +249,7 @@ SCENARIOS = {
 
 @pytest.fixture(scope="module")
 def scenarios(stack):
-    pool = ThreadPoolExecutor(len(SCENARIOS))
-    futures = {name: pool.submit(fn, stack) for name, fn in SCENARIOS.items()}
-    yield futures
-    pool.shutdown(wait=True)
+    yield from scenarios_at_once(stack, SCENARIOS)
 
 
 @pytest.mark.parametrize("point", ["copy", "delete", "second_job", "lock_wait", "queued"])
