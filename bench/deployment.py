@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -33,9 +32,9 @@ USERS = {
 
 
 def warm_dags_folder(specs_folder: Path, dags_folder: Path | None = None) -> Path:
-    """A DAGs folder for a deployment whose specs are in ``specs_folder``: ``warm_maintenance.py`` and
-    one generated DAG file per spec (``python -m warm_archive.dag_files``), as a user's deployment
-    has. Default: ``dags/`` beside the specs folder (inside the deployment's own home), so the
+    """A DAGs folder for a deployment whose specs are in ``specs_folder``: one generated DAG file per
+    spec (``python -m warm_archive.dag_files``: the warm DAG and its maintenance DAG), as a user's
+    deployment has. Default: ``dags/`` beside the specs folder (inside the deployment's own home), so the
     project's ``dags/`` and its demo DAG stay out of the deployment. Call it again after changing
     the specs."""
     from warm_archive.dag_files import refresh
@@ -43,9 +42,6 @@ def warm_dags_folder(specs_folder: Path, dags_folder: Path | None = None) -> Pat
     dags = dags_folder or specs_folder.parent / "dags"
     dags.mkdir(parents=True, exist_ok=True)
     specs_folder.mkdir(parents=True, exist_ok=True)
-    maintenance = ROOT / "dags" / "warm_maintenance.py"
-    if (dags / maintenance.name).resolve() != maintenance.resolve():
-        shutil.copyfile(maintenance, dags / maintenance.name)
     refresh(specs_folder, dags)
     return dags
 

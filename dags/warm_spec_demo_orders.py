@@ -1,5 +1,5 @@
 """Airflow DAG of the warm spec specs/demo_orders.yaml, written by `python -m warm_archive.dag_files`: do not edit."""
 
-from warm_archive.dag_factory import spec_dag
+from warm_archive.dag_factory import spec_dags
 
-dag = spec_dag(__file__, "specs/demo_orders.yaml")
+dag, maintenance_dag = spec_dags(__file__, "specs/demo_orders.yaml")

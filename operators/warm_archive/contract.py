@@ -23,8 +23,24 @@ from typing import ClassVar, Final
 XCOM_KEY: Final = "warm_status"
 """Key of the progress XCom each table job pushes on its own task instance (docs/design.md §5)."""
 
-MAINTENANCE_DAG_ID: Final = "warm_maintenance"
-"""Conf-driven DAG that deletes source rows, rolls back or verifies a warm run on a worker."""
+MAINTENANCE_SUFFIX: Final = "__maintenance"
+"""Each warm DAG ``d`` has a maintenance DAG ``d__maintenance`` (built from the same spec) that deletes
+source rows, rolls back or verifies runs of ``d`` on a worker. One per warm DAG, so Airflow's per-DAG
+rights on it decide who sees those runs' conf, XComs and logs (docs/adr/0008)."""
+
+MAX_WARM_DAG_ID_LEN: Final = 250 - len(MAINTENANCE_SUFFIX)
+"""Airflow's dag_id limit, less the room the maintenance DAG's suffix takes."""
+
+
+def maintenance_dag_id(warm_dag_id: str) -> str:
+    """The maintenance DAG of a warm DAG."""
+    return warm_dag_id + MAINTENANCE_SUFFIX
+
+
+def maintained_dag_id(dag_id: str) -> str | None:
+    """The warm DAG a maintenance DAG serves, or None if ``dag_id`` is no maintenance DAG's id."""
+    return dag_id[: -len(MAINTENANCE_SUFFIX)] or None if dag_id.endswith(MAINTENANCE_SUFFIX) else None
+
 
 WARM_DAG_TAG: Final = "warm"
 """Tag every warm DAG carries, so the plugin can tell warm DAGs from others."""
@@ -79,7 +95,7 @@ class RollbackStatus(_Values):
 
 
 class MaintenanceAction(_Values):
-    """Values of ``conf["action"]`` for the ``warm_maintenance`` DAG."""
+    """Values of ``conf["action"]`` for a maintenance DAG (``maintenance_dag_id``)."""
 
     ROLLBACK = "rollback"
     DELETE_SOURCE = "delete_source"
@@ -181,21 +197,23 @@ def signing_secret(get: Callable[[str, str], str | None]) -> str | None:
     return None
 
 
-def maintenance_signature(secret: str, maintenance_run_id: str, conf: Mapping) -> str:
-    """HMAC-SHA256 of a maintenance conf, bound to the maintenance run it was issued for.
+def maintenance_signature(secret: str, maintenance_dag: str, maintenance_run_id: str, conf: Mapping) -> str:
+    """HMAC-SHA256 of a maintenance conf, bound to the maintenance run (DAG and run id) it was issued for.
 
     Only the api-server signs (after checking the caller's rights on the target DAG), so a worker
     that finds a valid signature knows the monitor issued exactly this conf for exactly this run:
-    an edited conf or one copied into a new run does not verify.
+    an edited conf or one copied into a new run, of this or another maintenance DAG, does not verify.
     """
     fields = {name: conf.get(name) for name in SIGNED_FIELDS}
-    message = json.dumps({"for_run": maintenance_run_id, **fields}, sort_keys=True, separators=(",", ":"))
-    key = hashlib.sha256(b"warm-archive maintenance conf v1\x00" + secret.encode()).digest()
+    message = json.dumps(
+        {"for_dag": maintenance_dag, "for_run": maintenance_run_id, **fields}, sort_keys=True, separators=(",", ":")
+    )
+    key = hashlib.sha256(b"warm-archive maintenance conf v2\x00" + secret.encode()).digest()
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
-def signature_ok(secret: str, maintenance_run_id: str, conf: Mapping) -> bool:
+def signature_ok(secret: str, maintenance_dag: str, maintenance_run_id: str, conf: Mapping) -> bool:
     given = conf.get(CONF_SIGNATURE)
     return isinstance(given, str) and hmac.compare_digest(
-        given, maintenance_signature(secret, maintenance_run_id, conf)
+        given, maintenance_signature(secret, maintenance_dag, maintenance_run_id, conf)
     )

@@ -1,4 +1,5 @@
-"""Warm DAGs from spec files: one task per table job, chained in the spec's order."""
+"""Warm DAGs from spec files: one task per table job, chained in the spec's order, and beside each
+its maintenance DAG (rollback, source deletion, verification of that DAG's runs only)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG
 
-from warm_archive.contract import MAINTENANCE_DAG_ID, WARM_DAG_TAG
+from warm_archive.contract import WARM_DAG_TAG, maintenance_dag_id
 from warm_archive.maintenance import WarmMaintenanceOperator
 from warm_archive.operator import WarmArchiveOperator
 from warm_archive.spec import WarmSpec
@@ -75,37 +76,50 @@ def build_dag(spec: WarmSpec) -> DAG:
     return dag
 
 
-def spec_dag(dag_file: str, spec_path: str) -> DAG:
-    """The DAG of one spec file, ``spec_path`` being relative to ``dag_file``'s folder.
+def spec_dags(dag_file: str, spec_path: str) -> tuple[DAG, DAG]:
+    """The warm DAG of one spec file and its maintenance DAG, ``spec_path`` being relative to
+    ``dag_file``'s folder.
 
     Each spec has its own generated DAG file calling this (``python -m warm_archive.dag_files``), so
     a broken spec is an import error of that file only, naming the spec file and the key, and the
     other warm DAGs keep loading (docs/adr/0007-one-dag-file-per-spec.md).
     """
-    return build_dag(load_one(Path(dag_file).resolve().parent / spec_path))
+    path = (Path(dag_file).resolve().parent / spec_path).resolve()
+    spec = load_one(path)
+    return build_dag(spec), maintenance_dag(spec, path)
 
 
-def maintenance_dag(dag_file: str) -> DAG:
+def maintenance_dag(spec: WarmSpec, spec_path: Path) -> DAG:
+    """``<dag_id>__maintenance``: acts on runs of ``spec.dag_id`` only, with a conf the monitor signed.
+
+    One per warm DAG, so Airflow's per-DAG rights on it decide who reads its runs (their conf names
+    the target run), XComs and logs (docs/adr/0008-one-maintenance-dag-per-warm-dag.md).
+    """
     dag = DAG(
-        dag_id=MAINTENANCE_DAG_ID,
-        description="Delete verified source rows, roll back or verify a warm run (conf-driven)",
+        dag_id=maintenance_dag_id(spec.dag_id),
+        description=f"Delete verified source rows, roll back or verify a run of {spec.dag_id}",
         schedule=None,
         start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=16,
         tags=["warm-maintenance"],
-        doc_md="Runs only with a conf that the Warm Tasks monitor signed for the run: ask for rollback, "
-        "source deletion and verification on the Warm Tasks page, or (admins) through "
+        doc_md=f"Maintenance of `{spec.dag_id}`'s runs. Runs only with a conf that the Warm Tasks monitor "
+        "signed for the run, and acts at most once (a cleared or retried try is refused): ask for "
+        "rollback, source deletion and verification on the Warm Tasks page, or (admins) through "
         "`POST /warm/api/v1/tasks/{dag_id}/{run_id}/maintenance`. A direct trigger is refused.",
     )
     from airflow.configuration import conf
 
     queue = conf.get("warm_archive", "maintenance_queue", fallback="") or None
+    extra: dict[str, Any] = {"queue": queue or spec.queue} if (queue or spec.queue) else {}
+    if spec.pool:
+        extra["pool"] = spec.pool
     WarmMaintenanceOperator(
         task_id="maintain",
         dag=dag,
         retries=0,
-        specs_folder=str(Path(dag_file).resolve().parent / "specs"),
-        **({"queue": queue} if queue else {}),
+        target_dag_id=spec.dag_id,
+        spec_file=str(spec_path),
+        **extra,
     )
     return dag

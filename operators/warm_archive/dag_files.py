@@ -1,4 +1,5 @@
-"""Writes one thin Airflow DAG file per warm spec, so a broken spec fails only its own DAG's import.
+"""Writes one thin Airflow DAG file per warm spec (its warm DAG and that DAG's maintenance DAG), so a
+broken spec fails only its own DAGs' import.
 
 Airflow records import errors per Python file, so each spec gets its own ``warm_spec_<stem>.py``
 in the DAGs folder (docs/adr/0007-one-dag-file-per-spec.md). Run it after adding, renaming or
@@ -50,8 +51,8 @@ def dag_file_text(spec: Path, dags_folder: Path) -> str:
     shown = rel.replace("\\", "/").replace('"', "'")
     return (
         f'"""Airflow DAG of the warm spec {shown}, {MARKER}: do not edit."""\n\n'
-        "from warm_archive.dag_factory import spec_dag\n\n"
-        f"dag = spec_dag(__file__, {json.dumps(rel)})\n"
+        "from warm_archive.dag_factory import spec_dags\n\n"
+        f"dag, maintenance_dag = spec_dags(__file__, {json.dumps(rel)})\n"
     )
 
 

@@ -1,12 +1,18 @@
-"""``warm_maintenance``: delete verified source rows, roll back, or verify a warm run, on a worker.
+"""``<dag_id>__maintenance``: delete verified source rows, roll back, or verify a run of ``dag_id``, on a worker.
 
 Triggered with ``conf = {"action": "rollback" | "delete_source" | "verify", "dag_id": ...,
 "run_id": ..., "task_ids": [...], "any_state": false, "issued_by": ..., "issued_at": ...,
 "signature": ...}``. Only the monitor plugin issues such a conf: it checks the caller's edit rights
 on the target DAG, then signs the conf for this maintenance run (``contract.maintenance_signature``).
-Anyone may trigger this DAG through Airflow's REST API, so the operator refuses every conf without
-a valid signature, and re-checks the target run's state, before any row moves (docs/adr/0005).
-The table jobs are found in the spec of ``dag_id``; what each job did is read from its ledger.
+Anyone allowed to trigger the DAG through Airflow's REST API could send any conf, so the operator
+refuses, before any row moves (docs/adr/0005, 0008):
+
+* a conf without a valid signature for this very run, or naming another DAG than its own;
+* any try but the first: a signed conf acts at most once, whatever Airflow does with its run
+  (Clear, a retry, mark-failed then Clear); asking again on the page issues a new signed run;
+* a target run in the wrong state (re-checked through the task SDK).
+
+The table jobs are found in the DAG's own spec; what each job did is read from its ledger.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from warm_archive.ledger import TABLE as LEDGER_TABLE
 from warm_archive.ledger import Batch
 from warm_archive.progress import Publisher
 from warm_archive.spec import explain
-from warm_archive.specs_folder import find_spec
+from warm_archive.specs_folder import load_one
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +54,12 @@ class MaintenanceConf(BaseModel):
 
 
 class WarmMaintenanceOperator(BaseOperator):
-    def __init__(self, *, specs_folder: str | None = None, **kwargs):
+    """The one task of a warm DAG's maintenance DAG: acts on runs of ``target_dag_id`` only."""
+
+    def __init__(self, *, target_dag_id: str, spec_file: str, **kwargs):
         super().__init__(**kwargs)
-        self.specs_folder = specs_folder
+        self.target_dag_id = target_dag_id
+        self.spec_file = spec_file
         self._job: TableJob | None = None
 
     def execute(self, context) -> dict:
@@ -59,8 +68,14 @@ class WarmMaintenanceOperator(BaseOperator):
         except ValidationError as e:
             raise AirflowFailException(f"maintenance conf: {explain(e)}") from None
         _check_issued_by_monitor(context, mc)
+        if mc.dag_id != self.target_dag_id:
+            raise AirflowFailException(
+                f"maintenance refused: {context['dag_run'].dag_id} acts on runs of {self.target_dag_id} only, "
+                f"not of {mc.dag_id}"
+            )
+        _check_first_try(context)
         try:
-            spec = find_spec(mc.dag_id, Path(self.specs_folder) if self.specs_folder else None)
+            spec = load_one(Path(self.spec_file))
         except WarmArchiveError as e:
             raise AirflowFailException(str(e)) from None
         jobs = [j for j in spec.jobs if mc.task_ids is None or j.id in mc.task_ids]
@@ -158,12 +173,26 @@ def _check_issued_by_monitor(context, mc: MaintenanceConf) -> None:
             "(or [api_auth] jwt_secret) to the same value on the api-server and the workers"
         )
     dag_run = context["dag_run"]
-    if not signature_ok(secret, dag_run.run_id, dag_run.conf or {}):
+    if not signature_ok(secret, dag_run.dag_id, dag_run.run_id, dag_run.conf or {}):
         raise AirflowFailException(
             f"maintenance refused: run {dag_run.run_id!r} carries no conf signed by the Warm Tasks monitor "
             "for this run. Rollback and source deletion are asked for on the Warm Tasks page or its API "
             "(admins: POST /warm/api/v1/tasks/{dag_id}/{run_id}/maintenance), which check the caller's "
             "rights on the target DAG"
+        )
+
+
+def _check_first_try(context) -> None:
+    """A signed conf acts at most once. Airflow gives every new attempt of a task instance a higher
+    try number (a retry, a Clear, a mark-failed then Clear), so a try after the first may follow
+    one that already acted: acting again could undo what happened since (a sub-task rollback
+    repeated after a Resume archived the rows again). Refused; the page issues a new signed run."""
+    ti = context["ti"]
+    if ti.try_number > 1:
+        raise AirflowFailException(
+            f"maintenance refused: this is try {ti.try_number} of {ti.dag_id} run {ti.run_id!r}; a signed "
+            "maintenance conf acts once (its first try), so a cleared or retried run changes nothing. Ask "
+            "again on the Warm Tasks page, which checks the run's state now and signs a new run"
         )
 
 

@@ -150,6 +150,19 @@ class WarmSpec(LoadOptions):
     def _rate(cls, v: Any) -> Any:
         return _as_float(v)
 
+    @field_validator("dag_id")
+    @classmethod
+    def _room_for_maintenance(cls, v: str) -> str:
+        if v.endswith(contract.MAINTENANCE_SUFFIX):
+            raise ValueError(
+                f"a warm dag_id may not end with {contract.MAINTENANCE_SUFFIX!r}: that names its maintenance DAG"
+            )
+        if len(v) > contract.MAX_WARM_DAG_ID_LEN:
+            raise ValueError(
+                f"at most {contract.MAX_WARM_DAG_ID_LEN} characters (its maintenance DAG adds {contract.MAINTENANCE_SUFFIX!r})"
+            )
+        return v
+
     @model_validator(mode="after")
     def _lag_needs_replicas(self) -> WarmSpec:
         if bool(self.replicas) != (self.max_replica_lag_seconds is not None):

@@ -59,15 +59,3 @@ def _raw_dag_id(path: Path) -> object:
     except (OSError, yaml.YAMLError):
         return None
     return data.get("dag_id") if isinstance(data, dict) else None
-
-
-def find_spec(dag_id: str, default_folder: Path | None) -> WarmSpec:
-    folder = specs_folder(default_folder)
-    for path in spec_files(folder):
-        try:
-            spec = load_spec(path)
-        except SpecError:
-            continue
-        if spec.dag_id == dag_id:
-            return spec
-    raise SpecError(f"no valid spec with dag_id {dag_id!r} in {folder}")

@@ -1,7 +1,7 @@
 """Write side: every action maps onto Airflow (DagRun state, new DagRuns) and the plugin's tables.
 
 Heavy work on user databases never runs here: delete-source, rollback and the rollback before a
-re-execution are ``warm_maintenance`` runs on a worker. The plugin never opens a user database.
+re-execution are runs of the warm DAG's maintenance DAG (``<dag_id>__maintenance``) on a worker. The plugin never opens a user database.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from warm_archive.contract import (
     CONF_SIGNATURE,
     CONF_START_FROM,
     CONF_TASK_IDS,
-    MAINTENANCE_DAG_ID,
+    MAINTENANCE_SUFFIX,
     XCOM_KEY,
     MaintenanceAction,
     RollbackStatus,
     SourceStatus,
+    maintenance_dag_id,
     maintenance_signature,
     signing_secret,
 )
@@ -216,8 +217,8 @@ def trigger_maintenance(
     user_name: str,
     any_state: bool = False,
 ) -> str:
-    """A ``warm_maintenance`` run whose conf is signed for that very run: the worker acts on nothing
-    else, so the rights checked here are the only way to its data (docs/adr/0005)."""
+    """A run of ``dag_id``'s maintenance DAG whose conf is signed for that very run: the worker acts on
+    nothing else, so the rights checked here are the only way to its data (docs/adr/0005, 0008)."""
     action = MaintenanceAction(action)
     conf = {
         CONF_ACTION: action.value,
@@ -230,8 +231,9 @@ def trigger_maintenance(
     if task_ids is not None:
         conf[CONF_TASK_IDS] = task_ids
     m_run_id = new_run_id(f"warm_{action}")
-    conf[CONF_SIGNATURE] = maintenance_signature(_signing_secret(), m_run_id, conf)
-    create_run(session, MAINTENANCE_DAG_ID, conf, user_name, prefix=f"warm_{action}", run_id=m_run_id)
+    m_dag_id = maintenance_dag_id(dag_id)
+    conf[CONF_SIGNATURE] = maintenance_signature(_signing_secret(), m_dag_id, m_run_id, conf)
+    create_run(session, m_dag_id, conf, user_name, prefix=f"warm_{action}", run_id=m_run_id)
     session.execute(
         maintenance_table.insert().values(
             maintenance_run_id=m_run_id,
@@ -316,7 +318,13 @@ def delete_source(session: Session, row, user_name: str) -> dict:
         user_name=user_name,
     )
     upsert_run(session, row.dag_id, row.run_id, delete_maintenance_run_id=m)
-    return {"dag_id": row.dag_id, "run_id": row.run_id, "maintenance_run_id": m, "source_status": SourceStatus.DELETING}
+    return {
+        "dag_id": row.dag_id,
+        "run_id": row.run_id,
+        "maintenance_run_id": m,
+        "maintenance_dag_id": maintenance_dag_id(row.dag_id),
+        "source_status": SourceStatus.DELETING,
+    }
 
 
 def terminate(session: Session, row) -> dict:
@@ -372,6 +380,7 @@ def rollback(session: Session, row, task_id: str | None, user_name: str) -> dict
         "run_id": row.run_id,
         "task_ids": task_ids,
         "maintenance_run_id": m,
+        "maintenance_dag_id": maintenance_dag_id(row.dag_id),
         "rollback_status": RollbackStatus.REQUESTED,
     }
 
@@ -414,6 +423,7 @@ def reexecute(session: Session, row, task_id: str, user_name: str) -> dict:
         "start_from": task_id,
         "rolled_back_task_ids": todo,
         "maintenance_run_id": m,
+        "maintenance_dag_id": maintenance_dag_id(row.dag_id),
     }
 
 
@@ -459,6 +469,7 @@ def admin_maintenance(
         "run_id": row.run_id,
         "task_ids": task_ids,
         "maintenance_run_id": m,
+        "maintenance_dag_id": maintenance_dag_id(row.dag_id),
         "any_state": any_state,
     }
 
@@ -498,7 +509,13 @@ def advance_reexecutions(session: Session, maintenance_run_id: str | None = None
     MR = DagRun
     stmt = (
         select(run_table.c.dag_id, run_table.c.run_id, run_table.c.reexecuted_as, MR.state)
-        .join(MR, and_(MR.dag_id == MAINTENANCE_DAG_ID, MR.run_id == run_table.c.rollback_maintenance_run_id))
+        .join(
+            MR,
+            and_(
+                MR.dag_id == run_table.c.dag_id + MAINTENANCE_SUFFIX,
+                MR.run_id == run_table.c.rollback_maintenance_run_id,
+            ),
+        )
         .where(run_table.c.reexecute_state == "pending")
     )
     if maintenance_run_id is not None:

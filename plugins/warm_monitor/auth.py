@@ -12,8 +12,9 @@
 * Re-execution creates a DAG run: it also needs create on the DAG's runs, as Airflow's own trigger.
 * Resume clears task instances: it also needs edit on the DAG's task instances, as Airflow's own
   "Clear" (``POST /api/v2/dags/{dag_id}/clearTaskInstances``).
-* The admin maintenance route needs, besides edit on the target DAG, the right to trigger
-  ``warm_maintenance`` and to edit connections (the credentials a maintenance run acts with).
+* The admin maintenance route needs, besides edit on the target DAG, the right to trigger its
+  maintenance DAG (``<dag_id>__maintenance``) and to edit connections (the credentials a maintenance
+  run acts with).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security.utils import get_authorization_scheme_param
 
-from warm_archive.contract import MAINTENANCE_DAG_ID
+from warm_archive.contract import maintenance_dag_id
 
 read_run = requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN)
 edit_run = requires_access_dag(method="PUT", access_entity=DagAccessEntity.RUN)
@@ -41,20 +42,21 @@ def bearer_authenticated(request: Request) -> bool:
     return scheme.lower() == "bearer" and bool(credentials.strip())
 
 
-def admin_maintenance(user: GetUserDep) -> None:
+def admin_maintenance(dag_id: str, user: GetUserDep) -> None:
     from airflow.api_fastapi.app import get_auth_manager
 
     am = get_auth_manager()
+    maintenance = maintenance_dag_id(dag_id)
     if not (
         am.is_authorized_connection(method="PUT", user=user)
         and am.is_authorized_dag(
-            method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=MAINTENANCE_DAG_ID), user=user
+            method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=maintenance), user=user
         )
     ):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             f"direct maintenance runs are for admins: they need edit rights on connections and the right "
-            f"to trigger {MAINTENANCE_DAG_ID}; use the Warm Tasks page's actions otherwise",
+            f"to trigger {maintenance}; use the Warm Tasks page's actions otherwise",
         )
 
 

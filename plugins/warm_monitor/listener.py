@@ -1,7 +1,7 @@
 """Scheduler-side listener: when the rollback before a re-execution finishes, release the parked run.
 
 The re-execution run is created at once (so its id can be returned and linked) but parked: queued
-with ``run_after`` far ahead. When its ``warm_maintenance`` rollback run ends, this hook (called by
+with ``run_after`` far ahead. When its rollback run (of the warm DAG's ``<dag_id>__maintenance``) ends, this hook (called by
 the scheduler, which owns the metadata DB) sets ``run_after`` to now, or fails the parked run if the
 rollback failed. The API does the same on every read, so a missed hook only delays the release.
 """
@@ -16,9 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def _release(dag_run, ok: bool) -> None:
-    from warm_archive.contract import MAINTENANCE_DAG_ID
+    from warm_archive.contract import maintained_dag_id
 
-    if getattr(dag_run, "dag_id", None) != MAINTENANCE_DAG_ID:
+    if maintained_dag_id(getattr(dag_run, "dag_id", None) or "") is None:
         return
     try:
         from airflow.utils.session import create_session

@@ -21,7 +21,7 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from warm_archive.contract import (
-    MAINTENANCE_DAG_ID,
+    MAINTENANCE_SUFFIX,
     REEXECUTING_STATE,
     TAB_RUN_STATES,
     WARM_DAG_TAG,
@@ -172,8 +172,8 @@ def base_select(dag_ids: Iterable[str]):
         )
         .select_from(DagRun)
         .outerjoin(R, and_(R.c.dag_id == DagRun.dag_id, R.c.run_id == DagRun.run_id))
-        .outerjoin(MR, and_(MR.dag_id == MAINTENANCE_DAG_ID, MR.run_id == R.c.rollback_maintenance_run_id))
-        .outerjoin(MD, and_(MD.dag_id == MAINTENANCE_DAG_ID, MD.run_id == R.c.delete_maintenance_run_id))
+        .outerjoin(MR, and_(MR.dag_id == R.c.dag_id + MAINTENANCE_SUFFIX, MR.run_id == R.c.rollback_maintenance_run_id))
+        .outerjoin(MD, and_(MD.dag_id == R.c.dag_id + MAINTENANCE_SUFFIX, MD.run_id == R.c.delete_maintenance_run_id))
         .outerjoin(NR, and_(NR.dag_id == DagRun.dag_id, NR.run_id == R.c.reexecuted_as))
         .where(DagRun.dag_id.in_(list(dag_ids)))
     )

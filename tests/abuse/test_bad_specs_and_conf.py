@@ -114,7 +114,7 @@ def inj(fengines):
 
 @pytest.mark.parametrize("case,text,key", SPECS, ids=[c[0] for c in SPECS])
 def test_broken_spec_is_refused_naming_file_and_key(specs_dir, inj, case, text, key):
-    from warm_archive.dag_factory import spec_dag
+    from warm_archive.dag_factory import spec_dags
     from warm_archive.errors import SpecError
 
     tally.bad_inputs()
@@ -122,16 +122,16 @@ def test_broken_spec_is_refused_naming_file_and_key(specs_dir, inj, case, text, 
     (specs_dir / f"{case}.yaml").write_text(textwrap.dedent(text))
     dag_file = str(specs_dir.parent / "dags" / "warm_spec_x.py")  # what each spec's DAG file calls
     with pytest.raises(SpecError) as err:
-        spec_dag(dag_file, f"../specs/{case}.yaml")
+        spec_dags(dag_file, f"../specs/{case}.yaml")
     message = str(err.value)
     assert f"{case}.yaml" in message and key in message, message
     assert "good.yaml" not in message  # only the broken file is blamed
-    assert spec_dag(dag_file, "../specs/good.yaml").dag_id == "warm_good"  # and only its DAG fails
+    assert spec_dags(dag_file, "../specs/good.yaml")[0].dag_id == "warm_good"  # and only its DAG fails
     assert not Path("/tmp/warm-abuse-pwned").exists()
 
 
 def test_two_specs_with_one_dag_id_are_refused(specs_dir, inj):
-    from warm_archive.dag_factory import spec_dag
+    from warm_archive.dag_factory import spec_dags
     from warm_archive.errors import SpecError
 
     tally.bad_inputs()
@@ -139,8 +139,8 @@ def test_two_specs_with_one_dag_id_are_refused(specs_dir, inj):
     (specs_dir / "b.yaml").write_text(_spec())
     dag_file = str(specs_dir.parent / "dags" / "warm_spec_x.py")
     with pytest.raises(SpecError, match="b.yaml: dag_id 'warm_bad' is already used by a.yaml"):
-        spec_dag(dag_file, "../specs/b.yaml")
-    assert spec_dag(dag_file, "../specs/a.yaml").dag_id == "warm_bad"  # the first file keeps its DAG
+        spec_dags(dag_file, "../specs/b.yaml")
+    assert spec_dags(dag_file, "../specs/a.yaml")[0].dag_id == "warm_bad"  # the first file keeps its DAG
 
 
 JOBS = ["orders", "items"]

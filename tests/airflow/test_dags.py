@@ -1,6 +1,6 @@
 """Warm DAGs in a real Airflow (SQLite metadata DB, ``dag.test()``): specs become DAGs, runs honour
-the conf, table jobs publish ``warm_status``, and ``warm_maintenance`` rolls back, deletes and
-verifies."""
+the conf, table jobs publish ``warm_status``, and each warm DAG's maintenance DAG rolls back, deletes
+and verifies."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from bench.deployment import warm_dags_folder
 from tests.dbs import Engine, checksum
-from warm_archive.contract import maintenance_signature, signing_secret
+from warm_archive.contract import maintenance_dag_id, maintenance_signature, signing_secret
 
 SPEC = """
 dag_id: {dag_id}
@@ -81,8 +81,9 @@ def run(dag_id: str, conf: dict | None = None, **kw):
 _maintenance_runs = itertools.count()
 
 
-def maintain(conf: dict, *, sign: bool = True, signed_for: str | None = None, **over):
-    """A ``warm_maintenance`` run, its conf signed as the monitor plugin signs it (for that run)."""
+def maintain(conf: dict, *, sign: bool = True, signed_for: str | None = None, in_dag: str | None = None, **over):
+    """A run of the target's maintenance DAG (or ``in_dag``), its conf signed as the monitor plugin
+    signs it (for that run)."""
     from airflow.configuration import conf as af_conf
     from airflow.models.dagrun import DagRun
     from airflow.utils.types import DagRunType
@@ -90,11 +91,12 @@ def maintain(conf: dict, *, sign: bool = True, signed_for: str | None = None, **
     when = pendulum.datetime(2030, 1, 1, tz="UTC").add(seconds=next(_maintenance_runs))
     run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=when, run_after=when)
     conf = {"any_state": False, "issued_by": "tests", "issued_at": when.isoformat(), **conf}
+    m_dag = in_dag or maintenance_dag_id(conf["dag_id"])
     if sign:
         secret = signing_secret(lambda s, o: af_conf.get(s, o, fallback=""))
-        conf["signature"] = maintenance_signature(secret, signed_for or run_id, conf)
+        conf["signature"] = maintenance_signature(secret, m_dag, signed_for or run_id, conf)
     conf.update(over)  # edits made after signing
-    return run("warm_maintenance", conf, run_after=when, logical_date=when)
+    return run(m_dag, conf, run_after=when, logical_date=when)
 
 
 def xcom(dr, task_id, key):
@@ -116,7 +118,8 @@ def test_spec_becomes_a_dag_with_one_task_per_job_in_order(specs_dir, airflow_db
     assert set(dag.tags) == {"warm", "orders"}
     assert dag.max_active_runs == 1
     assert dag.get_task("orders").template_fields == ("where",)
-    assert "warm_maintenance" in bag.dag_ids
+    maintenance = bag.get_dag("warm_af__maintenance")  # its own maintenance DAG, from the same spec
+    assert maintenance.get_task("maintain").target_dag_id == "warm_af" and maintenance.schedule is None
 
 
 def test_spec_queue_and_pool_and_the_maintenance_queue_reach_the_tasks(specs_dir, airflow_db, monkeypatch):
@@ -130,7 +133,7 @@ def test_spec_queue_and_pool_and_the_maintenance_queue_reach_the_tasks(specs_dir
     bag = dagbag()
     assert not bag.import_errors
     assert {(t.queue, t.pool) for t in bag.get_dag("warm_af").tasks} == {("near_db", "hot_pg")}
-    assert bag.get_dag("warm_maintenance").get_task("maintain").queue == "near_db"
+    assert bag.get_dag("warm_af__maintenance").get_task("maintain").queue == "near_db"
 
 
 @pytest.mark.parametrize(
@@ -171,7 +174,7 @@ def test_one_broken_spec_fails_only_its_own_dag(specs_dir, airflow_db):
 
     bag = dagbag()
 
-    assert set(bag.dag_ids) == {"warm_good_a", "warm_good_b", "warm_maintenance"}
+    assert set(bag.dag_ids) == {"warm_good_a", "warm_good_b", "warm_good_a__maintenance", "warm_good_b__maintenance"}
     assert list(bag.import_errors) == [str(dags_folder() / "warm_spec_warm_broken.py")]
     message = bag.import_errors[str(dags_folder() / "warm_spec_warm_broken.py")]
     assert "warm_broken.yaml" in message and "batchsize: unknown key" in message
@@ -182,7 +185,10 @@ def test_one_broken_spec_fails_only_its_own_dag(specs_dir, airflow_db):
     write_spec(specs_dir, "warm_broken")
     bag = dagbag()
     assert not bag.import_errors
-    assert set(bag.dag_ids) == {"warm_good_a", "warm_good_b", "warm_broken", "warm_maintenance"}
+    assert set(bag.dag_ids) == {
+        *("warm_good_a", "warm_good_b", "warm_broken"),
+        *("warm_good_a__maintenance", "warm_good_b__maintenance", "warm_broken__maintenance"),
+    }
 
 
 def test_a_dag_id_used_twice_fails_the_second_spec_naming_both(specs_dir, airflow_db):
@@ -346,7 +352,7 @@ def test_maintenance_deletes_source_of_a_copy_run_and_verifies(specs_dir, dbs):
     "conf,message",
     [
         ({"action": "explode", "dag_id": "warm_af", "run_id": "x"}, "action: Input should be"),
-        ({"action": "rollback", "dag_id": "nope", "run_id": "x"}, "no valid spec with dag_id 'nope'"),
+        ({"action": "rollback", "dag_id": "nope", "run_id": "x"}, "acts on runs of warm_af only, not of nope"),
         (
             {"action": "rollback", "dag_id": "warm_af", "run_id": "x", "task_ids": ["ghost"]},
             "has no table job(s) ['ghost']",
@@ -355,7 +361,7 @@ def test_maintenance_deletes_source_of_a_copy_run_and_verifies(specs_dir, dbs):
 )
 def test_maintenance_refuses_bad_conf(specs_dir, dbs, capfd, conf, message):
     write_spec(specs_dir)
-    dr, tis = maintain(conf)
+    dr, tis = maintain(conf, in_dag="warm_af__maintenance")
     assert tis["maintain"].state == "failed"
     out, err = capfd.readouterr()
     assert message in out + err
@@ -368,13 +374,15 @@ def test_maintenance_refuses_bad_conf(specs_dir, dbs, capfd, conf, message):
         ("signed for another run", "carries no conf signed by the Warm Tasks monitor"),
         ("edited after signing", "carries no conf signed by the Warm Tasks monitor"),
         ("run not failed", "rollback acts on failed runs only"),
+        ("in another DAG's maintenance DAG", "acts on runs of warm_other only, not of warm_af"),
     ],
 )
 def test_maintenance_acts_only_on_a_conf_the_monitor_signed_for_this_run(specs_dir, dbs, capfd, how, message):
-    """Anyone who may trigger warm_maintenance through the REST API could send any conf: the worker
-    refuses all but the monitor's, for this very run and a target in the right state."""
+    """Anyone who may trigger a maintenance DAG through the REST API could send any conf: the worker
+    refuses all but the monitor's, for this very run of this very DAG and a target in the right state."""
     pg, my = dbs
     write_spec(specs_dir, strategy="move")
+    write_spec(specs_dir, "warm_other", strategy="move")
     dr, _ = run("warm_af")
     before = checksum(pg.rows("t_af.orders")), checksum(my.rows("t_afw.orders")), checksum(pg.rows("t_af.orders2"))
     conf = {"action": "rollback", "dag_id": "warm_af", "run_id": dr.run_id}
@@ -383,6 +391,10 @@ def test_maintenance_acts_only_on_a_conf_the_monitor_signed_for_this_run(specs_d
         "signed for another run": lambda: maintain(conf | {"any_state": True}, signed_for="manual__other"),
         "edited after signing": lambda: maintain(conf, any_state=True),
         "run not failed": lambda: maintain(conf),
+        # validly signed for a run of warm_other's maintenance DAG, whose readers may not be warm_af's
+        "in another DAG's maintenance DAG": lambda: maintain(
+            conf | {"any_state": True}, in_dag="warm_other__maintenance"
+        ),
     }[how]()
     assert mtis["maintain"].state == "failed"
     out, err = capfd.readouterr()

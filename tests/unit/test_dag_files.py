@@ -46,7 +46,7 @@ def test_writes_one_dag_file_per_spec_naming_it_relative_to_the_dags_folder(fold
     assert sorted(p.name for p in dags.iterdir()) == ["warm_spec_items_2024.py", "warm_spec_orders.py"]
     text = (dags / "warm_spec_orders.py").read_text()
     assert MARKER in text.splitlines()[0] and "Airflow DAG" in text.splitlines()[0]
-    assert 'dag = spec_dag(__file__, "../specs/orders.yaml")' in text
+    assert 'dag, maintenance_dag = spec_dags(__file__, "../specs/orders.yaml")' in text
     assert f"wrote {dags / 'warm_spec_orders.py'}" in r.stdout
 
 
@@ -58,6 +58,11 @@ def test_the_generated_file_builds_the_spec_dag(folders):
     exec(compile((dags / "warm_spec_orders.py").read_text(), "warm_spec_orders.py", "exec"), scope)
     assert scope["dag"].dag_id == "warm_orders"
     assert [t.task_id for t in scope["dag"].tasks] == ["a"]
+    # its maintenance DAG acts on warm_orders' runs only, with the spec it was built from
+    maintain = scope["maintenance_dag"].get_task("maintain")
+    assert scope["maintenance_dag"].dag_id == "warm_orders__maintenance"
+    assert maintain.target_dag_id == "warm_orders"
+    assert Path(maintain.spec_file) == (specs / "orders.yaml").resolve()
 
 
 def test_a_second_run_changes_nothing(folders):
@@ -83,7 +88,7 @@ def test_refresh_rewrites_a_stale_file_and_removes_only_its_own_files(folders):
     (specs / "gone.yaml").unlink()
     mine = dags / "warm_spec_mine.py"  # a user's own file with the generated files' prefix
     mine.write_text('"""My own DAG file."""\n')
-    other = dags / "warm_maintenance.py"
+    other = dags / "my_maintenance.py"
     other.write_text('"""Not generated."""\n')
 
     changes = refresh(specs, dags)

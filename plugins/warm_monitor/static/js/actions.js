@@ -41,7 +41,7 @@ export const ACTIONS = {
       return null;
     },
     title: (n) => `Delete the archived source rows of ${n} task${n > 1 ? "s" : ""}?`,
-    text: "<span class='warn-text'>This permanently deletes rows from the source (hot) tables.</span> Only rows whose identical copy is verified in the warm table are deleted; the work runs on a worker as a <code>warm_maintenance</code> run.",
+    text: "<span class='warn-text'>This permanently deletes rows from the source (hot) tables.</span> Only rows whose identical copy is verified in the warm table are deleted; the work runs on a worker as a run of the DAG's maintenance DAG (<code>&lt;dag_id&gt;__maintenance</code>).",
     ok: (t, r) => `Deletion of ${t.run_id}'s source data started${r && r.maintenance_run_id ? ` (maintenance run ${r.maintenance_run_id})` : ""}.`,
   },
   terminate: {
@@ -63,7 +63,7 @@ export const ACTIONS = {
     path: (t) => `tasks/${enc(t.dag_id)}/${enc(t.run_id)}/rollback`,
     check: (t) => rollbackBlock(t.rollback_status),
     title: (n) => `Roll back ${n} task${n > 1 ? "s" : ""} and all their sub-tasks?`,
-    text: "<span class='warn-text'>Every table job of the run is undone:</span> deleted source rows are restored, the rows it inserted are removed from the warm tables and overwritten rows get their previous content back. Runs on a worker as a <code>warm_maintenance</code> run.",
+    text: "<span class='warn-text'>Every table job of the run is undone:</span> deleted source rows are restored, the rows it inserted are removed from the warm tables and overwritten rows get their previous content back. Runs on a worker as a run of the DAG's maintenance DAG (<code>&lt;dag_id&gt;__maintenance</code>).",
     ok: (t) => `Rollback of ${t.run_id} requested.`,
   },
   resume: {
