@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from tests.faults import tally
 from tests.faults.fdb import FPair
 from tests.faults.stack import JWT_SECRET
+from warm_archive.contract import MAINTENANCE_SUFFIX
 
 pytestmark = pytest.mark.timeout(600)
 ABUSE_DAGS = ("f_abuse", "f_abuse_fail", "f_abuse_slow", "f_other")
@@ -56,9 +57,9 @@ def snapshot(stack) -> dict:
                 "SELECT dag_id, run_id, task_id, state, try_number FROM task_instance WHERE dag_id = ANY(%s)",
                 list(ABUSE_DAGS),
             ),
-            "maintenance_runs": c.execute("SELECT COUNT(*) FROM dag_run WHERE dag_id = 'warm_maintenance'").fetchone()[
-                0
-            ],
+            "maintenance_runs": c.execute(
+                "SELECT COUNT(*) FROM dag_run WHERE dag_id LIKE %s", (f"%{MAINTENANCE_SUFFIX}",)
+            ).fetchone()[0],
             "plugin_runs": q(
                 "SELECT dag_id, run_id, source_override, rollback_maintenance_run_id, reexecuted_as "
                 "FROM warm_monitor_run WHERE dag_id = ANY(%s)",
@@ -478,7 +479,7 @@ text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 segment = st.one_of(
     text,
     st.sampled_from(
-        ["..", ".", "f_abuse", "f_abuse_fail", "warm_maintenance", "%00", "%2e%2e", "orders", "' OR 1=1 --"]
+        ["..", ".", "f_abuse", "f_abuse_fail", "f_abuse__maintenance", "%00", "%2e%2e", "orders", "' OR 1=1 --"]
     ),
 )
 json_value = st.recursive(

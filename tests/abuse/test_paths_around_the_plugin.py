@@ -1,8 +1,9 @@
 """Paths to a DAG's data around the plugin's permission checks, tried in the real deployment (FAB).
 
-* ``warm_maintenance`` triggered through Airflow's own REST API, by a user who may trigger it but
-  not edit the target DAG, and by an admin: unsigned, forged, replayed and edited confs are all
-  refused on the worker before any row moves; a conf signed for a run in the wrong state too.
+* A warm DAG's maintenance DAG triggered through Airflow's own REST API: by a user with no rights on
+  it (403 at Airflow's door); by that user through the maintenance DAG of a DAG they own, naming
+  another DAG; and by an admin: unsigned, forged, replayed and edited confs are all refused on the
+  worker before any row moves; a conf signed for a run in the wrong state too.
 * The documented admin path (``POST .../maintenance``) works, is recorded, and is for admins only.
 * Reads do not write; an unexpected failure answers a request id, never its text.
 
@@ -21,7 +22,7 @@ import requests
 from tests.faults import tally
 from tests.faults.fdb import FPair
 from tests.faults.stack import JWT_SECRET
-from warm_archive.contract import maintenance_signature
+from warm_archive.contract import maintenance_dag_id, maintenance_signature
 
 pytestmark = pytest.mark.timeout(900)
 GUARDED = ("f_guard", "f_guard_move")
@@ -56,27 +57,28 @@ def plugin_rows(stack) -> list:
         )
 
 
-def trigger_raw(stack, conf: dict, user: str, run_id: str | None = None) -> str:
-    """``POST /api/v2/dags/warm_maintenance/dagRuns``, as any user allowed to trigger it may."""
+def trigger_raw(stack, m_dag: str, conf: dict, user: str, run_id: str | None = None) -> str:
+    """``POST /api/v2/dags/{m_dag}/dagRuns``, as any user allowed to trigger it may."""
     body = {"logical_date": None, "conf": conf, **({"dag_run_id": run_id} if run_id else {})}
-    r = stack.post("/api/v2/dags/warm_maintenance/dagRuns", user, json=body)
+    r = stack.post(f"/api/v2/dags/{m_dag}/dagRuns", user, json=body)
     assert r.status_code in (200, 201), (user, r.status_code, r.text[:300])
     return r.json()["dag_run_id"]
 
 
-def task_log(stack, run_id: str) -> str:
+def task_log(stack, m_dag: str, run_id: str) -> str:
     r = stack.get(
-        f"/api/v2/dags/warm_maintenance/dagRuns/{run_id}/taskInstances/maintain/logs/1",
+        f"/api/v2/dags/{m_dag}/dagRuns/{run_id}/taskInstances/maintain/logs/1",
         headers={"Accept": "application/json"},
     )
     assert r.status_code == 200, r.text[:300]
     return json.dumps(r.json())
 
 
-def signed(conf: dict, run_id: str, secret: str = JWT_SECRET) -> dict:
-    """A conf signed the way the api-server signs it (the tests know the deployment's key)."""
+def signed(conf: dict, run_id: str, secret: str = JWT_SECRET, m_dag: str | None = None) -> dict:
+    """A conf signed the way the api-server signs it (the tests know the deployment's key), for a
+    run of the target's maintenance DAG unless ``m_dag`` says another."""
     c = {"any_state": False, "issued_by": "admin", "issued_at": dt.datetime.now(dt.UTC).isoformat(), **conf}
-    return c | {"signature": maintenance_signature(secret, run_id, c)}
+    return c | {"signature": maintenance_signature(secret, m_dag or maintenance_dag_id(c["dag_id"]), run_id, c)}
 
 
 def test_maintenance_confs_not_issued_by_the_monitor_are_refused_on_the_worker(stack, guarded):
@@ -84,40 +86,65 @@ def test_maintenance_confs_not_issued_by_the_monitor_are_refused_on_the_worker(s
     before, plugin_before = tables(guarded), plugin_rows(stack)
 
     # A real conf the monitor issued (verify, which moves no row), readable by anyone who may read
-    # warm_maintenance's runs: the raw material of a replay.
+    # f_guard__maintenance's runs: the raw material of a replay.
     r = stack.post(f"/warm/api/v1/tasks/f_guard/{copy_run}/maintenance", "admin", json={"action": "verify"})
     assert r.status_code == 200, r.text
     issued = r.json()["maintenance_run_id"]
-    assert stack.wait_run("warm_maintenance", issued) == "success"
-    real = stack.get(f"/api/v2/dags/warm_maintenance/dagRuns/{issued}").json()["conf"]
+    assert stack.wait_run("f_guard__maintenance", issued) == "success"
+    real = stack.get(f"/api/v2/dags/f_guard__maintenance/dagRuns/{issued}").json()["conf"]
     assert real["signature"] and real["issued_by"] == "admin"
 
+    # 'other' may trigger its own DAG's maintenance DAG, not f_guard's: Airflow refuses at the door.
+    for m_dag in ("f_guard__maintenance", "f_guard_move__maintenance"):
+        tally.attack("maintenance")
+        r = stack.post(f"/api/v2/dags/{m_dag}/dagRuns", "other", json={"logical_date": None, "conf": real})
+        assert r.status_code == 403, (m_dag, r.status_code, r.text[:300])
+
     fixed_id = f"attack__{secrets.token_hex(4)}"
-    attacks = [  # (name, user, conf, run id or None, what the worker's refusal says)
+    own_id = f"attack__{secrets.token_hex(4)}"
+    attacks = [  # (name, user, maintenance DAG, conf, run id or None, what the worker's refusal says)
         (
-            "other user deletes another DAG's source",
+            "other user deletes another DAG's source through its own maintenance DAG",
             "other",
+            "f_other__maintenance",
             {"action": "delete_source", "dag_id": "f_guard", "run_id": copy_run},
             None,
             "no conf signed",
         ),
         (
-            "other user un-archives another DAG's run",
+            "other user replays a real signed conf in its own maintenance DAG",
             "other",
-            {"action": "rollback", "dag_id": "f_guard_move", "run_id": move_run},
+            "f_other__maintenance",
+            real,
             None,
             "no conf signed",
         ),
         (
-            "admin triggers unsigned",
+            "a conf signed for the other user's own maintenance run, naming another DAG",
+            "other",
+            "f_other__maintenance",
+            signed(
+                {"action": "rollback", "dag_id": "f_guard_move", "run_id": move_run, "any_state": True},
+                own_id,
+                m_dag="f_other__maintenance",
+            ),
+            own_id,
+            "acts on runs of f_other only, not of f_guard_move",
+        ),
+        # Anyone allowed to trigger f_guard's maintenance DAG (here an admin, through Airflow's REST
+        # API rather than the page): nothing but a conf the monitor signed for that very run acts.
+        (
+            "unsigned",
             "admin",
+            "f_guard__maintenance",
             {"action": "delete_source", "dag_id": "f_guard", "run_id": copy_run},
             None,
             "no conf signed",
         ),
         (
             "forged signature",
-            "other",
+            "admin",
+            "f_guard_move__maintenance",
             {
                 "action": "rollback",
                 "dag_id": "f_guard_move",
@@ -132,7 +159,8 @@ def test_maintenance_confs_not_issued_by_the_monitor_are_refused_on_the_worker(s
         ),
         (
             "signed with a guessed key",
-            "other",
+            "admin",
+            "f_guard_move__maintenance",
             signed(
                 {"action": "rollback", "dag_id": "f_guard_move", "run_id": move_run, "any_state": True},
                 fixed_id,
@@ -141,34 +169,43 @@ def test_maintenance_confs_not_issued_by_the_monitor_are_refused_on_the_worker(s
             fixed_id,
             "no conf signed",
         ),
-        ("replay of a real signed conf", "other", real, None, "no conf signed"),
-        ("replay under the issued run's own id", "other", real, issued, None),  # Airflow: run id taken (409)
-        ("real signed conf, action edited", "other", real | {"action": "delete_source"}, None, "no conf signed"),
+        ("replay of a real signed conf", "admin", "f_guard__maintenance", real, None, "no conf signed"),
+        # Airflow: the run id is taken (409)
+        ("replay under the issued run's own id", "admin", "f_guard__maintenance", real, issued, None),
+        (
+            "real signed conf, action edited",
+            "admin",
+            "f_guard__maintenance",
+            real | {"action": "delete_source"},
+            None,
+            "no conf signed",
+        ),
         (
             "real signed conf, target edited",
-            "other",
+            "admin",
+            "f_guard_move__maintenance",
             real | {"dag_id": "f_guard_move", "run_id": move_run},
             None,
             "no conf signed",
         ),
     ]
     failed_runs = []
-    for name, user, conf, run_id, message in attacks:
+    for name, user, m_dag, conf, run_id, message in attacks:
         tally.attack("maintenance")
         if message is None:
             r = stack.post(
-                "/api/v2/dags/warm_maintenance/dagRuns",
+                f"/api/v2/dags/{m_dag}/dagRuns",
                 user,
                 json={"logical_date": None, "conf": conf, "dag_run_id": run_id},
             )
             assert r.status_code == 409, (name, r.status_code, r.text[:300])
             continue
-        failed_runs.append((name, trigger_raw(stack, conf, user, run_id), message))
-    for name, m, message in failed_runs:
-        assert stack.wait_run("warm_maintenance", m) == "failed", name
-        ti = stack.get(f"/api/v2/dags/warm_maintenance/dagRuns/{m}/taskInstances/maintain").json()
+        failed_runs.append((name, m_dag, trigger_raw(stack, m_dag, conf, user, run_id), message))
+    for name, m_dag, m, message in failed_runs:
+        assert stack.wait_run(m_dag, m) == "failed", name
+        ti = stack.get(f"/api/v2/dags/{m_dag}/dagRuns/{m}/taskInstances/maintain").json()
         assert ti["try_number"] == 1, (name, ti)  # refused for good, not retried
-        assert message in task_log(stack, m), name
+        assert message in task_log(stack, m_dag, m), name
 
     assert tables(guarded) == before
     assert plugin_rows(stack) == plugin_before
@@ -190,10 +227,11 @@ def test_a_signed_conf_for_a_run_in_the_wrong_state_is_refused_on_the_worker(sta
     for conf, message in cases:
         tally.attack("maintenance")
         m = f"forged__{secrets.token_hex(6)}"
-        runs.append((trigger_raw(stack, signed(conf, m), "other", m), message))
-    for m, message in runs:
-        assert stack.wait_run("warm_maintenance", m) == "failed", message
-        assert message in task_log(stack, m), message
+        m_dag = maintenance_dag_id(conf["dag_id"])
+        runs.append((m_dag, trigger_raw(stack, m_dag, signed(conf, m), "admin", m), message))
+    for m_dag, m, message in runs:
+        assert stack.wait_run(m_dag, m) == "failed", message
+        assert message in task_log(stack, m_dag, m), message
     assert tables(guarded) == before
     assert plugin_rows(stack) == plugin_before
 
@@ -207,7 +245,7 @@ def test_the_admin_maintenance_path_is_for_admins_and_is_recorded(stack, guarded
     assert stack.wait_run("f_other", other_run, timeout=300) == "success"
 
     refusals = [
-        # edits f_other and may trigger warm_maintenance, but may not edit connections: not an admin
+        # edits f_other and may trigger its maintenance DAG, but may not edit connections: not an admin
         ("other", f"/warm/api/v1/tasks/f_other/{other_run}/maintenance", {"action": "verify"}, 403, "for admins"),
         ("viewer", path, {"action": "verify"}, 403, None),
         ("other", path, {"action": "verify"}, 403, None),  # no rights on f_guard at all
@@ -226,7 +264,7 @@ def test_the_admin_maintenance_path_is_for_admins_and_is_recorded(stack, guarded
     r = stack.post(path, "admin", json={"action": "rollback", "any_state": True})
     assert r.status_code == 200, r.text
     m = r.json()["maintenance_run_id"]
-    assert stack.wait_run("warm_maintenance", m) == "success"
+    assert stack.wait_run("f_guard__maintenance", m) == "success"
     assert pair.src_rows() == pair.before_src  # a copy run: the source never lost its rows
     assert pair.warm_rows() == {}  # and the rows it archived are gone from the warm table
     assert stack.warm_task("f_guard", copy_run)["rollback_status"] == "rolled_back"
@@ -249,9 +287,11 @@ def test_reads_do_not_write(stack, guarded):
     """A re-execution whose rollback already ended stays as it is under GETs; a write releases it."""
     move_run = guarded["runs"]["f_guard_move"]
     with stack.meta() as c:
-        ended = c.execute(
-            "SELECT run_id FROM dag_run WHERE dag_id = 'warm_maintenance' AND state = 'success' ORDER BY id LIMIT 1"
-        ).fetchone()[0]
+        # an ended run of f_guard_move's maintenance DAG (the refused attacks above end failed)
+        ended, ended_state = c.execute(
+            "SELECT run_id, state FROM dag_run WHERE dag_id = 'f_guard_move__maintenance' "
+            "AND state IN ('success', 'failed') ORDER BY id LIMIT 1"
+        ).fetchone()
         c.execute(
             "INSERT INTO warm_monitor_run (dag_id, run_id, rollback_maintenance_run_id, reexecuted_as, "
             "reexecute_state, updated_at) VALUES ('f_guard_move', %s, %s, 'ghost', 'pending', now()) "
@@ -277,7 +317,7 @@ def test_reads_do_not_write(stack, guarded):
             # any write does the housekeeping first, even one then refused (verify of a Completed run)
             r = stack.post(f"/warm/api/v1/tasks/f_guard_move/{move_run}/verify", "admin", json={})
             assert r.status_code == 409, r.text
-            assert state()[0] == "started"
+            assert state()[0] == ("started" if ended_state == "success" else "rollback_failed")
         finally:
             c.execute(
                 "UPDATE warm_monitor_run SET reexecuted_as = NULL, reexecute_state = NULL, "

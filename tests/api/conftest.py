@@ -47,7 +47,7 @@ SPECS = {
     ),
     "api_hidden": spec("api_hidden", "copy", [_job("hidden", "hidden")], batch_size=500, retries=0),
 }
-DAGS = ["api_orders", "api_copy", "api_slow", "api_reexec", "api_hidden", "warm_maintenance"]
+DAGS = [*SPECS, *(f"{d}__maintenance" for d in SPECS)]
 
 
 def _seed_user_data() -> None:

@@ -153,8 +153,8 @@ def test_tabs(simple, runs):
     assert runs["reexec"][1] in exceptional
     assert not (completed & exceptional)
     assert runs["orders"][1] not in in_progress
-    # the maintenance DAG is not a warm DAG: its runs never show
-    assert all(t["dag_id"] != "warm_maintenance" for t in listing(simple, tab="completed", limit=500)["tasks"])
+    # a maintenance DAG is not a warm DAG: its runs never show
+    assert all(not t["dag_id"].endswith("__maintenance") for t in listing(simple, tab="completed", limit=500)["tasks"])
 
 
 def test_completed_task_fields(simple, runs):
@@ -307,7 +307,7 @@ def test_unknown_things_are_404(simple, runs):
     dag_id, run_id = runs["reexec"]
     assert simple.get(task_path("no_such_dag", "x")).status_code == 404
     assert simple.get(task_path(dag_id, "no_such_run")).status_code == 404
-    assert simple.get(task_path("warm_maintenance", "x")).status_code == 404  # not a warm DAG
+    assert simple.get(task_path(f"{dag_id}__maintenance", "x")).status_code == 404  # not a warm DAG
     r = simple.post(task_path(dag_id, "no_such_run") + "/rollback", json={})
     assert r.status_code == 404 and r.json()["detail"]
     assert simple.post(task_path(dag_id, run_id) + "/subtasks/nope/rollback", json={}).status_code == 404
@@ -352,7 +352,7 @@ def test_source_status_and_delete_source(simple, runs):
     m = r.json()["maintenance_run_id"]
     again = simple.post(task_path(copy_dag, copy_run) + "/delete-source", json={})
     assert again.status_code == 409  # one delete at a time (or already processed)
-    assert simple.wait_run("warm_maintenance", m) == "success"
+    assert simple.wait_run(r.json()["maintenance_dag_id"], m) == "success"
     t = simple.get(task_path(copy_dag, copy_run)).json()
     assert t["source_status"] == "processed" and t["subtasks"][0]["source_status"] == "processed"
     assert count("api_src.copyme") == 0 and count("api_warm.copyme") == 1200
@@ -403,8 +403,8 @@ def test_terminate_verify_rollback_restores_both_tables(simple, runs):
     r = simple.post(p + "/maintenance", "admin", json={"action": "verify"})  # the admins' direct path
     assert r.status_code == 200, r.text
     vr = r.json()["maintenance_run_id"]
-    assert simple.wait_run("warm_maintenance", vr) == "success"
-    report = simple.return_value("warm_maintenance", vr, "maintain")
+    assert simple.wait_run(r.json()["maintenance_dag_id"], vr) == "success"
+    report = simple.return_value(r.json()["maintenance_dag_id"], vr, "maintain")
     assert report["jobs"]["slow"]["lost"] == 0 and report["jobs"]["slow"]["rows"] > 0
     assert count("api_src.slow") + count("api_warm.slow") >= 16000
     # roll back the whole run
@@ -414,7 +414,7 @@ def test_terminate_verify_rollback_restores_both_tables(simple, runs):
     assert simple.get(p).json()["rollback_status"] in ("requested", "running")
     assert simple.post(p + "/rollback", json={}).status_code == 409  # second rollback while one runs
     assert simple.post(p + "/subtasks/slow/rollback", json={}).status_code == 409
-    assert simple.wait_run("warm_maintenance", m) == "success"
+    assert simple.wait_run(r.json()["maintenance_dag_id"], m) == "success"
     t = simple.get(p).json()
     assert t["rollback_status"] == "rolled_back" and t["subtasks"][0]["rollback_status"] == "rolled_back"
     assert t["source_status"] == "restored"

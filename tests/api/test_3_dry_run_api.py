@@ -23,7 +23,8 @@ def _ids() -> list[int]:
 
 
 def _maintenance_runs(d) -> int:
-    return d.get("/api/v2/dags/warm_maintenance/dagRuns", params={"limit": 1}).json()["total_entries"]
+    runs = d.get("/api/v2/dags/~/dagRuns", params={"limit": 1, "dag_id_pattern": "%__maintenance"}).json()
+    return runs["total_entries"]
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,7 @@ SPECS["sc_queued.yaml"] = _spec("sc_queued", [_job("orders", "queued", "pg")], "
 SPECS["sc_kill.yaml"] = _spec(
     "sc_kill", [_job("orders", "kill", "my")], "move", 300, max_rows_per_second=600, retries=3, retry_delay_seconds=1
 )
-DAG_IDS = [s[:-5] for s in SPECS] + ["warm_maintenance"]
+DAG_IDS = [s[:-5] for s in SPECS] + [f"{s[:-5]}__maintenance" for s in SPECS]
 
 
 class DataDB(Engine):

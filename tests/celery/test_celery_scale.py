@@ -238,7 +238,7 @@ def test_terminate_rollback_reexecute_through_either_api_server(cluster, data):
 
     # roll back through the worker's api-server, watch it through the other
     m = own_api.warm_action(dag_id, first, "rollback")["maintenance_run_id"]
-    assert other_api.wait_run("warm_maintenance", m, timeout=120) == "success"
+    assert other_api.wait_run(f"{dag_id}__maintenance", m, timeout=120) == "success"
     for api in (own_api, other_api):
         t = api.warm_task(dag_id, first)
         assert t["rollback_status"] == "rolled_back" and t["source_status"] == "restored", dump(t)
@@ -374,8 +374,8 @@ def test_kill9_of_a_worker_mid_job_retries_on_the_other_without_loss_or_duplicat
     vr = api.ok("post", f"/warm/api/v1/tasks/{dag_id}/{run_id}/maintenance", json={"action": "verify"})[
         "maintenance_run_id"
     ]
-    assert api.wait_run("warm_maintenance", vr, timeout=120) == "success"
-    report = api.return_value("warm_maintenance", vr, "maintain")
+    assert api.wait_run(f"{dag_id}__maintenance", vr, timeout=120) == "success"
+    report = api.return_value(f"{dag_id}__maintenance", vr, "maintain")
     assert report["jobs"]["orders"]["lost"] == 0, report
     t = cluster.api[victim].warm_task(dag_id, run_id)  # the killed worker's api-server still answers
     assert t["state"] == "success" and t["subtasks"][0]["try_number"] == len(tries)

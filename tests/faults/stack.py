@@ -102,15 +102,17 @@ SPECS = {
     # paths around the plugin (tests/abuse/test_paths_around_the_plugin.py)
     "f_guard": spec("f_guard", "copy", [("orders", "pg", "my", "gd")], batch=500),
     "f_guard_move": spec("f_guard_move", "move", [("orders", "my", "pg", "gm")], batch=500),
+    # a signed maintenance conf acts once (tests/abuse/test_maintenance_acts_once.py)
+    "f_once": spec("f_once", "move", [("orders", "pg", "my", "on")], batch=100),
 }
-DAGS = [*SPECS, "warm_maintenance"]
+DAGS = [*SPECS, *(f"{d}__maintenance" for d in SPECS)]
 # The first try of f_resume_fault's job kills itself (kill -9) right after its 3rd warm commit,
 # before that batch's source delete (operators/warm_archive/failpoints.py); no other DAG or try.
 FAILPOINT = {"WARM_ARCHIVE_KILL_AT": "after_warm_commit:3", "WARM_ARCHIVE_KILL_ONLY": "f_resume_fault:1"}
 
 # FAB roles and users in one process (one Airflow start instead of one CLI call per user): the
-# builtin roles, a role "Other" that may read and edit the runs of f_other only (and trigger
-# warm_maintenance, the way a shared deployment might hand that DAG out), a role "Editor" that may
+# builtin roles, a role "Other" that may read and edit the runs of f_other and of its maintenance DAG
+# only (an owner of one warm DAG in a shared deployment), a role "Editor" that may
 # edit the runs of f_abuse_fail but not create runs, and USERS.
 USERS_SCRIPT = """
 import json, sys
@@ -121,7 +123,7 @@ with get_application_builder() as ab:
     sm.sync_roles()
     role = sm.find_role("Other") or sm.add_role("Other")
     for resource, actions in (("DAG:f_other", ("can_read", "can_edit")),
-                              ("DAG:warm_maintenance", ("can_read", "can_edit")),
+                              ("DAG:f_other__maintenance", ("can_read", "can_edit")),
                               ("DAG Runs", ("can_read", "can_edit", "can_create"))):
         for action in actions:
             sm.add_permission_to_role(role, sm.create_permission(action, resource))
@@ -163,9 +165,9 @@ class FaultStack(Deployment):
 
     def rollback_and_wait(self, dag_id: str, run_id: str, timeout: float = 180) -> dict:
         m = self.warm_action(dag_id, run_id, "rollback")["maintenance_run_id"]
-        state = self.wait_run("warm_maintenance", m, timeout=timeout)
+        state = self.wait_run(f"{dag_id}__maintenance", m, timeout=timeout)
         assert state == "success", f"rollback maintenance run {m} ended {state}"
-        return self.return_value("warm_maintenance", m, "maintain")
+        return self.return_value(f"{dag_id}__maintenance", m, "maintain")
 
     def meta(self):
         import psycopg

@@ -285,5 +285,5 @@ def test_reexecute_racing_rollback_one_wins_nothing_duplicated(scenarios, stack)
             runs = stack.get("/api/v2/dags/f_term_copy/dagRuns").json()["dag_runs"]
             assert len(runs) == 2, [r["dag_run_id"] for r in runs]  # no second re-execution run
         else:  # the rollback won (a no-op on an already rolled back run)
-            stack.wait_run("warm_maintenance", ok["maintenance_run_id"])
+            stack.wait_run(ok["maintenance_dag_id"], ok["maintenance_run_id"])
             pair.check_restored()
