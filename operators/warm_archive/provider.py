@@ -34,7 +34,7 @@ def get_provider_info() -> dict:
                         "default": str(int(defaults.LOCK_TIMEOUT_S)),
                     },
                     "maintenance_signing_key": {
-                        "description": "Secret with which the api-server signs each warm_maintenance "
+                        "description": "Secret with which the api-server signs each maintenance "
                         "run's conf and the workers check it; set it to the same value on both. Empty: "
                         "[api_auth] jwt_secret, which every component already shares.",
                         "version_added": "0.2.0",
@@ -44,9 +44,9 @@ def get_provider_info() -> dict:
                         "default": "",
                     },
                     "maintenance_queue": {
-                        "description": "Executor queue of the warm_maintenance task (rollback, "
-                        "source deletion, verification), to keep that work on workers near the "
-                        "databases like the table jobs' ``queue:``. Empty: the default queue.",
+                        "description": "Executor queue of every maintenance task (``<dag_id>__maintenance``: "
+                        "rollback, source deletion, verification). Empty: each spec's ``queue:`` "
+                        "(else the default queue), like the table jobs.",
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "near_db",

@@ -407,7 +407,7 @@ class MaintenanceBody(BaseModel):
 
 @app.post("/api/v1/tasks/{dag_id}/{run_id}/maintenance", dependencies=[WriteGuard, EditRun, AdminMaintenance])
 def post_maintenance(dag_id: str, run_id: str, body: MaintenanceBody, session: SessionDep, user: GetUserDep):
-    """Admins: a ``warm_maintenance`` run of any action, signed and recorded like the page's actions.
+    """Admins: a maintenance run (of ``<dag_id>__maintenance``) of any action, signed and recorded like the page's actions.
     ``any_state`` lets a rollback or source deletion act on a run in another state than the page allows."""
 
     def do(row):

@@ -3,7 +3,7 @@
 * ``warm_monitor_action``: every write through the API (who, when, what, on which run, outcome).
 * ``warm_monitor_run``: per warm run, what users did to it: a source-status override, the latest
   delete-source / rollback maintenance run, and the re-execution links (both ways).
-* ``warm_monitor_maintenance``: every ``warm_maintenance`` run the plugin requested.
+* ``warm_monitor_maintenance``: every maintenance run (of ``<dag_id>__maintenance``) the plugin requested.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ run_table = Table(
     Column("source_override", String(20), nullable=True),
     Column("override_by", String(ID_LEN), nullable=True),
     Column("override_at", DateTime(timezone=True), nullable=True),
-    # Latest maintenance runs (run_id of the warm_maintenance DAG) acting on this run.
+    # Latest maintenance runs (run_id of the DAG's maintenance DAG) acting on this run.
     Column("delete_maintenance_run_id", String(ID_LEN), nullable=True),
     Column("rollback_maintenance_run_id", String(ID_LEN), nullable=True),
     Column("rollback_task_ids", Text, nullable=True),  # JSON list, null = every sub-task
