@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from warm_archive.errors import Terminated
+from warm_archive.errors import TERMINATED, Terminated
 from warm_archive.metrics import JobMetrics
 from warm_archive.pacing import Pacer
 from warm_archive.progress import Progress
@@ -33,4 +33,4 @@ class RunContext:
     def check_stop(self) -> None:
         """Raise ``Terminated`` once the job was asked to stop (docs/design.md §4.8)."""
         if self.stop_event.is_set():
-            raise Terminated(f"{self.task_id}: terminated; the ledger holds every committed batch")
+            raise Terminated(TERMINATED)

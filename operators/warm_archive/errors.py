@@ -13,5 +13,9 @@ class ConflictError(WarmArchiveError):
     """A row is already in the warm table and ``on_conflict`` is ``error``."""
 
 
+TERMINATED = "terminated; the ledger holds every committed batch"
+"""What a stopped job reports (the page prefixes each job's error with its task id)."""
+
+
 class Terminated(WarmArchiveError):
     """The job was asked to stop (terminate from the monitor, or Airflow's on_kill)."""

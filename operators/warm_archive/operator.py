@@ -13,9 +13,10 @@ from warm_archive import defaults
 from warm_archive.contract import XCOM_KEY, SourceStatus
 from warm_archive.dberrors import is_db_error, public_message
 from warm_archive.engine import JobParams, TableJob
-from warm_archive.errors import Terminated, WarmArchiveError
+from warm_archive.errors import TERMINATED, Terminated, WarmArchiveError
 from warm_archive.progress import Publisher
 from warm_archive.spec import LoadOptions, parse_conf
+from warm_archive.stop_watch import StopWatch, own_state
 
 log = logging.getLogger(__name__)
 
@@ -153,17 +154,20 @@ class WarmArchiveOperator(BaseOperator):
         )
         with Publisher(job.progress, lambda status: ti.xcom_push(key=XCOM_KEY, value=status)):
             try:
-                with job:
+                with job, StopWatch(own_state(ti), job.stop):  # a terminate reaches the job within a second
                     status = job.run()
             except (WarmArchiveError, Exception) as e:
-                message = public_message(e)  # bounded, without the data values a DB error echoes
+                # bounded, without the data values a DB error echoes; a stop says so, not "statement cancelled"
+                message = public_message(e) if not job.stopped else TERMINATED
                 # A stopped job deletes nothing more: what it archived waits for a retry or action.
                 stopped = job.progress.source_status == SourceStatus.DELETING
                 job.progress.update(
                     state="failed", error=message, **({"source_status": SourceStatus.PENDING} if stopped else {})
                 )
                 if isinstance(e, Terminated) or job.stopped:
-                    raise AirflowFailException(f"terminated: {message}") from None
+                    raise AirflowFailException(
+                        message if isinstance(e, Terminated) else f"terminated: {message}"
+                    ) from None
                 if isinstance(e, WarmArchiveError):
                     raise AirflowFailException(message) from None
                 if is_db_error(e):  # the task log is as public as warm_status: the same bounded text

@@ -67,11 +67,27 @@ def term_copy(stack):
         run = stack.trigger("f_term_copy")
         wait_for(lambda: ledger_batches(pair.warm, "f_term_copy", run, "orders") >= 2, 240, 0.2, "two batches")
         out = _terminate(stack, "f_term_copy", run)
+        at_terminate = ledger_batches(pair.warm, "f_term_copy", run, "orders")
         assert out["killed_task_ids"] == ["orders"], out
         wait_job_gone(pair)
         pair.check_nothing_lost()
         rep = _check_ledger(pair, "f_term_copy", run, "orders", "move")
         assert 0 < rep["rows"] < len(pair.expected_archived), rep  # stopped half-way
+        # The job learns of the terminate within a second (the task SDK, not the supervisor's
+        # heartbeat some seconds later): at most the batch in flight then commits, and at 150 rows/s
+        # in batches of 100 it would commit about one more batch per 0.7 s otherwise.
+        after = ledger_batches(pair.warm, "f_term_copy", run, "orders")
+        assert after - at_terminate <= 2, (at_terminate, after)
+        status = wait_for(
+            lambda: (st := stack.xcom("f_term_copy", run, "orders", "warm_status"))["state"] == "failed" and st,
+            30,
+            0.2,
+            "the stopped job's last status",
+        )
+        assert status["error"].startswith("terminated;"), status
+        task = stack.warm_task("f_term_copy", run)
+        assert task["error"] == "orders: terminated; the ledger holds every committed batch", task["error"]
+        assert task["rows_archived"] == rep["rows"], (task["rows_archived"], rep)  # the page's figure is the ledger's
         _rollback_restores(stack, "f_term_copy", run, [pair])
     return run, pair
 
