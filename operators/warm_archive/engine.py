@@ -181,7 +181,7 @@ class TableJob:
         progress.resume_from(copied, skipped, sum(b.rows_deleted or 0 for b in done), len(done))
         remaining, rng = count_remaining(plan, self.src, self.stats, last, self.check_stop)
         self.plan = plan = plan.counted(rng)
-        progress.update(rows_planned=copied + skipped + remaining, key_range=rng, phase="copy")
+        progress.update(rows_planned=copied + skipped + remaining, planned=True, key_range=rng, phase="copy")
         failpoints.reach("after_plan")
         if done:
             log.info("resuming %s after batch %s (key %s)", plan.task_id, done[-1].batch_no, last)

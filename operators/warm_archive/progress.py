@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from warm_archive.contract import SourceStatus
 log = logging.getLogger(__name__)
 
 PUSH_EVERY_S = 2.0  # the contract promises at least every 3 s
+RATE_WINDOW_S = 10.0  # rows_per_second is the rate over this window
 
 
 class Progress:
@@ -36,6 +38,7 @@ class Progress:
         self.dry_run = dry_run
         self.sql_stats = sql_stats
         self.rows_planned = 0
+        self.planned = False  # rows_planned is known (the plan ran): the run's progress may count it
         self.rows_copied = 0
         self.rows_skipped = 0
         self.rows_deleted = 0
@@ -54,6 +57,9 @@ class Progress:
         self.waiting_because: list[str] = []
         self._started = time.monotonic()
         self._moved_at_start = 0
+        # (when, rows moved this attempt) after each batch, over the last RATE_WINDOW_S: the current
+        # rate, which falls to 0 while the job pauses instead of averaging the pause away
+        self._moved_at: deque[tuple[float, int]] = deque()
 
     def update(self, **kw):
         with self._lock:
@@ -64,6 +70,12 @@ class Progress:
         with self._lock:
             for k, v in kw.items():
                 setattr(self, k, getattr(self, k) + v)
+            if "rows_copied" in kw or "rows_skipped" in kw:
+                now = time.monotonic()
+                self._moved_at.append((now, self.rows_copied + self.rows_skipped - self._moved_at_start))
+                # keep the last count reached before the window: the window's base
+                while len(self._moved_at) > 1 and self._moved_at[1][0] <= now - RATE_WINDOW_S:
+                    self._moved_at.popleft()
         if self._on_add is not None:
             try:
                 self._on_add(kw)
@@ -91,22 +103,32 @@ class Progress:
             return round(100.0 * (copied + deleted) / 2, 1)
         return round(100.0 * copied, 1)
 
+    def _rate_now(self, now: float, moved: int) -> float:
+        """Rows a second over the last ``RATE_WINDOW_S`` (since the attempt started, if sooner)."""
+        since, base = max(self._started, now - RATE_WINDOW_S), 0
+        for t, m in self._moved_at:  # the last count reached before the window opened is its base
+            if t > since:
+                break
+            base = m
+        return (moved - base) / max(now - since, 1e-6)
+
     def as_dict(self) -> dict:
         with self._lock:
-            elapsed = max(time.monotonic() - self._started, 1e-6)
+            now = time.monotonic()
             moved = self.rows_copied + self.rows_skipped - self._moved_at_start
             out = {
                 "strategy": self.strategy,
                 "table": self.table,
                 "target": self.target,
                 "rows_planned": self.rows_planned,
+                "planned": self.planned,
                 "rows_copied": self.rows_copied,
                 "rows_skipped": self.rows_skipped,
                 "rows_deleted": self.rows_deleted,
                 "rows_changed": self.rows_changed,
                 "progress_pct": self.progress_pct(),
                 "source_status": self.source_status,
-                "rows_per_second": round(moved / elapsed, 1),
+                "rows_per_second": round(self._rate_now(now, moved), 1),
                 "batches": self.batches,
                 "dry_run": self.dry_run,
                 "phase": self.phase,

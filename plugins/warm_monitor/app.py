@@ -253,7 +253,7 @@ def list_tasks(
         "order_by": order_by,
     }
     total, rows = query.list_runs(session, dag_ids, f)
-    tis, xcoms = query.load_children(session, rows)
+    tis, xcoms, tries = query.load_children(session, rows)
     base = _ui_base()
     editable = set(query.readable_warm_dag_ids(session, user, method="PUT")) if rows else set()
     clearable = resume.clearable_dag_ids(session, user, editable)
@@ -264,17 +264,18 @@ def list_tasks(
             "offset": offset,
             **tab_def,
             "tasks": [
-                _with_rights(r, tis.get((r.dag_id, r.run_id), []), xcoms, base, editable, clearable) for r in rows
+                _with_rights(r, tis.get((r.dag_id, r.run_id), []), xcoms, tries, base, editable, clearable)
+                for r in rows
             ],
         }
     )
 
 
-def _with_rights(row, tis: list, xcoms: dict, base: str, editable: set[str], clearable: set[str]) -> dict:
+def _with_rights(row, tis: list, xcoms: dict, tries: dict, base: str, editable: set[str], clearable: set[str]) -> dict:
     """A serialized run plus what the caller may do to it: ``can_edit``, and ``actions.resume``
     (``{"allowed", "reason"}``: the reason the API would refuse a resume with) beside the
     actions ``serialize`` already refuses (a dry run's source actions)."""
-    data = query.serialize(row, tis, xcoms, base)
+    data = query.serialize(row, tis, xcoms, base, tries)
     return data | {
         "can_edit": row.dag_id in editable,
         "actions": data["actions"] | {"resume": resume.page_state(row, tis, row.dag_id in clearable)},
@@ -285,10 +286,10 @@ def _with_rights(row, tis: list, xcoms: dict, base: str, editable: set[str], cle
 def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """One warm run with its sub-tasks; ``can_edit`` tells whether the user may act on it."""
     row = _load(session, dag_id, run_id)
-    tis, xcoms = query.load_children(session, [row])
+    tis, xcoms, tries = query.load_children(session, [row])
     editable = set(query.readable_warm_dag_ids(session, user, method="PUT")) & {dag_id}
     clearable = resume.clearable_dag_ids(session, user, editable)
-    return _with_rights(row, tis.get((dag_id, run_id), []), xcoms, _ui_base(), editable, clearable)
+    return _with_rights(row, tis.get((dag_id, run_id), []), xcoms, tries, _ui_base(), editable, clearable)
 
 
 # -- writes -----------------------------------------------------------------------------------------
@@ -338,7 +339,7 @@ def post_verify(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep)
     """In progress: reconcile the run's state with its task instances, flag stale progress and zombies."""
 
     def do(row):
-        tis, xcoms = query.load_children(session, [row])
+        tis, xcoms, _ = query.load_children(session, [row])
         return actions.verify(session, row, tis.get((dag_id, run_id), []), xcoms)
 
     return _run_action("verify", session, user, dag_id, run_id, None, do)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from airflow.models.dag import DagModel, DagTag
 from airflow.models.dagrun import DagRun
 from airflow.models.taskinstance import TaskInstance as TI
+from airflow.models.taskinstancehistory import TaskInstanceHistory as TIH
 from airflow.models.xcom import XComModel as X
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -325,10 +326,12 @@ def _as_dict(v) -> dict | None:
     return None
 
 
-def load_children(session: Session, rows: list) -> tuple[dict, dict]:
-    """Task instances and XComs of the page's runs: two queries whatever the page size."""
+def load_children(session: Session, rows: list) -> tuple[dict, dict, dict]:
+    """Task instances, XComs and earlier tries of the page's runs: three queries whatever the page
+    size. Earlier tries (Airflow's task instance history, left by a retry or a Resume) give the first
+    start and the active time, which the current try alone would understate."""
     if not rows:
-        return {}, {}
+        return {}, {}, {}
     pairs = [(r.dag_id, r.run_id) for r in rows]
     wanted = set(pairs)
     tis: dict[tuple[str, str], list] = {}
@@ -355,7 +358,29 @@ def load_children(session: Session, rows: list) -> tuple[dict, dict]:
         )
     ):
         xcoms.setdefault((x.dag_run_id, x.task_id), {})[x.key] = _as_dict(x.value)
-    return tis, xcoms
+    tries: dict[tuple[str, str, str], list[tuple[dt.datetime, dt.datetime | None]]] = {}
+    for h in session.execute(
+        select(TIH.dag_id, TIH.run_id, TIH.task_id, TIH.start_date, TIH.end_date).where(
+            TIH.dag_id.in_({d for d, _ in pairs}), TIH.run_id.in_({r for _, r in pairs}), TIH.start_date.is_not(None)
+        )
+    ):
+        if (h.dag_id, h.run_id) in wanted:
+            tries.setdefault((h.dag_id, h.run_id, h.task_id), []).append((h.start_date, h.end_date))
+    return tis, xcoms, tries
+
+
+def _tries_of(ti, earlier: list, now: dt.datetime) -> tuple[dt.datetime | None, float | None]:
+    """First start and active seconds over every try of a task instance (a running try counts to now)."""
+    spans = list(earlier)
+    if ti.start_date is not None:
+        spans.append((ti.start_date, ti.end_date))
+    if not spans:
+        return None, None
+    active = sum(max(0.0, ((end or now) - start).total_seconds()) for start, end in spans)
+    return min(start for start, _ in spans), round(active, 1)
+
+
+PLANNED_PHASES = ("copy", "delete", "done")  # a job in one of these has planned (XComs without ``planned``)
 
 
 def _number(v) -> float | int | None:
@@ -383,7 +408,7 @@ def is_dry_run(conf: Any, statuses: Iterable[dict] = ()) -> bool:
     return (isinstance(conf, dict) and conf.get("dry_run") is True) or any(st.get("dry_run") is True for st in statuses)
 
 
-def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
+def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None = None) -> dict:
     from urllib.parse import quote
 
     dag_q, run_q = quote(row.dag_id, safe=""), quote(row.run_id, safe="")
@@ -418,6 +443,8 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
             except ValueError:
                 stale = False
         task_q = quote(ti.task_id, safe="")
+        first_start, active_s = _tries_of(ti, (tries or {}).get((row.dag_id, row.run_id, ti.task_id), []), now)
+        moved = (rows_copied or 0) + (st.get("rows_skipped") or 0)
         subtasks.append(
             {
                 "task_id": ti.task_id,
@@ -438,6 +465,11 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
                 "rows_deleted": st.get("rows_deleted", ret.get("rows_deleted")) or 0,
                 "rows_changed": st.get("rows_changed", ret.get("rows_changed")) or 0,
                 "rows_per_second": st.get("rows_per_second"),
+                # over every try: a resumed job's rate counts the rows its earlier tries moved too
+                "first_start": _iso(first_start),
+                "active_s": active_s,
+                "avg_rows_per_second": round(moved / active_s, 1) if active_s and moved else None,
+                "plan_known": ti.state == "success" or bool(st.get("planned")) or st.get("phase") in PLANNED_PHASES,
                 "batches": st.get("batches"),
                 "dry_run": st.get("dry_run"),
                 "dry_run_sql": st.get("dry_run_sql"),  # the real run's first batch, recorded (dryrun.py)
@@ -463,12 +495,20 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
     with_status = [s for s in subtasks if s["table"] is not None]
     rows_planned = sum(s["rows_planned"] for s in subtasks)
     rows_archived = sum(s["rows_archived"] for s in subtasks)
+    counted = [s for s in subtasks if s["state"] != "skipped"]  # a job skipped by conf moves nothing
+    planned = [s for s in counted if s["plan_known"]]
     if row.state == "success":
         progress = 100.0
-    elif subtasks:
-        progress = round(sum(s["progress_pct"] for s in subtasks) / len(subtasks), 1)
+    elif sum(s["rows_planned"] for s in planned):
+        # over the rows planned, not an average of jobs: a 10-row job done is not half of the run
+        weights = sum(s["rows_planned"] for s in planned)
+        progress = round(sum(s["progress_pct"] * s["rows_planned"] for s in planned) / weights, 1)
+    elif planned:
+        progress = round(sum(s["progress_pct"] for s in planned) / len(planned), 1)
     else:
         progress = 0.0
+    first_starts = [s["first_start"] for s in subtasks if s["first_start"]]
+    active = [s["active_s"] for s in subtasks if s["active_s"] is not None]
     errors = [f"{s['task_id']}: {s['error']}" for s in subtasks if s["error"]]
     strategies = [s["strategy"] for s in with_status if s["strategy"]]
     dry = is_dry_run(conf, subtasks)
@@ -482,7 +522,12 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "") -> dict:
         "end": _iso(row.end_date),
         "queued_at": _iso(row.queued_at),
         "duration_s": _duration(row.start_date, row.end_date),
+        # Airflow's start and duration above restart with a Resume; these cover every try
+        "first_start": min(first_starts) if first_starts else _iso(row.start_date),
+        "active_s": round(sum(active), 1) if active else None,
         "progress_pct": progress,
+        # jobs that have not planned yet: progress_pct counts only the rows of the others
+        "plans_pending": [s["task_id"] for s in counted if not s["plan_known"] and row.state != "success"],
         "rows_archived": rows_archived,
         "rows_planned": rows_planned,
         "source_status": row.source_status,

@@ -100,6 +100,12 @@ def resume_terminated(stack):
     with tally.scenario("fault"):
         run = stack.trigger("f_resume_term")
         wait_for(lambda: ledger_batches(first.warm, "f_resume_term", run, "first") >= 2, 240, 0.2, "two batches")
+        # The second job has not planned yet: the run's progress says so and counts the first's rows only.
+        t = stack.warm_task("f_resume_term", run)
+        sub = {s["task_id"]: s for s in t["subtasks"]}
+        assert t["plans_pending"] == ["second"], t["plans_pending"]
+        assert t["progress_pct"] == sub["first"]["progress_pct"] < 100, (t["progress_pct"], sub["first"])
+        assert sub["first"]["rows_planned"] == len(first.expected_archived), sub["first"]
         _refused(stack, "f_resume_term", run, "only a failed or terminated run can be resumed")
         assert stack.warm_action("f_resume_term", run, "terminate")["killed_task_ids"] == ["first"]
         assert _tab_of(stack, "f_resume_term", run) == "exceptional"
@@ -132,6 +138,17 @@ def resume_terminated(stack):
         )
         _copied_once(stack, second, "f_resume_term", run, "second")
         assert stack.task_instance("f_resume_term", run, "first")["try_number"] == 2  # one terminated, one resumed
+        # The page's times and rates span both tries of the first job: Airflow's own restart with the Resume.
+        t = stack.warm_task("f_resume_term", run)
+        sub = {s["task_id"]: s for s in t["subtasks"]}
+        assert t["plans_pending"] == [] and t["progress_pct"] == 100.0, t
+        assert t["first_start"] < t["start"], (t["first_start"], t["start"])  # the first try's start
+        assert sub["first"]["first_start"] == t["first_start"] < sub["first"]["start"], sub["first"]
+        assert sub["first"]["active_s"] > sub["first"]["duration_s"], sub["first"]  # both tries
+        assert t["active_s"] == round(sub["first"]["active_s"] + sub["second"]["active_s"], 1), t
+        moved = sub["first"]["rows_archived"]
+        assert moved == len(first.expected_archived), sub["first"]
+        assert sub["first"]["avg_rows_per_second"] == round(moved / sub["first"]["active_s"], 1), sub["first"]
         _refused(stack, "f_resume_term", run, "this run completed")
         log = stack.get("/warm/api/v1/actions", params={"action": "resume", "run_id": run}).json()["actions"]
         assert [(a["outcome"], a["http_status"], a["user_name"]) for a in log if a["outcome"] == "ok"] == [

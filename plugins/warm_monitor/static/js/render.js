@@ -49,17 +49,27 @@ function columns(tab) {
 }
 
 function timesCell(t) {
-  return `<td class="times" title="start ${esc(t.start || "–")}\nend ${esc(t.end || "–")}"><span>${fmtTime(t.start) || "–"}</span><span class="muted small">${t.end ? fmtTime(t.end) : t.start ? "running…" : ""}</span></td>`;
+  const first = t.first_start || t.start; // a resumed run keeps its first start; Airflow's restarts
+  const again = t.start && first && t.start !== first ? `\nAirflow's current try started ${t.start}` : "";
+  return `<td class="times" title="first start ${esc(first || "–")}\nend ${esc(t.end || "–")}${esc(again)}"><span>${fmtTime(first) || "–"}</span><span class="muted small">${t.end ? fmtTime(t.end) : first ? "running…" : ""}</span></td>`;
 }
 function badge(kind, value, extra = "") {
   if (!value) return "";
   return `<span class="badge ${kind}-${esc(value)}${extra}" data-value="${esc(value)}">${esc(label(value))}</span>`;
 }
+// A running job: its rate over the last 10 s (0 while it pauses). Otherwise: the rows it moved over
+// its active time, every try included (a resumed job keeps the rows its earlier tries moved).
+const rateOf = (s) => (s.state === "running" ? s.rows_per_second : s.avg_rows_per_second ?? s.rows_per_second);
+const fmtRate = (r) => (r == null ? "" : fmtInt(Math.round(r)));
+const rateTitle = (s) => (s.state === "running" ? "rows a second over the last 10 s" : "rows moved over its active time (every try)") +
+  (s.avg_rows_per_second != null && s.state === "running" ? `; ${fmtRate(s.avg_rows_per_second)} over its active time` : "");
 function progressCell(t) {
   const p = progressOf(t);
   const cls = t.state === "success" ? "success" : t.state === "failed" ? "failed" : t.state === "running" ? "running" : "";
   const planned = pick(t, "rows_planned");
-  return `<div class="progress" title="${esc(fmtInt(archivedOf(t)))} of ${esc(fmtInt(planned))} rows"><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(1)}"><div class="bar-fill ${cls}" style="width:${p.toFixed(2)}%"></div></div><span class="pct">${p.toFixed(p >= 100 || p === 0 ? 0 : 1)}%</span></div>`;
+  const pending = Array.isArray(t.plans_pending) ? t.plans_pending : [];
+  const note = pending.length ? `<span class="muted small" data-chip="plans-pending" title="These jobs count their rows when they start; the percentage covers the others">${esc(pending.length)} job${pending.length > 1 ? "s" : ""} not planned yet: ${esc(pending.join(", "))}</span>` : "";
+  return `<div class="progress" title="${esc(fmtInt(archivedOf(t)))} of ${esc(fmtInt(planned))} rows${pending.length ? " planned so far" : ""}"><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(1)}"><div class="bar-fill ${cls}" style="width:${p.toFixed(2)}%"></div></div><span class="pct">${p.toFixed(p >= 100 || p === 0 ? 0 : 1)}%</span></div>${note}`;
 }
 function actionButton(name, t, s, small = true) {
   const a = ACTIONS[name];
@@ -179,7 +189,7 @@ function subRows(t, tab) {
       `<td class="num" data-col="deleted">${fmtInt(s.rows_deleted)}</td>` +
       `<td class="num" data-col="changed">${fmtInt(s.rows_changed)}</td>` +
       `<td class="num" data-col="skipped">${fmtInt(s.rows_skipped)}</td>` +
-      `<td class="num" data-col="rate">${s.rows_per_second == null ? "" : fmtInt(Math.round(s.rows_per_second))}</td>` +
+      `<td class="num" data-col="rate" title="${rateTitle(s)}">${fmtRate(rateOf(s))}</td>` +
       phaseCell(s) +
       `<td>${badge("src", s.source_status)}</td>` +
       sqlButton(sk, sql) +
