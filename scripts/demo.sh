@@ -2,7 +2,9 @@
 # Sets everything up and runs the demo: a local Airflow 3 (airflow standalone, SQLite metadata DB)
 # with the Warm Archive plugin, a hot and a warm SQLite database holding 250,000 orders and their
 # lines, and the demo warm DAG triggered once. Prints the URL and the login; Ctrl-C stops it all.
-# DEMO_PORT (default 8080) picks the port; DEMO_FRESH=1 rebuilds the demo data and Airflow home.
+# DEMO_PORT (default 8080) picks the port, and with it the log servers' ports (PORT+10000 for the
+# worker's, PORT+20000 for the triggerer's), so a second Airflow on the host does not collide;
+# DEMO_FRESH=1 rebuilds the demo data and Airflow home.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,6 +29,8 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
 export AIRFLOW__API__PORT=$PORT
 export AIRFLOW__API__BASE_URL=http://localhost:$PORT
+export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$((PORT + 10000))
+export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$((PORT + 20000))
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=10
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
 export AIRFLOW_CONN_DEMO_HOT="{\"conn_type\": \"sqlite\", \"host\": \"$DEMO/data/hot.db\"}"
