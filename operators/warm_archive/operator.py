@@ -16,7 +16,7 @@ from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import TERMINATED, Terminated, WarmArchiveError
 from warm_archive.progress import Publisher
 from warm_archive.spec import LoadOptions, parse_conf
-from warm_archive.stop_watch import StopWatch, own_state
+from warm_archive.stop_watch import StopWatch, own_state, poll_seconds
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ class WarmArchiveOperator(BaseOperator):
         )
         with Publisher(job.progress, lambda status: ti.xcom_push(key=XCOM_KEY, value=status)):
             try:
-                with job, StopWatch(own_state(ti), job.stop):  # a terminate reaches the job within a second
+                # a terminate reaches the job within a second, not at the supervisor's next heartbeat
+                with job, StopWatch(own_state(ti), job.stop, poll_seconds()):
                     status = job.run()
             except (WarmArchiveError, Exception) as e:
                 # bounded, without the data values a DB error echoes; a stop says so, not "statement cancelled"

@@ -25,6 +25,15 @@ def get_provider_info() -> dict:
                         "example": "/opt/airflow/warm_specs",
                         "default": "",
                     },
+                    "stop_poll_seconds": {
+                        "description": "How often a running table job asks Airflow (through the task "
+                        "SDK) whether its task instance was terminated, so it stops after the batch in "
+                        "flight. 0: it stops at the worker supervisor's next heartbeat instead.",
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "0.5",
+                        "default": "0.5",
+                    },
                     "lock_timeout": {
                         "description": "Seconds a table job waits for another job working on the "
                         "same warm table before it fails.",
