@@ -100,9 +100,15 @@ def resume_terminated(stack):
     with tally.scenario("fault"):
         run = stack.trigger("f_resume_term")
         wait_for(lambda: ledger_batches(first.warm, "f_resume_term", run, "first") >= 2, 240, 0.2, "two batches")
-        # The second job has not planned yet: the run's progress says so and counts the first's rows only.
-        t = stack.warm_task("f_resume_term", run)
-        sub = {s["task_id"]: s for s in t["subtasks"]}
+
+        # The second job has not planned yet: the run's progress says so and counts the first's rows only
+        # (once the first's warm_status, pushed every 2 s, carries its plan).
+        def first_planned():
+            t = stack.warm_task("f_resume_term", run)
+            sub = {s["task_id"]: s for s in t["subtasks"]}
+            return (t, sub) if sub["first"]["plan_known"] else None
+
+        t, sub = wait_for(first_planned, 30, 0.2, "the first job's plan on the page")
         assert t["plans_pending"] == ["second"], t["plans_pending"]
         assert t["progress_pct"] == sub["first"]["progress_pct"] < 100, (t["progress_pct"], sub["first"])
         assert sub["first"]["rows_planned"] == len(first.expected_archived), sub["first"]
