@@ -16,7 +16,8 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
 from warm_archive.contract import MaintenanceAction, RunState, SourceStatus, Strategy, Tab, tab_states
@@ -201,10 +202,22 @@ def _json(data) -> Response:
 OrderBy = Literal["start", "-start", "end", "-end", "dag_id", "-dag_id", "run_id", "-run_id", "state", "-state"]
 
 
-def _aware(d: dt.datetime | None) -> dt.datetime | None:
-    if d is not None and d.tzinfo is None:
+def _utc(d: dt.datetime) -> dt.datetime:
+    """A date of a query in UTC, what the metadata DB compares with (one without a time zone is UTC).
+    A date so near the ends of the calendar that its UTC time is outside the years 1 to 9999
+    (``9999-12-31T23:59:59-23:59``) cannot be compared: refused with a 422."""
+    if d.tzinfo is None:
         return d.replace(tzinfo=dt.UTC)
-    return d
+    try:
+        return d.astimezone(dt.UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_utc_range", "out of range: in UTC this time falls outside the years 1 to 9999"
+        ) from None
+
+
+# A query's date, validated and in UTC.
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 @app.get("/api/v1/tasks")
@@ -218,8 +231,8 @@ def list_tasks(
     strategy: Strategy | None = None,
     state: RunState | None = None,
     source_status: SourceStatus | None = None,
-    start_after: dt.datetime | None = None,
-    start_before: dt.datetime | None = None,
+    start_after: UtcDateTime | None = None,
+    start_before: UtcDateTime | None = None,
     q: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -245,8 +258,8 @@ def list_tasks(
         "strategy": strategy,
         "state": state,
         "source_status": source_status,
-        "start_after": _aware(start_after),
-        "start_before": _aware(start_before),
+        "start_after": start_after,
+        "start_before": start_before,
         "q": q,
         "limit": limit,
         "offset": offset,
@@ -430,15 +443,14 @@ def list_actions(
     dag_id: Annotated[str | None, Query(max_length=ID_LEN)] = None,
     run_id: Annotated[str | None, Query(max_length=ID_LEN)] = None,
     outcome: Outcome | None = None,
-    after: dt.datetime | None = None,
-    before: dt.datetime | None = None,
+    after: UtcDateTime | None = None,
+    before: UtcDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ):
     """One page of the plugin's action log (newest first), only actions on DAGs whose runs the user
     may read: who, when, what, on which run and sub-task, and the outcome with its reason.
     ``user``, ``action`` and ``run_id`` match substrings; ``after``/``before`` bound ``created_at``."""
-    after, before = _aware(after), _aware(before)
     if after and before and after >= before:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "after: must be earlier than before")
     outcomes = list(get_args(Outcome))
