@@ -5,18 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import secrets
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 from airflow.api_fastapi.common.db.common import SessionDep
-from airflow.api_fastapi.core_api.security import GetUserDep
+from airflow.api_fastapi.core_api.security import GetUserDep, bearer_scheme, get_user
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
 from warm_archive.contract import MaintenanceAction, RunState, SourceStatus, Strategy, Tab, tab_states
@@ -89,8 +92,31 @@ async def _validation(request: Request, exc: RequestValidationError):
 # -- page -----------------------------------------------------------------------------------------
 
 
+async def _logged_in(request: Request, bearer: HTTPAuthorizationCredentials | None) -> bool:
+    """Whether the request carries a valid login: Airflow's own ``get_user`` (a Bearer token, else
+    the ``_token`` cookie). No token, an expired one (401) or an invalid one (403 "Invalid JWT
+    token") is no login; Airflow's UI sends its visitor to the login on both."""
+    try:
+        await get_user(request, bearer_credentials=bearer)
+    except HTTPException as e:
+        if e.status_code in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN):
+            return False
+        raise
+    return True
+
+
 @app.get("/", include_in_schema=False)
-def page():
+async def page(request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None):
+    """The Warm Tasks page, for logged-in users only. Like Airflow's own pages (FAB's ``has_access``
+    redirect, the UI on a 401), an anonymous visitor is sent to the auth manager's login URL with a
+    ``next`` back to this page; the login checks ``next`` is on this server before it goes there.
+    The page's code and styles (``static/``) hold no data and are public."""
+    if not await _logged_in(request, bearer):
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return RedirectResponse(
+            get_auth_manager().get_url_login(next_url=str(request.url)), headers={"Cache-Control": "no-store"}
+        )
     index = STATIC / "index.html"
     if index.is_file():
         return FileResponse(index, media_type="text/html", headers={"Cache-Control": "no-cache"})
@@ -98,9 +124,17 @@ def page():
 
 
 class _PageFiles(StaticFiles):
-    """The page's static files. Its ES modules (``static/js/*.js``) always go as ``text/javascript``
-    (RFC 9239), whatever the host's MIME tables say (a browser runs a module only with a JavaScript
-    type), and are revalidated on each load, so a browser never mixes modules of two versions."""
+    """The page's static files: its styles and ES modules only, public (they hold no data); the
+    page's HTML goes only through ``page``, behind the login. Its ES modules (``static/js/*.js``)
+    always go as ``text/javascript`` (RFC 9239), whatever the host's MIME tables say (a browser runs
+    a module only with a JavaScript type), and are revalidated on each load, so a browser never
+    mixes modules of two versions."""
+
+    def lookup_path(self, path: str):
+        # ``path`` is normalised already (``js/../index.html`` is ``index.html``)
+        if path != "app.css" and not path.startswith("js" + os.sep):
+            return "", None
+        return super().lookup_path(path)
 
     def file_response(self, full_path, stat_result, scope, status_code=200):
         response = super().file_response(full_path, stat_result, scope, status_code)
@@ -201,10 +235,22 @@ def _json(data) -> Response:
 OrderBy = Literal["start", "-start", "end", "-end", "dag_id", "-dag_id", "run_id", "-run_id", "state", "-state"]
 
 
-def _aware(d: dt.datetime | None) -> dt.datetime | None:
-    if d is not None and d.tzinfo is None:
+def _utc(d: dt.datetime) -> dt.datetime:
+    """A date of a query in UTC, what the metadata DB compares with (one without a time zone is UTC).
+    A date so near the ends of the calendar that its UTC time is outside the years 1 to 9999
+    (``9999-12-31T23:59:59-23:59``) cannot be compared: refused with a 422."""
+    if d.tzinfo is None:
         return d.replace(tzinfo=dt.UTC)
-    return d
+    try:
+        return d.astimezone(dt.UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_utc_range", "out of range: in UTC this time falls outside the years 1 to 9999"
+        ) from None
+
+
+# A query's date, validated and in UTC.
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 @app.get("/api/v1/tasks")
@@ -218,8 +264,8 @@ def list_tasks(
     strategy: Strategy | None = None,
     state: RunState | None = None,
     source_status: SourceStatus | None = None,
-    start_after: dt.datetime | None = None,
-    start_before: dt.datetime | None = None,
+    start_after: UtcDateTime | None = None,
+    start_before: UtcDateTime | None = None,
     q: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -245,8 +291,8 @@ def list_tasks(
         "strategy": strategy,
         "state": state,
         "source_status": source_status,
-        "start_after": _aware(start_after),
-        "start_before": _aware(start_before),
+        "start_after": start_after,
+        "start_before": start_before,
         "q": q,
         "limit": limit,
         "offset": offset,
@@ -431,15 +477,14 @@ def list_actions(
     dag_id: Annotated[str | None, Query(max_length=ID_LEN)] = None,
     run_id: Annotated[str | None, Query(max_length=ID_LEN)] = None,
     outcome: Outcome | None = None,
-    after: dt.datetime | None = None,
-    before: dt.datetime | None = None,
+    after: UtcDateTime | None = None,
+    before: UtcDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ):
     """One page of the plugin's action log (newest first), only actions on DAGs whose runs the user
     may read: who, when, what, on which run and sub-task, and the outcome with its reason.
     ``user``, ``action`` and ``run_id`` match substrings; ``after``/``before`` bound ``created_at``."""
-    after, before = _aware(after), _aware(before)
     if after and before and after >= before:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "after: must be earlier than before")
     outcomes = list(get_args(Outcome))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -58,10 +58,27 @@ def test_plugin_registered_once_without_import_errors(simple):
     assert simple.get("/api/v2/plugins/importErrors").json()["total_entries"] == 0
 
 
-def test_page_is_served(simple):
-    r = requests.get(simple.base + "/warm/", timeout=30)
-    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    assert "<html" in r.text.lower()
+def test_page_needs_a_login(simple):
+    """As Airflow's own pages: an anonymous visitor goes to SimpleAuthManager's login with a
+    ``next`` back to the page (one Airflow's login accepts), a logged-in user gets the page.
+    (tests/abuse/test_page_login.py checks the same, and the login itself, under FAB.)"""
+    page = "/warm/?tab=completed&q=orders"
+    for cookies in ({}, {"_token": "abc.def.ghi"}):
+        r = requests.get(simple.base + page, cookies=cookies, allow_redirects=False, timeout=30)
+        assert r.status_code in (302, 303, 307), (r.status_code, r.text[:200])
+        login = urlsplit(r.headers["location"])
+        assert login.path == "/auth/login" and parse_qs(login.query) == {"next": [simple.base + page]}, login
+    # Airflow's own login redirect takes that next (it answers 400 to one not on this server)
+    r = requests.get(
+        simple.base + "/api/v2/auth/login", params={"next": simple.base + page}, allow_redirects=False, timeout=30
+    )
+    assert r.status_code == 307, (r.status_code, r.text[:200])
+    assert parse_qs(urlsplit(r.headers["location"]).query) == {"next": [simple.base + page]}, r.headers["location"]
+    assert requests.get(simple.base + r.headers["location"], timeout=30).status_code == 200  # the login page
+    for headers in ({"Cookie": f"_token={simple.token('viewer')}"}, simple.headers("admin")):
+        r = requests.get(simple.base + page, headers=headers, allow_redirects=False, timeout=30)
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"], (r.status_code, r.text[:200])
+        assert "<html" in r.text.lower() and "app.js" in r.text
 
 
 # -- authentication ---------------------------------------------------------------------------------------

@@ -242,7 +242,7 @@ def _wait_ready(af: Airflow, timeout: float = 180) -> None:
             if h.ok and h.json().get("scheduler", {}).get("status") == "healthy":
                 dags = af.api("GET", "/api/v2/dags", params={"tags": "warm", "limit": 100})
                 ids = {d["dag_id"] for d in dags.json().get("dags", [])} if dags.ok else set()
-                page = requests.get(f"{BASE}/warm/", timeout=5)
+                page = requests.get(f"{BASE}/warm/", headers=af.headers("admin"), timeout=5)  # needs a login
                 if {"ui_copy", "ui_orders", "ui_mixed", "ui_bulk"} <= ids and page.ok and "app.js" in page.text:
                     return
                 last = f"dags={sorted(ids)} page={page.status_code}"
