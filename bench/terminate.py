@@ -95,9 +95,7 @@ class MySide:
     def reset(self) -> None:
         cur = self.c.cursor()
         cur.execute("DROP TABLE IF EXISTS wa_term_src.orders, wa_term_warm.orders")
-        cur.execute(
-            "CREATE TABLE wa_term_src.orders (id bigint PRIMARY KEY, created_at datetime NOT NULL, note text)"
-        )
+        cur.execute("CREATE TABLE wa_term_src.orders (id bigint PRIMARY KEY, created_at datetime NOT NULL, note text)")
         cur.execute(
             "INSERT INTO wa_term_src.orders SELECT seq, '2020-01-01' + INTERVAL seq MINUTE, REPEAT('x', 80) "
             f"FROM seq_1_to_{int(self.rows)}"
