@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import ClassVar, Final
+from typing import Final
 
 XCOM_KEY: Final = "warm_status"
 """Key of the progress XCom each table job pushes on its own task instance (docs/design.md §5)."""
@@ -79,8 +79,6 @@ class SourceStatus(_Values):
     PROCESSED = "processed"  # deleted, or marked so by a user
     RESTORED = "restored"  # brought back by a rollback
 
-    ALL: ClassVar[tuple[SourceStatus, ...]]  # deprecated: iterate the enum; set below, kept for one release
-
 
 class RollbackStatus(_Values):
     """Where the rollback of a run (or of one of its table jobs) stands (docs/design.md §1, §8)."""
@@ -91,8 +89,6 @@ class RollbackStatus(_Values):
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
 
-    ALL: ClassVar[tuple[RollbackStatus, ...]]  # deprecated: iterate the enum; set below, kept for one release
-
 
 class MaintenanceAction(_Values):
     """Values of ``conf["action"]`` for a maintenance DAG (``maintenance_dag_id``)."""
@@ -100,16 +96,6 @@ class MaintenanceAction(_Values):
     ROLLBACK = "rollback"
     DELETE_SOURCE = "delete_source"
     VERIFY = "verify"
-
-    ALL: ClassVar[tuple[MaintenanceAction, ...]]  # deprecated: iterate the enum; set below, kept for one release
-
-
-SourceStatus.ALL = tuple(SourceStatus)
-RollbackStatus.ALL = tuple(RollbackStatus)
-MaintenanceAction.ALL = tuple(MaintenanceAction)
-
-STRATEGIES: Final = tuple(Strategy)  # deprecated: iterate Strategy; kept for one release
-ON_CONFLICT: Final = tuple(OnConflict)  # deprecated: iterate OnConflict; kept for one release
 
 
 # -- the monitor's tabs ---------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def trigger_maintenance(
     """A run of ``dag_id``'s maintenance DAG whose conf is signed for that very run: the worker acts on
     nothing else, so the rights checked here are the only way to its data (docs/adr/0005, 0008)."""
     action = MaintenanceAction(action)
-    conf = {
+    conf: dict[str, object] = {
         CONF_ACTION: action.value,
         CONF_DAG_ID: dag_id,
         CONF_RUN_ID: run_id,

@@ -19,15 +19,6 @@ def test_values_are_the_documented_strings():
     assert list(Tab) == ["completed", "in_progress", "exceptional"]
 
 
-def test_old_names_keep_working_for_one_release():
-    assert c.STRATEGIES == ("copy", "copy_then_delete", "move")
-    assert c.ON_CONFLICT == ("skip", "overwrite", "error")
-    assert SourceStatus.ALL == ("retained", "pending", "deleting", "processed", "restored")
-    assert RollbackStatus.ALL == ("none", "requested", "running", "rolled_back", "failed")
-    assert set(MaintenanceAction.ALL) == {"rollback", "delete_source", "verify"}
-    assert "ALL" not in SourceStatus.__members__  # a helper, not a status
-
-
 @pytest.mark.parametrize(
     "member", [Strategy.MOVE, SourceStatus.PROCESSED, MaintenanceAction.DELETE_SOURCE, Tab.IN_PROGRESS]
 )

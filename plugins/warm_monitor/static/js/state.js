@@ -36,7 +36,7 @@ export const S = {
   loading: false,
 };
 
-/** What loading reports to the rest of the page (main.js wires these to render.js and notices.js). */
+/** What loading reports to the rest of the page (app.js wires these to render.js and notices.js). */
 export const hooks = {
   render() {},
   loadingHint() {},
