@@ -33,7 +33,7 @@ from warm_archive.rollback import rollback_job, verify_job
 from warm_archive.sessions import Sessions
 from warm_archive.sqlstats import SqlStats
 from warm_archive.values import decode_keys
-from warm_archive.walk import count_matches, key_ends
+from warm_archive.walk import KeyWalk, count_matches, key_ends
 
 __all__ = ["JobParams", "JobPlan", "TableJob"]  # JobParams: the callers' inputs, defined with the plan
 
@@ -57,6 +57,7 @@ class TableJob:
         self.sessions: Sessions | None = None
         self.ledger: Ledger | None = None
         self.plan: JobPlan | None = None  # set by prepare()
+        self.walk: KeyWalk | None = None  # the copy's walk over the source key, once it runs
         self._locked = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -199,6 +200,7 @@ class TableJob:
 
         batch_no = max((b.batch_no for b in ledger.batches(plan.dag_id, plan.run_id, plan.task_id)), default=0)
         copy = BatchCopy(plan, sessions, ledger, self.ctx, start=rng[0] if rng else None)
+        self.walk = copy.walk
         copy.run(batch_no, last)
         progress.planned(progress.rows_copied + progress.rows_skipped)
         progress.update(key_range=copy.walk.key_range())

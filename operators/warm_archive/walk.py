@@ -9,7 +9,7 @@ the batch reads the matching rows inside ``(last, end]`` only (and at most ``bat
 them). Every source statement of a step thus reads at most ``width`` index entries or rows,
 whatever the condition. The width starts at ``batch_size`` and follows the time the step's
 statements took (pt-online-schema-change's ``--chunk-time``): it grows (at most doubling) while
-a step is quicker than its target, half the job's ``max_statement_seconds``, and shrinks in
+a step is quicker than its target, 40 % of the job's ``max_statement_seconds``, and shrinks in
 proportion when one is slower.
 """
 
@@ -28,7 +28,7 @@ from warm_archive.plan import JobPlan
 from warm_archive.progress import Progress
 from warm_archive.sqlstats import SqlStats
 
-TARGET_SHARE = 0.5  # a step aims at half the bound, so that the slowest of its statements stays under it
+TARGET_SHARE = 0.4  # a step (its statements together) aims at 40 % of the bound: the slowest one stays well under it
 GROW = 2.0  # at most this much wider after a quick step
 SHRINK = 0.1  # at most this much narrower after a slow one
 MIN_WIDTH = 10
@@ -58,6 +58,7 @@ class KeyWalk:
         self.first: list | None = None  # the first and last matching key found
         self.last: list | None = None
         self.trace: list[tuple[int, float, int]] = []  # (width, seconds, width after)
+        self.ranges: list[tuple[list | None, list, int]] = []  # (after, up to, width) of each step
         self._lock = threading.Lock()
 
     def step(self, d: Dialect, last) -> Step | None:
@@ -79,9 +80,11 @@ class KeyWalk:
         )
         row = cur.fetchone()
         cur.close()
-        if row is None:
-            return Step(list(end), width, True)
-        return Step(list(row), width, False)
+        step = Step(list(end), width, True) if row is None else Step(list(row), width, False)
+        with self._lock:
+            self.ranges.append((None if last is None else list(last), step.hi, width))
+            del self.ranges[:-TRACE]
+        return step
 
     def observe(self, width: int, seconds: float, grow: bool = True) -> None:
         """A step of ``width`` keys took ``seconds`` on the source: the width of the next steps.
