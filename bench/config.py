@@ -19,9 +19,10 @@ BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"  # git-ignored
 PYTHON = sys.executable
 
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "root"
+# BENCH_PG_PORT / BENCH_MY_PORT: a private pair of servers (the sparse case sets server-wide logging)
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", int(os.environ.get("BENCH_PG_PORT", "5432")), "root"
 PG_DB = "bench_archive"
-MY_HOST, MY_PORT, MY_USER = "127.0.0.1", 3306, "root"
+MY_HOST, MY_PORT, MY_USER = "127.0.0.1", int(os.environ.get("BENCH_MY_PORT", "3306")), "root"
 MY_WARM_DB = "bench_warm"
 
 SRC_TABLE = "bench_src.orders"  # same qualified name in both engines

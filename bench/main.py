@@ -66,6 +66,15 @@ def parse(argv=None):
         help="also measure the monitor API list endpoint (p50/p95) on a PostgreSQL metadata "
         "DB seeded with --api-runs warm runs of 5 table jobs (bench/monitor_api.py)",
     )
+    ap.add_argument(
+        "--sparse",
+        action="store_true",
+        help="the sparse case (one match in 1,000 rows, no index on the condition): the longest and p99 source "
+        "statement and the total time of the table job against pt-archiver (bench/sparse.py)",
+    )
+    ap.add_argument(
+        "--max-statement-seconds", type=float, default=0.5, help="--sparse: the table job's bound (default 0.5)"
+    )
     ap.add_argument("--api-only", action="store_true", help="only the monitor API part (no table contenders)")
     ap.add_argument("--api-runs", type=int, default=10000, help="warm runs seeded for --api (default 10,000)")
     ap.add_argument("--api-requests", type=int, default=200, help="requests per API case (default 200)")
@@ -279,6 +288,10 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the running contender is killed too
     a = parse(argv)
+    if a.sparse:
+        from bench import sparse
+
+        return sparse.main(a)
     env = child_env()
     cs = [] if a.api_only else C.select(C.all_contenders(), a.only)
     if not cs and not a.api_only:

@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PG_DB = "wa_engine"
 MY_DB = "wa_engine"
+# The servers' ports (default 5432, 3306): a second pair of servers runs the engine tests apart
+# from other runs on a shared machine (their t_src/t_warm tables have fixed names).
+PG_PORT = int(os.environ.get("WARM_TEST_PG_PORT", "5432"))
+MY_PORT = int(os.environ.get("WARM_TEST_MY_PORT", "3306"))
 
 _home = Path(tempfile.mkdtemp(prefix="warm-airflow-home-"))
 atexit.register(shutil.rmtree, _home, True)
@@ -32,12 +36,12 @@ os.environ.update(
     AIRFLOW__WARM_ARCHIVE__SPECS_FOLDER=str(_home / "specs"),
     # The dedicated maintenance signing key (the deployments in tests/api etc. use the JWT secret).
     AIRFLOW__WARM_ARCHIVE__MAINTENANCE_SIGNING_KEY="warm-tests-maintenance-signing-key",
-    AIRFLOW_CONN_T_PG=f"postgresql://root@127.0.0.1:5432/{PG_DB}",
-    AIRFLOW_CONN_T_MY=f"mysql://root@127.0.0.1:3306/{MY_DB}",
+    AIRFLOW_CONN_T_PG=f"postgresql://root@127.0.0.1:{PG_PORT}/{PG_DB}",
+    AIRFLOW_CONN_T_MY=f"mysql://root@127.0.0.1:{MY_PORT}/{MY_DB}",
     # The same databases as another user: two connections, so the engine cannot take its
     # one-database path (INSERT ... SELECT) and must move rows between connections.
-    AIRFLOW_CONN_T_PG2=f"postgresql://warm_other@127.0.0.1:5432/{PG_DB}",
-    AIRFLOW_CONN_T_MY2=f"mysql://warm_other@127.0.0.1:3306/{MY_DB}",
+    AIRFLOW_CONN_T_PG2=f"postgresql://warm_other@127.0.0.1:{PG_PORT}/{PG_DB}",
+    AIRFLOW_CONN_T_MY2=f"mysql://warm_other@127.0.0.1:{MY_PORT}/{MY_DB}",
 )
 from bench.deployment import warm_dags_folder  # noqa: E402 (after the environment is set)
 
@@ -52,12 +56,12 @@ def _create_databases():
     import MySQLdb
     import psycopg
 
-    with psycopg.connect("host=127.0.0.1 user=root dbname=test", autocommit=True) as c:
+    with psycopg.connect(f"host=127.0.0.1 port={PG_PORT} user=root dbname=test", autocommit=True) as c:
         if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone():
             c.execute(f'CREATE DATABASE "{PG_DB}"')
         if not c.execute("SELECT 1 FROM pg_roles WHERE rolname = 'warm_other'").fetchone():
             c.execute("CREATE ROLE warm_other LOGIN SUPERUSER")
-    m = MySQLdb.connect(host="127.0.0.1", user="root")
+    m = MySQLdb.connect(host="127.0.0.1", port=MY_PORT, user="root")
     m.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{MY_DB}`")
     for host in ("localhost", "127.0.0.1"):
         m.cursor().execute(f"CREATE USER IF NOT EXISTS 'warm_other'@'{host}'")

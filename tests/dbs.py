@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import random
 from decimal import Decimal
 
@@ -13,7 +14,9 @@ import psycopg
 
 from warm_archive.values import normalize_row
 
-PG_DSN = "host=127.0.0.1 user=root dbname=wa_engine"
+PG_PORT = int(os.environ.get("WARM_TEST_PG_PORT", "5432"))  # tests/conftest.py
+MY_PORT = int(os.environ.get("WARM_TEST_MY_PORT", "3306"))
+PG_DSN = f"host=127.0.0.1 port={PG_PORT} user=root dbname=wa_engine"
 CONN_ID = {"pg": "T_PG", "my": "T_MY", "pg2": "T_PG2", "my2": "T_MY2"}
 COLUMNS = ["id", "created_at", "amount", "status", "note", "flag", "payload"]
 CUTOFF = dt.datetime(2025, 1, 1)
@@ -33,7 +36,7 @@ def pg():
 
 
 def my():
-    c = MySQLdb.connect(host="127.0.0.1", user="root", db="wa_engine", charset="utf8mb4")
+    c = MySQLdb.connect(host="127.0.0.1", port=MY_PORT, user="root", db="wa_engine", charset="utf8mb4")
     c.autocommit(True)
     return c
 

@@ -28,6 +28,7 @@ from warm_archive.ledger import Ledger, now
 from warm_archive.plan import JobPlan
 from warm_archive.sessions import Sessions
 from warm_archive.values import IntKeys, encode_keys, fetch_keys, normalize_key
+from warm_archive.walk import KeyWalk
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,11 @@ def with_retries(step: Callable[[], T], conns: Sequence[Dialect], what: str, ctx
 class BatchCopy:
     """Copies the batches of one job after a given key, numbering them after a given batch."""
 
-    def __init__(self, plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext):
+    def __init__(self, plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, start: list | None = None):
+        """``start``: the first key of the range the copy walks (its progress)."""
         self.plan, self.sessions, self.ledger, self.ctx = plan, sessions, ledger, ctx
         self.stats = ctx.stats
+        self.walk = KeyWalk(plan, ctx.stats, start)
 
     def run(self, batch_no: int, last: tuple | None) -> None:
         """Copy every batch after key ``last`` (None: from the start), numbered from ``batch_no + 1``.
@@ -169,7 +172,7 @@ class BatchCopy:
                 read = with_retries(partial(self._read_keys, src, last), (src,), "key read", self.ctx)
                 if read is None:
                     break
-                keys, rows = read
+                keys, rows, pos = read
                 before = running.get(1 - lane)
                 running[lane] = (
                     batch_no,
@@ -184,7 +187,7 @@ class BatchCopy:
                         t0,
                     ),
                 )
-                last = keys[-1]
+                last = pos
                 self.ctx.between_batches()
             for _, future in sorted(running.values(), key=lambda r: r[0]):
                 future.result()
@@ -203,47 +206,84 @@ class BatchCopy:
         self.ctx.metrics.batch_time(time.monotonic() - read_at)
 
     def _batch(self, batch_no: int, last):
+        """One batch after ``last``: where the walk stands after it, or None when it is over."""
         if self.plan.same_db:
             return self._batch_in_one_database(batch_no, last)
         src, warm = self.sessions.src, self.sessions.warm
         read = self._read_keys(src, last)
         if read is None:
             return None
-        keys, rows = read
+        keys, rows, pos = read
         self._write_batch(src, warm, batch_no, keys, rows)
-        return keys[-1]
+        return pos
 
-    def _read_keys(self, src: Dialect, last) -> tuple[Sequence[tuple], list | None] | None:
-        """The next batch's keys in key order, in a snapshot of the source that stays open for the
-        batch's copy (locked when ``move``); with its rows when they go through Python. None: done."""
-        plan = self.plan
-        lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
+    def _locks(self, src: Dialect) -> bool:
+        """Does the batch's source transaction lock rows (``FOR UPDATE``, or MariaDB's
+        ``INSERT ... SELECT``, which reads the source with shared locks in REPEATABLE READ)?"""
+        return self.plan.strategy == Strategy.MOVE or (self.plan.same_db and src.name == "mysql")
+
+    def _exact_keys(self, src: Dialect) -> bool:
+        """Must the batch's copy name its keys one by one? Where its transaction is READ COMMITTED
+        (``_begin``), a row inserted inside the batch's key range after its key read would be
+        seen by a read of the range, copied, and missing from the ledger's keys."""
+        return src.name == "mysql" and self._locks(src)
+
+    def _begin(self, src: Dialect) -> None:
+        """Open the batch's source transaction. On MariaDB/MySQL a locking one is READ COMMITTED:
+        its locking reads then keep locks on the matching rows only, with no gap or next-key
+        lock, so the application's inserts (at the table's end or anywhere) and its updates of
+        rows outside the condition never wait for the job (docs/design.md §4.9). The rows it
+        copies and deletes are exactly the locked keys (``_exact_keys``)."""
+        if src.name == "mysql" and self._locks(src):
+            src.begin_row_locks()
         src.begin_snapshot()
-        rows = None
-        if plan.streams(src, self.sessions.warm):
-            keys = self._batch_keys(src, last, lock)
-        else:
-            cur = transfer.server_cursor(src)
-            select, params = self._keyset_select(src, last, plan.columns)
-            self.stats.execute(cur, select + lock, params)
-            rows = [tuple(r) for r in cur.fetchall()]
-            cur.close()
-            kidx = plan.key_positions
-            keys = [tuple(r[i] for i in kidx) for r in rows]
-        if not keys:
-            src.conn.commit()
-            return None
-        failpoints.reach("after_source_read")
-        return keys, rows
 
-    def _batch_keys(self, d: Dialect, last, lock: str) -> Sequence[tuple]:
-        """The next batch's keys after ``last``, in key order, in the open snapshot of ``d``.
+    def _read_keys(self, src: Dialect, last) -> tuple[Sequence[tuple], list | None, list] | None:
+        """The next batch's keys in key order, walking the key range by range (walk.py) until one
+        holds matching rows, in a transaction of the source that stays open for the batch's copy
+        (locked when ``move``); with its rows when they go through Python, and where the walk then
+        stands. None: the walk is over."""
+        plan, walk = self.plan, self.walk
+        lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
+        while True:
+            self.ctx.check_stop()
+            self._begin(src)
+            t0 = time.perf_counter()
+            step = walk.step(src, last)
+            if step is None:
+                src.conn.commit()
+                return None
+            rows = None
+            if plan.same_db or plan.streams(src, self.sessions.warm):
+                keys = self._batch_keys(src, last, step.hi, lock)
+            else:
+                cur = transfer.server_cursor(src)
+                select, params = self._keyset_select(src, last, step.hi, plan.columns)
+                self.stats.execute(cur, select + lock, params)
+                rows = [tuple(r) for r in cur.fetchall()]
+                cur.close()
+                kidx = plan.key_positions
+                keys = [tuple(r[i] for i in kidx) for r in rows]
+            filled = len(keys) >= plan.batch_size
+            walk.observe(step.width, time.perf_counter() - t0, grow=not filled)
+            pos = list(keys[-1]) if filled else step.hi
+            walk.walked(pos, keys, self.ctx.progress)
+            if keys:
+                failpoints.reach("after_source_read")
+                return keys, rows, pos
+            src.conn.commit()  # an empty range: no transaction stays open while the walk goes on
+            if step.at_end:
+                return None
+            last = step.hi
+
+    def _batch_keys(self, d: Dialect, last, hi, lock: str) -> Sequence[tuple]:
+        """The next batch's keys after ``last`` up to ``hi``, in key order, in the open transaction of ``d``.
 
         A single integer key whose batch is dense (as many keys as integers from the first to the
         last, the usual id column) is known from one row: its count and ends. Only a batch with
         gaps, or a locking read, fetches every key."""
         order = d.cols(self.plan.key)
-        select, params = self._keyset_select(d, last, self.plan.key)
+        select, params = self._keyset_select(d, last, hi, self.plan.key)
         if self.plan.int_key and not lock:
             cur = d.conn.cursor()
             self.stats.execute(cur, f"SELECT COUNT(*), MIN({order}), MAX({order}) FROM ({select}) b", params)
@@ -259,18 +299,25 @@ class BatchCopy:
         cur.close()
         return keys
 
-    def _keyset_select(self, d: Dialect, last, columns: Sequence[str]) -> tuple[str, list]:
-        """(SQL, params) reading ``columns`` of the next batch's matching rows after ``last``, in
-        key order (without a locking clause)."""
+    def _keyset_select(self, d: Dialect, last, hi, columns: Sequence[str]) -> tuple[str, list]:
+        """(SQL, params) reading ``columns`` of the next batch's matching rows after ``last`` up to
+        ``hi`` (one step of the walk), in key order (without a locking clause)."""
         plan = self.plan
         after, params = d.key_after(plan.key, last)
         order = d.cols(plan.key)
-        scan, bound, bparams = d.batch_scan(plan.source_table, plan.key, plan.key_index, plan.planned_hi)
+        scan, bound, bparams = d.batch_scan(plan.source_table, plan.key, plan.key_index, hi)
         return (
             f"SELECT {d.cols(columns)} FROM {scan} WHERE {plan.src_where(d)} AND {after} AND {bound} "
             f"ORDER BY {order} LIMIT {d.placeholder}",
             [*params, *bparams, plan.batch_size],
         )
+
+    def _batch_rows(self, src: Dialect, keys: Sequence[tuple]) -> tuple[str, list]:
+        """(condition, params) naming the batch's rows: its key range (inside one step of the
+        walk), or its exact keys where the transaction is READ COMMITTED (``_exact_keys``)."""
+        if self._exact_keys(src):
+            return src.key_in(self.plan.key, keys)
+        return src.key_between(self.plan.key, keys[0], keys[-1])
 
     def _write_batch(
         self,
@@ -288,15 +335,16 @@ class BatchCopy:
         lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
         t = src.table(plan.source_table)
         order = src.cols(plan.key)
-        lo, hi = keys[0], keys[-1]
 
         # Warm side: rows + ledger row, one transaction.
         wcur = warm.conn.cursor()
         c = conflicts.settle(plan, warm, wcur, keys, self.stats)
         skip = c.skip
         failpoints.reach("during_warm_write")
+        t0 = time.perf_counter()
+        streamed = rows is None and (plan.passthrough is not None or not skip)
         if plan.passthrough is not None:
-            between_s, sparams = src.key_between(plan.key, lo, hi)
+            between_s, sparams = self._batch_rows(src, keys)
             inserted = transfer.passthrough(
                 src,
                 warm,
@@ -310,7 +358,7 @@ class BatchCopy:
                 self.stats,
             )
         elif rows is None and not skip:
-            between_s, sparams = src.key_between(plan.key, lo, hi)
+            between_s, sparams = self._batch_rows(src, keys)
             transfer.copy_pg_to_pg(
                 src,
                 warm,
@@ -331,6 +379,8 @@ class BatchCopy:
                 kidx = plan.key_positions
                 rows = [r for r in rows if normalize_key(tuple(r[i] for i in kidx)) not in skip]
             inserted = transfer.insert_rows(warm, plan.target_table, plan.columns, rows, self.stats)
+        if streamed:  # the source statement streamed the batch's rows: a slow one narrows the walk too
+            self.walk.observe(self.walk.width, time.perf_counter() - t0, grow=False)
         if before_commit is not None:
             # Before the ledger row: its unique index's duplicate check can lock the index record
             # of the next batch's row (seen with delete-marked rows of an earlier run), and the next
@@ -372,18 +422,15 @@ class BatchCopy:
         """``INSERT INTO warm SELECT ... FROM hot``: rows, ledger row and (move) the source delete
         in one transaction of one connection. A crash anywhere leaves the batch entirely undone."""
         plan, d = self.plan, self.sessions.src
-        lock = d.for_update() if plan.strategy == Strategy.MOVE else ""
         t, w = d.table(plan.source_table), d.table(plan.target_table)
-        d.begin_snapshot()
-        keys = self._batch_keys(d, last, lock)
-        cur = d.conn.cursor()
-        if not keys:
-            d.conn.commit()
+        read = self._read_keys(d, last)
+        if read is None:
             return None
-        failpoints.reach("after_source_read")
+        keys, _, pos = read
+        cur = d.conn.cursor()
         c = conflicts.settle(plan, d, cur, keys, self.stats)
         failpoints.reach("during_warm_write")
-        between, bparams = d.key_between(plan.key, keys[0], keys[-1])
+        between, bparams = self._batch_rows(d, keys)
         not_skipped, sparams = "", []
         if c.skip:
             cond, sparams = d.key_in(plan.key, c.existing)
@@ -417,7 +464,7 @@ class BatchCopy:
         self.ctx.progress.add(
             rows_copied=inserted, rows_deleted=deleted, batches=1, rows_skipped=conflicts.skipped(plan, keys, inserted)
         )
-        return keys[-1]
+        return pos
 
 
 def _key_cursor(d: Dialect):

@@ -232,7 +232,7 @@ class _Slices:
             warm = warms[n % len(warms)]
             try:
                 whole = None if by_row or self.whole_slice is None else self.whole_slice.warm(warm, part)
-                return whole if whole is not None else self.read(warm, 1, part, None, False, self.by_range)
+                return whole if whole is not None else self.read(warm, 1, part, None, False, self._by_range(part))
             finally:
                 warm.conn.commit()
 
@@ -285,6 +285,13 @@ class _Slices:
         """``fn()`` on the first warm connection (the job's own), between its reads."""
         return self._warm_pools[0].submit(fn).result()
 
+    def _by_range(self, part) -> bool:
+        """Read the slice by its key range only where that range holds few other keys (a dense
+        slice of integer keys): with sparse matches the archived keys lie far apart, and a range
+        read would scan every row between them. Else by exactly its keys: index lookups, as many
+        as the slice has keys, whatever the condition (docs/design.md §4.9)."""
+        return self.by_range and dense_enough(self.plan, part)
+
     def _source_side(self, d, part, warm_future, rerun_by_row):
         plan, stats, blob, sums = self.plan, self.ctx.stats, self.blob, self.sums
         with _rolled_back_on_error(d):
@@ -301,7 +308,7 @@ class _Slices:
                     d.conn.commit()
                     return deleted, [], []
                 warm_future = rerun_by_row()
-            src_rows = self.read(d, 0, part, self.where_sql, True, self.by_range)
+            src_rows = self.read(d, 0, part, self.where_sql, True, self._by_range(part))
             warm_rows = warm_future.result()
             verified, kept, differ = [], [], []
             for k in part:
@@ -321,6 +328,17 @@ class _Slices:
             deleted = transfer.delete_keys(d, plan.source_table, plan.key, verified, stats)
             d.conn.commit()
             return deleted, kept, differ
+
+
+DENSE = 2  # a slice read by its key range spans at most this many integers per key
+
+
+def dense_enough(plan: JobPlan, part) -> bool:
+    """Do the keys of ``part`` (in key order) fill their integer range closely enough to read
+    it by range: at most ``DENSE`` times as many integers as keys?"""
+    if not (plan.int_key and part):
+        return False
+    return int(part[-1][0]) - int(part[0][0]) + 1 <= DENSE * len(part)
 
 
 def _dense_slice_row(stats: SqlStats, d: Dialect, sql: str, part) -> tuple | None:
@@ -614,6 +632,7 @@ def _delete_batches_in_one_database(
 
     def one(d, i, keys):
         with _rolled_back_on_error(d):  # (MariaDB: a batch's last row may wait for the next batch's commit)
+            d.begin_row_locks()  # MariaDB: record locks on the judged rows only, no gap locks (§4.9)
             return _delete_in_one_database(plan, ledger, ctx.stats, d, batches[i], keys, gone[i])  # stamps too
 
     def collect(i, future):

@@ -26,13 +26,14 @@ from warm_archive.errors import WarmArchiveError
 from warm_archive.ledger import Ledger
 from warm_archive.metrics import JobMetrics
 from warm_archive.pacing import Pacer
-from warm_archive.plan import JobParams, JobPlan, count_remaining, make_plan
+from warm_archive.plan import JobParams, JobPlan, make_plan
 from warm_archive.progress import Progress
 from warm_archive.replicas import LoadGuard
 from warm_archive.rollback import rollback_job, verify_job
 from warm_archive.sessions import Sessions
 from warm_archive.sqlstats import SqlStats
 from warm_archive.values import decode_keys
+from warm_archive.walk import KeyWalk, count_matches, key_ends
 
 __all__ = ["JobParams", "JobPlan", "TableJob"]  # JobParams: the callers' inputs, defined with the plan
 
@@ -56,6 +57,7 @@ class TableJob:
         self.sessions: Sessions | None = None
         self.ledger: Ledger | None = None
         self.plan: JobPlan | None = None  # set by prepare()
+        self.walk: KeyWalk | None = None  # the copy's walk over the source key, once it runs
         self._locked = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -156,7 +158,10 @@ class TableJob:
         progress = self.progress
         sessions, ledger = self.entered()
         if plan.dry_run:
-            count, rng = count_remaining(plan, self.src, self.stats, None, self.check_stop)
+            # Counted along the walk, one bounded statement per step (walk.py): a dry run reads the
+            # range once; the real run counts as it copies.
+            ends = key_ends(plan, self.src, self.stats, None, self.check_stop)
+            count, rng = count_matches(plan.counted(ends), self.src, self.stats, self.check_stop)
             progress.update(rows_planned=count, key_range=rng)
             # The real run's statements for its first batch, recorded and not run (dryrun.py).
             sql = dryrun.first_batch(plan.counted(rng), sessions, self.ctx) if count else [dryrun.NOTHING_TO_DO]
@@ -179,9 +184,11 @@ class TableJob:
         copied = sum(b.rows_inserted for b in done)
         skipped = sum(len(decode_keys(b.existing)) for b in done) if plan.on_conflict == OnConflict.SKIP else 0
         progress.resume_from(copied, skipped, sum(b.rows_deleted or 0 for b in done), len(done))
-        remaining, rng = count_remaining(plan, self.src, self.stats, last, self.check_stop)
+        # The key's ends only (its index): the matching rows are found, and counted, along the walk.
+        rng = key_ends(plan, self.src, self.stats, last, self.check_stop)
         self.plan = plan = plan.counted(rng)
-        progress.update(rows_planned=copied + skipped + remaining, planned=True, key_range=rng, phase="copy")
+        progress.planning(copied + skipped)
+        progress.update(key_range=rng, phase="copy")
         failpoints.reach("after_plan")
         if done:
             log.info("resuming %s after batch %s (key %s)", plan.task_id, done[-1].batch_no, last)
@@ -192,7 +199,11 @@ class TableJob:
                     delete_batch(plan, sessions, ledger, self.ctx, b, retrying=retrying)
 
         batch_no = max((b.batch_no for b in ledger.batches(plan.dag_id, plan.run_id, plan.task_id)), default=0)
-        BatchCopy(plan, sessions, ledger, self.ctx).run(batch_no, last)
+        copy = BatchCopy(plan, sessions, ledger, self.ctx, start=rng[0] if rng else None)
+        self.walk = copy.walk
+        copy.run(batch_no, last)
+        progress.planned(progress.rows_copied + progress.rows_skipped)
+        progress.update(key_range=copy.walk.key_range())
         if plan.strategy == Strategy.COPY_THEN_DELETE:
             delete_run(plan, sessions, ledger, self.ctx, retrying=retrying)
         progress.update(

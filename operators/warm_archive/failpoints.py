@@ -6,12 +6,18 @@
 ``WARM_ARCHIVE_KILL_ONLY="<dag_id>[:<try_number>]"`` narrows it to the task processes of that DAG
 (and try), read from the ``AIRFLOW_CTX_*`` variables Airflow's task runner exports: a deployment
 shared by many tests can then make one DAG's first try fail without touching the others or the retry.
+
+``WARM_ARCHIVE_PAUSE_AT="after_source_read:1"`` with ``WARM_ARCHIVE_PAUSE_FILE=<path>`` pauses the
+process there instead (the 1st time): it creates ``<path>.paused`` and waits until ``<path>`` exists
+(at most ``PAUSE_MAX_S``), so a test can act while the job holds, say, a batch's transaction open.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 _spec = os.environ.get("WARM_ARCHIVE_KILL_AT", "")
 _target: tuple[str, int] | None = None
@@ -20,6 +26,13 @@ if _spec:
     _target = (_name, int(_nth or 1))
 _only = os.environ.get("WARM_ARCHIVE_KILL_ONLY", "")
 _seen: dict[str, int] = {}
+_pause_spec = os.environ.get("WARM_ARCHIVE_PAUSE_AT", "")
+_pause: tuple[str, int] | None = None
+if _pause_spec:
+    _pname, _, _pnth = _pause_spec.partition(":")
+    _pause = (_pname, int(_pnth or 1))
+_pause_file = os.environ.get("WARM_ARCHIVE_PAUSE_FILE", "")
+PAUSE_MAX_S = 120.0
 
 POINTS = (
     "after_plan",
@@ -45,8 +58,22 @@ def _in_scope() -> bool:
 
 
 def reach(name: str) -> None:
+    if _pause is not None and _pause[0] == name and _pause_file:
+        _wait_here(name)
     if _target is None or _target[0] != name or not _in_scope():
         return
     _seen[name] = _seen.get(name, 0) + 1
     if _seen[name] == _target[1]:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _wait_here(name: str) -> None:
+    key = "pause:" + name
+    _seen[key] = _seen.get(key, 0) + 1
+    if _pause is None or _seen[key] != _pause[1]:
+        return
+    go = Path(_pause_file)
+    Path(f"{_pause_file}.paused").touch()
+    deadline = time.monotonic() + PAUSE_MAX_S
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)

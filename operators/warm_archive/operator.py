@@ -30,6 +30,8 @@ class WarmArchiveOperator(BaseOperator):
     it) ``where``; ``jobs`` and ``start_from`` choose which table jobs run. Between batches it
     waits while a ``replicas`` connection lags more than ``max_replica_lag_seconds`` or the
     source runs more than ``max_threads_running`` statements (the run conf may override both).
+    No source statement should run longer than ``max_statement_seconds`` (else the run conf's,
+    else ``[warm_archive] max_statement_seconds``, 0.5 s): the key ranges it reads adapt to it.
     """
 
     template_fields: Sequence[str] = ("where",)
@@ -56,6 +58,7 @@ class WarmArchiveOperator(BaseOperator):
         max_replica_lag_seconds: float | None = None,
         on_replica_unreachable: str | None = None,
         max_threads_running: int | None = None,
+        max_statement_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -72,6 +75,7 @@ class WarmArchiveOperator(BaseOperator):
         self.allow_conf_where = allow_conf_where
         self.job_order = job_order or [self.task_id]
         self.lock_timeout_s = lock_timeout_s
+        self.max_statement_seconds = max_statement_seconds
         # Checked here as in a spec, so a DAG written in Python gets the same clear errors.
         self.load_options = LoadOptions.model_validate(
             {
@@ -123,6 +127,7 @@ class WarmArchiveOperator(BaseOperator):
             batch_size=rc.batch_size or self.batch_size,
             on_conflict=rc.on_conflict or self.on_conflict,
             max_rows_per_second=rc.max_rows_per_second or self.max_rows_per_second,
+            max_statement_seconds=rc.max_statement_seconds or self._max_statement_seconds(),
             dry_run=rc.dry_run,
             lock_timeout_s=self._lock_timeout(),
             limits=self.load_options.limits(rc),
@@ -135,6 +140,14 @@ class WarmArchiveOperator(BaseOperator):
         from airflow.configuration import conf
 
         return conf.getfloat("warm_archive", "lock_timeout", fallback=defaults.LOCK_TIMEOUT_S)
+
+    def _max_statement_seconds(self) -> float:
+        """The operator's own, else ``[warm_archive] max_statement_seconds`` (read on the worker)."""
+        if self.max_statement_seconds is not None:
+            return self.max_statement_seconds
+        from airflow.configuration import conf
+
+        return conf.getfloat("warm_archive", "max_statement_seconds", fallback=defaults.MAX_STATEMENT_S)
 
     def execute(self, context: Context) -> dict:
         params = self._params(context)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -16,6 +15,7 @@ from warm_archive.typemap import Column
 from warm_archive.where import CONF, SPEC, check_where
 
 INT_TYPES = ("smallint", "int", "bigint")
+MIN_STATEMENT_S, MAX_STATEMENT_S = 0.01, 3600.0  # the bounds of max_statement_seconds
 
 
 @dataclass
@@ -37,6 +37,7 @@ class JobParams:
     batch_size: int = defaults.BATCH_SIZE
     on_conflict: str = defaults.ON_CONFLICT
     max_rows_per_second: float | None = defaults.MAX_ROWS_PER_SECOND
+    max_statement_seconds: float = defaults.MAX_STATEMENT_S  # the walk's bound (walk.py)
     dry_run: bool = False
     lock_timeout_s: float = defaults.LOCK_TIMEOUT_S
     limits: LoadLimits = field(default_factory=LoadLimits)  # replica lag and source load (pacing.py)
@@ -67,7 +68,8 @@ class JobPlan:
     same_types: bool  # same engine and identical column types on both sides
     same_db: bool  # hot and warm tables in one database: the one-transaction fast path (§4.7)
     passthrough: str | None  # SQL of one source row in the warm engine's text form (§4.7)
-    planned_hi: list | None = None  # the last matching key when the run counted its rows
+    max_statement_seconds: float = defaults.MAX_STATEMENT_S  # the walk's steps aim under it (walk.py)
+    planned_hi: list | None = None  # the last key of the range the run walks (walk.key_ends)
 
     @property
     def key_positions(self) -> list[int]:
@@ -83,7 +85,7 @@ class JobPlan:
         return (src.name == "postgres" and warm.name == "postgres") or self.passthrough is not None
 
     def counted(self, key_range: list | None) -> JobPlan:
-        """This plan bounded by the key range the run counted (the key reads stop at its end)."""
+        """This plan bounded by the key range the run walks (the key reads stop at its end)."""
         return replace(self, planned_hi=key_range[1] if key_range else None)
 
 
@@ -92,6 +94,12 @@ def make_plan(
 ) -> JobPlan:
     """Check every input against the real databases before any row moves; create the warm table
     (``create_target``, not on a dry run) when it does not exist yet."""
+    m = p.max_statement_seconds
+    if isinstance(m, bool) or not isinstance(m, int | float) or not MIN_STATEMENT_S <= m <= MAX_STATEMENT_S:
+        raise WarmArchiveError(
+            f"max_statement_seconds must be from {MIN_STATEMENT_S} to {MAX_STATEMENT_S:.0f} seconds, "
+            f"not {p.max_statement_seconds!r}"
+        )
     src_cols = src.columns(p.source_table)
     if not src_cols:
         raise WarmArchiveError(f"source table {p.source_table!r} does not exist on connection {p.source_conn_id!r}")
@@ -175,6 +183,7 @@ def make_plan(
         on_conflict=p.on_conflict,
         batch_size=p.batch_size,
         max_rows_per_second=p.max_rows_per_second,
+        max_statement_seconds=float(p.max_statement_seconds),
         dry_run=p.dry_run,
         columns=tuple(names),
         src_cols=tuple(src_cols),
@@ -198,41 +207,3 @@ def _probe_where(src: Dialect, table: str, where_sql: str, stats: SqlStats, chec
         src.conn.rollback()
         check_stop()
         raise WarmArchiveError(f"the where condition fails on {table}: {db_message(e)}") from None
-
-
-def count_remaining(
-    plan: JobPlan, src: Dialect, stats: SqlStats, after: tuple | None, check_stop: Callable[[], None]
-) -> tuple[int, list | None]:
-    """Rows still to archive after ``after``, and their key range: for a one-column key in one
-    pass over the matching rows (an index on the condition's column serves it), else the
-    count, then each end read in key order."""
-    cond, params = src.key_after(plan.key, after)
-    t = src.table(plan.source_table)
-    cur = src.conn.cursor()
-    one = len(plan.key) == 1
-    first = src.quote(plan.key[0])
-    what = f"COUNT(*), MIN({first}), MAX({first})" if one else "COUNT(*)"
-    try:
-        stats.execute(cur, f"SELECT {what} FROM {t} WHERE {plan.src_where(src)} AND {cond}", params)
-    except Exception as e:
-        src.conn.rollback()
-        check_stop()
-        raise WarmArchiveError(f"the where condition fails on {plan.source_table}: {db_message(e)}") from None
-    row = cur.fetchone()
-    count = row[0]
-    rng = None
-    if count and one:
-        rng = json.loads(json.dumps([[row[1]], [row[2]]], default=str))
-    elif count:
-        ends = []
-        for direction in ("ASC", "DESC"):
-            order = ", ".join(f"{src.quote(k)} {direction}" for k in plan.key)
-            stats.execute(
-                cur,
-                f"SELECT {src.cols(plan.key)} FROM {t} WHERE {plan.src_where(src)} AND {cond} ORDER BY {order} LIMIT 1",
-                params,
-            )
-            ends.append(list(cur.fetchone()))
-        rng = json.loads(json.dumps(ends, default=str))
-    src.conn.commit()
-    return count, rng

@@ -38,7 +38,12 @@ class Progress:
         self.dry_run = dry_run
         self.sql_stats = sql_stats
         self.rows_planned = 0
-        self.planned = False  # rows_planned is known (the plan ran): the run's progress may count it
+        # While the copy walks the key (walk.py) the rows planned are an estimate: the rows found
+        # so far over the share of the key range walked (one integer key), else the rows found.
+        self.rows_planned_estimated = False
+        self.plan_known = False  # the walk started: rows_planned means something (the run's progress counts it)
+        self.walk_fraction: float | None = None
+        self._planned_before = 0  # rows of earlier attempts (a retry), known exactly
         self.rows_copied = 0
         self.rows_skipped = 0
         self.rows_deleted = 0
@@ -87,6 +92,26 @@ class Progress:
             self.rows_copied, self.rows_skipped, self.rows_deleted, self.batches = (copied, skipped, deleted, batches)
             self._moved_at_start = copied + skipped
 
+    def planning(self, before: int) -> None:
+        """The copy starts walking: ``before`` rows were archived by earlier attempts."""
+        with self._lock:
+            self._planned_before = before
+            self.rows_planned, self.rows_planned_estimated, self.walk_fraction = before, True, 0.0
+            self.plan_known = True
+
+    def walked(self, matched: int, fraction: float | None) -> None:
+        """The walk found ``matched`` rows so far, through ``fraction`` of its key range (None: unknown)."""
+        with self._lock:
+            estimate = matched / fraction if fraction else matched
+            self.rows_planned = self._planned_before + max(matched, round(estimate))
+            self.walk_fraction = fraction
+
+    def planned(self, rows: int) -> None:
+        """The walk is over: ``rows`` is the exact count."""
+        with self._lock:
+            self.rows_planned, self.rows_planned_estimated, self.walk_fraction = rows, False, None
+            self.plan_known = True
+
     def moved_this_attempt(self) -> int:
         """Rows copied or skipped since this attempt started (a retry starts after the ledger's)."""
         with self._lock:
@@ -95,11 +120,14 @@ class Progress:
     def progress_pct(self) -> float:
         if self.state == "success":
             return 100.0
-        if not self.rows_planned:
+        if self.rows_planned_estimated:  # how far the walk is, not a ratio of guessed rows
+            copied = self.walk_fraction or 0.0
+        elif not self.rows_planned:
             return 0.0
-        copied = min(1.0, (self.rows_copied + self.rows_skipped) / self.rows_planned)
+        else:
+            copied = min(1.0, (self.rows_copied + self.rows_skipped) / self.rows_planned)
         if self.strategy == "copy_then_delete" and not self.dry_run:
-            deleted = min(1.0, self.rows_deleted / self.rows_planned)
+            deleted = min(1.0, self.rows_deleted / self.rows_planned) if self.rows_planned else 0.0
             return round(100.0 * (copied + deleted) / 2, 1)
         return round(100.0 * copied, 1)
 
@@ -121,7 +149,8 @@ class Progress:
                 "table": self.table,
                 "target": self.target,
                 "rows_planned": self.rows_planned,
-                "planned": self.planned,
+                "rows_planned_estimated": self.rows_planned_estimated,
+                "plan_known": self.plan_known,
                 "rows_copied": self.rows_copied,
                 "rows_skipped": self.rows_skipped,
                 "rows_deleted": self.rows_deleted,

@@ -42,6 +42,16 @@ def get_provider_info() -> dict:
                         "example": str(int(defaults.LOCK_TIMEOUT_S)),
                         "default": str(int(defaults.LOCK_TIMEOUT_S)),
                     },
+                    "max_statement_seconds": {
+                        "description": "The longest a table job's statement on the source should "
+                        "run: the key ranges the job reads adapt so that each statement stays under "
+                        "it, whatever the condition. An operator's max_statement_seconds or a run "
+                        "conf's overrides it.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": str(defaults.MAX_STATEMENT_S),
+                        "default": str(defaults.MAX_STATEMENT_S),
+                    },
                     "maintenance_signing_key": {
                         "description": "Secret with which the api-server signs each maintenance "
                         "run's conf and the workers check it; set it to the same value on both. Empty: "

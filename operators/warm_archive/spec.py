@@ -80,6 +80,7 @@ Rate = Annotated[float, Field(gt=0)]
 ConnId = Annotated[str, Field(min_length=1, max_length=250)]
 LagSeconds = Annotated[float, Field(gt=0, le=86400)]
 ThreadsRunning = Annotated[int, Field(ge=1, le=100_000)]
+StatementSeconds = Annotated[float, Field(ge=0.01, le=3600)]  # plan.MIN_STATEMENT_S, MAX_STATEMENT_S
 Unreachable = Literal["pause", "fail"]
 
 
@@ -204,11 +205,14 @@ class RunConf(LoadOptions):
         'Conditions replacing the spec\'s, by job id, e.g. {"orders": "id < 1000"}; 1=1 for every row.'
     )
     jobs: list[str] | None = _says("Run only these jobs; the others are skipped.")
+    max_statement_seconds: StatementSeconds | None = _says(
+        "The longest a source statement of the job should run; the key ranges it reads adapt to it."
+    )
     dry_run: bool = Field(default=False, description="Count the rows and key range a run would move; move nothing.")
     reexecution_of: str | None = None
     start_from: str | None = None
 
-    @field_validator("max_rows_per_second", mode="before")
+    @field_validator("max_rows_per_second", "max_statement_seconds", mode="before")
     @classmethod
     def _rate(cls, v: Any) -> Any:
         return _as_float(v)

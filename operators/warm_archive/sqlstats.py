@@ -22,9 +22,13 @@ def shape(sql: str) -> str:
 
 
 class SqlStats:
-    def __init__(self):
+    """Per distinct statement: how often it ran, its total and its longest time. ``keep_times``
+    (the benchmark): also every single time, by statement, for percentiles."""
+
+    def __init__(self, keep_times: bool = False):
         self._stats: dict[str, list] = {}
         self._lock = threading.Lock()
+        self.times: dict[str, list[float]] | None = {} if keep_times else None
 
     @contextmanager
     def timed(self, sql: str):
@@ -41,9 +45,12 @@ class SqlStats:
             if entry is None:
                 if len(self._stats) >= MAX_STATEMENTS:
                     key = "(other statements)"
-                entry = self._stats.setdefault(key, [0, 0.0])
+                entry = self._stats.setdefault(key, [0, 0.0, 0.0])
             entry[0] += count
             entry[1] += seconds
+            entry[2] = max(entry[2], seconds / max(count, 1))
+            if self.times is not None:
+                self.times.setdefault(key, []).append(seconds)
 
     def execute(self, cur, sql: str, params=None):
         with self.timed(sql):
@@ -57,4 +64,7 @@ class SqlStats:
 
     def as_list(self) -> list[dict]:
         with self._lock:
-            return [{"statement": s, "count": c, "seconds": round(t, 4)} for s, (c, t) in self._stats.items()]
+            return [
+                {"statement": s, "count": c, "seconds": round(t, 4), "max_seconds": round(m, 4)}
+                for s, (c, t, m) in self._stats.items()
+            ]

@@ -95,6 +95,8 @@ def _spec_value(name: str, spec: WarmSpec) -> str:
         return "each job's condition from the spec"
     if name == "dry_run":
         return ""
+    if name == "max_statement_seconds":
+        return "[warm_archive] max_statement_seconds (0.5 unless set)"
     value = getattr(spec, name, None)
     if name == "on_replica_unreachable":
         value = value or "pause"

@@ -460,6 +460,8 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
                 "progress_pct": progress if progress is not None else 0.0,
                 "rows_archived": rows_copied or 0,
                 "rows_planned": st.get("rows_planned") or 0,
+                # while a job walks its key, its rows planned are an estimate (docs/design.md §4.9)
+                "rows_planned_estimated": bool(st.get("rows_planned_estimated")) and ti.state != "success",
                 "rows_copied": rows_copied or 0,
                 "rows_skipped": st.get("rows_skipped", ret.get("rows_skipped")) or 0,
                 "rows_deleted": st.get("rows_deleted", ret.get("rows_deleted")) or 0,
@@ -469,7 +471,7 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
                 "first_start": _iso(first_start),
                 "active_s": active_s,
                 "avg_rows_per_second": round(moved / active_s, 1) if active_s and moved else None,
-                "plan_known": ti.state == "success" or bool(st.get("planned")) or st.get("phase") in PLANNED_PHASES,
+                "plan_known": ti.state == "success" or bool(st.get("plan_known")) or st.get("phase") in PLANNED_PHASES,
                 "batches": st.get("batches"),
                 "dry_run": st.get("dry_run"),
                 "dry_run_sql": st.get("dry_run_sql"),  # the real run's first batch, recorded (dryrun.py)
@@ -530,6 +532,7 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
         "plans_pending": [s["task_id"] for s in counted if not s["plan_known"] and row.state != "success"],
         "rows_archived": rows_archived,
         "rows_planned": rows_planned,
+        "rows_planned_estimated": any(s["rows_planned_estimated"] for s in subtasks),
         "source_status": row.source_status,
         "source_status_overridden": row.source_override is not None,
         "rollback_status": row.rollback_status,

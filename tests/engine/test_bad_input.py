@@ -68,6 +68,12 @@ def test_where_that_is_not_one_condition(pair, where, match):
     _unchanged(pair)
 
 
+@pytest.mark.parametrize("bound", [0, -1.0, 7200, "0.5", True])
+def test_max_statement_seconds_out_of_bounds(pair, bound):
+    _fails(pair, "max_statement_seconds must be from 0.01 to 3600 seconds", max_statement_seconds=bound)
+    _unchanged(pair)
+
+
 def test_target_whose_columns_do_not_match(pair):
     pair.warm.schema("t_warm")
     pair.warm.execute(f"CREATE TABLE {pair.warm.q('t_warm.orders')} (id bigint PRIMARY KEY, other int)")
@@ -95,6 +101,8 @@ def test_conf_where_on_a_spec_that_does_not_allow_it():
         ({"jobs": ["orders", "ghost"]}, r"unknown job\(s\) \['ghost'\]"),
         ({"stratgey": "move"}, "stratgey: unknown key .allowed: strategy, batch_size"),
         ({"max_rows_per_second": -5}, "max_rows_per_second: Input should be greater than 0"),
+        ({"max_statement_seconds": 0}, "max_statement_seconds: Input should be greater than or equal to 0.01"),
+        ({"max_statement_seconds": "fast"}, "max_statement_seconds: Input should be a valid number"),
     ],
 )
 def test_bad_conf_types(conf, match):

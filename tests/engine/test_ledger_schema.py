@@ -21,7 +21,7 @@ import threading
 import psycopg
 import pytest
 
-from tests.dbs import Engine
+from tests.dbs import MY_PORT, PG_PORT, Engine
 from warm_archive import ledger
 from warm_archive.connections import connect
 from warm_archive.engine import JobParams, TableJob
@@ -84,28 +84,28 @@ class World:
     def __init__(self, kind: str, tmp_path, monkeypatch):
         self.kind = kind
         if kind == "pg":
-            with psycopg.connect("host=127.0.0.1 user=root dbname=test", autocommit=True) as c:
+            with psycopg.connect(f"host=127.0.0.1 port={PG_PORT} user=root dbname=test", autocommit=True) as c:
                 c.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
                 c.execute(f'CREATE DATABASE "{PG_DB}"')
             self.conn = psycopg.connect(
-                f"host=127.0.0.1 user=root dbname={PG_DB}", autocommit=True, prepare_threshold=None
+                f"host=127.0.0.1 port={PG_PORT} user=root dbname={PG_DB}", autocommit=True, prepare_threshold=None
             )
             self.conn_id = self.src_conn_id = "L_PG"
-            monkeypatch.setenv("AIRFLOW_CONN_L_PG", f"postgresql://root@127.0.0.1:5432/{PG_DB}")
+            monkeypatch.setenv("AIRFLOW_CONN_L_PG", f"postgresql://root@127.0.0.1:{PG_PORT}/{PG_DB}")
             self.src_table, self.warm_table = "public.orders", "public.orders_warm"
             self.where = "created_at < '2025-01-01'"
             self.eng = _Eng("pg", self.conn)
         elif kind == "my":
             import MySQLdb
 
-            c = MySQLdb.connect(host="127.0.0.1", user="root")
+            c = MySQLdb.connect(host="127.0.0.1", port=MY_PORT, user="root")
             c.cursor().execute(f"DROP DATABASE IF EXISTS `{MY_DB}`")
             c.cursor().execute(f"CREATE DATABASE `{MY_DB}`")
             c.close()
-            self.conn = MySQLdb.connect(host="127.0.0.1", user="root", db=MY_DB, charset="utf8mb4")
+            self.conn = MySQLdb.connect(host="127.0.0.1", port=MY_PORT, user="root", db=MY_DB, charset="utf8mb4")
             self.conn.autocommit(True)
             self.conn_id = self.src_conn_id = "L_MY"
-            monkeypatch.setenv("AIRFLOW_CONN_L_MY", f"mysql://root@127.0.0.1:3306/{MY_DB}")
+            monkeypatch.setenv("AIRFLOW_CONN_L_MY", f"mysql://root@127.0.0.1:{MY_PORT}/{MY_DB}")
             self.src_table, self.warm_table = f"{MY_DB}.orders", f"{MY_DB}.orders_warm"
             self.where = "created_at < '2025-01-01'"
             self.eng = _Eng("my", self.conn)

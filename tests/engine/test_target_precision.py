@@ -15,7 +15,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from tests.dbs import CONN_ID, my, pg
+from tests.dbs import CONN_ID, PG_PORT, my, pg
 from tests.engine.conftest import PAIRS
 from tests.faults import tally
 from warm_archive.engine import JobParams, TableJob
@@ -23,16 +23,18 @@ from warm_archive.errors import WarmArchiveError
 
 SRC, WARM = "t_src.prec", "t_warm.prec"
 OTHER_PG_DB = "wa_engine_b"
-os.environ.setdefault("AIRFLOW_CONN_T_PGB", f"postgresql://root@127.0.0.1:5432/{OTHER_PG_DB}")
+os.environ.setdefault("AIRFLOW_CONN_T_PGB", f"postgresql://root@127.0.0.1:{PG_PORT}/{OTHER_PG_DB}")
 ALL_PAIRS = [*PAIRS, ("pg", "pgb")]
 _runs = itertools.count(1)
 
 
 def _pgb():
-    with psycopg.connect("host=127.0.0.1 user=root dbname=test", autocommit=True) as c:
+    with psycopg.connect(f"host=127.0.0.1 port={PG_PORT} user=root dbname=test", autocommit=True) as c:
         if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (OTHER_PG_DB,)).fetchone():
             c.execute(f'CREATE DATABASE "{OTHER_PG_DB}"')
-    return psycopg.connect(f"host=127.0.0.1 user=root dbname={OTHER_PG_DB}", autocommit=True, prepare_threshold=None)
+    return psycopg.connect(
+        f"host=127.0.0.1 port={PG_PORT} user=root dbname={OTHER_PG_DB}", autocommit=True, prepare_threshold=None
+    )
 
 
 class Side:

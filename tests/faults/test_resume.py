@@ -111,7 +111,7 @@ def resume_terminated(stack):
         t, sub = wait_for(first_planned, 30, 0.2, "the first job's plan on the page")
         assert t["plans_pending"] == ["second"], t["plans_pending"]
         assert t["progress_pct"] == sub["first"]["progress_pct"] < 100, (t["progress_pct"], sub["first"])
-        assert sub["first"]["rows_planned"] == len(first.expected_archived), sub["first"]
+        assert sub["first"]["rows_planned"] > 0 and sub["first"]["rows_planned_estimated"], sub["first"]
         _refused(stack, "f_resume_term", run, "only a failed or terminated run can be resumed")
         assert stack.warm_action("f_resume_term", run, "terminate")["killed_task_ids"] == ["first"]
         assert _tab_of(stack, "f_resume_term", run) == "exceptional"

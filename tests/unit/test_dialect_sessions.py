@@ -32,6 +32,7 @@ USED = (
     "key_between",
     "key_in",
     "batch_scan",
+    "key_upto",
     "for_update",
     "columns",
     "unique_keys",
@@ -95,6 +96,12 @@ def test_keyset_sql_per_engine():
     assert pg.key_in(["id"], [(3,), (1,)]) == ('"id" = ANY(%s)', [[3, 1]])
     assert my.key_in(["id"], [(3,), (1,)]) == ("`id` IN (%s, %s)", [3, 1])
     assert my.batch_scan("t", ["id"], "PRIMARY", [9]) == ("`t` FORCE INDEX (`PRIMARY`)", "`id` <= %s", [9])
+    # the walk's upper bound (walk.py): a row value on PostgreSQL, an index range on MariaDB
+    assert pg.batch_scan("t", ["a", "b"], None, [1, 2]) == ('"t"', '("a", "b") <= (%s, %s)', [1, 2])
+    assert my.key_upto(["a", "b"], (1, 2)) == (
+        "`a` <= %s AND ((`a` < %s) OR (`a` = %s AND `b` < %s) OR (`a` = %s AND `b` = %s))",
+        [1, 1, 1, 2, 1, 2],
+    )
 
 
 def test_passthrough_follows_the_target_session_sql_mode():

@@ -79,10 +79,13 @@ class Dialect:
         """(condition, params): rows whose key is one of ``keys`` (columns under ``alias``)."""
         raise NotImplementedError
 
-    def batch_scan(
-        self, table: str, key: Sequence[str], index: str | None, hi: Sequence | None
-    ) -> tuple[str, str, list]:
-        """(``FROM`` target, extra condition, its params) of a batch's keyset read."""
+    def key_upto(self, key: Sequence[str], hi: Sequence) -> tuple[str, list]:
+        """(condition, params): rows up to ``hi`` in key order, ``hi`` included."""
+        raise NotImplementedError
+
+    def batch_scan(self, table: str, key: Sequence[str], index: str | None, hi: Sequence) -> tuple[str, str, list]:
+        """(``FROM`` target, condition, its params) of a read of the key range ending at ``hi``
+        (walk.py): on MySQL/MariaDB the key's own ``index`` is named (``FORCE INDEX``)."""
         raise NotImplementedError
 
     def for_update(self) -> str:

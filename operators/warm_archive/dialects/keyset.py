@@ -50,10 +50,26 @@ class Keyset(Dialect):
             [v for k in keys for v in k],
         )
 
-    def batch_scan(
-        self, table: str, key: Sequence[str], index: str | None, hi: Sequence | None
-    ) -> tuple[str, str, list]:
-        return self.table(table), "1=1", []
+    def key_upto(self, key: Sequence[str], hi: Sequence) -> tuple[str, list]:
+        if len(key) == 1:
+            return f"{self.quote(key[0])} <= {self.placeholder}", [hi[0]]
+        return f"({self.cols(key)}) <= ({self.params(len(key))})", list(hi)
+
+    def _expanded_upto(self, key: Sequence[str], hi: Sequence) -> tuple[str, list]:
+        """a <= x AND ((a < x) OR (a = x AND b < y) ... OR (a = x AND b = y)): an index range."""
+        terms, params = [], []
+        for i, col in enumerate(key):
+            eq = [f"{self.quote(c)} = {self.placeholder}" for c in key[:i]]
+            terms.append("(" + " AND ".join(eq + [f"{self.quote(col)} < {self.placeholder}"]) + ")")
+            params += list(hi[:i]) + [hi[i]]
+        terms.append("(" + " AND ".join(f"{self.quote(c)} = {self.placeholder}" for c in key) + ")")
+        params += list(hi)
+        first = f"{self.quote(key[0])} <= {self.placeholder}"
+        return f"{first} AND (" + " OR ".join(terms) + ")", [hi[0], *params]
+
+    def batch_scan(self, table: str, key: Sequence[str], index: str | None, hi: Sequence) -> tuple[str, str, list]:
+        cond, params = self.key_upto(key, hi)
+        return self.table(table), cond, params
 
     def for_update(self) -> str:
         return " FOR UPDATE"
@@ -73,21 +89,18 @@ class MySQLKeyset(Keyset):
         # MySQL/MariaDB: row values are not an index range there; the expanded form is.
         return ("1=1", []) if last is None else self._expanded_after(key, last)
 
-    def batch_scan(
-        self, table: str, key: Sequence[str], index: str | None, hi: Sequence | None
-    ) -> tuple[str, str, list]:
+    def key_upto(self, key: Sequence[str], hi: Sequence) -> tuple[str, list]:
+        return super().key_upto(key, hi) if len(key) == 1 else self._expanded_upto(key, hi)
+
+    def batch_scan(self, table: str, key: Sequence[str], index: str | None, hi: Sequence) -> tuple[str, str, list]:
         # With a condition on an indexed column (created_at < ...), MariaDB often reads that index
         # and sorts every remaining match to return the first n keys: each batch then costs the
-        # whole rest of the job. Walking the key's own index (as pt-archiver does) reads n rows per
-        # batch; the planned last key bounds the walk, so the last batch never scans the newer
-        # rows. (A row inserted during the run beyond that key waits for the next run.)
-        if index is None or hi is None or len(key) != 1:
-            return self.table(table), "1=1", []
-        return (
-            f"{self.table(table)} FORCE INDEX ({self.quote(index)})",
-            f"{self.quote(key[0])} <= {self.placeholder}",
-            [hi[0]],
-        )
+        # whole rest of the job. Walking the key's own index (as pt-archiver does) reads only the
+        # key range of one walk step (walk.py), which ends at ``hi``.
+        cond, params = self.key_upto(key, hi)
+        if index is None:
+            return self.table(table), cond, params
+        return f"{self.table(table)} FORCE INDEX ({self.quote(index)})", cond, params
 
 
 class SQLiteKeyset(Keyset):

@@ -69,7 +69,8 @@ function progressCell(t) {
   const planned = pick(t, "rows_planned");
   const pending = Array.isArray(t.plans_pending) ? t.plans_pending : [];
   const note = pending.length ? `<span class="muted small" data-chip="plans-pending" title="These jobs count their rows when they start; the percentage covers the others">${esc(pending.length)} job${pending.length > 1 ? "s" : ""} not planned yet: ${esc(pending.join(", "))}</span>` : "";
-  return `<div class="progress" title="${esc(fmtInt(archivedOf(t)))} of ${esc(fmtInt(planned))} rows${pending.length ? " planned so far" : ""}"><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(1)}"><div class="bar-fill ${cls}" style="width:${p.toFixed(2)}%"></div></div><span class="pct">${p.toFixed(p >= 100 || p === 0 ? 0 : 1)}%</span></div>${note}`;
+  const about = t.rows_planned_estimated ? "≈" : ""; // a job walking its key estimates its rows
+  return `<div class="progress" title="${esc(fmtInt(archivedOf(t)))} of ${about}${esc(fmtInt(planned))} rows${pending.length ? " planned so far" : ""}"><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(1)}"><div class="bar-fill ${cls}" style="width:${p.toFixed(2)}%"></div></div><span class="pct">${p.toFixed(p >= 100 || p === 0 ? 0 : 1)}%</span></div>${note}`;
 }
 function actionButton(name, t, s, small = true) {
   const a = ACTIONS[name];
