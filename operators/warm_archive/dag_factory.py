@@ -66,6 +66,7 @@ def build_dag(spec: WarmSpec) -> DAG:
             max_replica_lag_seconds=spec.max_replica_lag_seconds,
             on_replica_unreachable=spec.on_replica_unreachable,
             max_threads_running=spec.max_threads_running,
+            max_statement_seconds=spec.max_statement_seconds,
             # A job skipped by conf (jobs / start_from) must not skip the ones after it.
             trigger_rule="none_failed" if previous is not None else "all_success",
             **extra,

@@ -142,6 +142,8 @@ class WarmSpec(LoadOptions):
     pool: str | None = None
     tags: list[str] = []
     allow_conf_where: bool = False
+    # the longest a statement on the source may run (None: [warm_archive] max_statement_seconds, 0.5 s)
+    max_statement_seconds: StatementSeconds | None = None
     retries: Annotated[int, Field(ge=0, le=100)] = defaults.RETRIES
     retry_delay_seconds: Annotated[int, Field(ge=0)] = defaults.RETRY_DELAY_S
     jobs: Annotated[list[JobSpec], Field(min_length=1)]
