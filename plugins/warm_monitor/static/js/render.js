@@ -44,7 +44,7 @@ function columns(tab) {
   if (tab !== "in_progress") cols.push({ id: "source", title: "Source data" });
   if (tab === "in_progress") cols.push({ id: "source", title: "Source data", cls: "col-opt" });
   cols.push({ id: "sql", title: "Executed SQL" });
-  if (tab === "exceptional") cols.push({ id: "error", title: "Error" }, { id: "rollback", title: "Rollback" }, { id: "actions", title: "Actions" });
+  if (tab === "exceptional") cols.push({ id: "error", title: "Error" }, { id: "rollback", title: "Rollback" }, { id: "actions", title: "Actions", cls: "sticky-end" });
   return cols;
 }
 
@@ -118,7 +118,7 @@ function parentRow(t, tab, cols) {
       case "sql": return sqlButton(k, sqlOf(t));
       case "error": return errorCell(k, t.error);
       case "rollback": return `<td>${badge("rb", t.rollback_status || "none")}</td>`;
-      case "actions": return `<td><div class="row-actions">${actionButton("rollback", t, null)}${actionButton("resume", t, null)}</div></td>`;
+      case "actions": return `<td class="sticky-end"><div class="row-actions">${actionButton("rollback", t, null)}${actionButton("resume", t, null)}</div></td>`;
       default: return "<td></td>";
     }
   }).join("");
@@ -200,7 +200,8 @@ function subRows(t, tab) {
     if (S.errOpen.has(sk) && s.error) r += `<tr class="sub-extra" data-key="${esc(sk)}\u241ferr"><td colspan="${span}"><pre class="error-box">${esc(s.error)}</pre></td></tr>`;
     return r;
   }).join("");
-  return `<table class="subgrid"><thead>${head}</thead><tbody>${rows}</tbody></table>`;
+  // its own scroll box: it is wider than the run's row on a narrow screen, and its scrollbar stays in sight
+  return `<div class="subgrid-wrap"><table class="subgrid"><thead>${head}</thead><tbody>${rows}</tbody></table></div>`;
 }
 function detailRow(t, tab, ncols) {
   const k = keyOf(t);
