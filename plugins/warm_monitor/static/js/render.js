@@ -95,7 +95,7 @@ function sqlButton(key, sql) {
 function errorCell(key, err, compact = false) {
   if (!err) return `<td><span class="muted small">–</span></td>`;
   const first = String(err).split("\n")[0];
-  return `<td><span class="err-short${compact ? " compact" : ""}" title="${esc(first)}">${esc(first)}</span> <button type="button" class="err-toggle" data-err="${esc(key)}" aria-expanded="${S.errOpen.has(key)}">${S.errOpen.has(key) ? "Hide" : "Details"}</button></td>`;
+  return `<td><div class="err-cell"><span class="err-short${compact ? " compact" : ""}" title="${esc(first)}">${esc(first)}</span><button type="button" class="err-toggle" data-err="${esc(key)}" aria-expanded="${S.errOpen.has(key)}">${S.errOpen.has(key) ? "Hide" : "Details"}</button></div></td>`;
 }
 function parentRow(t, tab, cols) {
   const k = keyOf(t);
@@ -178,7 +178,7 @@ function subRows(t, tab) {
     const focus = S.focus && S.focus.task_id === s.task_id && S.focus.run_id === t.run_id;
     const paused = isWaiting(s);
     let r = `<tr class="sub${focus ? " sub-focus" : ""}${paused ? " paused" : ""}" data-key="${esc(sk)}" data-task="${esc(s.task_id)}" data-state="${esc(s.state || "")}">` +
-      `<td><b>${esc(s.task_id)}</b></td>` +
+      `<td class="task"><b>${esc(s.task_id)}</b></td>` +
       `<td class="tables"><span class="mono small">${esc(s.table || "")}</span><span class="mono small muted">→ ${esc(s.target || "")}</span></td>` +
       timesCell(s) +
       `<td class="num">${fmtDuration(durationOf(s))}</td>` +
