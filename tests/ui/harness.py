@@ -93,6 +93,26 @@ SPECS = {
     "ui_bulk": spec("ui_bulk", "copy", [_job("notes", "notes", None)], retries=0),
 }
 
+# Long DAG ids, run ids, table names and error texts, for test_nothing_clipped.py (which creates
+# their tables): one run of each ends in Completed, Exceptional (its warm table refuses a row with a
+# long message) and In progress (throttled; the test terminates it).
+WIDE_TABLE = "ledger_entries_of_quarterly_customer_accounts_2019_2024_{}"
+WIDE_DAGS = {
+    "done": "ui_wide_copy_of_the_quarterly_customer_ledger_and_payment_history",
+    "fail": "ui_wide_move_of_the_quarterly_customer_ledger_refused_by_its_warm_table",
+    "slow": "ui_wide_throttled_move_of_the_quarterly_customer_ledger_still_running",
+}
+for _kind, _dag in WIDE_DAGS.items():
+    SPECS[_dag] = spec(
+        _dag,
+        "copy" if _kind == "done" else "move",
+        [_job(f"ledger_{_kind}", WIDE_TABLE.format(_kind), None)],
+        description="Long names everywhere: nothing of them may be cut off on the page",
+        batch_size=100,
+        max_rows_per_second=100 if _kind == "slow" else None,
+        retries=0,
+    )
+
 ORDERS_ROWS = 90_000
 
 

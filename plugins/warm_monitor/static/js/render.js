@@ -44,7 +44,7 @@ function columns(tab) {
   if (tab !== "in_progress") cols.push({ id: "source", title: "Source data" });
   if (tab === "in_progress") cols.push({ id: "source", title: "Source data", cls: "col-opt" });
   cols.push({ id: "sql", title: "Executed SQL" });
-  if (tab === "exceptional") cols.push({ id: "error", title: "Error" }, { id: "rollback", title: "Rollback" }, { id: "actions", title: "Actions" });
+  if (tab === "exceptional") cols.push({ id: "error", title: "Error" }, { id: "rollback", title: "Rollback" }, { id: "actions", title: "Actions", cls: "sticky-end" });
   return cols;
 }
 
@@ -96,7 +96,7 @@ function sqlButton(key, sql) {
 function errorCell(key, err, compact = false) {
   if (!err) return `<td><span class="muted small">–</span></td>`;
   const first = String(err).split("\n")[0];
-  return `<td><span class="err-short${compact ? " compact" : ""}" title="${esc(first)}">${esc(first)}</span> <button type="button" class="err-toggle" data-err="${esc(key)}" aria-expanded="${S.errOpen.has(key)}">${S.errOpen.has(key) ? "Hide" : "Details"}</button></td>`;
+  return `<td><div class="err-cell"><span class="err-short${compact ? " compact" : ""}" title="${esc(first)}">${esc(first)}</span><button type="button" class="err-toggle" data-err="${esc(key)}" aria-expanded="${S.errOpen.has(key)}">${S.errOpen.has(key) ? "Hide" : "Details"}</button></div></td>`;
 }
 function parentRow(t, tab, cols) {
   const k = keyOf(t);
@@ -119,7 +119,7 @@ function parentRow(t, tab, cols) {
       case "sql": return sqlButton(k, sqlOf(t));
       case "error": return errorCell(k, t.error);
       case "rollback": return `<td>${badge("rb", t.rollback_status || "none")}</td>`;
-      case "actions": return `<td><div class="row-actions">${actionButton("rollback", t, null)}${actionButton("resume", t, null)}</div></td>`;
+      case "actions": return `<td class="sticky-end"><div class="row-actions">${actionButton("rollback", t, null)}${actionButton("resume", t, null)}</div></td>`;
       default: return "<td></td>";
     }
   }).join("");
@@ -179,7 +179,7 @@ function subRows(t, tab) {
     const focus = S.focus && S.focus.task_id === s.task_id && S.focus.run_id === t.run_id;
     const paused = isWaiting(s);
     let r = `<tr class="sub${focus ? " sub-focus" : ""}${paused ? " paused" : ""}" data-key="${esc(sk)}" data-task="${esc(s.task_id)}" data-state="${esc(s.state || "")}">` +
-      `<td><b>${esc(s.task_id)}</b></td>` +
+      `<td class="task"><b>${esc(s.task_id)}</b></td>` +
       `<td class="tables"><span class="mono small">${esc(s.table || "")}</span><span class="mono small muted">→ ${esc(s.target || "")}</span></td>` +
       timesCell(s) +
       `<td class="num">${fmtDuration(durationOf(s))}</td>` +
@@ -201,7 +201,8 @@ function subRows(t, tab) {
     if (S.errOpen.has(sk) && s.error) r += `<tr class="sub-extra" data-key="${esc(sk)}\u241ferr"><td colspan="${span}"><pre class="error-box">${esc(s.error)}</pre></td></tr>`;
     return r;
   }).join("");
-  return `<table class="subgrid"><thead>${head}</thead><tbody>${rows}</tbody></table>`;
+  // its own scroll box: it is wider than the run's row on a narrow screen, and its scrollbar stays in sight
+  return `<div class="subgrid-wrap"><table class="subgrid"><thead>${head}</thead><tbody>${rows}</tbody></table></div>`;
 }
 function detailRow(t, tab, ncols) {
   const k = keyOf(t);
