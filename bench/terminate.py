@@ -27,9 +27,12 @@ import statistics
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
-from bench.processes import wait_for
-from tests.api.warm_api_harness import Deployment
+import requests
+
+from bench.deployment import Deployment
+from bench.processes import AIRFLOW, Proc, wait_for
 
 META_DB = "wa_term_bench_meta"
 PORT = 28095
@@ -120,9 +123,23 @@ class MySide:
         return int(cur.fetchone()[0])
 
 
+def _call(d: Deployment, method: str, path: str, **kw) -> requests.Response:
+    return requests.request(method, d.base + path, headers=d.headers("admin"), timeout=60, **kw)
+
+
+def _trigger(d: Deployment, dag_id: str) -> str:
+    r = _call(d, "POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": {}})
+    assert r.status_code in (200, 201), r.text
+    return r.json()["dag_run_id"]
+
+
+def _run_state(d: Deployment, dag_id: str, run_id: str) -> str:
+    return _call(d, "GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()["state"]
+
+
 def one_terminate(d: Deployment, side, rng: random.Random) -> dict:
     side.reset()
-    run = d.trigger(side.dag_id)
+    run = _trigger(d, side.dag_id)
     wait_for(lambda: side.batches(run) >= 1, 120, 0.02, "the first commit")
     time.sleep(rng.uniform(0.5, 4.0))
     before = side.batches(run)
@@ -144,14 +161,14 @@ def one_terminate(d: Deployment, side, rng: random.Random) -> dict:
     sampler = threading.Thread(target=sample)
     sampler.start()
     t0 = time.monotonic()
-    r = d.action(side.dag_id, run, "terminate")
+    r = _call(d, "POST", f"/warm/api/v1/tasks/{side.dag_id}/{quote(run, safe='')}/terminate", json={})
     assert r.status_code == 200, r.text
     t1 = time.monotonic()  # the run is failed in Airflow from here on: the job can learn of it
     done.set()  # the sampler goes on until the ledger has been quiet for 6 s
     sampler.join()
     last_change = max((t for t, n in seen if n > before), default=t0)
     count = seen[-1][1]
-    d.wait_run(side.dag_id, run, timeout=60)
+    wait_for(lambda: _run_state(d, side.dag_id, run) in ("success", "failed"), 60, 0.5, "the run to end")
     at_response = max((n for t, n in seen if t <= t1), default=before)
     return {
         "run_id": run,
@@ -195,20 +212,16 @@ def run(terminates: int, rows: int, out: Path, log=print) -> dict:
     result: dict = {"rows": rows, "rate": RATE, "batch": BATCH, "terminates": terminates, "cases": []}
     rng = random.Random(7)
     for mechanism, poll in (("heartbeat only (baseline)", "0"), ("task SDK poll, 0.5 s", "0.5")):
-        d = Deployment(
-            meta_db=META_DB,
-            port=PORT,
-            specs=specs,
-            connections=conns,
-            extra_env={"AIRFLOW__WARM_ARCHIVE__STOP_POLL_SECONDS": poll},
-        )
+        d = Deployment(meta_db=META_DB, port=PORT, specs=specs, connections=conns)
+        d.env["AIRFLOW__WARM_ARCHIVE__STOP_POLL_SECONDS"] = poll
         try:
             d.migrate()
-            d.start_background()
-            d.use("simple")
+            for name in ("scheduler", "dag-processor"):
+                d.procs[name] = Proc(name, [AIRFLOW, name], d.env, d.home)
+            d.start_api_server()
             d.wait_dags([s.dag_id for s in sides])
             for s in sides:
-                d.ok("patch", f"/api/v2/dags/{s.dag_id}", json={"is_paused": False})
+                assert _call(d, "PATCH", f"/api/v2/dags/{s.dag_id}", json={"is_paused": False}).status_code == 200
             for side in sides:
                 samples = [one_terminate(d, side, rng) for _ in range(terminates)]
                 case = {"pair": side.name, "mechanism": mechanism, **summarise(samples), "samples": samples}
