@@ -81,6 +81,9 @@ ConnId = Annotated[str, Field(min_length=1, max_length=250)]
 LagSeconds = Annotated[float, Field(gt=0, le=86400)]
 ThreadsRunning = Annotated[int, Field(ge=1, le=100_000)]
 Unreachable = Literal["pause", "fail"]
+Pacing = Literal["auto", "off"]
+LatencyRatio = Annotated[float, Field(gt=1, le=1000)]
+SleepRatio = Annotated[float, Field(gt=0, le=100)]
 
 
 def _as_float(v: Any) -> Any:
@@ -102,8 +105,19 @@ class LoadOptions(_Strict):
     max_threads_running: ThreadsRunning | None = Field(
         default=None, description="Wait while the source runs more statements than this."
     )
+    pacing: Pacing | None = Field(
+        default=None,
+        description="auto (default): slow down while the source is loaded (probe latency, WAL waits, "
+        "statements running, against a baseline taken at start); off: full speed.",
+    )
+    pacing_latency_ratio: LatencyRatio | None = Field(
+        default=None, description="Pacing: the source counts as loaded above this many times its baseline latency (3)."
+    )
+    pacing_max_sleep_ratio: SleepRatio | None = Field(
+        default=None, description="Pacing: at most this many seconds of sleep per second of work (4: 20 % duty cycle)."
+    )
 
-    @field_validator("max_replica_lag_seconds", mode="before")
+    @field_validator("max_replica_lag_seconds", "pacing_latency_ratio", "pacing_max_sleep_ratio", mode="before")
     @classmethod
     def _lag(cls, v: Any) -> Any:
         return _as_float(v)
@@ -125,6 +139,9 @@ class LoadOptions(_Strict):
             max_replica_lag_seconds=lag,
             on_replica_unreachable=rc.on_replica_unreachable or self.on_replica_unreachable or "pause",
             max_threads_running=rc.max_threads_running or self.max_threads_running,
+            pacing=rc.pacing or self.pacing or "auto",
+            pacing_latency_ratio=rc.pacing_latency_ratio or self.pacing_latency_ratio or 3.0,
+            pacing_max_sleep_ratio=rc.pacing_max_sleep_ratio or self.pacing_max_sleep_ratio or 4.0,
         )
 
 

@@ -17,8 +17,9 @@ def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
     m.batch_time(0.25)
     m.pause("replica_lag", 1.5)
     m.pause("throttle", 0.0)  # nothing waited: nothing sent
+    m.pacing_sleep("wal_waits", 0.75)  # the pacing controller's sleeps: apart from the pauses
     m.rollback_rows(700)
-    got = [parse(x) for x in statsd(8)]
+    got = [parse(x) for x in statsd(9)]
     tags = {"dag_id": "warm_orders", "task_id": "orders", "table": "public.orders"}
     by_name = {(n, t.get("reason")): (v, k) for n, t, v, k in got}
     assert by_name == {
@@ -29,6 +30,7 @@ def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
         ("airflow.warm_archive.batches", None): (1, "c"),
         ("airflow.warm_archive.batch_seconds", None): (250, "ms"),
         ("airflow.warm_archive.pause_seconds", "replica_lag"): (1500, "ms"),
+        ("airflow.warm_archive.pacing_sleep_seconds", "wal_waits"): (750, "ms"),
         ("airflow.warm_archive.rollback_rows", None): (700, "c"),
     }
     assert all({k: t[k] for k in tags} == tags for _, t, _, _ in got)
