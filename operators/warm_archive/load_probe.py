@@ -14,17 +14,25 @@ waits now:
   WAL (``pg_stat_activity``); MariaDB's ``Threads_running``.
 
 The first figures, taken before the job's first batch, are the baseline; ``stressed()`` says
-which signals are now over their limit. The SQL is the dialect's (dialects/load.py).
+which signals are over their limit. After the baseline a thread of the probe samples every
+``SAMPLE_EVERY_S`` while the job works, so the stalls *during* a batch count: sampled only between
+batches, the source looks calm, since the job's own statement has just ended. ``take()`` gives the
+samples since the last call. The SQL is the dialect's (dialects/load.py).
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+log = logging.getLogger(__name__)
+
+SAMPLE_EVERY_S = 0.1  # the probe's three tiny statements ten times a second, on its own connection
 FLOOR_MS = 1.0  # a latency baseline below this counts as this: sub-millisecond noise is no signal
 BASELINE_SAMPLES = 5
 EXTRA_WAL_WAITS = 2  # PostgreSQL: more sessions than at the baseline waiting on the WAL
@@ -60,6 +68,7 @@ class LoadProbe:
         self._read = session.probe_read(table, list(key))
         self._commit = session.probe_commit()
         self._signal = session.load_signal()
+        self._conn_lock = threading.Lock()
         samples = []
         for _ in range(BASELINE_SAMPLES):
             samples.append(self.sample())
@@ -70,6 +79,46 @@ class LoadProbe:
             _median_int([s.running for s in samples]),
             _median_int([s.wal_waits for s in samples]),
         )
+        self._lock = threading.Lock()
+        self._samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._idle = threading.Event()  # set while the job waits for its load limits: no sampling
+        self._thread = threading.Thread(target=self._loop, name="warm-load-probe", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(SAMPLE_EVERY_S):
+            if self._idle.is_set():
+                continue
+            try:
+                s = self.sample()
+            except Exception as e:  # a probe that fails says nothing; the job's own connections report a lost server
+                log.debug("load probe failed: %s", e)
+                try:
+                    self.session.conn.rollback()
+                except Exception:
+                    pass
+                continue
+            with self._lock:
+                self._samples.append(s)
+                del self._samples[:-200]
+
+    def idle(self, idle: bool) -> None:
+        """Stop sampling while the job waits for a replica or its load limit: the commit probe
+        writes a commit record each time, and a stream of commits keeps a delayed standby from
+        ever catching up (its lag stays the apply delay)."""
+        if idle:
+            self._idle.set()
+        else:
+            with self._lock:
+                self._samples = []  # what was seen before the wait says nothing of after
+            self._idle.clear()
+
+    def take(self) -> list[Sample]:
+        """The samples since the last call (the latest first); a fresh one if none came yet."""
+        with self._lock:
+            got, self._samples = self._samples, []
+        return list(reversed(got)) or [self.sample()]
 
     @classmethod
     def open(
@@ -99,6 +148,11 @@ class LoadProbe:
             cur.close()
 
     def sample(self) -> Sample:
+        """One sample now (the sampling thread's; safe from any thread: one statement at a time)."""
+        with self._conn_lock:
+            return self._sample()
+
+    def _sample(self) -> Sample:
         conn = self.session.conn
         read_ms = self._timed(self._read, commit=False)
         conn.commit()  # no read view held open between samples
@@ -136,6 +190,8 @@ class LoadProbe:
         return why
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
         try:
             self.session.conn.close()
         except Exception:

@@ -24,7 +24,7 @@ METRICS: dict[str, tuple[str, str]] = {
     f"{PREFIX}.pacing_sleep_seconds": (
         "timer",
         "time the pacing controller slept because the source was loaded, tagged "
-        "reason=commit_latency|probe_latency|wal_waits|statements_running",
+        "reason=commit_latency|probe_latency|wal_waits|statements_running|start",
     ),
     f"{PREFIX}.rollback_rows": ("counter", "archived rows a rollback took back out of the warm table"),
 }

@@ -25,6 +25,7 @@ from warm_archive.replicas import LoadGuard
 
 CHECK_EVERY_S = 1.0  # like pt-archiver's --check-interval: a lag query per batch would cost small batches
 PROBE_EVERY_S = 0.1  # the probe's three tiny statements at most this often (small delete slices)
+K_START = 0.5  # the sleep ratio of the first batches, before the probe has seen the job's own load
 K_STEP = 0.5  # the first sleep ratio once a signal is over its limit
 K_DECAY = 0.7  # the ratio's factor after a calm sample
 K_ZERO = 0.05  # below this the job runs at full speed again
@@ -42,16 +43,16 @@ class Pacer:
         metrics: JobMetrics,
         check_stop: Callable[[], None],
         probe: LoadProbe | None = None,
-        max_sleep_ratio: float = 4.0,
+        max_sleep_ratio: float = 8.0,
     ) -> None:
         self.rate = max_rows_per_second
         self.probe = probe
         self.max_sleep_ratio = max_sleep_ratio
-        self.k = 0.0  # sleep per second of work now
+        self.k = K_START if probe is not None else 0.0  # sleep per second of work now
         self._worked_from = time.monotonic()
         self._sampled_at = float("-inf")
         self._why: list[tuple[str, str]] = []
-        self._raised_by = "probe_latency"  # the signal that last raised k (the sleeps' metric tag)
+        self._raised_by = "start"  # the signal that last raised k (the sleeps' metric tag; K_START's: start)
         self._slept: dict[str, float] = {}
         self.guard = guard
         self.progress = progress
@@ -71,6 +72,11 @@ class Pacer:
         self._worked_from = time.monotonic()
 
     # -- pacing -----------------------------------------------------------------------------------
+    def one_lane(self) -> bool:
+        """While the controller sleeps at all, the copy and the verified delete keep one batch or
+        slice in flight instead of two: two would keep both cores of a small server busy."""
+        return self.k > 0
+
     def _pace(self) -> None:
         """Sleep ``k`` times the work since the last call; ``k`` follows the probe (module doc)."""
         if self.probe is None:
@@ -79,8 +85,9 @@ class Pacer:
         now = time.monotonic()
         if now - self._sampled_at >= PROBE_EVERY_S:
             self._sampled_at = now
-            sample = self.probe.sample()
-            self._why = self.probe.stressed(sample)
+            samples = self.probe.take()  # every sample since the last batch: stalls during it count
+            judged = [(self.probe.stressed(x), x) for x in samples]
+            self._why, sample = max(judged, key=lambda j: len(j[0]))  # the worst, else the latest
             if self._why:
                 self._raised_by = self._why[0][0]
                 self.k = min(self.max_sleep_ratio, max(K_STEP, self.k * 2))
@@ -134,7 +141,13 @@ class Pacer:
         """Wait while a replica lags or the source is loaded (checked at most every ``CHECK_EVERY_S``)."""
         if self.guard is None or (not force and time.monotonic() - self._checked_at < CHECK_EVERY_S):
             return
-        waited = self.guard.wait(self.check_stop, self._report)
+        if self.probe is not None:
+            self.probe.idle(True)
+        try:
+            waited = self.guard.wait(self.check_stop, self._report)
+        finally:
+            if self.probe is not None:
+                self.probe.idle(False)
         self._checked_at = time.monotonic()
         for reason, seconds in waited.items():
             self.metrics.pause(reason, seconds)  # type: ignore[arg-type]  # the guard's reasons

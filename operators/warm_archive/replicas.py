@@ -95,8 +95,8 @@ class LoadLimits:
     max_threads_running: int | None = None
     # Pacing on the source's load (pacing.py, load_probe.py): auto (the default) or off.
     pacing: Literal["auto", "off"] = "auto"
-    pacing_latency_ratio: float = 3.0  # a probe slower than this many times its baseline: stressed
-    pacing_max_sleep_ratio: float = 4.0  # at most this many seconds of sleep per second of work
+    pacing_latency_ratio: float = 2.0  # a probe slower than this many times its baseline: stressed
+    pacing_max_sleep_ratio: float = 8.0  # at most this many seconds of sleep per second of work
 
     @property
     def active(self) -> bool:

@@ -111,10 +111,10 @@ class LoadOptions(_Strict):
         "statements running, against a baseline taken at start); off: full speed.",
     )
     pacing_latency_ratio: LatencyRatio | None = Field(
-        default=None, description="Pacing: the source counts as loaded above this many times its baseline latency (3)."
+        default=None, description="Pacing: the source counts as loaded above this many times its baseline latency (2)."
     )
     pacing_max_sleep_ratio: SleepRatio | None = Field(
-        default=None, description="Pacing: at most this many seconds of sleep per second of work (4: 20 % duty cycle)."
+        default=None, description="Pacing: at most this many seconds of sleep per second of work (8: 11 % duty cycle)."
     )
 
     @field_validator("max_replica_lag_seconds", "pacing_latency_ratio", "pacing_max_sleep_ratio", mode="before")
@@ -140,8 +140,8 @@ class LoadOptions(_Strict):
             on_replica_unreachable=rc.on_replica_unreachable or self.on_replica_unreachable or "pause",
             max_threads_running=rc.max_threads_running or self.max_threads_running,
             pacing=rc.pacing or self.pacing or "auto",
-            pacing_latency_ratio=rc.pacing_latency_ratio or self.pacing_latency_ratio or 3.0,
-            pacing_max_sleep_ratio=rc.pacing_max_sleep_ratio or self.pacing_max_sleep_ratio or 4.0,
+            pacing_latency_ratio=rc.pacing_latency_ratio or self.pacing_latency_ratio or 2.0,
+            pacing_max_sleep_ratio=rc.pacing_max_sleep_ratio or self.pacing_max_sleep_ratio or 8.0,
         )
 
 

@@ -22,7 +22,7 @@ _ORDER = ("jobs", "dry_run", "strategy", "batch_size", "on_conflict", "max_rows_
 _REPLICA_KEYS = ("replicas", "max_replica_lag_seconds", "on_replica_unreachable")
 LOAD_SECTION = "Load limits"
 _PACING_KEYS = ("pacing", "pacing_latency_ratio", "pacing_max_sleep_ratio")
-_PACING_DEFAULTS = {"pacing": "auto", "pacing_latency_ratio": "3", "pacing_max_sleep_ratio": "4"}
+_PACING_DEFAULTS = {"pacing": "auto", "pacing_latency_ratio": "2", "pacing_max_sleep_ratio": "8"}
 
 
 def form_fields(spec: WarmSpec) -> list[str]:
