@@ -24,6 +24,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from warm_archive.engine import JobParams, TableJob
 
+    if "limits" in args:  # the load limits and pacing (bench/live.py)
+        from warm_archive.replicas import LoadLimits
+
+        args["limits"] = LoadLimits(**args["limits"])
     p = JobParams(**args)
     # Warm-up, the same as GenericTransfer's (bench/job_gt.py builds both hooks before its clock):
     # import the drivers and resolve both connections' hooks (Airflow's provider discovery).

@@ -78,7 +78,24 @@ def parse(argv=None):
     ap.add_argument("--api-only", action="store_true", help="only the monitor API part (no table contenders)")
     ap.add_argument("--api-runs", type=int, default=10000, help="warm runs seeded for --api (default 10,000)")
     ap.add_argument("--api-requests", type=int, default=200, help="requests per API case (default 200)")
+    ap.add_argument(
+        "--live",
+        action="store_true",
+        help="only the live-load measurement (bench/live.py): an open-loop application on the source table "
+        "with and without the table job (each --live-settings pacing) and pt-archiver; N default 300,000",
+    )
+    ap.add_argument("--live-pairs", default="pgpg,mymy,mypg", help="live: pairs (default pgpg,mymy,mypg)")
+    ap.add_argument(
+        "--live-warm",
+        default="same,other",
+        help="live: warm in another database of the same server and/or on another server",
+    )
+    ap.add_argument("--live-settings", default="off,gentle,medium,auto", help="live: the job's pacing settings")
+    ap.add_argument("--live-load", type=float, default=0.4, help="live: the app's rate, share of its capacity (0.4)")
+    ap.add_argument("--live-seconds", type=float, default=20, help="live: seconds of each baseline (20)")
     a = ap.parse_args(argv)
+    if a.live and a.rows is None:
+        a.rows = 300_000
     if a.api_only:
         a.api = True
     if a.rows is None:
@@ -292,6 +309,10 @@ def main(argv=None) -> int:
         from bench import sparse
 
         return sparse.main(a)
+    if a.live:
+        from bench.live import live
+
+        return live(a)
     env = child_env()
     cs = [] if a.api_only else C.select(C.all_contenders(), a.only)
     if not cs and not a.api_only:

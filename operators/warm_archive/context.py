@@ -26,6 +26,10 @@ class RunContext:
         if self.pacer is not None:
             self.pacer.between_batches()
 
+    def one_lane(self) -> bool:
+        """Pacing (pacing.py): run one batch or slice at a time, not two, while the source is loaded."""
+        return self.pacer is not None and self.pacer.one_lane()
+
     @property
     def stopped(self) -> bool:
         return self.stop_event.is_set()

@@ -189,6 +189,8 @@ class BatchCopy:
                 )
                 last = pos
                 self.ctx.between_batches()
+                if self.ctx.one_lane():  # pacing: one batch in flight while the source is loaded
+                    running[lane][1].result()
             for _, future in sorted(running.values(), key=lambda r: r[0]):
                 future.result()
         finally:

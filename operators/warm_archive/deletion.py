@@ -256,6 +256,8 @@ class _Slices:
                 lane = n % len(lanes)
                 if lane in running:  # that connection's previous slice: committed before its next
                     collect(*running.pop(lane))
+                for other in list(running) if self.ctx.one_lane() else ():  # pacing: one slice at a time
+                    collect(*running.pop(other))
                 self.ctx.check_stop()
                 self.ctx.between_batches()  # replica lag and source load (pacing.py)
                 part = pending[n][1]
@@ -648,6 +650,8 @@ def _delete_batches_in_one_database(
             lane, n = n % len(lanes), n + 1
             if lane in running:  # that connection's previous batch
                 collect(*running.pop(lane))
+            for other in list(running) if ctx.one_lane() else ():  # pacing: one batch at a time
+                collect(*running.pop(other))
             ctx.check_stop()
             ctx.between_batches()  # replica lag and source load (pacing.py)
             running[lane] = (i, pool.submit(one, lanes[lane], i, keys))

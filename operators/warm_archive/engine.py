@@ -24,6 +24,7 @@ from warm_archive.deletion import delete_batch, delete_run
 from warm_archive.dialects import Dialect
 from warm_archive.errors import WarmArchiveError
 from warm_archive.ledger import Ledger
+from warm_archive.load_probe import LoadProbe
 from warm_archive.metrics import JobMetrics
 from warm_archive.pacing import Pacer
 from warm_archive.plan import JobParams, JobPlan, make_plan
@@ -141,8 +142,21 @@ class TableJob:
             p, self.src, self.warm, self.stats, create_target=create_target, check_stop=self.check_stop
         )
         if self.ctx.pacer is None:
-            guard = LoadGuard(p.limits, self._connect, p.source_conn_id) if p.limits.active else None
-            self.ctx.pacer = Pacer(p.max_rows_per_second, guard, self.progress, self.metrics, self.check_stop)
+            lim = p.limits
+            guard = LoadGuard(lim, self._connect, p.source_conn_id) if lim.active else None
+            probe = None
+            if lim.pacing == "auto" and not p.dry_run:  # the baseline: before the job's first batch
+                probe = LoadProbe.open(self._connect, p.source_conn_id, p.source_table, p.key, lim.pacing_latency_ratio)
+            self.progress.update(pacing={"mode": "auto" if probe else "off"})
+            self.ctx.pacer = Pacer(
+                p.max_rows_per_second,
+                guard,
+                self.progress,
+                self.metrics,
+                self.check_stop,
+                probe,
+                lim.pacing_max_sleep_ratio,
+            )
         if not p.dry_run:
             self.entered()[1].ensure()
         return self.plan

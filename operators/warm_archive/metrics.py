@@ -21,6 +21,11 @@ METRICS: dict[str, tuple[str, str]] = {
     f"{PREFIX}.batches": ("counter", "batches committed"),
     f"{PREFIX}.batch_seconds": ("timer", "time of one batch, read to commit"),
     f"{PREFIX}.pause_seconds": ("timer", "time waited between batches, tagged reason=replica_lag|load|throttle"),
+    f"{PREFIX}.pacing_sleep_seconds": (
+        "timer",
+        "time the pacing controller slept because the source was loaded, tagged "
+        "reason=commit_latency|probe_latency|wal_waits|statements_running|start",
+    ),
     f"{PREFIX}.rollback_rows": ("counter", "archived rows a rollback took back out of the warm table"),
 }
 
@@ -63,6 +68,13 @@ class JobMetrics:
         if seconds > 0:
             self._stats().timing(
                 f"{PREFIX}.pause_seconds", dt.timedelta(seconds=seconds), tags=self.tags | {"reason": reason}
+            )
+
+    def pacing_sleep(self, reason: str, seconds: float) -> None:
+        """A sleep of the pacing controller (pacing.py); no pause: kept out of ``pause_seconds``."""
+        if seconds > 0:
+            self._stats().timing(
+                f"{PREFIX}.pacing_sleep_seconds", dt.timedelta(seconds=seconds), tags=self.tags | {"reason": reason}
             )
 
     def rollback_rows(self, n: int) -> None:

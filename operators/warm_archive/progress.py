@@ -60,6 +60,8 @@ class Progress:
         self.replica_lag_s: dict[str, float | None] | None = None
         self.threads_running: int | None = None
         self.waiting_because: list[str] = []
+        # The pacing controller's state (pacing.py): mode, sleep ratio, why, seconds slept by reason.
+        self.pacing: dict[str, Any] | None = None
         self._started = time.monotonic()
         self._moved_at_start = 0
         # (when, rows moved this attempt) after each batch, over the last RATE_WINDOW_S: the current
@@ -165,6 +167,7 @@ class Progress:
                 "replica_lag_s": self.replica_lag_s,
                 "threads_running": self.threads_running,
                 "waiting_because": list(self.waiting_because),
+                "pacing": dict(self.pacing) if self.pacing is not None else None,
                 "state": self.state,
                 "error": self.error,
                 "key_range": self.key_range,

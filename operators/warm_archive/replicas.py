@@ -93,6 +93,10 @@ class LoadLimits:
     max_replica_lag_seconds: float | None = None
     on_replica_unreachable: Literal["pause", "fail"] = "pause"
     max_threads_running: int | None = None
+    # Pacing on the source's load (pacing.py, load_probe.py): auto (the default) or off.
+    pacing: Literal["auto", "off"] = "auto"
+    pacing_latency_ratio: float = 2.0  # a probe slower than this many times its baseline: stressed
+    pacing_max_sleep_ratio: float = 8.0  # at most this many seconds of sleep per second of work
 
     @property
     def active(self) -> bool:

@@ -82,6 +82,9 @@ LagSeconds = Annotated[float, Field(gt=0, le=86400)]
 ThreadsRunning = Annotated[int, Field(ge=1, le=100_000)]
 StatementSeconds = Annotated[float, Field(ge=0.01, le=3600)]  # plan.MIN_STATEMENT_S, MAX_STATEMENT_S
 Unreachable = Literal["pause", "fail"]
+Pacing = Literal["auto", "off"]
+LatencyRatio = Annotated[float, Field(gt=1, le=1000)]
+SleepRatio = Annotated[float, Field(gt=0, le=100)]
 
 
 def _as_float(v: Any) -> Any:
@@ -103,8 +106,19 @@ class LoadOptions(_Strict):
     max_threads_running: ThreadsRunning | None = Field(
         default=None, description="Wait while the source runs more statements than this."
     )
+    pacing: Pacing | None = Field(
+        default=None,
+        description="auto (default): slow down while the source is loaded (probe latency, WAL waits, "
+        "statements running, against a baseline taken at start); off: full speed.",
+    )
+    pacing_latency_ratio: LatencyRatio | None = Field(
+        default=None, description="Pacing: the source counts as loaded above this many times its baseline latency (2)."
+    )
+    pacing_max_sleep_ratio: SleepRatio | None = Field(
+        default=None, description="Pacing: at most this many seconds of sleep per second of work (8: 11 % duty cycle)."
+    )
 
-    @field_validator("max_replica_lag_seconds", mode="before")
+    @field_validator("max_replica_lag_seconds", "pacing_latency_ratio", "pacing_max_sleep_ratio", mode="before")
     @classmethod
     def _lag(cls, v: Any) -> Any:
         return _as_float(v)
@@ -126,6 +140,9 @@ class LoadOptions(_Strict):
             max_replica_lag_seconds=lag,
             on_replica_unreachable=rc.on_replica_unreachable or self.on_replica_unreachable or "pause",
             max_threads_running=rc.max_threads_running or self.max_threads_running,
+            pacing=rc.pacing or self.pacing or "auto",
+            pacing_latency_ratio=rc.pacing_latency_ratio or self.pacing_latency_ratio or 2.0,
+            pacing_max_sleep_ratio=rc.pacing_max_sleep_ratio or self.pacing_max_sleep_ratio or 8.0,
         )
 
 

@@ -21,6 +21,8 @@ from warm_archive.spec import INTERNAL_CONF_KEYS, RunConf, WarmSpec
 _ORDER = ("jobs", "dry_run", "strategy", "batch_size", "on_conflict", "max_rows_per_second", "where")
 _REPLICA_KEYS = ("replicas", "max_replica_lag_seconds", "on_replica_unreachable")
 LOAD_SECTION = "Load limits"
+_PACING_KEYS = ("pacing", "pacing_latency_ratio", "pacing_max_sleep_ratio")
+_PACING_DEFAULTS = {"pacing": "auto", "pacing_latency_ratio": "2", "pacing_max_sleep_ratio": "8"}
 
 
 def form_fields(spec: WarmSpec) -> list[str]:
@@ -52,7 +54,7 @@ def _param(name: str, default: Any, field: dict[str, Any], spec: WarmSpec) -> Pa
         field = _choices(field, list(spec.replicas or []))
     elif name == "where":
         field["propertyNames"] = {"enum": jobs}
-    if name in ("max_threads_running", *_REPLICA_KEYS):
+    if name in ("max_threads_running", *_REPLICA_KEYS, *_PACING_KEYS):
         field["section"] = LOAD_SECTION
     description = field.pop("description", None) or ""
     keeps = _spec_value(name, spec)
@@ -100,6 +102,8 @@ def _spec_value(name: str, spec: WarmSpec) -> str:
     value = getattr(spec, name, None)
     if name == "on_replica_unreachable":
         value = value or "pause"
+    if value is None and name in _PACING_DEFAULTS:
+        return f"the spec's {_PACING_DEFAULTS[name]} (default)"
     if value is None:
         return "none, as in the spec"
     shown = ", ".join(value) if isinstance(value, list) else str(value)

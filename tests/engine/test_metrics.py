@@ -8,6 +8,7 @@ import pytest
 from tests.engine.conftest import parse_statsd as parse
 from warm_archive.engine import TableJob
 from warm_archive.metrics import METRICS, JobMetrics
+from warm_archive.replicas import LoadLimits
 
 
 def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
@@ -17,8 +18,9 @@ def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
     m.batch_time(0.25)
     m.pause("replica_lag", 1.5)
     m.pause("throttle", 0.0)  # nothing waited: nothing sent
+    m.pacing_sleep("wal_waits", 0.75)  # the pacing controller's sleeps: apart from the pauses
     m.rollback_rows(700)
-    got = [parse(x) for x in statsd(8)]
+    got = [parse(x) for x in statsd(9)]
     tags = {"dag_id": "warm_orders", "task_id": "orders", "table": "public.orders"}
     by_name = {(n, t.get("reason")): (v, k) for n, t, v, k in got}
     assert by_name == {
@@ -29,6 +31,7 @@ def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
         ("airflow.warm_archive.batches", None): (1, "c"),
         ("airflow.warm_archive.batch_seconds", None): (250, "ms"),
         ("airflow.warm_archive.pause_seconds", "replica_lag"): (1500, "ms"),
+        ("airflow.warm_archive.pacing_sleep_seconds", "wal_waits"): (750, "ms"),
         ("airflow.warm_archive.rollback_rows", None): (700, "c"),
     }
     assert all({k: t[k] for k in tags} == tags for _, t, _, _ in got)
@@ -49,7 +52,11 @@ def _sums(lines: list[str]) -> dict[tuple[str, str | None], tuple[float, int]]:
 def test_a_throttled_job_and_its_rollback_send_what_they_did(pair, statsd, strategy):
     archived = len(pair.expected_archived)
     rate = archived / 1.5  # about 1.5 s of copying: the throttle must pause
-    with TableJob(pair.params(strategy, run_id="m", batch_size=400, max_rows_per_second=rate)) as job:
+    # Pacing off: its sleeps count as elapsed time for the throttle, which would then pause less.
+    params = pair.params(
+        strategy, run_id="m", batch_size=400, max_rows_per_second=rate, limits=LoadLimits(pacing="off")
+    )
+    with TableJob(params) as job:
         status = job.run()
     with TableJob(pair.params(strategy, run_id="m")) as job:
         job.prepare(create_target=False)

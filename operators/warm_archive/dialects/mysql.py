@@ -11,11 +11,12 @@ from warm_archive.dialects.ddl import DDL
 from warm_archive.dialects.digest import GROUP_CONCAT_MAX, MySQLDigest
 from warm_archive.dialects.keyset import MySQLKeyset
 from warm_archive.dialects.literals import MySQLLiterals
+from warm_archive.dialects.load import MySQLLoadSql
 from warm_archive.dialects.session import Session
 from warm_archive.typemap import Column
 
 
-class MySQLDialect(MySQLKeyset, MySQLDigest, MySQLLiterals, DDL):
+class MySQLDialect(MySQLKeyset, MySQLDigest, MySQLLiterals, MySQLLoadSql, DDL):
     name = "mysql"
     serves_many = True
     sqlglot = "mysql"

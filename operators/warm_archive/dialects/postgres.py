@@ -12,11 +12,12 @@ from warm_archive.dialects.ddl import DDL
 from warm_archive.dialects.digest import PostgresDigest
 from warm_archive.dialects.keyset import PostgresKeyset
 from warm_archive.dialects.literals import PostgresLiterals
+from warm_archive.dialects.load import PostgresLoadSql
 from warm_archive.dialects.session import Session
 from warm_archive.typemap import Column
 
 
-class PostgresDialect(PostgresKeyset, PostgresDigest, PostgresLiterals, DDL):
+class PostgresDialect(PostgresKeyset, PostgresDigest, PostgresLiterals, PostgresLoadSql, DDL):
     name = "postgres"
     serves_many = True
     sqlglot = "postgres"

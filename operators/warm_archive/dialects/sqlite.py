@@ -9,11 +9,12 @@ from warm_archive.dialects.base import split_table
 from warm_archive.dialects.ddl import DDL
 from warm_archive.dialects.digest import Digest
 from warm_archive.dialects.keyset import SQLiteKeyset
+from warm_archive.dialects.load import LoadSql
 from warm_archive.dialects.session import Session
 from warm_archive.typemap import Column
 
 
-class SQLiteDialect(SQLiteKeyset, Digest, DDL):
+class SQLiteDialect(SQLiteKeyset, Digest, LoadSql, DDL):
     name = "sqlite"
     sqlglot = "sqlite"
     placeholder = "?"
