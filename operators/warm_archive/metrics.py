@@ -20,7 +20,13 @@ METRICS: dict[str, tuple[str, str]] = {
     f"{PREFIX}.rows_skipped": ("counter", "rows already in the warm table (on_conflict: skip)"),
     f"{PREFIX}.batches": ("counter", "batches committed"),
     f"{PREFIX}.batch_seconds": ("timer", "time of one batch, read to commit"),
-    f"{PREFIX}.pause_seconds": ("timer", "time waited between batches, tagged reason=replica_lag|load|throttle"),
+    f"{PREFIX}.pause_seconds": ("timer", "time a pause lasted (sent when it ends), tagged reason=replica_lag|load"),
+    f"{PREFIX}.paused": (
+        "gauge",
+        "1 while the job pauses (sent every second of the pause, then 0), tagged reason=replica_lag|load",
+    ),
+    f"{PREFIX}.replica_lag_seconds": ("gauge", "each watched replica's lag at each check, tagged replica=<conn_id>"),
+    f"{PREFIX}.throttle_seconds": ("timer", "time the max_rows_per_second throttle waited (no pause)"),
     f"{PREFIX}.pacing_sleep_seconds": (
         "timer",
         "time the pacing controller slept because the source was loaded, tagged "
@@ -29,7 +35,7 @@ METRICS: dict[str, tuple[str, str]] = {
     f"{PREFIX}.rollback_rows": ("counter", "archived rows a rollback took back out of the warm table"),
 }
 
-PauseReason = Literal["replica_lag", "load", "throttle"]
+PauseReason = Literal["replica_lag", "load"]
 
 
 class JobMetrics:
@@ -69,6 +75,21 @@ class JobMetrics:
             self._stats().timing(
                 f"{PREFIX}.pause_seconds", dt.timedelta(seconds=seconds), tags=self.tags | {"reason": reason}
             )
+
+    def paused(self, reason: PauseReason, on: bool) -> None:
+        """The pause gauge: 1 at every check while ``reason`` holds the job, 0 once it goes on."""
+        self._stats().gauge(f"{PREFIX}.paused", 1 if on else 0, tags=self.tags | {"reason": reason})
+
+    def replica_lags(self, lags: dict[str, float | None] | None) -> None:
+        """Each watched replica's lag as the last check saw it (a replica that cannot tell sends nothing)."""
+        for replica, lag in (lags or {}).items():
+            if lag is not None:
+                self._stats().gauge(f"{PREFIX}.replica_lag_seconds", lag, tags=self.tags | {"replica": replica})
+
+    def throttled(self, seconds: float) -> None:
+        """A wait of the ``max_rows_per_second`` throttle: the job's own choice, no pause."""
+        if seconds > 0:
+            self._stats().timing(f"{PREFIX}.throttle_seconds", dt.timedelta(seconds=seconds), tags=self.tags)
 
     def pacing_sleep(self, reason: str, seconds: float) -> None:
         """A sleep of the pacing controller (pacing.py); no pause: kept out of ``pause_seconds``."""

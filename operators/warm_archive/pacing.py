@@ -1,8 +1,11 @@
 """What a table job waits for between two batches: its throttle, replica lag and source load, then its pacing.
 
 The copy and the verified delete call ``between_batches()`` where no transaction of theirs is
-open on the source, so a pause holds no lock there. Each pause shows in ``warm_status`` (the
-phase, the lag, why) and reaches the metrics as ``pause_seconds`` tagged with its reason.
+open on the source, so a pause holds no lock there. A pause (replica lag, source load) shows while
+it lasts: in ``warm_status`` (the phase, the lag, why, ``paused_s`` growing every second), as the
+gauges ``paused`` and ``replica_lag_seconds`` sent at every check, and as one task-log line when it
+starts and one when it ends; ``pause_seconds`` then says how long it lasted. A throttle wait is the
+job's own choice, no pause: it goes to ``throttled_s`` and ``throttle_seconds``.
 
 Pacing (``pacing: auto``, the default): a feedback controller on what the source says about its
 load (load_probe.py). After each batch (or verified-delete slice) the probe is sampled; while a
@@ -15,6 +18,7 @@ with the signal that raised ``k``), never to ``paused_s`` / ``pause_seconds``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -22,6 +26,8 @@ from warm_archive.load_probe import LoadProbe
 from warm_archive.metrics import JobMetrics
 from warm_archive.progress import Progress
 from warm_archive.replicas import LoadGuard
+
+log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0  # like pt-archiver's --check-interval: a lag query per batch would cost small batches
 PROBE_EVERY_S = 0.1  # the probe's three tiny statements at most this often (small delete slices)
@@ -61,6 +67,7 @@ class Pacer:
         self._started = time.monotonic()
         self._checked_at = float("-inf")
         self._phase_before: str | None = None
+        self._pause: tuple[str, float, float] | None = None  # (reason, started, last counted) while paused
 
     def start(self) -> None:
         self._started = self._worked_from = time.monotonic()
@@ -149,9 +156,8 @@ class Pacer:
             if self.probe is not None:
                 self.probe.idle(False)
         self._checked_at = time.monotonic()
-        for reason, seconds in waited.items():
+        for reason, seconds in waited.items():  # paused_s grew while it lasted (_report)
             self.metrics.pause(reason, seconds)  # type: ignore[arg-type]  # the guard's reasons
-            self.progress.add(paused_s=seconds)
             self._started += seconds  # no burst after a pause: the throttle counts copying time only
 
     def _throttle(self) -> None:
@@ -166,22 +172,56 @@ class Pacer:
             time.sleep(min(ahead, 0.5))
             ahead -= 0.5
         slept = time.monotonic() - t0
-        self.metrics.pause("throttle", slept)
-        self.progress.add(paused_s=slept)
+        self.metrics.throttled(slept)  # the job's own choice: no pause
+        self.progress.add(throttled_s=slept)
 
     def _report(self, phase: str | None, figures: dict) -> None:
-        """The guard's view into warm_status: a waiting phase while it waits, the job's own after."""
+        """The guard's view, at each of its checks (every second while it waits): warm_status's
+        waiting phase and growing ``paused_s``, the gauges, and a log line when a pause starts and ends."""
+        now = time.monotonic()
+        self.metrics.replica_lags(figures.get("replica_lag_s"))
+        why = "; ".join(figures.get("waiting_because") or []) or phase or ""
         if phase is not None:
-            if self._phase_before is None:
+            reason = "replica_lag" if phase == "waiting for replica" else "load"
+            if self._pause is None:
                 self._phase_before = self.progress.phase
+                self._pause = (reason, now, now)
+                log.info("pausing (%s): %s", reason, why)
+            else:
+                before, started, counted = self._pause
+                self.progress.add(paused_s=now - counted)
+                if before != reason:  # load gave way to replica lag (or back): one gauge at 1
+                    self.metrics.paused(before, False)  # type: ignore[arg-type]
+                    log.info("still paused, now (%s): %s", reason, why)
+                self._pause = (reason, started, now)
+            self.metrics.paused(reason, True)  # type: ignore[arg-type]
             self.progress.update(phase=phase, **figures)
         else:
             restore = {"phase": self._phase_before} if self._phase_before is not None else {}
+            if self._pause is not None:
+                reason, started, counted = self._pause
+                self.progress.add(paused_s=now - counted)
+                self.metrics.paused(reason, False)  # type: ignore[arg-type]
+                log.info("going on after a %.1f s pause (%s); now: %s", now - started, reason, _figures(figures))
+                self._pause = None
             self._phase_before = None
             self.progress.update(**restore, **figures)
 
     def close(self) -> None:
+        if self._pause is not None:  # stopped while paused: the gauge must not stay at 1
+            self.metrics.paused(self._pause[0], False)  # type: ignore[arg-type]
+            self._pause = None
         if self.guard is not None:
             self.guard.close()
         if self.probe is not None:
             self.probe.close()
+
+
+def _figures(figures: dict) -> str:
+    """What a check saw, for the task log: each replica's lag and the source's running statements."""
+    parts = [
+        f"{r} lag {'unknown' if v is None else f'{v:.1f} s'}" for r, v in (figures.get("replica_lag_s") or {}).items()
+    ]
+    if figures.get("threads_running") is not None:
+        parts.append(f"{figures['threads_running']} statements running on the source")
+    return ", ".join(parts) or "every limit met"

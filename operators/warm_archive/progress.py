@@ -56,7 +56,8 @@ class Progress:
         self.key_range: list | None = None
         self.dry_run_sql: list[dict] | None = None  # a dry run's recorded statements (dryrun.py)
         # Between batches (pacing.py): the pause so far and what the last load check saw.
-        self.paused_s = 0.0
+        self.paused_s = 0.0  # replica lag and source load: grows while a pause lasts
+        self.throttled_s = 0.0  # the max_rows_per_second throttle: the job's own choice, no pause
         self.replica_lag_s: dict[str, float | None] | None = None
         self.threads_running: int | None = None
         self.waiting_because: list[str] = []
@@ -164,6 +165,7 @@ class Progress:
                 "dry_run": self.dry_run,
                 "phase": self.phase,
                 "paused_s": round(self.paused_s, 1),
+                "throttled_s": round(self.throttled_s, 1),
                 "replica_lag_s": self.replica_lag_s,
                 "threads_running": self.threads_running,
                 "waiting_because": list(self.waiting_because),

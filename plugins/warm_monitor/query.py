@@ -480,7 +480,8 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
                 "replica_lag_s": _lags(st.get("replica_lag_s")),
                 "threads_running": _number(st.get("threads_running")),
                 "waiting_because": [str(w) for w in st.get("waiting_because") or [] if w],
-                "paused_s": _number(st.get("paused_s")),
+                "paused_s": _number(st.get("paused_s")),  # replica lag and load only, growing while paused
+                "throttled_s": _number(st.get("throttled_s")),
                 "source_status": src_status,
                 "rollback_status": sub_rb,
                 "error": st.get("error") or ("task failed (see its log)" if ti.state == "failed" else None),

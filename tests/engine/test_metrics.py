@@ -17,10 +17,13 @@ def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
     m.counted({"paused_s": 2.0})  # not a metric of its own: pauses go out as pause_seconds
     m.batch_time(0.25)
     m.pause("replica_lag", 1.5)
-    m.pause("throttle", 0.0)  # nothing waited: nothing sent
+    m.pause("load", 0.0)  # nothing waited: nothing sent
+    m.paused("replica_lag", True)
+    m.replica_lags({"hot_replica": 4.25, "unknown_replica": None})  # a replica that cannot tell: nothing
+    m.throttled(0.5)  # the throttle: no pause
     m.pacing_sleep("wal_waits", 0.75)  # the pacing controller's sleeps: apart from the pauses
     m.rollback_rows(700)
-    got = [parse(x) for x in statsd(9)]
+    got = [parse(x) for x in statsd(12)]
     tags = {"dag_id": "warm_orders", "task_id": "orders", "table": "public.orders"}
     by_name = {(n, t.get("reason")): (v, k) for n, t, v, k in got}
     assert by_name == {
@@ -31,6 +34,9 @@ def test_job_metrics_reach_statsd_with_names_values_and_tags(statsd):
         ("airflow.warm_archive.batches", None): (1, "c"),
         ("airflow.warm_archive.batch_seconds", None): (250, "ms"),
         ("airflow.warm_archive.pause_seconds", "replica_lag"): (1500, "ms"),
+        ("airflow.warm_archive.paused", "replica_lag"): (1, "g"),
+        ("airflow.warm_archive.replica_lag_seconds", None): (4.25, "g"),
+        ("airflow.warm_archive.throttle_seconds", None): (500, "ms"),
         ("airflow.warm_archive.pacing_sleep_seconds", "wal_waits"): (750, "ms"),
         ("airflow.warm_archive.rollback_rows", None): (700, "c"),
     }
@@ -70,6 +76,9 @@ def test_a_throttled_job_and_its_rollback_send_what_they_did(pair, statsd, strat
     assert got[("warm_archive.batches", None)][0] == batches
     assert got[("warm_archive.batch_seconds", None)][1] == batches  # one timing per batch
     assert got[("warm_archive.rollback_rows", None)][0] == archived
-    paused_ms = got[("warm_archive.pause_seconds", "throttle")][0]
-    assert paused_ms >= 500 and abs(paused_ms / 1000 - status["paused_s"]) < 0.2, (paused_ms, status)
+    throttled_ms = got[("warm_archive.throttle_seconds", None)][0]
+    assert throttled_ms >= 500 and abs(throttled_ms / 1000 - status["throttled_s"]) < 0.2, (throttled_ms, status)
+    # the throttle is the job's own choice, not a pause: no pause metric, no paused_s
+    assert not [k for k in got if k[0] in ("warm_archive.pause_seconds", "warm_archive.paused")], got
+    assert status["paused_s"] == 0, status
     assert ("warm_archive.rows_skipped", None) not in got and ("warm_archive.rows_kept_changed", None) not in got

@@ -5,6 +5,7 @@ that cannot vouch for its lag."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -259,7 +260,8 @@ class Watch:
         self.thread.join(120)
 
 
-def test_a_job_waits_while_its_mariadb_replica_stands_still_and_finishes_exact_after(my_pair, statsd):
+def test_a_job_waits_while_its_mariadb_replica_stands_still_and_finishes_exact_after(my_pair, statsd, caplog):
+    caplog.set_level(logging.INFO, logger="warm_archive.pacing")
     p = my_pair.connect("primary")
     cur = p.cursor()
     for db in ("lagjob", "lagwarm"):
@@ -284,6 +286,8 @@ def test_a_job_waits_while_its_mariadb_replica_stands_still_and_finishes_exact_a
     assert waiting["replica_lag_s"] == {"r_my_replica": None}
     assert "r_my_replica cannot vouch for its lag" in waiting["waiting_because"][0]
     assert held["phase"] == "waiting for replica" and held["rows_copied"] == 0  # the first batch waits too
+    # the pause shows while it lasts: paused_s grows during it (it used to arrive only at its end)
+    assert held["paused_s"] >= 1.5, held["paused_s"]
     done = w.result
     assert done["state"] == "success" and done["phase"] == "done" and done["waiting_because"] == []
     assert done["paused_s"] >= 2.5 and done["replica_lag_s"] == {"r_my_replica": 0.0}
@@ -295,6 +299,17 @@ def test_a_job_waits_while_its_mariadb_replica_stands_still_and_finishes_exact_a
     pauses = [parse_statsd(x) for x in statsd()]
     lag_ms = sum(v for name, tags, v, _ in pauses if name.endswith("pause_seconds") and tags["reason"] == "replica_lag")
     assert abs(lag_ms / 1000 - done["paused_s"]) < 0.3, (lag_ms, done["paused_s"])
+    # while paused, a gauge every second (1), then 0 once the job goes on; the lag gauge once it can tell
+    gauge = [
+        v for name, tags, v, _ in pauses if name.endswith("warm_archive.paused") and tags["reason"] == "replica_lag"
+    ]
+    assert gauge.count(1) >= 2 and gauge[-1] == 0, gauge
+    lags = [(tags["replica"], v) for name, tags, v, _ in pauses if name.endswith("replica_lag_seconds")]
+    assert ("r_my_replica", 0.0) in lags, lags
+    # and the task log says when the pause started and ended, with why
+    said = [r.getMessage() for r in caplog.records if r.name == "warm_archive.pacing"]
+    assert any(m.startswith("pausing (replica_lag): r_my_replica cannot vouch for its lag") for m in said), said
+    assert any(m.startswith("going on after a ") and "r_my_replica lag 0.0 s" in m for m in said), said
 
 
 def test_a_job_on_a_postgres_primary_waits_for_its_delayed_standby_batch_by_batch(pg_pair):

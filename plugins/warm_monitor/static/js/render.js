@@ -145,7 +145,8 @@ function phaseCell(s) {
     out.push(`<span data-chip="phase">${esc(label(s.phase))}</span>`);
     if (s.replica_lag_s && Object.keys(s.replica_lag_s).length) out.push(`<span class="chip" data-chip="lag" title="Replica lag the job last saw">lag ${esc(lagText(s.replica_lag_s))}</span>`);
   }
-  if (s.paused_s) out.push(`<span class="muted small" data-chip="paused">paused ${esc(fmtDuration(s.paused_s))} in all</span>`);
+  if (s.paused_s) out.push(`<span class="muted small" data-chip="paused" title="waited for replica lag or source load">paused ${esc(fmtDuration(s.paused_s))} in all</span>`);
+  if (s.throttled_s) out.push(`<span class="muted small" data-chip="throttled" title="waits of its max_rows_per_second throttle">throttled ${esc(fmtDuration(s.throttled_s))}</span>`);
   return `<td data-col="phase"><div class="phase-cell">${out.join("")}</div></td>`;
 }
 
