@@ -65,7 +65,7 @@ class TableJob:
         self.sessions = Sessions(
             self._connect, self.params.source_conn_id, self.params.target_conn_id, self.ctx.check_stop
         )
-        self.ledger = Ledger(self.sessions.warm, self.stats)
+        self.ledger = Ledger(self.sessions.warm, self.stats, self.params.target_table)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -143,8 +143,10 @@ class TableJob:
         if self.ctx.pacer is None:
             guard = LoadGuard(p.limits, self._connect, p.source_conn_id) if p.limits.active else None
             self.ctx.pacer = Pacer(p.max_rows_per_second, guard, self.progress, self.metrics, self.check_stop)
+        ledger = self.entered()[1]
+        ledger.check_location()  # an older version's ledger elsewhere: refused, dry run too
         if not p.dry_run:
-            self.entered()[1].ensure()
+            ledger.ensure()
         return self.plan
 
     # -- the copy -------------------------------------------------------------------------------
