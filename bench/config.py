@@ -4,8 +4,8 @@ Everything the benchmark creates is named ``bench_*`` so it never touches the ta
 other test suites use on the same servers (``test`` database, ``t_*``/``arch*``):
 - PostgreSQL: database ``bench_archive`` with schemas ``bench_src`` and ``bench_warm``; the
   engine's ledger lands in that database's ``public`` schema.
-- MariaDB: databases ``bench_src`` and ``bench_warm``; the ledger lands in ``bench_warm`` (the
-  connection's default database).
+- MariaDB: databases ``bench_src`` and ``bench_warm``; the ledger lands in ``bench_warm``, the warm
+  table's database (also the connection's default).
 """
 
 from __future__ import annotations

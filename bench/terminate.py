@@ -85,6 +85,9 @@ class PgSide:
         ).fetchone()[0]
 
 
+LEDGER_DB = "wa_term_warm"  # MariaDB: the ledger sits in the warm table's database (ledger.ledger_database)
+
+
 class MySide:
     name = "MariaDB->MariaDB"
     dag_id = "term_my"
@@ -107,17 +110,20 @@ class MySide:
             "INSERT INTO wa_term_src.orders SELECT seq, '2020-01-01' + INTERVAL seq MINUTE, REPEAT('x', 80) "
             f"FROM seq_1_to_{int(self.rows)}"
         )
-        cur.execute("SHOW TABLES FROM wa_term_src LIKE 'warm_archive_ledger'")
-        if cur.fetchone():
-            cur.execute("DELETE FROM wa_term_src.warm_archive_ledger WHERE dag_id = %s", (self.dag_id,))
+        # The ledger is beside the warm table (wa_term_warm); an older version kept it in the
+        # connection's default database (wa_term_src), where its rows would make a job refuse.
+        for db in (LEDGER_DB, "wa_term_src"):
+            cur.execute(f"SHOW TABLES FROM {db} LIKE 'warm_archive_ledger'")
+            if cur.fetchone():
+                cur.execute(f"DELETE FROM {db}.warm_archive_ledger WHERE dag_id = %s", (self.dag_id,))
 
     def batches(self, run_id: str) -> int:
         cur = self.c.cursor()
-        cur.execute("SHOW TABLES FROM wa_term_src LIKE 'warm_archive_ledger'")
+        cur.execute(f"SHOW TABLES FROM {LEDGER_DB} LIKE 'warm_archive_ledger'")
         if not cur.fetchone():
             return 0
         cur.execute(
-            "SELECT count(*) FROM wa_term_src.warm_archive_ledger WHERE dag_id = %s AND run_id = %s AND batch_no > 0",
+            f"SELECT count(*) FROM {LEDGER_DB}.warm_archive_ledger WHERE dag_id = %s AND run_id = %s AND batch_no > 0",
             (self.dag_id, run_id),
         )
         return int(cur.fetchone()[0])

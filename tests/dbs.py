@@ -109,8 +109,27 @@ class Engine:
     def count(self, table: str) -> int:
         return self.execute(f"SELECT COUNT(*) FROM {self.q(table)}").fetchone()[0]
 
-    def clear_ledger(self):
+    def ledger(self, target: str) -> str:
+        """The engine's ledger of warm table ``target`` (warm_archive.ledger.ledger_database): on
+        MariaDB in the table's own database, on PostgreSQL in the connection's database."""
+        db = target.split(".")[0] if self.kind == "my" and "." in target else None
+        return f"{db}.warm_archive_ledger" if db else "warm_archive_ledger"
+
+    def clear_ledger(self, *warm_dbs: str):
+        """Drop the ledger of the connection's database and, on MariaDB, those beside the warm
+        tables of ``warm_dbs`` (default: ``t_warm``, the engine tests' warm database)."""
         self.execute("DROP TABLE IF EXISTS warm_archive_ledger")
+        if self.kind == "my":
+            for db in warm_dbs or ("t_warm",):
+                self.execute(f"DROP TABLE IF EXISTS {self.q(db)}.warm_archive_ledger")
+
+    def ledger_exists(self, target: str) -> bool:
+        """Whether the ledger of warm table ``target`` exists where the engine keeps it."""
+        if self.kind == "pg":
+            return bool(self.execute("SELECT to_regclass('warm_archive_ledger')").fetchone()[0])
+        db = target.split(".")[0] if "." in target else None
+        sql = "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
+        return bool(self.execute(sql + "AND TABLE_NAME = 'warm_archive_ledger'", (db,)).fetchone()[0])
 
     def close(self):
         self.conn.close()

@@ -291,7 +291,7 @@ def first_batch(plan: JobPlan, sessions: Sessions, ctx: RunContext) -> list[dict
         ctx.metrics,
         stop_event=ctx.stop_event,
     )
-    ledger = _RecordingLedger(warm, stats)
+    ledger = _RecordingLedger(warm, stats, plan.target_table)
     try:
         if absent:
             rec.step = "create the warm table"

@@ -66,7 +66,7 @@ class TableJob:
         self.sessions = Sessions(
             self._connect, self.params.source_conn_id, self.params.target_conn_id, self.ctx.check_stop
         )
-        self.ledger = Ledger(self.sessions.warm, self.stats)
+        self.ledger = Ledger(self.sessions.warm, self.stats, self.params.target_table)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -157,8 +157,10 @@ class TableJob:
                 probe,
                 lim.pacing_max_sleep_ratio,
             )
+        ledger = self.entered()[1]
+        ledger.check_location()  # an older version's ledger elsewhere: refused, dry run too
         if not p.dry_run:
-            self.entered()[1].ensure()
+            ledger.ensure()
         return self.plan
 
     # -- the copy -------------------------------------------------------------------------------

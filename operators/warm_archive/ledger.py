@@ -8,6 +8,13 @@ The ledger's layout is versioned (docs/adr/0006-ledger-schema-version.md): the w
 ``warm_archive_schema`` table holds one row (component ``ledger``, version). ``Ledger.ensure()``
 creates the ledger at this code's version, stamps an unversioned ledger of the first layout as
 version 1, applies the upgrade steps of ``STEPS`` in order, and refuses a ledger newer than the code.
+
+Where (docs/adr/0001-ledger-in-the-warm-db.md, "Where in the warm DB"): on MariaDB/MySQL a schema is
+a database, so the ledger and its version table sit in the warm table's database: the one its
+qualified name (``db.table``) names, else the connection's default database. On PostgreSQL a
+connection is one database, which holds the warm table: the ledger is in it, unqualified (the
+search path's first schema). ``Ledger.check_location()`` refuses a job whose target has ledger rows
+that an older version wrote into the connection's default database instead.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from warm_archive.dialects import Dialect
+from warm_archive.dialects.base import split_table
 from warm_archive.errors import WarmArchiveError
 
 log = logging.getLogger(__name__)
@@ -72,6 +80,21 @@ class LedgerSchemaError(WarmArchiveError):
     """The warm DB's ledger has a layout this code must not write into (newer, or unknown)."""
 
 
+class LedgerLocationError(WarmArchiveError):
+    """The target's ledger rows are in the connection's default database, where an older version
+    put them, not in the warm table's database, where this code reads and writes them."""
+
+
+def ledger_database(warm: Dialect, target_table: str | None) -> str | None:
+    """The database that holds the ledger of a job writing ``target_table`` on ``warm``; None: the
+    connection's own (its default database on MariaDB/MySQL, its database on PostgreSQL).
+    On MariaDB/MySQL a schema IS a database: a qualified warm table's ledger sits beside it. On
+    PostgreSQL the connection's database already holds the warm table, whatever its schema."""
+    if warm.name != "mysql" or not target_table:
+        return None
+    return split_table(target_table)[0]
+
+
 class _Raced(Exception):
     """Another job moved the version while this one upgraded: look again."""
 
@@ -110,10 +133,71 @@ class Batch:
 
 
 class Ledger:
-    def __init__(self, warm: Dialect, stats):
+    def __init__(self, warm: Dialect, stats, target_table: str | None = None):
+        """The ledger of the jobs writing ``target_table`` on ``warm`` (None: the connection's own
+        database, as for an unqualified table)."""
         self.d = warm
         self.stats = stats
-        self.t = warm.table(TABLE)
+        self.target_table = target_table
+        self.database = ledger_database(warm, target_table)
+        self.name = f"{self.database}.{TABLE}" if self.database else TABLE  # for the dialect and catalog
+        self.schema_name = f"{self.database}.{SCHEMA_TABLE}" if self.database else SCHEMA_TABLE
+        self.t = warm.table(self.name)
+
+    def where(self) -> str:
+        """The ledger's place, in words (messages)."""
+        if self.database:
+            return f"{self.name} (the warm table's database) on connection {self.d.conn_id!r}"
+        return f"{TABLE} in the warm DB of connection {self.d.conn_id!r}"
+
+    def exists(self) -> bool:
+        return bool(self.d.columns(self.name))
+
+    # -- where it is ----------------------------------------------------------------------------
+    def check_location(self) -> None:
+        """Refuse (``LedgerLocationError``, nothing written) a job whose qualified MariaDB/MySQL
+        target has ledger rows in the connection's default database: an older version kept every
+        ledger there. Reading only the warm table's database would miss them, and a resume would
+        redo batches, a rollback skip them. The message names both places and how to move the rows."""
+        if not self.database:
+            return
+        cur = self.d.conn.cursor()
+        cur.execute(
+            "SELECT DATABASE(), COUNT(*) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            (TABLE,),
+        )
+        default, present = cur.fetchone()
+        self.d.conn.commit()
+        default = default.decode() if isinstance(default, bytes) else default
+        if default is None or default == self.database or not present:
+            return
+        old = f"{self.d.quote(default)}.{self.d.quote(TABLE)}"
+        cur.execute(f"SELECT COUNT(*) FROM {old} WHERE {self.d.quote('target_table')} = %s", (self.target_table,))
+        n = int(cur.fetchone()[0])
+        self.d.conn.commit()
+        if not n:
+            return
+        raise LedgerLocationError(self._moved_message(default, n))
+
+    def _moved_message(self, default: str, n: int) -> str:
+        q = self.d.quote
+        old_l, old_s = f"{q(default)}.{q(TABLE)}", f"{q(default)}.{q(SCHEMA_TABLE)}"
+        new_s = self.d.table(self.schema_name)
+        cols = self.d.cols(FIELDS)
+        target = self.target_table.replace("'", "''") if self.target_table else ""
+        return (
+            f"the ledger of {self.target_table} belongs in its database {self.database!r} "
+            f"({self.name}), but {n} ledger row(s) of {self.target_table} are in {default}.{TABLE}, "
+            f"the default database of connection {self.d.conn_id!r}, where an older warm_archive kept "
+            f"every ledger. Refusing to run from an incomplete ledger (a resume would redo batches, a "
+            f"rollback would miss them). Move those rows, in one transaction (both ledgers at schema "
+            f"version {current_version()}): CREATE TABLE IF NOT EXISTS {new_s} LIKE {old_s}; "
+            f"INSERT IGNORE INTO {new_s} SELECT * FROM {old_s}; "
+            f"CREATE TABLE IF NOT EXISTS {self.t} LIKE {old_l}; START TRANSACTION; "
+            f"INSERT INTO {self.t} ({cols}) SELECT {cols} FROM {old_l} WHERE {q('target_table')} = '{target}'; "
+            f"DELETE FROM {old_l} WHERE {q('target_table')} = '{target}'; COMMIT"
+        )
 
     # -- the layout and its version -------------------------------------------------------------
     def ensure(self):
@@ -143,11 +227,11 @@ class Ledger:
 
     def version(self) -> int | None:
         """The version stamped in the warm DB; None where none is (an empty or unversioned DB)."""
-        if not self.d.columns(SCHEMA_TABLE):
+        if not self.d.columns(self.schema_name):
             return None
         cur = self.d.conn.cursor()
         cur.execute(
-            f"SELECT {self.d.quote('version')} FROM {self.d.table(SCHEMA_TABLE)} "
+            f"SELECT {self.d.quote('version')} FROM {self.d.table(self.schema_name)} "
             f"WHERE {self.d.quote('component')} = {self.d.placeholder}",
             (COMPONENT,),
         )
@@ -159,19 +243,19 @@ class Ledger:
         want = current_version()
         # The columns first: a twin claims its stamp before it builds a layout (below), so a layout
         # seen here has its stamp visible by the time it is read.
-        names = tuple(c.name for c in self.d.columns(TABLE))
+        names = tuple(c.name for c in self.d.columns(self.name))
         stamped = self.version()
         if stamped is not None and stamped > want:  # before anything is written
             raise LedgerSchemaError(
-                f"the ledger ({TABLE}) in the warm DB of connection {self.d.conn_id!r} is at schema "
+                f"the ledger ({self.where()}) is at schema "
                 f"version {stamped}, newer than version {want}, the newest this worker's warm_archive "
                 f"knows; refusing to write into a layout it does not know: upgrade warm_archive on "
                 f"this worker"
             )
         if names and stamped is None and names != V1_NAMES:
             raise LedgerSchemaError(
-                f"the ledger ({TABLE}) in the warm DB of connection {self.d.conn_id!r} has no schema "
-                f"version ({SCHEMA_TABLE} holds none) and its columns {list(names)} are not those of "
+                f"the ledger ({self.where()}) has no schema "
+                f"version ({self.schema_name} holds none) and its columns {list(names)} are not those of "
                 f"version 1 {list(V1_NAMES)}; refusing to write into a layout this code does not know"
             )
         if stamped == want and names:
@@ -180,7 +264,7 @@ class Ledger:
         cur = self.d.conn.cursor()
         q = self.d.quote
         cur.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.d.table(SCHEMA_TABLE)} ("
+            f"CREATE TABLE IF NOT EXISTS {self.d.table(self.schema_name)} ("
             f"{q('component')} VARCHAR(64) NOT NULL PRIMARY KEY, {q('version')} INTEGER NOT NULL)"
         )
         self.d.conn.commit()
@@ -190,7 +274,7 @@ class Ledger:
             # first makes this insert a duplicate key: ensure() looks again and follows its stamp.
             stamped = 1 if names else 0
             cur.execute(
-                f"INSERT INTO {self.d.table(SCHEMA_TABLE)} ({q('component')}, {q('version')}) "
+                f"INSERT INTO {self.d.table(self.schema_name)} ({q('component')}, {q('version')}) "
                 f"VALUES ({self.d.placeholder}, {self.d.placeholder})",
                 (COMPONENT, stamped),
             )
@@ -221,7 +305,7 @@ class Ledger:
     def _advance(self, stamped: int, version: int) -> int:
         """Move the stamp from ``stamped`` to ``version``, unless a twin moved it first."""
         cur = self.d.conn.cursor()
-        t, q, ph = self.d.table(SCHEMA_TABLE), self.d.quote, self.d.placeholder
+        t, q, ph = self.d.table(self.schema_name), self.d.quote, self.d.placeholder
         cur.execute(
             f"UPDATE {t} SET {q('version')} = {ph} WHERE {q('component')} = {ph} AND {q('version')} = {ph}",
             (version, COMPONENT, stamped),
@@ -246,9 +330,9 @@ class Ledger:
         cur = self.d.conn.cursor()
         if self.d.name == "mysql":
             cur.execute(
-                "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+                "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
                 "AND TABLE_NAME = %s AND INDEX_NAME = %s",
-                (TABLE, name),
+                (self.database, TABLE, name),
             )
         elif self.d.name == "postgres":
             cur.execute("SELECT COUNT(to_regclass(%s))", (self.d.quote(name),))

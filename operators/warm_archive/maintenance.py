@@ -32,7 +32,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from warm_archive.contract import XCOM_KEY, MaintenanceAction, Strategy, signature_ok, signing_secret
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import WarmArchiveError
-from warm_archive.ledger import TABLE as LEDGER_TABLE
 from warm_archive.ledger import Batch
 from warm_archive.progress import Publisher
 from warm_archive.spec import explain
@@ -220,4 +219,8 @@ def _push(ti: Any, key: str, status: dict) -> None:
 
 
 def _ledger_exists(job: TableJob) -> bool:
-    return bool(job.warm.columns(LEDGER_TABLE))
+    """Whether the job's ledger exists where this code keeps it (beside the warm table); refused
+    if an older version left the target's rows elsewhere, so nothing reads "archived nothing"."""
+    ledger = job.entered()[1]
+    ledger.check_location()
+    return ledger.exists()

@@ -46,7 +46,7 @@ def dbs(airflow_db):
     my.drop("t_afw.orders")
     pg.schema("t_afw")
     pg.drop("t_afw.orders2")
-    my.clear_ledger()
+    my.clear_ledger("t_afw")
     pg.clear_ledger()
     yield pg, my
     pg.close()

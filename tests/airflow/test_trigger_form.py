@@ -71,7 +71,7 @@ def dbs(airflow_db):
     my.drop("t_tfw.orders")
     pg.schema("t_tfw")
     pg.drop("t_tfw.orders2")
-    my.clear_ledger()
+    my.clear_ledger("t_tfw")
     pg.clear_ledger()
     yield pg, my
     pg.close()

@@ -23,15 +23,8 @@ COLUMNS = ["id", "created_at", "amount", "status", "note", "flag", "payload"]
 
 
 def _ledger_exists(engine) -> bool:
-    name = "warm_archive_ledger"
-    if engine.name.startswith("pg"):
-        return engine.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
-    return bool(
-        engine.execute(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
-            (name,),
-        ).fetchone()[0]
-    )
+    """A ledger where a job on WARM would put it (MariaDB: t_warm), or in the connection's database."""
+    return engine.ledger_exists(WARM) or engine.ledger_exists("warm_archive_ledger")
 
 
 def _writes(status: dict) -> list[dict]:
@@ -124,7 +117,7 @@ def test_dry_run_changes_nothing_and_shows_the_real_runs_statements(pair, strate
         else:
             assert shape(text) in ran, (text, sorted(ran))
     lo, hi = pair.warm.execute(
-        "SELECT key_lo, key_hi FROM warm_archive_ledger WHERE run_id = %s AND batch_no = 1", (f"real_{strategy}",)
+        f"SELECT key_lo, key_hi FROM {pair.warm.ledger(WARM)} WHERE run_id = %s AND batch_no = 1", (f"real_{strategy}",)
     ).fetchone()
     assert (lo, hi) == (batch1["key_lo"], batch1["key_hi"])
 
@@ -140,7 +133,9 @@ def test_dry_run_over_a_filled_warm_table_reads_it_for_real(pair):
     assert not any(e["step"] == "create the warm table" for e in recorded)
     batch1 = _ledger_insert(status, 1)
     assert batch1["rows_inserted"] == 0  # every row of the batch is there already (on_conflict: skip)
-    n = pair.warm.execute("SELECT COUNT(*) FROM warm_archive_ledger WHERE run_id = %s", ("dry_after",)).fetchone()[0]
+    n = pair.warm.execute(
+        f"SELECT COUNT(*) FROM {pair.warm.ledger(WARM)} WHERE run_id = %s", ("dry_after",)
+    ).fetchone()[0]
     assert n == 0
 
 

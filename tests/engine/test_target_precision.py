@@ -64,13 +64,16 @@ class Side:
         return [tuple(r) for r in self.sql(f"SELECT * FROM {table} ORDER BY id")]
 
     def ledger_rows(self, run_id: str) -> int:
+        """Rows of ``run_id`` in the ledger of WARM (on MariaDB beside it, in t_warm)."""
+        schema = "current_schema()" if self.kind == "pg" else "'t_warm'"
         exists = self.sql(
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = "
-            "'warm_archive_ledger' AND table_schema = " + ("current_schema()" if self.kind == "pg" else "DATABASE()")
+            "'warm_archive_ledger' AND table_schema = " + schema
         )[0][0]
         if not exists:
             return 0
-        return self.sql("SELECT COUNT(*) FROM warm_archive_ledger WHERE run_id = %s", (run_id,))[0][0]
+        ledger = "warm_archive_ledger" if self.kind == "pg" else "t_warm.warm_archive_ledger"
+        return self.sql(f"SELECT COUNT(*) FROM {ledger} WHERE run_id = %s", (run_id,))[0][0]
 
     def close(self):
         self.conn.close()

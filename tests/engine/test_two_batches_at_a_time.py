@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.conftest import Pair
+from tests.engine.conftest import WARM, Pair
 from warm_archive.copying import overlaps_batches
 from warm_archive.engine import TableJob
 from warm_archive.errors import ConflictError
@@ -23,7 +23,8 @@ def spair(request, engines):
 
 def _ledger_batches(pair, run_id):
     cur = pair.warm.execute(
-        "SELECT batch_no FROM warm_archive_ledger WHERE run_id = %s AND batch_no > 0 ORDER BY batch_no", (run_id,)
+        f"SELECT batch_no FROM {pair.warm.ledger(WARM)} WHERE run_id = %s AND batch_no > 0 ORDER BY batch_no",
+        (run_id,),
     )
     return [r[0] for r in cur.fetchall()]
 
