@@ -22,8 +22,9 @@ from typing import TypeVar
 from warm_archive import conflicts, failpoints, transfer
 from warm_archive.context import RunContext
 from warm_archive.contract import OnConflict, Strategy
-from warm_archive.dberrors import connection_lost, db_message, retry_in_place
+from warm_archive.dberrors import connection_lost, data_or_statement_error, db_message, retry_in_place
 from warm_archive.dialects import Dialect
+from warm_archive.errors import WarmArchiveError
 from warm_archive.ledger import Ledger, now
 from warm_archive.plan import JobPlan
 from warm_archive.sessions import Sessions
@@ -245,6 +246,17 @@ class BatchCopy:
         holds matching rows, in a transaction of the source that stays open for the batch's copy
         (locked when ``move``); with its rows when they go through Python, and where the walk then
         stands. None: the walk is over."""
+        try:
+            return self._walk_to_keys(src, last)
+        except Exception as e:
+            # The where condition meets the rows here first (the plan reads only the key's ends): a
+            # value it cannot evaluate is the condition's fault, said as such, bounded (dberrors).
+            if self.ctx.stopped or not data_or_statement_error(e):
+                raise
+            src.conn.rollback()
+            raise WarmArchiveError(f"the where condition fails on {self.plan.source_table}: {db_message(e)}") from None
+
+    def _walk_to_keys(self, src: Dialect, last) -> tuple[Sequence[tuple], list | None, list] | None:
         plan, walk = self.plan, self.walk
         lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
         while True:

@@ -97,6 +97,13 @@ def connection_lost(e: BaseException) -> bool:
     return CONNECTION_LOST.matches(e)
 
 
+def data_or_statement_error(e: BaseException) -> bool:
+    """An error a statement raises from the data it reads or its own text (a value that does not
+    cast, a division by zero, an unknown column: PostgreSQL classes 22 and 42, the drivers'
+    ``DataError``/``ProgrammingError``): running it again cannot help."""
+    return any(_is(e, driver, base) for driver in ("psycopg", "MySQLdb") for base in ("DataError", "ProgrammingError"))
+
+
 def is_db_error(e: BaseException) -> bool:
     return type(e).__module__.split(".")[0] in ("psycopg", "MySQLdb", "sqlite3")
 

@@ -510,7 +510,7 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
         progress = round(sum(s["progress_pct"] for s in planned) / len(planned), 1)
     else:
         progress = 0.0
-    first_starts = [s["first_start"] for s in subtasks if s["first_start"]]
+    first_starts = [dt.datetime.fromisoformat(s["first_start"]) for s in subtasks if s["first_start"]]
     active = [s["active_s"] for s in subtasks if s["active_s"] is not None]
     errors = [f"{s['task_id']}: {s['error']}" for s in subtasks if s["error"]]
     strategies = [s["strategy"] for s in with_status if s["strategy"]]
@@ -526,7 +526,9 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
         "queued_at": _iso(row.queued_at),
         "duration_s": _duration(row.start_date, row.end_date),
         # Airflow's start and duration above restart with a Resume; these cover every try
-        "first_start": min(first_starts) if first_starts else _iso(row.start_date),
+        "first_start": _iso(min(starts))
+        if (starts := [*first_starts, *([row.start_date] if row.start_date else [])])
+        else None,
         "active_s": round(sum(active), 1) if active else None,
         "progress_pct": progress,
         # jobs that have not planned yet: progress_pct counts only the rows of the others

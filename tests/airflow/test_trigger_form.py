@@ -124,6 +124,9 @@ def test_the_form_has_a_field_per_run_conf_key_typed_as_run_conf_types_it(specs_
         "max_replica_lag_seconds",
         "on_replica_unreachable",
         "max_threads_running",
+        "pacing",
+        "pacing_latency_ratio",
+        "pacing_max_sleep_ratio",
     }
 
 
