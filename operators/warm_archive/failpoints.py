@@ -19,18 +19,20 @@ import signal
 import time
 from pathlib import Path
 
-_spec = os.environ.get("WARM_ARCHIVE_KILL_AT", "")
-_target: tuple[str, int] | None = None
-if _spec:
-    _name, _, _nth = _spec.partition(":")
-    _target = (_name, int(_nth or 1))
+
+def _point(variable: str) -> tuple[str, int] | None:
+    """``name[:nth]`` from the environment variable, as (point, nth reach)."""
+    spec = os.environ.get(variable, "")
+    if not spec:
+        return None
+    name, _, nth = spec.partition(":")
+    return name, int(nth or 1)
+
+
+_target = _point("WARM_ARCHIVE_KILL_AT")
 _only = os.environ.get("WARM_ARCHIVE_KILL_ONLY", "")
 _seen: dict[str, int] = {}
-_pause_spec = os.environ.get("WARM_ARCHIVE_PAUSE_AT", "")
-_pause: tuple[str, int] | None = None
-if _pause_spec:
-    _pname, _, _pnth = _pause_spec.partition(":")
-    _pause = (_pname, int(_pnth or 1))
+_pause = _point("WARM_ARCHIVE_PAUSE_AT")
 _pause_file = os.environ.get("WARM_ARCHIVE_PAUSE_FILE", "")
 PAUSE_MAX_S = 120.0
 

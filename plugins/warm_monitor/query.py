@@ -415,6 +415,7 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
     rollback_ids = json.loads(row.rollback_task_ids) if row.rollback_task_ids else None
     conf = row.conf if isinstance(row.conf, dict) else {}
     subtasks = []
+    first_starts: list[dt.datetime] = []  # each job's first start over every try
     now = dt.datetime.now(dt.UTC)
     for ti in sorted(tis, key=lambda t: (-(t.priority_weight or 0), t.task_id)):
         got = xcoms.get((row.id, ti.task_id), {})
@@ -444,6 +445,8 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
                 stale = False
         task_q = quote(ti.task_id, safe="")
         first_start, active_s = _tries_of(ti, (tries or {}).get((row.dag_id, row.run_id, ti.task_id), []), now)
+        if first_start is not None:
+            first_starts.append(first_start)
         moved = (rows_copied or 0) + (st.get("rows_skipped") or 0)
         subtasks.append(
             {
@@ -510,7 +513,6 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
         progress = round(sum(s["progress_pct"] for s in planned) / len(planned), 1)
     else:
         progress = 0.0
-    first_starts = [dt.datetime.fromisoformat(s["first_start"]) for s in subtasks if s["first_start"]]
     active = [s["active_s"] for s in subtasks if s["active_s"] is not None]
     errors = [f"{s['task_id']}: {s['error']}" for s in subtasks if s["error"]]
     strategies = [s["strategy"] for s in with_status if s["strategy"]]
