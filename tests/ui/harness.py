@@ -392,6 +392,25 @@ def pytest_runtest_makereport(item, call):
         af = item.funcargs.get("airflow")
         if af is not None:
             rep.sections.append(("api-server: the warm requests it served last", _served_warm_requests(af)))
+            rep.sections.append(("maintenance runs and the logs of those not successful", _maintenance_report(af)))
+
+
+def _maintenance_report(af: Airflow) -> str:
+    """Each warm DAG's maintenance runs, with the task log of any that did not succeed: what a
+    failed source deletion or rollback said, for a failure seen only in CI."""
+    out = []
+    for dag_id in ("ui_copy", "ui_orders", "ui_mixed", "ui_bulk"):
+        m = f"{dag_id}__maintenance"
+        try:
+            found = af.get(f"/api/v2/dags/{m}/dagRuns", params={"limit": 50}).json().get("dag_runs", [])
+            for r in found:
+                out.append(f"{m} {r['dag_run_id']}: {r['state']} (start {r.get('start_date')}, end {r.get('end_date')})")
+                if r["state"] != "success":
+                    log = af.get(f"/api/v2/dags/{m}/dagRuns/{r['dag_run_id']}/taskInstances/maintain/logs/1")
+                    out.append(log.text[-3000:])
+        except (requests.RequestException, ValueError, KeyError) as e:
+            out.append(f"{m}: cannot list its runs ({e!r})")
+    return "\n".join(out) or "(none)"
 
 
 _ACCESS_LINE = re.compile(
