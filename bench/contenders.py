@@ -37,7 +37,8 @@ class Contender:
     def dst(self) -> str:
         return self.pair[2:]
 
-    def argv(self, where: str, run_id: str, batch_size: int) -> list[str]:
+    def argv(self, where: str, run_id: str, batch_size: int, pacing: str = "auto") -> list[str]:
+        """The command of one run; ``pacing``: the table job's (its default, auto, or off)."""
         if self.family == "engine":
             params = dict(
                 dag_id="bench",
@@ -53,6 +54,8 @@ class Contender:
                 batch_size=batch_size,
                 on_conflict="skip",
             )
+            if pacing != "auto":
+                params["limits"] = {"pacing": pacing}
             return [PYTHON, "-m", "bench.job_engine", json.dumps(params)]
         if self.family == "gt":
             params = dict(

@@ -250,3 +250,52 @@ def settle(max_wait_s: float = 10.0) -> None:
             break
         time.sleep(0.5)
     time.sleep(0.5)
+
+
+# -- what the servers say a run cost them and left behind (the scale report) -------------------
+
+
+def wal_counters() -> tuple:
+    """PostgreSQL's WAL and checkpoint counters now (pg_stat_wal, pg_stat_bgwriter)."""
+    pg = pg_connect()
+    w = pg.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal").fetchone()
+    b = pg.execute(
+        "SELECT checkpoints_timed + checkpoints_req, buffers_backend, buffers_checkpoint FROM pg_stat_bgwriter"
+    ).fetchone()
+    return tuple(int(x) for x in (*w, *b))
+
+
+def wal_delta(before: tuple | None) -> dict | None:
+    """PostgreSQL's WAL written, full-page images, checkpoints and backend buffer writes since
+    ``before`` (the whole server's: the bench is its only writer)."""
+    if before is None:
+        return None
+    d = [y - x for x, y in zip(before, wal_counters(), strict=True)]
+    return dict(
+        zip(("records", "fpi", "bytes", "checkpoints", "buffers_backend", "buffers_checkpoint"), d, strict=True)
+    )
+
+
+def tables_left(src: str, dst: str) -> dict:
+    """The source and warm tables' sizes on disk after a run, and the dead rows it left in a
+    PostgreSQL table (its DELETE marks them; autovacuum, or the next reads of a page, reclaim
+    them), counted by ``pgstattuple``: exact, a read of the whole table, before anything else
+    reads it."""
+    out: dict = {}
+    for side, kind, table in (("source", src, SRC_TABLE), ("warm", dst, WARM_TABLE)):
+        if kind == "pg":
+            pg = pg_connect()
+            pg.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+            size, dead = pg.execute(
+                "SELECT pg_total_relation_size(%s::regclass), dead_tuple_count FROM pgstattuple(%s)", (table, table)
+            ).fetchone()
+            out[side] = {"mb": size / 1e6, "dead_rows": dead}
+        else:  # the table's file (file-per-table): InnoDB's TABLES figures are estimates it updates lazily
+            cur = my_connect().cursor()
+            cur.execute(
+                "SELECT file_size FROM information_schema.INNODB_SYS_TABLESPACES WHERE name = %s",
+                (table.replace(".", "/"),),
+            )
+            (size,) = cur.fetchone()
+            out[side] = {"mb": size / 1e6}
+    return out

@@ -62,6 +62,24 @@ def text(doc: dict) -> str:
     return _tail(doc, lines)
 
 
+def _server(srv: dict | None, slept: float | None) -> str:
+    """One run's cost to the servers and what it left: pacing sleep, WAL, sizes, dead rows."""
+    if not srv:
+        return "(no server figures)"
+    parts = [f"paced {slept or 0:.1f} s"]
+    w = srv.get("wal")
+    if w:
+        parts.append(
+            f"WAL {w['bytes'] / 1e6:,.0f} MB ({w['fpi']:,} full pages), {w['checkpoints']} checkpoint(s), "
+            f"{w['buffers_backend']:,} buffers written by backends"
+        )
+    for side in ("source", "warm"):
+        t = srv.get(side) or {}
+        extra = f", {t['dead_rows']:,} dead rows" if "dead_rows" in t else ""
+        parts.append(f"{side} {t.get('mb', 0):,.0f} MB{extra}")
+    return "; ".join(parts)
+
+
 def _tail(doc: dict, lines: list[str]) -> str:
     if doc["memory"]:
         lines += ["", "scale of the table job (copy_then_delete): peak RSS of the job process and rows/s:"]
@@ -73,6 +91,10 @@ def _tail(doc: dict, lines: list[str]) -> str:
                 f" {_fmt(m.get('rows_per_s_big'), 'rows_per_s'):>9} rows/s"
                 f"   RSS {_fmt(m['growth_pct'], 'pct')} %, rows/s {_fmt(m.get('rows_per_s_change_pct'), 'pct')} %"
             )
+            for size in ("small", "big"):
+                lines.append(
+                    f"    {m[f'rows_{size}']:>10,}: " + _server(m.get(f"server_{size}"), m.get(f"slept_s_{size}"))
+                )
     api = doc.get("api")
     if api:
         lines += [

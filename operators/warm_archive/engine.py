@@ -222,12 +222,25 @@ class TableJob:
         progress.update(key_range=copy.walk.key_range())
         if plan.strategy == Strategy.COPY_THEN_DELETE:
             delete_run(plan, sessions, ledger, self.ctx, retrying=retrying)
+        self._refresh_statistics(plan, progress.rows_copied, progress.rows_deleted)
         progress.update(
             state="success",
             phase="done",
             source_status=SourceStatus.RETAINED if plan.strategy == Strategy.COPY else SourceStatus.PROCESSED,
         )
         return progress.as_dict()
+
+    def _refresh_statistics(self, plan: JobPlan, copied: int, deleted: int) -> None:
+        """After a bulk change, the planner's statistics of each table it changed, so that the
+        application's next queries are not planned on counts from before the job (the session
+        decides if the change is big enough and if it is its job: ``Session.refresh_statistics``)."""
+        for session, table, changed in ((self.warm, plan.target_table, copied), (self.src, plan.source_table, deleted)):
+            if changed:
+                t0 = time.perf_counter()
+                done = session.refresh_statistics(table, changed)
+                if done:  # shown with the job's other statements
+                    self.stats.add(done, time.perf_counter() - t0)
+                    log.info("%s: %s rows changed", done, changed)
 
     # -- maintenance (docs/design.md §8); prepare() first ---------------------------------------
     def rollback(self) -> dict:

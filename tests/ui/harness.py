@@ -404,7 +404,9 @@ def _maintenance_report(af: Airflow) -> str:
         try:
             found = af.get(f"/api/v2/dags/{m}/dagRuns", params={"limit": 50}).json().get("dag_runs", [])
             for r in found:
-                out.append(f"{m} {r['dag_run_id']}: {r['state']} (start {r.get('start_date')}, end {r.get('end_date')})")
+                out.append(
+                    f"{m} {r['dag_run_id']}: {r['state']} (start {r.get('start_date')}, end {r.get('end_date')})"
+                )
                 if r["state"] != "success":
                     log = af.get(f"/api/v2/dags/{m}/dagRuns/{r['dag_run_id']}/taskInstances/maintain/logs/1")
                     out.append(log.text[-3000:])

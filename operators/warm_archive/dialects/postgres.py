@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 
+import psycopg
 from sqlalchemy.dialects import postgresql as sa_postgresql
 
 from warm_archive.dialects import catalog
@@ -15,6 +16,8 @@ from warm_archive.dialects.literals import PostgresLiterals
 from warm_archive.dialects.load import PostgresLoadSql
 from warm_archive.dialects.session import Session
 from warm_archive.typemap import Column
+
+STATISTICS_SHARE = 0.1  # autovacuum_analyze_scale_factor's default
 
 
 class PostgresDialect(PostgresKeyset, PostgresDigest, PostgresLiterals, PostgresLoadSql, DDL):
@@ -66,3 +69,27 @@ class PostgresSession(Session):
 
     def cancel(self) -> None:
         self.conn.cancel()
+
+    def refresh_statistics(self, table: str, changed: int) -> str | None:
+        """``ANALYZE`` once the job changed a tenth of the rows the statistics know of
+        (autovacuum's own default share): a sample, not a scan, under a lock that lets the
+        table's reads and writes go on. Autovacuum would do it too, but only at its next pass,
+        and meanwhile the application's queries are planned on counts from before the job. If
+        autovacuum or DDL holds the table, the job does not wait and leaves it to autovacuum."""
+        name = self.dialect.table(table)
+        cur = self.conn.cursor()
+        try:
+            cur.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (name,))
+            known = cur.fetchone()[0]
+            if known > 0 and changed < STATISTICS_SHARE * known:
+                self.conn.commit()
+                return None
+            cur.execute("SET LOCAL lock_timeout = '1s'")
+            cur.execute(f"ANALYZE {name}")
+            self.conn.commit()
+            return f"ANALYZE {name}"
+        except psycopg.errors.LockNotAvailable:
+            self.conn.rollback()
+            return None
+        finally:
+            cur.close()

@@ -66,6 +66,14 @@ class Session:
     def cancel(self) -> None:
         """Cancel the statement running on ``conn`` (called from another thread or a signal)."""
 
+    def refresh_statistics(self, table: str, changed: int) -> str | None:
+        """Bring the planner's statistics of ``table`` up to date after the job inserted or
+        deleted ``changed`` of its rows, as a DBA would after a bulk change; returns the
+        statement run, or None: the change was small, the server keeps them itself (InnoDB's
+        persistent statistics recount a table once a tenth of it changed), or doing it now
+        would mean waiting on another session."""
+        return None
+
     # -- catalog --------------------------------------------------------------------------------
     def columns(self, table: str) -> list[Column]:
         """The table's columns in order; empty when it does not exist."""
