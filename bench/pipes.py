@@ -69,20 +69,26 @@ def native_pipe(pair: str, where: str) -> str:
     raise ValueError(pair)
 
 
-def pgloader(where: str) -> str:
+# pgloader's settings in the bench; `python -m bench.pgloader_sweep` finds the fastest on a
+# machine, so that the job is compared with pgloader at its best (bench/HISTORY.md).
+PGLOADER_SETTINGS = {"workers": 4, "concurrency": 2, "batch rows": 25000, "prefetch rows": 50000}
+
+
+def pgloader(where: str, settings: dict | None = None) -> str:
     """pgloader MariaDB->PostgreSQL of the archived rows into the existing warm table, then the
-    DELETE; its command file and logs go under ``bench/results/pgloader``."""
+    DELETE; its command file and logs go under ``bench/results/pgloader``. ``settings``: its
+    ``WITH`` options (default ``PGLOADER_SETTINGS``)."""
     d = RESULTS / "pgloader"
     d.mkdir(parents=True, exist_ok=True)
     src_db, table = SRC_TABLE.split(".")
     warm_schema = WARM_TABLE.split(".")[0]
     load = d / "archive.load"
+    with_ = ", ".join(f"{k} = {v}" for k, v in (settings or PGLOADER_SETTINGS).items())
     load.write_text(
         f"""LOAD DATABASE
   FROM mysql://{MY_USER}@{MY_HOST}:{MY_PORT}/{src_db}
   INTO postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}?sslmode=disable
-WITH data only, workers = 4, concurrency = 2, batch rows = 25000, batch size = 64 MB,
-     prefetch rows = 50000, on error stop
+WITH data only, {with_}, batch size = 64 MB, on error stop
 SET PostgreSQL PARAMETERS client_encoding TO 'UTF8'
 MATERIALIZE VIEWS {VIEW} AS $$ SELECT * FROM {table} WHERE {where} $$
 INCLUDING ONLY TABLE NAMES MATCHING '{VIEW}'
