@@ -42,6 +42,8 @@ os.environ.update(
     # one-database path (INSERT ... SELECT) and must move rows between connections.
     AIRFLOW_CONN_T_PG2=f"postgresql://warm_other@127.0.0.1:{PG_PORT}/{PG_DB}",
     AIRFLOW_CONN_T_MY2=f"mysql://warm_other@127.0.0.1:{MY_PORT}/{MY_DB}",
+    # The same MariaDB database with LOAD DATA LOCAL allowed (Airflow's MySqlHook extra).
+    AIRFLOW_CONN_T_MY_LOAD=f"mysql://root@127.0.0.1:{MY_PORT}/{MY_DB}?local_infile=true",
 )
 from bench.deployment import warm_dags_folder  # noqa: E402 (after the environment is set)
 

@@ -17,7 +17,7 @@ from warm_archive.values import normalize_row
 PG_PORT = int(os.environ.get("WARM_TEST_PG_PORT", "5432"))  # tests/conftest.py
 MY_PORT = int(os.environ.get("WARM_TEST_MY_PORT", "3306"))
 PG_DSN = f"host=127.0.0.1 port={PG_PORT} user=root dbname=wa_engine"
-CONN_ID = {"pg": "T_PG", "my": "T_MY", "pg2": "T_PG2", "my2": "T_MY2"}
+CONN_ID = {"pg": "T_PG", "my": "T_MY", "pg2": "T_PG2", "my2": "T_MY2", "myload": "T_MY_LOAD"}
 COLUMNS = ["id", "created_at", "amount", "status", "note", "flag", "payload"]
 CUTOFF = dt.datetime(2025, 1, 1)
 
@@ -45,7 +45,8 @@ class Engine:
     """One engine's test database: run SQL, (re)create tables, read them back."""
 
     def __init__(self, kind: str):
-        """``pg``/``my``; ``pg2``/``my2``: the same database, reached by the engine as another user."""
+        """``pg``/``my``; ``pg2``/``my2``: the same database, reached by the engine as another user;
+        ``myload``: MariaDB's, through a connection that allows LOAD DATA LOCAL."""
         self.conn_id = CONN_ID[kind]
         self.name = kind
         self.kind = kind[:2]

@@ -28,5 +28,6 @@ def connect(conn_id: str) -> Dialect:
         reconnect=hook.get_conn,
         location=(session_cls.dialect_class.name, conn.host, conn.port, conn.schema, conn.login),
     )
+    s.use_extras(conn.extra_dejson)
     s.setup_session()
     return s

@@ -370,6 +370,7 @@ class BatchCopy:
                 len(plan.key),
                 skip,
                 self.stats,
+                load_data=plan.load_data,
             )
         elif rows is None and not skip:
             between_s, sparams = self._batch_rows(src, keys)

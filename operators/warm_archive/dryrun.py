@@ -44,7 +44,7 @@ MAX_STATEMENT = 2000  # characters of a statement shown (a multi-row INSERT of l
 MAX_PARAMS = 40  # bound values shown per statement
 MAX_VALUE = 200  # characters of one text value shown
 
-_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|MERGE|CREATE|ALTER|DROP|TRUNCATE|RENAME)\b", re.I)
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|MERGE|CREATE|ALTER|DROP|TRUNCATE|RENAME|LOAD)\b", re.I)
 _WITH_WRITE = re.compile(r"^\s*WITH\b.*\b(INSERT|UPDATE|DELETE)\b", re.I | re.S)
 _COPY_IN = re.compile(r"^\s*COPY\s+[^(].*\bFROM\s+STDIN\b", re.I | re.S)
 _SHOWN_READ = re.compile(r"^\s*(SELECT|WITH)\b", re.I)  # not the session's settings and snapshots

@@ -68,6 +68,7 @@ class JobPlan:
     same_types: bool  # same engine and identical column types on both sides
     same_db: bool  # hot and warm tables in one database: the one-transaction fast path (§4.7)
     passthrough: str | None  # SQL of one source row in the warm engine's text form (§4.7)
+    load_data: bool = False  # that form is LOAD DATA's, written with LOAD DATA LOCAL (MySQL target)
     max_statement_seconds: float = defaults.MAX_STATEMENT_S  # the walk's steps aim under it (walk.py)
     planned_hi: list | None = None  # the last key of the range the run walks (walk.key_ends)
 
@@ -167,7 +168,11 @@ def make_plan(
             typemap.check_target_holds(src_cols, warm_cols, src.name, warm.name, p.target_table)
     # Across PostgreSQL and MySQL: rows leave the source already in the text form the warm
     # engine ingests (COPY text lines / SQL literals), never decoded in Python (§4.7).
-    passthrough = src.passthrough_row(src_cols, warm) if src.name != warm.name else None
+    # LOAD DATA LOCAL where the warm connection allows it (not in a dry run, which records its
+    # writes instead of running them: it shows them as the INSERT of literals they stand for).
+    fast = src.name != warm.name and warm.load_local and not p.dry_run
+    load_data = src.load_data_row(src_cols, warm) if fast else None
+    passthrough = load_data or (src.passthrough_row(src_cols, warm) if src.name != warm.name else None)
     # Hot and warm tables in one database: a batch never leaves the server, and its rows,
     # its ledger row and (move) its source delete commit in ONE transaction.
     same_db = src.location is not None and src.location == warm.location and src.name in ("postgres", "mysql")
@@ -193,6 +198,7 @@ def make_plan(
         same_types=same_types,
         same_db=same_db,
         passthrough=passthrough,
+        load_data=load_data is not None,
     )
 
 

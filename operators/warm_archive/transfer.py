@@ -156,12 +156,14 @@ def passthrough(
     nkey: int,
     skip: set,
     stats,
+    load_data: bool = False,
 ) -> int:
     """Move rows that the source server already rendered in the target's text form.
 
     ``select_sql`` returns the key columns, then one string per row: a COPY text line for a
-    PostgreSQL target (PostgreSQL parses its own text form), a ``(v1,...)`` tuple of SQL literals
-    for a MySQL target. Python only concatenates; no value is decoded. Streams through a server-side
+    PostgreSQL target (PostgreSQL parses its own text form); for a MySQL target, a line of
+    ``LOAD DATA``'s text form where ``load_data`` (the warm connection allows LOAD DATA LOCAL),
+    else a ``(v1,...)`` tuple of SQL literals. Python only concatenates; no value is decoded. Streams through a server-side
     cursor a chunk at a time, so memory stays at one chunk. Rows whose key is in ``skip`` are left
     out. Returns the rows written."""
     cur = server_cursor(source)
@@ -222,6 +224,8 @@ def passthrough(
                         copy.write("\n".join(lines))
                         n += len(lines) - 1
             return n
+        if load_data:
+            return target.load_local_rows(table, columns, chunks(), stats)
         head = f"INSERT INTO {target.table(table)} ({target.cols(columns)}) VALUES "
         wcur = target.conn.cursor()
 

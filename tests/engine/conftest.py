@@ -23,7 +23,7 @@ _runs = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def engines():
-    e = {k: Engine(k) for k in ("pg", "my", "pg2", "my2")}
+    e = {k: Engine(k) for k in ("pg", "my", "pg2", "my2", "myload")}
     yield e
     for x in e.values():
         x.close()

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from warm_archive.engine import JobParams, TableJob
+from warm_archive.errors import WarmArchiveError
 from warm_archive.values import normalize_row
 
 SRC, WARM = "t_src.types", "t_warm.types"
@@ -136,7 +137,11 @@ def _run(src, warm, strategy="copy_then_delete", **kw):
 
 
 @pytest.mark.parametrize("strategy", ["copy_then_delete", "move"])
-@pytest.mark.parametrize("src_kind,warm_kind", [("my", "pg"), ("pg", "my")], ids=["my->pg", "pg->my"])
+@pytest.mark.parametrize(
+    "src_kind,warm_kind",
+    [("my", "pg"), ("pg", "my"), ("pg", "myload")],
+    ids=["my->pg", "pg->my", "pg->my LOAD DATA"],
+)
 def test_awkward_values_arrive_exactly_and_are_verified(engines, src_kind, warm_kind, strategy):
     src, warm = engines[src_kind], engines[warm_kind]
     _wipe(engines)
@@ -145,7 +150,8 @@ def test_awkward_values_arrive_exactly_and_are_verified(engines, src_kind, warm_
     status, job = _run(src, warm, strategy)
     assert job.plan.passthrough is not None  # the text path, not Python values
     sql = " ".join(s["statement"] for s in status["sql"])
-    assert ("COPY" in sql) if warm_kind == "pg" else ("VALUES (...)" in sql)
+    wrote = {"pg": "COPY", "my": "VALUES (...)", "myload": "LOAD DATA LOCAL INFILE '<pipe>'"}[warm_kind]
+    assert wrote in sql and job.plan.load_data == (warm_kind == "myload")
     assert status["rows_copied"] == 40 and status["rows_deleted"] == 40 and status["rows_changed"] == 0
     assert _read(warm, WARM) == {k: v for k, v in before.items() if k <= 40}
     assert _read(src, SRC) == {k: v for k, v in before.items() if k > 40}
@@ -227,6 +233,24 @@ def test_binary_and_time_columns(engines, src_kind, warm_kind):
     got = warm.execute(f"SELECT id, bin, t FROM {warm.q(WARM)} ORDER BY id").fetchall()
     assert [(r[0], None if r[1] is None else bytes(r[1]), r[2]) for r in got] == [(i, b, x) for i, b, _, x in vals[:20]]
     assert src.execute("SELECT COUNT(*) FROM t_src.types").fetchone()[0] == 10
+
+
+def test_a_row_mariadb_refuses_fails_its_batch_whole_under_load_data(engines):
+    """With LOAD DATA LOCAL, MariaDB turns a refused value into a warning and goes on; the job
+    treats any warning as the batch's failure: its rows and ledger entry are rolled back, the
+    source keeps them, and the error says why."""
+    src, warm = engines["pg"], engines["myload"]
+    _wipe(engines)
+    _make(src, rows())
+    src.execute("UPDATE t_src.types SET n = 'NaN' WHERE id = 12")  # no DECIMAL holds NaN
+    before = _read(src, SRC)
+    with pytest.raises(WarmArchiveError, match=r"LOAD DATA into t_warm\.types wrote .* warning"):
+        _run(src, warm, "move", run_id="pt_nan")
+    archived = _read(warm, WARM)
+    assert 12 not in archived and set(archived) == set(range(1, 8))  # the first batch (ids 1-7) only
+    left = _read(src, SRC)
+    assert set(left) == set(before) - set(archived) and left[12][4].is_nan()  # (NaN never equals NaN)
+    assert {k: v for k, v in left.items() if k != 12} == {k: v for k, v in before.items() if k not in archived | {12}}
 
 
 def test_mariadb_float_arrives_exactly():

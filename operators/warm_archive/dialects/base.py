@@ -47,6 +47,7 @@ class Dialect:
     serves_many = False
     server_version = 0  # PostgreSQL: server_version_num (e.g. 150004), set by the session
     no_backslash_escapes = False  # MySQL: the session's sql_mode has NO_BACKSLASH_ESCAPES
+    load_local = False  # MySQL: the connection may send LOAD DATA LOCAL (its extra ``local_infile``)
 
     # -- naming ---------------------------------------------------------------------------------
     def quote(self, ident: str) -> str:
@@ -152,6 +153,12 @@ class Dialect:
         raise NotImplementedError
 
     # -- text passthrough across engines (literals.py, used by transfer.passthrough) ------------
+    def load_data_row(self, cols: Sequence[Column], target: Dialect) -> str | None:
+        """SQL of one row as a line of ``LOAD DATA``'s default text form (tab-separated,
+        backslash-escaped, NULL as \\N) for a MySQL ``target``, or None where this engine
+        cannot render it."""
+        return None
+
     def passthrough_row(self, cols: Sequence[Column], target: Dialect) -> str | None:
         """SQL giving one row as one string in the form ``target`` ingests as text (a COPY text
         line for PostgreSQL, a ``(v1,v2,...)`` tuple of SQL literals for MySQL), built by this

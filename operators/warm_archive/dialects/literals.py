@@ -2,7 +2,8 @@
 
 PostgreSQL renders each value as a MySQL literal (quotes doubled, backslashes doubled unless the
 target session has NO_BACKSLASH_ESCAPES, bytes as X'..'), exactly what mysqlclient's
-``executemany`` does client-side; MySQL renders each row as a PostgreSQL COPY text line.
+``executemany`` does client-side, or, where the warm connection allows ``LOAD DATA LOCAL``, each
+row as a line of its text form; MySQL renders each row as a PostgreSQL COPY text line.
 """
 
 from __future__ import annotations
@@ -35,6 +36,36 @@ class PostgresLiterals(Dialect):
         if None in parts:
             return None
         return "'(' || " + " || ',' || ".join(cast(list[str], parts)) + " || ')'"
+
+    def load_data_row(self, cols: Sequence[Column], target: Dialect) -> str | None:
+        """A line ``LOAD DATA`` reads with its defaults, whatever the target's sql_mode: fields
+        joined by tabs; backslash, tab, newline and CR escaped; NULL as \\N. Bytes have no
+        place in a UTF-8 text stream: a table with a bytes column goes as SQL literals."""
+        if target.name != "mysql":
+            return None
+        parts = [self._load_data_field(c) for c in cols]
+        if None in parts:
+            return None
+        return " || chr(9) || ".join(cast(list[str], parts))
+
+    def _load_data_field(self, col: Column) -> str | None:
+        q, kind = self.quote(col.name), col.canonical[0]
+        null = "chr(92) || 'N'"
+        if kind in ("smallint", "int", "bigint", "decimal", "numeric", "real", "double"):
+            return f"COALESCE({q}::text, {null})"  # NaN/Infinity: refused by MySQL, so the batch fails
+        if kind == "bool":
+            return f"CASE WHEN {q} THEN '1' WHEN NOT {q} THEN '0' ELSE {null} END"
+        if kind in TIMESTAMP_KINDS:
+            return f"COALESCE({self._ts_text(q, kind)}, {null})"
+        if kind in ("varchar", "char", "text", "json", "uuid", "time"):
+            s = f"{q}::text"
+            escaped = s
+            for code, letter in ((92, "chr(92)"), (9, "'t'"), (10, "'n'"), (13, "'r'")):
+                escaped = f"replace({escaped}, chr({code}), chr(92) || {letter})"
+            # four string scans are far cheaper than four copies of every text; few need them
+            needs = " + ".join(f"strpos({s}, chr({code}))" for code in (92, 9, 10, 13))
+            return f"COALESCE(CASE WHEN {needs} > 0 THEN {escaped} ELSE {s} END, {null})"
+        return None
 
     # Timestamps leave as their ISO text (the session's DateStyle; timestamptz in UTC, without an
     # offset): 'YYYY-MM-DD HH:MM:SS[.ffffff]', which MySQL reads exactly, for a third less

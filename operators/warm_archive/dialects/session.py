@@ -8,7 +8,7 @@ text comes from ``self.dialect``; the engine code calls it on the session (``src
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -48,6 +48,9 @@ class Session:
     # -- settings and transactions --------------------------------------------------------------
     def setup_session(self) -> None:
         """UTC everywhere, so timestamps cross engines unchanged."""
+
+    def use_extras(self, extra: Mapping[str, Any]) -> None:
+        """Take what the Airflow connection's extras say about this server (``connections``)."""
 
     def begin_snapshot(self) -> None:
         """Start a transaction whose reads see one consistent snapshot."""
