@@ -321,7 +321,9 @@ class BatchCopy:
         cur.close()
         return keys
 
-    def _keyset_select(self, d: Dialect, last: Sequence | None, hi: Sequence, columns: Sequence[str]) -> tuple[str, list]:
+    def _keyset_select(
+        self, d: Dialect, last: Sequence | None, hi: Sequence, columns: Sequence[str]
+    ) -> tuple[str, list]:
         """(SQL, params) reading ``columns`` of the next batch's matching rows after ``last`` up to
         ``hi`` (one step of the walk), in key order (without a locking clause)."""
         plan = self.plan

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from functools import partial
+from typing import Any, ParamSpec, TypeVar, cast
 
 from warm_archive import failpoints, transfer
 from warm_archive.context import RunContext
@@ -31,18 +33,34 @@ CHUNK = 20000  # keys per statement (dense integer keys become a few BETWEEN ran
 VERIFY_CHUNK = 5000  # rows per side held in memory while comparing across connections
 HASH_CHUNK = 2500  # keys per slice when comparing digests (a key and a 32-char digest per row)
 
+P = ParamSpec("P")
+T = TypeVar("T")
+# Per column across engines: (source SQL, warm SQL, is free text, has no size bound) of its
+# canonical text, or None where the value is compared in Python (``canon_plan``).
+Canon = list[tuple[str, str, bool, bool] | None]
+# A slice's rows: row key (as the slice's key function makes it) -> its content (a digest, or the
+# row's values as the driver returned them: any type).
+Contents = dict[Any, Any]
+# A slice's rows in one read: (side: 0 source, 1 warm; keys; condition; lock; read by range).
+SliceReader = Callable[[Dialect, int, Sequence[tuple], str | None, bool, bool], Contents]
+# What the warm side of a slice answers: its digests in one string (``DigestBlob``), its count and
+# digest (``SliceDigest``), or its rows.
+WarmSide = bytes | tuple | Contents
+# (deleted, keys missing from the warm table, keys whose contents differ) of a slice or a batch.
+Judged = tuple[int, list, list]
+
 
 def _slice(
     d: Dialect,
     table: str,
     plan: JobPlan,
     stats: SqlStats,
-    part,
+    part: Sequence[tuple],
     content: str,
-    where_sql=None,
-    lock=False,
-    by_range=True,
-) -> list:
+    where_sql: str | None = None,
+    lock: bool = False,
+    by_range: bool = True,
+) -> Sequence[Any]:
     """Rows (key columns, then ``content``) of ``table`` for the keys of ``part`` that match
     ``where_sql``, locked when ``lock``: read by the part's key range (a slice of the batch's key
     order, dense) or, ``by_range`` False, by exactly its keys (a few scattered rows)."""
@@ -68,25 +86,25 @@ def _values(
     table: str,
     plan: JobPlan,
     stats: SqlStats,
-    part,
-    use_hash=False,
-    where_sql=None,
-    lock=False,
-    by_range=True,
-) -> dict:
+    part: Sequence[tuple],
+    use_hash: bool = False,
+    where_sql: str | None = None,
+    lock: bool = False,
+    by_range: bool = True,
+) -> Contents:
     """key -> comparable content of the rows of ``part``: the server's row digest (same engine and
     column types), the raw values (one driver returns equal rows as equal tuples), or across engines
     the values in one normalised form."""
     raw = plan.same_types
     content = d.row_hash(plan.columns) if use_hash else d.cols(plan.columns)
     n = len(plan.key)
-    out = {}
+    out: Contents = {}
     for r in _slice(d, table, plan, stats, part, content, where_sql, lock, by_range):
         out[normalize_key(r[:n])] = r[n] if use_hash else tuple(r[n:]) if raw else normalize_row(r[n:])
     return out
 
 
-_FAMILY = {
+_FAMILY: dict[str, str] = {
     "smallint": "num",
     "int": "num",
     "bigint": "num",
@@ -105,13 +123,13 @@ _FAMILY = {
 }
 
 
-def canon_plan(plan: JobPlan, src: Dialect, warm: Dialect) -> list | None:
+def canon_plan(plan: JobPlan, src: Dialect, warm: Dialect) -> Canon | None:
     """Across engines: per column, (source SQL, warm SQL, is free text, has no size bound) of its
     canonical text, or None when the value is compared in Python (floats, times, columns whose two
     types are not of one family). None as a whole when either side cannot hash."""
     if not plan.warm_cols or src.name not in ("postgres", "mysql") or warm.name not in ("postgres", "mysql"):
         return None
-    canon = []
+    canon: Canon = []
     for sc, wc in zip(plan.src_cols, plan.warm_cols):
         a, b = src.canon_expr(sc), warm.canon_expr(wc)
         family = _FAMILY.get(sc.canonical[0], "?")
@@ -122,7 +140,7 @@ def canon_plan(plan: JobPlan, src: Dialect, warm: Dialect) -> list | None:
     return canon
 
 
-def _key_fn(n: int):
+def _key_fn(n: int) -> Callable[[Sequence[Any]], Any]:
     """The dict key of a row whose first ``n`` values are its key: for a one-column key the bare
     value (no tuple per row), normalised unless it is an int or a str; else the normalised key
     tuple. Bare on both sides, a MariaDB BIGINT UNSIGNED key (an int) finds its PostgreSQL
@@ -137,13 +155,13 @@ def _digests(
     table: str,
     plan: JobPlan,
     stats: SqlStats,
-    part,
-    canon: list,
+    part: Sequence[tuple],
+    canon: Canon,
     side: int,
-    where_sql=None,
-    lock=False,
-    by_range=True,
-) -> dict:
+    where_sql: str | None = None,
+    lock: bool = False,
+    by_range: bool = True,
+) -> Contents:
     """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
     normalised values)."""
     items = [(pl[side], *pl[2:]) for pl in canon if pl]
@@ -180,21 +198,22 @@ class _Slices:
         sessions: Sessions,
         ctx: RunContext,
         chunk: int,
-        read,
-        key,
+        read: SliceReader,
+        key: Callable[[Sequence[Any]], Any],
         where_sql: str,
         by_range: bool = True,
         blob: DigestBlob | None = None,
         sums: SliceDigest | None = None,
-    ):
+    ) -> None:
         self.plan, self.sessions, self.ctx = plan, sessions, ctx
         self.chunk, self.read, self.key = chunk, read, key
         self.where_sql, self.by_range, self.blob, self.sums = where_sql, by_range, blob, sums
         self.whole_slice = blob or sums  # reads a dense slice's warm rows as one value
-        self._running: dict[int, tuple] = {}  # lane -> (slice number, its future)
-        self._ahead: dict[int, Future] = {}  # slice number -> its warm read
+        self._running: dict[int, tuple[int, Future[Judged]]] = {}  # lane -> (slice number, its future)
+        self._ahead: dict[int, Future[WarmSide]] = {}  # slice number -> its warm read
+        self._warm_pools: list[Executor] = []
 
-    def run(self, key_lists: Iterable[Sequence[tuple]], batch_done) -> None:
+    def run(self, key_lists: Iterable[Sequence[tuple]], batch_done: Callable[[int, Judged], None]) -> None:
         """Delete the rows of each key list whose source content equals the warm one;
         ``batch_done(i, (deleted, kept: missing from the warm table, differ: contents differ))``
         runs in this thread, in list order, once the last slice of list ``i`` committed (an
@@ -207,9 +226,11 @@ class _Slices:
             for i, keys in enumerate(key_lists)
             for j in range(0, len(keys), chunk)
         )
-        pending: dict[int, tuple] = {}  # slice number -> (list index, keys, last of its list)
+        pending: dict[
+            int, tuple[int, Sequence[tuple], bool]
+        ] = {}  # slice number -> (list index, keys, last of its list)
 
-        def pull(n) -> bool:
+        def pull(n: int) -> bool:
             if n not in pending and (nxt := next(slices, None)) is not None:
                 pending[n] = nxt
             return n in pending
@@ -223,12 +244,13 @@ class _Slices:
         # One thread per warm connection: each connection reads its slices in order, one at a
         # time. Where a connection belongs to the thread that opened it (SQLite), all runs inline.
         threads = sessions.src.serves_many and sessions.warm.serves_many
-        self._warm_pools = warm_pools = [ThreadPoolExecutor(1) if threads else _Inline() for _ in warms]
-        lane_pool = ThreadPoolExecutor(len(lanes)) if threads else _Inline()
+        warm_pools: list[Executor] = [ThreadPoolExecutor(1) if threads else _Inline() for _ in warms]
+        self._warm_pools = warm_pools
+        lane_pool: Executor = ThreadPoolExecutor(len(lanes)) if threads else _Inline()
         running, ahead = self._running, self._ahead
-        results: dict[int, tuple[int, list, list]] = {}
+        results: dict[int, Judged] = {}
 
-        def warm_side(n, part, by_row=False):  # read-only: its transaction ends right away
+        def warm_side(n: int, part: Sequence[tuple], by_row: bool = False) -> WarmSide:  # read-only: ends at once
             warm = warms[n % len(warms)]
             try:
                 whole = None if by_row or self.whole_slice is None else self.whole_slice.warm(warm, part)
@@ -236,10 +258,10 @@ class _Slices:
             finally:
                 warm.conn.commit()
 
-        def read_ahead(n, part, by_row=False) -> Future:
+        def read_ahead(n: int, part: Sequence[tuple], by_row: bool = False) -> Future[WarmSide]:
             return warm_pools[n % len(warms)].submit(warm_side, n, part, by_row)
 
-        def collect(n, future):
+        def collect(n: int, future: Future[Judged]) -> None:
             i, _, last = pending.pop(n)
             deleted, kept, differ = future.result()
             d0, k0, f0 = results.pop(i, (0, [], []))
@@ -268,7 +290,7 @@ class _Slices:
                         lanes[lane],
                         part,
                         ahead.pop(n),
-                        lambda m=n, part=part: read_ahead(m, part, True),
+                        partial(read_ahead, n, part, True),
                     ),
                 )
                 n += 1
@@ -281,29 +303,36 @@ class _Slices:
 
     def drain(self) -> None:
         """Wait until no slice reads or deletes: every connection of the pipeline is free."""
-        wait([f for _, f in self._running.values()] + list(self._ahead.values()))
+        wait([f for _, f in self._running.values()])
+        wait(list(self._ahead.values()))
 
-    def on_warm(self, fn):
+    def on_warm(self, fn: Callable[[], T]) -> T:
         """``fn()`` on the first warm connection (the job's own), between its reads."""
         return self._warm_pools[0].submit(fn).result()
 
-    def _by_range(self, part) -> bool:
+    def _by_range(self, part: Sequence[tuple]) -> bool:
         """Read the slice by its key range only where that range holds few other keys (a dense
         slice of integer keys): with sparse matches the archived keys lie far apart, and a range
         read would scan every row between them. Else by exactly its keys: index lookups, as many
         as the slice has keys, whatever the condition (docs/design.md §4.9)."""
         return self.by_range and dense_enough(self.plan, part)
 
-    def _source_side(self, d, part, warm_future, rerun_by_row):
+    def _source_side(
+        self,
+        d: Dialect,
+        part: Sequence[tuple],
+        warm_future: Future[WarmSide],
+        rerun_by_row: Callable[[], Future[WarmSide]],
+    ) -> Judged:
         plan, stats, blob, sums = self.plan, self.ctx.stats, self.blob, self.sums
         with _rolled_back_on_error(d):
             d.begin_row_locks()
-            if blob is not None and (digests := warm_future.result()).__class__ is bytes:
+            if blob is not None and type(digests := warm_future.result()) is bytes:
                 deleted, left = blob.delete(d, part, digests)
                 failpoints.reach("during_delete_phase")
                 d.conn.commit()
                 return deleted, [], left  # the warm table holds every key: what is left differs
-            if sums is not None and (whole := warm_future.result()).__class__ is tuple:
+            if sums is not None and type(whole := warm_future.result()) is tuple:
                 if sums.source(d, part) == whole:  # every key there, locked, and equal
                     failpoints.reach("during_delete_phase")
                     deleted = transfer.delete_keys(d, plan.source_table, plan.key, part, stats)
@@ -311,8 +340,10 @@ class _Slices:
                     return deleted, [], []
                 warm_future = rerun_by_row()
             src_rows = self.read(d, 0, part, self.where_sql, True, self._by_range(part))
-            warm_rows = warm_future.result()
-            verified, kept, differ = [], [], []
+            warm_rows = cast(Contents, warm_future.result())  # a row read: a whole slice's answer returned above
+            verified: list[tuple] = []
+            kept: list[tuple] = []
+            differ: list[tuple] = []
             for k in part:
                 kk = self.key(k)
                 s = src_rows.get(kk)
@@ -335,7 +366,7 @@ class _Slices:
 DENSE = 2  # a slice read by its key range spans at most this many integers per key
 
 
-def dense_enough(plan: JobPlan, part) -> bool:
+def dense_enough(plan: JobPlan, part: Sequence[tuple]) -> bool:
     """Do the keys of ``part`` (in key order) fill their integer range closely enough to read
     it by range: at most ``DENSE`` times as many integers as keys?"""
     if not (plan.int_key and part):
@@ -343,7 +374,7 @@ def dense_enough(plan: JobPlan, part) -> bool:
     return int(part[-1][0]) - int(part[0][0]) + 1 <= DENSE * len(part)
 
 
-def _dense_slice_row(stats: SqlStats, d: Dialect, sql: str, part) -> tuple | None:
+def _dense_slice_row(stats: SqlStats, d: Dialect, sql: str, part: Sequence[tuple]) -> tuple | None:
     """The one row ``sql`` returns for a slice whose keys are one run of consecutive integers
     (bound to its first and last key); None, unread, for a slice with gaps."""
     runs = int_runs(part)
@@ -357,7 +388,7 @@ def _dense_slice_row(stats: SqlStats, d: Dialect, sql: str, part) -> tuple | Non
 
 
 @contextmanager
-def _rolled_back_on_error(d):
+def _rolled_back_on_error(d: Dialect) -> Iterator[None]:
     """Roll back ``d``'s transaction when the block fails; the block's own error is raised."""
     try:
         yield
@@ -369,18 +400,18 @@ def _rolled_back_on_error(d):
         raise
 
 
-class _Inline:
+class _Inline(Executor):
     """An executor that runs each task at once in the calling thread."""
 
-    def submit(self, fn, *args) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
         try:
-            future.set_result(fn(*args))
+            future.set_result(fn(*args, **kwargs))
         except BaseException as e:  # noqa: BLE001 - handed to whoever asks for the result
             future.set_exception(e)
         return future
 
-    def shutdown(self, **_):
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         pass
 
 
@@ -399,7 +430,7 @@ class DigestBlob:
 
     @classmethod
     def for_job(
-        cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list, where_sql: str
+        cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: Canon, where_sql: str
     ) -> DigestBlob | None:
         """Where the source can judge rows by position and the warm side can aggregate, every
         column is in the digest (none compared in Python) and the key is one integer column."""
@@ -407,8 +438,8 @@ class DigestBlob:
             return None
         ks, kw = src.quote(plan.key[0]), warm.quote(plan.key[0])
         t, ph = src.table(plan.source_table), src.placeholder
-        agg = warm.digest_blob(warm.canon_hash([(pl[1], *pl[2:]) for pl in canon]), kw)
-        judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], *pl[2:]) for pl in canon]), ph)
+        agg = warm.digest_blob(warm.canon_hash([(pl[1], *pl[2:]) for pl in canon if pl]), kw)
+        judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], *pl[2:]) for pl in canon if pl]), ph)
         if agg is None or judge is None:
             return None
         in_slice = f"{ks} >= {ph} AND {ks} <= {ph} AND ({src.escape_percent(where_sql)})"
@@ -420,7 +451,7 @@ class DigestBlob:
             f"SELECT {ks} FROM {t} WHERE {in_slice}",
         )
 
-    def warm(self, d, part) -> bytes | None:
+    def warm(self, d: Dialect, part: Sequence[tuple]) -> bytes | None:
         """The slice's warm digests, or None when the slice has gaps or the warm table lacks some
         of its keys (then the slice is compared row by row)."""
         row = _dense_slice_row(self.stats, d, self.warm_sql, part)
@@ -431,7 +462,7 @@ class DigestBlob:
             return None
         return bytes(digests)
 
-    def delete(self, d, part, digests: bytes) -> tuple[int, list]:
+    def delete(self, d: Dialect, part: Sequence[tuple], digests: bytes) -> tuple[int, list]:
         """Delete the slice's equal rows; (deleted, the keys of the rows still there)."""
         lo, hi = part[0][0], part[-1][0]
         cur = d.conn.cursor()
@@ -462,13 +493,13 @@ class SliceDigest:
 
     @classmethod
     def for_job(
-        cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list, where_sql: str
+        cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: Canon, where_sql: str
     ) -> SliceDigest | None:
         if not (plan.int_key and all(canon)):
             return None
         ks, kw = src.quote(plan.key[0]), warm.quote(plan.key[0])
         text = {
-            d: d.text_agg(d.canon_text([(pl[side], *pl[2:]) for pl in canon], cls.LONG), k)
+            d: d.text_agg(d.canon_text([(pl[side], *pl[2:]) for pl in canon if pl], cls.LONG), k)
             for d, side, k in ((src, 0, ks), (warm, 1, kw))
         }
         # the warm text's length tells whether the source's (equal) text fits a MySQL GROUP_CONCAT
@@ -481,7 +512,7 @@ class SliceDigest:
             f"{src.for_update()}",
         )
 
-    def warm(self, d, part) -> tuple | None:
+    def warm(self, d: Dialect, part: Sequence[tuple]) -> tuple | None:
         """(count, digest) of the slice's warm rows, or None when the slice has gaps, the warm
         table lacks some of its keys or the text is too long (then it is compared row by row)."""
         row = _dense_slice_row(self.stats, d, self.warm_sql, part)
@@ -489,7 +520,7 @@ class SliceDigest:
             return None
         return row[0], row[1]
 
-    def source(self, d, part) -> tuple:
+    def source(self, d: Dialect, part: Sequence[tuple]) -> tuple:
         """(count, digest) of the rows of a slice ``warm`` found dense that still match the
         condition, locked."""
         cur = d.conn.cursor()
@@ -499,7 +530,7 @@ class SliceDigest:
         return tuple(row)
 
 
-def _hashed_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, canon: list, where_sql: str) -> _Slices:
+def _hashed_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, canon: Canon, where_sql: str) -> _Slices:
     """Across engines: each server digests a canonical text of its rows (both at the same time)."""
     src, warm, stats = sessions.src, sessions.warm, ctx.stats
     blob = DigestBlob.for_job(plan, src, warm, stats, canon, where_sql)
@@ -542,13 +573,13 @@ def _delete_by_values(
     plan: JobPlan,
     sessions: Sessions,
     ctx: RunContext,
-    keys: list[tuple],
+    keys: Sequence[tuple],
     where_sql: str,
     use_hash: bool,
     by_range: bool = True,
-) -> tuple[int, list, list]:
+) -> Judged:
     """(deleted, missing from the warm table, changed) of ``keys``, compared as whole rows."""
-    out: list[tuple[int, list, list]] = [(0, [], [])]
+    out: list[Judged] = [(0, [], [])]
     _value_slices(plan, sessions, ctx, where_sql, use_hash, by_range).run(
         [keys], lambda _, result: out.__setitem__(0, result)
     )
@@ -556,7 +587,12 @@ def _delete_by_values(
 
 
 def _delete_across_servers(
-    plan: JobPlan, sessions: Sessions, ctx: RunContext, batches: list[Batch], where_sql: str, finish
+    plan: JobPlan,
+    sessions: Sessions,
+    ctx: RunContext,
+    batches: list[Batch],
+    where_sql: str,
+    finish: Callable[[int, int, list[list], _Slices], None],
 ) -> None:
     """The verified delete of ``batches`` (copied under ``where_sql``) when the warm table is on
     another server or of other types; ``finish(i, deleted, kept keys, slices)`` per batch, in order.
@@ -572,7 +608,7 @@ def _delete_across_servers(
         else _value_slices(plan, sessions, ctx, where_sql, use_hash)
     )
 
-    def batch_done(i, result):
+    def batch_done(i: int, result: Judged) -> None:
         deleted, kept, differ = result
         if differ and canon:  # on the pipeline's connections, once no slice uses them
             slices.drain()
@@ -623,21 +659,27 @@ def _delete_in_one_database(
 
 
 def _delete_batches_in_one_database(
-    plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batches: list[Batch], gone: list[int], out: list
+    plan: JobPlan,
+    sessions: Sessions,
+    ledger: Ledger,
+    ctx: RunContext,
+    batches: list[Batch],
+    gone: list[int],
+    out: list[tuple[int, list]],
 ) -> None:
     """Two batches at a time, each on its own connection: the server judges one batch's rows on
     one core while it judges the next one's on the other. Each batch is one transaction (its rows
     and its ledger stamp), so any subset of them may have committed when a job is killed."""
     lanes = sessions.source_lanes(2 if len(batches) > 1 else 1)
     pool = ThreadPoolExecutor(len(lanes))
-    running: dict[int, tuple] = {}  # lane -> (batch index, its future)
+    running: dict[int, tuple[int, Future[tuple[int, list]]]] = {}  # lane -> (batch index, its future)
 
-    def one(d, i, keys):
+    def one(d: Dialect, i: int, keys: Sequence[tuple]) -> tuple[int, list]:
         with _rolled_back_on_error(d):  # (MariaDB: a batch's last row may wait for the next batch's commit)
             d.begin_row_locks()  # MariaDB: record locks on the judged rows only, no gap locks (§4.9)
             return _delete_in_one_database(plan, ledger, ctx.stats, d, batches[i], keys, gone[i])  # stamps too
 
-    def collect(i, future):
+    def collect(i: int, future: Future[tuple[int, list]]) -> None:
         out[i] = future.result()
         _report(plan, ctx.progress, batches[i], *out[i])
 
@@ -687,11 +729,11 @@ def delete_batches(
     for where_sql, group in itertools.groupby(range(len(batches)), key=lambda i: batch_where(plan, batches[i])):
         index = list(group)
 
-        def finish(n, deleted, kept, slices, index=index):
+        def finish(n: int, deleted: int, kept: list[list], slices: _Slices, index: list[int] = index) -> None:
             i = index[n]
             b, deleted = batches[i], deleted + gone[i]
 
-            def stamp():
+            def stamp() -> None:
                 failpoints.reach("before_ledger_delete_mark")
                 cur = warm.conn.cursor()
                 ledger.update(
@@ -711,7 +753,7 @@ def delete_batches(
     return out
 
 
-def _gone_from_source(plan: JobPlan, d: Dialect, stats: SqlStats, keys) -> int:
+def _gone_from_source(plan: JobPlan, d: Dialect, stats: SqlStats, keys: Sequence[tuple]) -> int:
     """How many keys of the batch are no longer in the source."""
     cur = d.conn.cursor()
     present = 0

@@ -128,7 +128,9 @@ def _jsonable(v: object) -> Any:
     return json.loads(json.dumps(v, default=str))
 
 
-def key_ends(plan: JobPlan, src: Dialect, stats: SqlStats, after: Sequence | None, check_stop: Callable[[], None]) -> list | None:
+def key_ends(
+    plan: JobPlan, src: Dialect, stats: SqlStats, after: Sequence | None, check_stop: Callable[[], None]
+) -> list | None:
     """The first and the last key of the source after ``after`` (None: the whole table), read at
     the ends of the key's index only, whatever the condition: [[first], [last]], or None when no
     row is left. The rows that match are found, and counted, as the walk proceeds."""
