@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from warm_archive import transfer
 from warm_archive.contract import OnConflict
+from warm_archive.dbapi import Cursor
 from warm_archive.dialects import Dialect
 from warm_archive.errors import ConflictError
 from warm_archive.plan import JobPlan
@@ -27,7 +28,7 @@ class Conflicts:
     previous: str | None  # encoded old content of the rows overwrite replaced (rollback restores it)
 
 
-def settle(plan: JobPlan, warm: Dialect, cur, keys: Sequence[tuple], stats: SqlStats) -> Conflicts:
+def settle(plan: JobPlan, warm: Dialect, cur: Cursor, keys: Sequence[tuple], stats: SqlStats) -> Conflicts:
     """Find the batch's keys already in the warm table (on ``warm``'s open transaction, ``cur``)
     and apply ``on_conflict``: ``error`` raises ``ConflictError``, ``overwrite`` deletes the warm
     rows (keeping their content for the ledger), ``skip`` leaves them and the batch does not

@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from warm_archive import conflicts, failpoints, transfer
 from warm_archive.context import RunContext
 from warm_archive.contract import OnConflict, Strategy
+from warm_archive.dbapi import Cursor
 from warm_archive.dberrors import connection_lost, data_or_statement_error, db_message, retry_in_place
 from warm_archive.dialects import Dialect
 from warm_archive.errors import WarmArchiveError
@@ -40,11 +41,11 @@ T = TypeVar("T")
 def ledger_row(
     plan: JobPlan,
     ledger: Ledger,
-    cur,
+    cur: Cursor,
     batch_no: int,
     keys: Sequence[tuple] | None = None,
     existing: Sequence[tuple] = (),
-    **values,
+    **values: Any,
 ) -> None:
     """Insert this job's ledger row for ``batch_no`` (0: the job's header) on ``cur`` (§4.1)."""
     if keys:
@@ -128,7 +129,7 @@ class BatchCopy:
         self.stats = ctx.stats
         self.walk = KeyWalk(plan, ctx.stats, start)
 
-    def run(self, batch_no: int, last: tuple | None) -> None:
+    def run(self, batch_no: int, last: Sequence | None) -> None:
         """Copy every batch after key ``last`` (None: from the start), numbered from ``batch_no + 1``.
         Between batches the job waits out its throttle, replica lag and source load (pacing.py)."""
         if self.ctx.pacer is not None:
@@ -153,7 +154,7 @@ class BatchCopy:
         recording connections: dryrun.py)."""
         with_retries(partial(self._batch, 1, None), (self.sessions.src, self.sessions.warm), "batch 1", self.ctx)
 
-    def _two_at_a_time(self, batch_no: int, last) -> None:
+    def _two_at_a_time(self, batch_no: int, last: Sequence | None) -> None:
         """Copy the batches two at a time, each over its own pair of connections: while one batch
         streams, the next one's keys are read and its rows stream too. Commits stay in batch order
         (a batch commits only after the one before it did, and not at all if that one failed), so
@@ -198,7 +199,14 @@ class BatchCopy:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _write_with_retries(
-        self, src: Dialect, warm: Dialect, batch_no: int, keys, rows, before_commit, read_at: float
+        self,
+        src: Dialect,
+        warm: Dialect,
+        batch_no: int,
+        keys: Sequence[tuple],
+        rows: list[tuple] | None,
+        before_commit: Callable[[], object] | None,
+        read_at: float,
     ) -> None:
         with_retries(
             lambda: self._write_batch(src, warm, batch_no, keys, rows, before_commit),
@@ -208,7 +216,7 @@ class BatchCopy:
         )
         self.ctx.metrics.batch_time(time.monotonic() - read_at)
 
-    def _batch(self, batch_no: int, last):
+    def _batch(self, batch_no: int, last: Sequence | None) -> list | None:
         """One batch after ``last``: where the walk stands after it, or None when it is over."""
         if self.plan.same_db:
             return self._batch_in_one_database(batch_no, last)
@@ -241,7 +249,7 @@ class BatchCopy:
             src.begin_row_locks()
         src.begin_snapshot()
 
-    def _read_keys(self, src: Dialect, last) -> tuple[Sequence[tuple], list | None, list] | None:
+    def _read_keys(self, src: Dialect, last: Sequence | None) -> tuple[Sequence[tuple], list | None, list] | None:
         """The next batch's keys in key order, walking the key range by range (walk.py) until one
         holds matching rows, in a transaction of the source that stays open for the batch's copy
         (locked when ``move``); with its rows when they go through Python, and where the walk then
@@ -256,7 +264,7 @@ class BatchCopy:
             src.conn.rollback()
             raise WarmArchiveError(f"the where condition fails on {self.plan.source_table}: {db_message(e)}") from None
 
-    def _walk_to_keys(self, src: Dialect, last) -> tuple[Sequence[tuple], list | None, list] | None:
+    def _walk_to_keys(self, src: Dialect, last: Sequence | None) -> tuple[Sequence[tuple], list | None, list] | None:
         plan, walk = self.plan, self.walk
         lock = src.for_update() if plan.strategy == Strategy.MOVE else ""
         while True:
@@ -290,7 +298,7 @@ class BatchCopy:
                 return None
             last = step.hi
 
-    def _batch_keys(self, d: Dialect, last, hi, lock: str) -> Sequence[tuple]:
+    def _batch_keys(self, d: Dialect, last: Sequence | None, hi: Sequence, lock: str) -> Sequence[tuple]:
         """The next batch's keys after ``last`` up to ``hi``, in key order, in the open transaction of ``d``.
 
         A single integer key whose batch is dense (as many keys as integers from the first to the
@@ -313,7 +321,9 @@ class BatchCopy:
         cur.close()
         return keys
 
-    def _keyset_select(self, d: Dialect, last, hi, columns: Sequence[str]) -> tuple[str, list]:
+    def _keyset_select(
+        self, d: Dialect, last: Sequence | None, hi: Sequence, columns: Sequence[str]
+    ) -> tuple[str, list]:
         """(SQL, params) reading ``columns`` of the next batch's matching rows after ``last`` up to
         ``hi`` (one step of the walk), in key order (without a locking clause)."""
         plan = self.plan
@@ -339,8 +349,8 @@ class BatchCopy:
         warm: Dialect,
         batch_no: int,
         keys: Sequence[tuple],
-        rows,
-        before_commit: Callable[[], None] | None = None,
+        rows: list[tuple] | None,
+        before_commit: Callable[[], object] | None = None,
     ) -> None:
         """Write one batch's rows and its ledger row in one warm transaction (``before_commit``
         runs after the rows, before the ledger row and the commit); ``move``: then delete the
@@ -433,7 +443,7 @@ class BatchCopy:
         else:
             src.conn.commit()
 
-    def _batch_in_one_database(self, batch_no: int, last):
+    def _batch_in_one_database(self, batch_no: int, last: Sequence | None) -> list | None:
         """``INSERT INTO warm SELECT ... FROM hot``: rows, ledger row and (move) the source delete
         in one transaction of one connection. A crash anywhere leaves the batch entirely undone."""
         plan, d = self.plan, self.sessions.src
@@ -482,7 +492,7 @@ class BatchCopy:
         return pos
 
 
-def _key_cursor(d: Dialect):
+def _key_cursor(d: Dialect) -> Cursor:
     """The cursor of a batch's key read: MySQLdb's default cursor turns every row into a tuple
     before the first fetch; its streaming one lets ``fetch_keys`` take a chunk at a time."""
     return transfer.server_cursor(d) if d.name == "mysql" else d.conn.cursor()

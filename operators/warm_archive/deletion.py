@@ -1,517 +1,59 @@
-"""Verified deletion of archived rows from the source (docs/design.md §4.3).
+"""Verified deletion of archived rows from the source (docs/design.md §4.3): the delete verbs.
 
 A source row is deleted only if, while it is locked, the same key with the same content is in the
 warm table and the row still matches the job's condition. Rows changed since their copy stay in the
 source; they are counted and their keys logged, and the next run archives their new content.
+
+This module picks the path of a job's batches and keeps their books (ledger stamps, counters,
+the keys kept); the work is elsewhere, one job a module: ``same_db_delete.py`` (one database:
+the server judges), ``slice_pipeline.py`` (across servers: slices on two lanes a side),
+``slice_reads.py`` (a slice's rows as comparable contents) and ``slice_digests.py`` (a dense
+slice judged whole).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
-from warm_archive import failpoints, transfer
+from warm_archive import failpoints
 from warm_archive.context import RunContext
 from warm_archive.contract import SourceStatus
-from warm_archive.dialects import GROUP_CONCAT_MAX, Dialect
+from warm_archive.dialects import Dialect
 from warm_archive.ledger import Batch, Ledger, now
 from warm_archive.plan import JobPlan
 from warm_archive.progress import Progress
+from warm_archive.same_db_delete import CHUNK, delete_in_one_database
 from warm_archive.sessions import Sessions
+from warm_archive.slice_digests import DigestBlob, SliceDigest
+from warm_archive.slice_pipeline import Judged, Slices
+from warm_archive.slice_reads import Canon, canon_plan, read_digests, read_values, row_key_fn
 from warm_archive.sqlstats import SqlStats
-from warm_archive.values import decode_keys, int_runs, normalize_key, normalize_row
+from warm_archive.values import decode_keys, normalize_key
+
+__all__ = ["CHUNK", "batch_where", "delete_batch", "delete_batches", "delete_run"]
 
 log = logging.getLogger(__name__)
 
 LOG_KEYS = 20
-CHUNK = 20000  # keys per statement (dense integer keys become a few BETWEEN ranges)
 VERIFY_CHUNK = 5000  # rows per side held in memory while comparing across connections
 HASH_CHUNK = 2500  # keys per slice when comparing digests (a key and a 32-char digest per row)
 
 
-def _slice(
-    d: Dialect,
-    table: str,
-    plan: JobPlan,
-    stats: SqlStats,
-    part,
-    content: str,
-    where_sql=None,
-    lock=False,
-    by_range=True,
-) -> list:
-    """Rows (key columns, then ``content``) of ``table`` for the keys of ``part`` that match
-    ``where_sql``, locked when ``lock``: read by the part's key range (a slice of the batch's key
-    order, dense) or, ``by_range`` False, by exactly its keys (a few scattered rows)."""
-    if by_range:
-        cond, params = d.key_between(plan.key, tuple(part[0]), tuple(part[-1]))
-    else:
-        cond, params = d.key_in(plan.key, part)
-    where = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
-    cur = d.conn.cursor()
-    stats.execute(
-        cur,
-        f"SELECT {d.cols(plan.key)}, {content} FROM {d.table(table)} WHERE {cond}{where}"
-        f"{d.for_update() if lock else ''}",
-        params,
-    )
-    rows = cur.fetchall()
-    cur.close()
-    return rows
-
-
-def _values(
-    d: Dialect,
-    table: str,
-    plan: JobPlan,
-    stats: SqlStats,
-    part,
-    use_hash=False,
-    where_sql=None,
-    lock=False,
-    by_range=True,
-) -> dict:
-    """key -> comparable content of the rows of ``part``: the server's row digest (same engine and
-    column types), the raw values (one driver returns equal rows as equal tuples), or across engines
-    the values in one normalised form."""
-    raw = plan.same_types
-    content = d.row_hash(plan.columns) if use_hash else d.cols(plan.columns)
-    n = len(plan.key)
-    out = {}
-    for r in _slice(d, table, plan, stats, part, content, where_sql, lock, by_range):
-        out[normalize_key(r[:n])] = r[n] if use_hash else tuple(r[n:]) if raw else normalize_row(r[n:])
-    return out
-
-
-_FAMILY = {
-    "smallint": "num",
-    "int": "num",
-    "bigint": "num",
-    "decimal": "num",
-    "numeric": "num",
-    "bool": "num",
-    "varchar": "text",
-    "char": "text",
-    "text": "text",
-    "json": "text",
-    "uuid": "text",
-    "bytes": "bytes",
-    "date": "date",
-    "timestamp": "ts",
-    "timestamptz": "ts",
-}
-
-
-def canon_plan(plan: JobPlan, src: Dialect, warm: Dialect) -> list | None:
-    """Across engines: per column, (source SQL, warm SQL, is free text, has no size bound) of its
-    canonical text, or None when the value is compared in Python (floats, times, columns whose two
-    types are not of one family). None as a whole when either side cannot hash."""
-    if not plan.warm_cols or src.name not in ("postgres", "mysql") or warm.name not in ("postgres", "mysql"):
-        return None
-    canon = []
-    for sc, wc in zip(plan.src_cols, plan.warm_cols):
-        a, b = src.canon_expr(sc), warm.canon_expr(wc)
-        family = _FAMILY.get(sc.canonical[0], "?")
-        same_family = family == _FAMILY.get(wc.canonical[0], "!")
-        canon.append((a, b, family == "text", family in ("text", "bytes")) if a and b and same_family else None)
-    if not any(canon):
-        return None
-    return canon
-
-
-def _key_fn(n: int):
-    """The dict key of a row whose first ``n`` values are its key: for a one-column key the bare
-    value (no tuple per row), normalised unless it is an int or a str; else the normalised key
-    tuple. Bare on both sides, a MariaDB BIGINT UNSIGNED key (an int) finds its PostgreSQL
-    NUMERIC(20) copy (a Decimal): equal numbers hash alike."""
-    if n == 1:
-        return lambda r: r[0] if r[0].__class__ in (int, str) else normalize_key(r[:1])[0]
-    return lambda r: normalize_key(r[:n])
-
-
-def _digests(
-    d: Dialect,
-    table: str,
-    plan: JobPlan,
-    stats: SqlStats,
-    part,
-    canon: list,
-    side: int,
-    where_sql=None,
-    lock=False,
-    by_range=True,
-) -> dict:
-    """key -> digest of the hashed columns (plus, when some columns are compared in Python, their
-    normalised values)."""
-    items = [(pl[side], *pl[2:]) for pl in canon if pl]
-    cols = plan.src_cols if side == 0 else plan.warm_cols
-    raw_cols = [d.raw_expr(c) for c, pl in zip(cols, canon) if not pl]
-    content = d.canon_hash(items) + (", " + ", ".join(raw_cols) if raw_cols else "")
-    n = len(plan.key)
-    key = _key_fn(n)
-    rows = _slice(d, table, plan, stats, part, content, where_sql, lock, by_range)
-    if not raw_cols:
-        out = {key(r): r[n] for r in rows}
-    else:
-        out = {key(r): (r[n], normalize_row(r[n + 1 :])) for r in rows}
-    del rows
-    return out
-
-
-class _Slices:
-    """The verified delete of key slices, two connections to each side, across many batches.
-
-    ``read(d, side, part, where_sql, lock, by_range)`` gives key -> content (``key`` makes the dict
-    key of a ``keys`` entry). Slices of ``chunk`` keys take turns on two connections to each side:
-    the warm rows of the next slice are read ahead, and the source rows of each slice are locked,
-    compared and deleted in one transaction, so that one slice's delete overlaps the next one's
-    reads. The slices of all batches stream through one pipeline: a batch's last slice does not
-    wait for an empty pipeline, nor does the next batch's first slice start one. A slice's memory
-    is its rows' keys and contents; at most five slices are held. With ``blob``, a dense slice
-    that the warm table holds whole is judged by one DELETE on the source (``DigestBlob``); with
-    ``sums``, by one digest a side (``SliceDigest``), and row by row only if they differ."""
-
-    def __init__(
-        self,
-        plan: JobPlan,
-        sessions: Sessions,
-        ctx: RunContext,
-        chunk: int,
-        read,
-        key,
-        where_sql: str,
-        by_range: bool = True,
-        blob: DigestBlob | None = None,
-        sums: SliceDigest | None = None,
-    ):
-        self.plan, self.sessions, self.ctx = plan, sessions, ctx
-        self.chunk, self.read, self.key = chunk, read, key
-        self.where_sql, self.by_range, self.blob, self.sums = where_sql, by_range, blob, sums
-        self.whole_slice = blob or sums  # reads a dense slice's warm rows as one value
-        self._running: dict[int, tuple] = {}  # lane -> (slice number, its future)
-        self._ahead: dict[int, Future] = {}  # slice number -> its warm read
-
-    def run(self, key_lists: Iterable[Sequence[tuple]], batch_done) -> None:
-        """Delete the rows of each key list whose source content equals the warm one;
-        ``batch_done(i, (deleted, kept: missing from the warm table, differ: contents differ))``
-        runs in this thread, in list order, once the last slice of list ``i`` committed (an
-        empty list has none). Slices of later lists may be running then: ``drain`` waits for
-        them; ``on_warm`` runs a statement on the job's own warm connection between its reads.
-        The lists are read one at a time, as their slices are reached."""
-        sessions, chunk = self.sessions, self.chunk
-        slices = (
-            (i, keys[j : j + chunk], j + chunk >= len(keys))
-            for i, keys in enumerate(key_lists)
-            for j in range(0, len(keys), chunk)
-        )
-        pending: dict[int, tuple] = {}  # slice number -> (list index, keys, last of its list)
-
-        def pull(n) -> bool:
-            if n not in pending and (nxt := next(slices, None)) is not None:
-                pending[n] = nxt
-            return n in pending
-
-        if not pull(0):
-            return
-        # Two connections a side once slices are whole (on a tiny table MariaDB may scan past
-        # a slice's rows, and two connections locking the same rows can deadlock).
-        many = pull(1) and len(pending[0][1]) == chunk
-        lanes, warms = sessions.source_lanes(2 if many else 1), sessions.warm_lanes(2 if many else 1)
-        # One thread per warm connection: each connection reads its slices in order, one at a
-        # time. Where a connection belongs to the thread that opened it (SQLite), all runs inline.
-        threads = sessions.src.serves_many and sessions.warm.serves_many
-        self._warm_pools = warm_pools = [ThreadPoolExecutor(1) if threads else _Inline() for _ in warms]
-        lane_pool = ThreadPoolExecutor(len(lanes)) if threads else _Inline()
-        running, ahead = self._running, self._ahead
-        results: dict[int, tuple[int, list, list]] = {}
-
-        def warm_side(n, part, by_row=False):  # read-only: its transaction ends right away
-            warm = warms[n % len(warms)]
-            try:
-                whole = None if by_row or self.whole_slice is None else self.whole_slice.warm(warm, part)
-                return whole if whole is not None else self.read(warm, 1, part, None, False, self._by_range(part))
-            finally:
-                warm.conn.commit()
-
-        def read_ahead(n, part, by_row=False) -> Future:
-            return warm_pools[n % len(warms)].submit(warm_side, n, part, by_row)
-
-        def collect(n, future):
-            i, _, last = pending.pop(n)
-            deleted, kept, differ = future.result()
-            d0, k0, f0 = results.pop(i, (0, [], []))
-            results[i] = (d0 + deleted, k0 + kept, f0 + differ)
-            if last:
-                batch_done(i, results.pop(i))
-
-        try:
-            ahead[0] = read_ahead(0, pending[0][1])
-            n = 0
-            while n in pending:
-                if pull(n + 1):
-                    ahead[n + 1] = read_ahead(n + 1, pending[n + 1][1])
-                lane = n % len(lanes)
-                if lane in running:  # that connection's previous slice: committed before its next
-                    collect(*running.pop(lane))
-                for other in list(running) if self.ctx.one_lane() else ():  # pacing: one slice at a time
-                    collect(*running.pop(other))
-                self.ctx.check_stop()
-                self.ctx.between_batches()  # replica lag and source load (pacing.py)
-                part = pending[n][1]
-                running[lane] = (
-                    n,
-                    lane_pool.submit(
-                        self._source_side,
-                        lanes[lane],
-                        part,
-                        ahead.pop(n),
-                        lambda m=n, part=part: read_ahead(m, part, True),
-                    ),
-                )
-                n += 1
-            for m, future in sorted(running.values(), key=lambda r: r[0]):
-                running.pop(m % len(lanes))
-                collect(m, future)
-        finally:
-            for pool in (*warm_pools, lane_pool):
-                pool.shutdown(wait=True, cancel_futures=True)
-
-    def drain(self) -> None:
-        """Wait until no slice reads or deletes: every connection of the pipeline is free."""
-        wait([f for _, f in self._running.values()] + list(self._ahead.values()))
-
-    def on_warm(self, fn):
-        """``fn()`` on the first warm connection (the job's own), between its reads."""
-        return self._warm_pools[0].submit(fn).result()
-
-    def _by_range(self, part) -> bool:
-        """Read the slice by its key range only where that range holds few other keys (a dense
-        slice of integer keys): with sparse matches the archived keys lie far apart, and a range
-        read would scan every row between them. Else by exactly its keys: index lookups, as many
-        as the slice has keys, whatever the condition (docs/design.md §4.9)."""
-        return self.by_range and dense_enough(self.plan, part)
-
-    def _source_side(self, d, part, warm_future, rerun_by_row):
-        plan, stats, blob, sums = self.plan, self.ctx.stats, self.blob, self.sums
-        with _rolled_back_on_error(d):
-            d.begin_row_locks()
-            if blob is not None and (digests := warm_future.result()).__class__ is bytes:
-                deleted, left = blob.delete(d, part, digests)
-                failpoints.reach("during_delete_phase")
-                d.conn.commit()
-                return deleted, [], left  # the warm table holds every key: what is left differs
-            if sums is not None and (whole := warm_future.result()).__class__ is tuple:
-                if sums.source(d, part) == whole:  # every key there, locked, and equal
-                    failpoints.reach("during_delete_phase")
-                    deleted = transfer.delete_keys(d, plan.source_table, plan.key, part, stats)
-                    d.conn.commit()
-                    return deleted, [], []
-                warm_future = rerun_by_row()
-            src_rows = self.read(d, 0, part, self.where_sql, True, self._by_range(part))
-            warm_rows = warm_future.result()
-            verified, kept, differ = [], [], []
-            for k in part:
-                kk = self.key(k)
-                s = src_rows.get(kk)
-                if s is None:
-                    continue  # already gone from the source, or no longer matching: nothing to delete
-                w = warm_rows.get(kk)
-                if w is None:
-                    kept.append(k)
-                elif w == s:
-                    verified.append(k)
-                else:
-                    differ.append(k)
-            del src_rows, warm_rows
-            failpoints.reach("during_delete_phase")
-            deleted = transfer.delete_keys(d, plan.source_table, plan.key, verified, stats)
-            d.conn.commit()
-            return deleted, kept, differ
-
-
-DENSE = 2  # a slice read by its key range spans at most this many integers per key
-
-
-def dense_enough(plan: JobPlan, part) -> bool:
-    """Do the keys of ``part`` (in key order) fill their integer range closely enough to read
-    it by range: at most ``DENSE`` times as many integers as keys?"""
-    if not (plan.int_key and part):
-        return False
-    return int(part[-1][0]) - int(part[0][0]) + 1 <= DENSE * len(part)
-
-
-def _dense_slice_row(stats: SqlStats, d: Dialect, sql: str, part) -> tuple | None:
-    """The one row ``sql`` returns for a slice whose keys are one run of consecutive integers
-    (bound to its first and last key); None, unread, for a slice with gaps."""
-    runs = int_runs(part)
-    if not runs or len(runs) != 1:
-        return None
-    cur = d.conn.cursor()
-    stats.execute(cur, sql, list(runs[0]))
-    row = cur.fetchone()
-    cur.close()
-    return row
-
-
-@contextmanager
-def _rolled_back_on_error(d):
-    """Roll back ``d``'s transaction when the block fails; the block's own error is raised."""
-    try:
-        yield
-    except BaseException:
-        try:
-            d.conn.rollback()
-        except Exception:  # noqa: BLE001 - the error that got us here matters more
-            pass
-        raise
-
-
-class _Inline:
-    """An executor that runs each task at once in the calling thread."""
-
-    def submit(self, fn, *args) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args))
-        except BaseException as e:  # noqa: BLE001 - handed to whoever asks for the result
-            future.set_exception(e)
-        return future
-
-    def shutdown(self, **_):
-        pass
-
-
-class DigestBlob:
-    """The verified delete of a dense slice of integer keys in one statement on the source.
-
-    The warm server returns the slice's digests as one string, 16 bytes per key in key order;
-    when it holds every key of the slice, the source deletes the rows whose own digest equals the
-    one at their key's position (each row locked as it is judged, and judged on its current
-    content), and only the keys it left are read back: they differ. No per-row value crosses
-    the wire or becomes a Python object, and the source skips a separate locking read: on
-    PostgreSQL that read writes a lock into every row the DELETE then writes again."""
-
-    def __init__(self, stats: SqlStats, warm_sql: str, delete_sql: str, left_sql: str):
-        self.stats, self.warm_sql, self.delete_sql, self.left_sql = stats, warm_sql, delete_sql, left_sql
-
-    @classmethod
-    def for_job(
-        cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list, where_sql: str
-    ) -> DigestBlob | None:
-        """Where the source can judge rows by position and the warm side can aggregate, every
-        column is in the digest (none compared in Python) and the key is one integer column."""
-        if not (plan.int_key and all(canon)):
-            return None
-        ks, kw = src.quote(plan.key[0]), warm.quote(plan.key[0])
-        t, ph = src.table(plan.source_table), src.placeholder
-        agg = warm.digest_blob(warm.canon_hash([(pl[1], *pl[2:]) for pl in canon]), kw)
-        judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], *pl[2:]) for pl in canon]), ph)
-        if agg is None or judge is None:
-            return None
-        in_slice = f"{ks} >= {ph} AND {ks} <= {ph} AND ({src.escape_percent(where_sql)})"
-        return cls(
-            stats,
-            f"SELECT COUNT(*), {agg} FROM {warm.table(plan.target_table)} "
-            f"WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}",
-            f"DELETE FROM {t} WHERE {in_slice} AND {judge}",
-            f"SELECT {ks} FROM {t} WHERE {in_slice}",
-        )
-
-    def warm(self, d, part) -> bytes | None:
-        """The slice's warm digests, or None when the slice has gaps or the warm table lacks some
-        of its keys (then the slice is compared row by row)."""
-        row = _dense_slice_row(self.stats, d, self.warm_sql, part)
-        if row is None:
-            return None
-        n, digests = row
-        if n != len(part) or digests is None or len(digests) != 16 * n:  # (a truncated aggregate too)
-            return None
-        return bytes(digests)
-
-    def delete(self, d, part, digests: bytes) -> tuple[int, list]:
-        """Delete the slice's equal rows; (deleted, the keys of the rows still there)."""
-        lo, hi = part[0][0], part[-1][0]
-        cur = d.conn.cursor()
-        self.stats.execute(cur, self.delete_sql, [lo, hi, digests, lo])
-        deleted = cur.rowcount
-        left: list = []
-        if deleted < len(part):
-            self.stats.execute(cur, self.left_sql, [lo, hi])
-            left = [tuple(r) for r in cur.fetchall()]
-        cur.close()
-        return deleted, left
-
-
-class SliceDigest:
-    """The verified delete of a dense slice of integer keys with one digest a side, where the
-    source reads its rows under lock (MySQL; a PostgreSQL source judges rows in its DELETE).
-
-    Each server digests the canonical texts of the slice's rows joined in key order (a long text
-    or bytes value enters as its own MD5, so that a slice's text stays small): the warm one in a
-    plain read, the source one in a locking read. The same count (every key of the slice, so no
-    other) and the same digest mean equal rows: the slice is deleted by its keys, and no per-row
-    value crosses the wire or becomes a Python object. Else the slice is compared row by row."""
-
-    LONG = 1024  # bytes of a field that enters the slice's text as it is
-
-    def __init__(self, stats: SqlStats, warm_sql: str, source_sql: str):
-        self.stats, self.warm_sql, self.source_sql = stats, warm_sql, source_sql
-
-    @classmethod
-    def for_job(
-        cls, plan: JobPlan, src: Dialect, warm: Dialect, stats: SqlStats, canon: list, where_sql: str
-    ) -> SliceDigest | None:
-        if not (plan.int_key and all(canon)):
-            return None
-        ks, kw = src.quote(plan.key[0]), warm.quote(plan.key[0])
-        text = {
-            d: d.text_agg(d.canon_text([(pl[side], *pl[2:]) for pl in canon], cls.LONG), k)
-            for d, side, k in ((src, 0, ks), (warm, 1, kw))
-        }
-        # the warm text's length tells whether the source's (equal) text fits a MySQL GROUP_CONCAT
-        return cls(
-            stats,
-            f"SELECT n, md5(t), {warm.canon_len('t')} FROM (SELECT COUNT(*) AS n, {text[warm]} AS t "
-            f"FROM {warm.table(plan.target_table)} WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}) s",
-            f"SELECT COUNT(*), md5({text[src]}) FROM {src.table(plan.source_table)} "
-            f"WHERE {ks} >= {src.placeholder} AND {ks} <= {src.placeholder} AND ({src.escape_percent(where_sql)})"
-            f"{src.for_update()}",
-        )
-
-    def warm(self, d, part) -> tuple | None:
-        """(count, digest) of the slice's warm rows, or None when the slice has gaps, the warm
-        table lacks some of its keys or the text is too long (then it is compared row by row)."""
-        row = _dense_slice_row(self.stats, d, self.warm_sql, part)
-        if row is None or row[0] != len(part) or int(row[2]) >= GROUP_CONCAT_MAX:
-            return None
-        return row[0], row[1]
-
-    def source(self, d, part) -> tuple:
-        """(count, digest) of the rows of a slice ``warm`` found dense that still match the
-        condition, locked."""
-        cur = d.conn.cursor()
-        self.stats.execute(cur, self.source_sql, [part[0][0], part[-1][0]])
-        row = cur.fetchone()
-        cur.close()
-        return tuple(row)
-
-
-def _hashed_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, canon: list, where_sql: str) -> _Slices:
+def _hashed_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, canon: Canon, where_sql: str) -> Slices:
     """Across engines: each server digests a canonical text of its rows (both at the same time)."""
     src, warm, stats = sessions.src, sessions.warm, ctx.stats
     blob = DigestBlob.for_job(plan, src, warm, stats, canon, where_sql)
-    return _Slices(
+    return Slices(
         plan,
         sessions,
         ctx,
         HASH_CHUNK,
-        lambda d, side, part, *a: _digests(
+        lambda d, side, part, *a: read_digests(
             d, plan.target_table if side else plan.source_table, plan, stats, part, canon, side, *a
         ),
-        _key_fn(len(plan.key)),
+        row_key_fn(len(plan.key)),
         where_sql,
         blob=blob,
         sums=None if blob else SliceDigest.for_job(plan, src, warm, stats, canon, where_sql),
@@ -520,16 +62,16 @@ def _hashed_slices(plan: JobPlan, sessions: Sessions, ctx: RunContext, canon: li
 
 def _value_slices(
     plan: JobPlan, sessions: Sessions, ctx: RunContext, where_sql: str, use_hash: bool, by_range: bool = True
-) -> _Slices:
+) -> Slices:
     """Compare whole rows (same engine over two connections: the servers' row digest; no canonical
     form, or digests that differ: the values)."""
     n, stats = len(plan.key), ctx.stats
-    return _Slices(
+    return Slices(
         plan,
         sessions,
         ctx,
         VERIFY_CHUNK,
-        lambda d, side, part, *a: _values(
+        lambda d, side, part, *a: read_values(
             d, plan.target_table if side else plan.source_table, plan, stats, part, use_hash, *a
         ),
         lambda k: normalize_key(k[:n]),
@@ -542,13 +84,13 @@ def _delete_by_values(
     plan: JobPlan,
     sessions: Sessions,
     ctx: RunContext,
-    keys: list[tuple],
+    keys: Sequence[tuple],
     where_sql: str,
     use_hash: bool,
     by_range: bool = True,
-) -> tuple[int, list, list]:
+) -> Judged:
     """(deleted, missing from the warm table, changed) of ``keys``, compared as whole rows."""
-    out: list[tuple[int, list, list]] = [(0, [], [])]
+    out: list[Judged] = [(0, [], [])]
     _value_slices(plan, sessions, ctx, where_sql, use_hash, by_range).run(
         [keys], lambda _, result: out.__setitem__(0, result)
     )
@@ -556,7 +98,12 @@ def _delete_by_values(
 
 
 def _delete_across_servers(
-    plan: JobPlan, sessions: Sessions, ctx: RunContext, batches: list[Batch], where_sql: str, finish
+    plan: JobPlan,
+    sessions: Sessions,
+    ctx: RunContext,
+    batches: list[Batch],
+    where_sql: str,
+    finish: Callable[[int, int, list[list], Slices], None],
 ) -> None:
     """The verified delete of ``batches`` (copied under ``where_sql``) when the warm table is on
     another server or of other types; ``finish(i, deleted, kept keys, slices)`` per batch, in order.
@@ -572,7 +119,7 @@ def _delete_across_servers(
         else _value_slices(plan, sessions, ctx, where_sql, use_hash)
     )
 
-    def batch_done(i, result):
+    def batch_done(i: int, result: Judged) -> None:
         deleted, kept, differ = result
         if differ and canon:  # on the pipeline's connections, once no slice uses them
             slices.drain()
@@ -589,78 +136,6 @@ def _delete_across_servers(
     slices.run((decode_keys(b.keys) for b in batches), batch_done)
 
 
-def _delete_in_one_database(
-    plan: JobPlan, ledger: Ledger, stats: SqlStats, d: Dialect, batch: Batch, keys: Sequence[tuple], gone: int = 0
-) -> tuple[int, list]:
-    """Hot and warm tables in one database: the server compares the rows itself.
-
-    One statement per chunk deletes the batch's rows that still match the condition and equal
-    their warm row (every column compared NULL-safe; the delete locks each row it judges, so a
-    row changed meanwhile is judged on its new content). The rows it left are read back: the
-    changed ones. Rows, ledger stamp and all, in one transaction. Returns (deleted, with the
-    ``gone`` rows a killed attempt deleted; kept keys). ``d``: one of the job's source connections."""
-    where_sql = d.escape_percent(batch_where(plan, batch))
-    t, w = d.table(plan.source_table), d.table(plan.target_table)
-    cur = d.conn.cursor()
-    deleted, kept = 0, []
-    for i in range(0, len(keys), CHUNK):
-        part = keys[i : i + CHUNK]
-        stats.execute(cur, *d.delete_rows_equal_to(t, w, plan.key, plan.columns, part, where_sql))
-        n = cur.rowcount
-        deleted += n
-        if n < len(part):  # changed rows, or rows gone or no longer matching: find the changed
-            cond, params = d.key_in(plan.key, part)
-            stats.execute(cur, f"SELECT {d.cols(plan.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
-            kept += [list(r) for r in cur.fetchall()]
-    failpoints.reach("during_delete_phase")
-    deleted += gone
-    ledger.update(
-        cur, batch.id, source_deleted_at=now(), rows_deleted=(batch.rows_deleted or 0) + deleted, rows_changed=len(kept)
-    )
-    failpoints.reach("before_ledger_delete_mark")
-    d.conn.commit()
-    return deleted, kept
-
-
-def _delete_batches_in_one_database(
-    plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batches: list[Batch], gone: list[int], out: list
-) -> None:
-    """Two batches at a time, each on its own connection: the server judges one batch's rows on
-    one core while it judges the next one's on the other. Each batch is one transaction (its rows
-    and its ledger stamp), so any subset of them may have committed when a job is killed."""
-    lanes = sessions.source_lanes(2 if len(batches) > 1 else 1)
-    pool = ThreadPoolExecutor(len(lanes))
-    running: dict[int, tuple] = {}  # lane -> (batch index, its future)
-
-    def one(d, i, keys):
-        with _rolled_back_on_error(d):  # (MariaDB: a batch's last row may wait for the next batch's commit)
-            d.begin_row_locks()  # MariaDB: record locks on the judged rows only, no gap locks (§4.9)
-            return _delete_in_one_database(plan, ledger, ctx.stats, d, batches[i], keys, gone[i])  # stamps too
-
-    def collect(i, future):
-        out[i] = future.result()
-        _report(plan, ctx.progress, batches[i], *out[i])
-
-    try:
-        n = 0
-        for i, b in enumerate(batches):
-            keys = decode_keys(b.keys)
-            if not keys:
-                continue
-            lane, n = n % len(lanes), n + 1
-            if lane in running:  # that connection's previous batch
-                collect(*running.pop(lane))
-            for other in list(running) if ctx.one_lane() else ():  # pacing: one batch at a time
-                collect(*running.pop(other))
-            ctx.check_stop()
-            ctx.between_batches()  # replica lag and source load (pacing.py)
-            running[lane] = (i, pool.submit(one, lanes[lane], i, keys))
-        for i, future in sorted(running.values(), key=lambda r: r[0]):
-            collect(i, future)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def delete_batch(
     plan: JobPlan, sessions: Sessions, ledger: Ledger, ctx: RunContext, batch: Batch, *, retrying: bool
 ) -> tuple[int, list]:
@@ -673,25 +148,31 @@ def delete_batches(
 ) -> list[tuple[int, list]]:
     """Delete the verified rows of ``batches`` from the source, stamping each in the ledger once
     its rows are judged (§4.3); returns (deleted, kept keys) per batch. Across servers the slices
-    of all batches stream through one pipeline (``_Slices``). ``retrying``: an earlier attempt may
-    have deleted rows after its last ledger stamp."""
+    of all batches stream through one pipeline (``slice_pipeline.Slices``). ``retrying``: an
+    earlier attempt may have deleted rows after its last ledger stamp."""
     out: list[tuple[int, list]] = [(0, []) for _ in batches]
     # On a retry, the rows the killed attempt deleted after its last ledger stamp are gone
     # already; they count as deleted (as do rows the application deleted since the copy: either
     # way they now live in the warm table only). Counted before this attempt deletes any row.
     gone = [_gone_from_source(plan, sessions.src, ctx.stats, decode_keys(b.keys)) if retrying else 0 for b in batches]
     if plan.same_db and plan.same_types:
-        _delete_batches_in_one_database(plan, sessions, ledger, ctx, batches, gone, out)
+
+        def done(i: int, deleted: int, kept: list) -> None:
+            out[i] = (deleted, kept)
+            _report(plan, ctx.progress, batches[i], deleted, kept)
+
+        wheres = [batch_where(plan, b) for b in batches]
+        delete_in_one_database(plan, sessions, ledger, ctx, batches, wheres, gone, done)
         return out
     warm = sessions.warm
     for where_sql, group in itertools.groupby(range(len(batches)), key=lambda i: batch_where(plan, batches[i])):
         index = list(group)
 
-        def finish(n, deleted, kept, slices, index=index):
+        def finish(n: int, deleted: int, kept: list[list], slices: Slices, index: list[int] = index) -> None:
             i = index[n]
             b, deleted = batches[i], deleted + gone[i]
 
-            def stamp():
+            def stamp() -> None:
                 failpoints.reach("before_ledger_delete_mark")
                 cur = warm.conn.cursor()
                 ledger.update(
@@ -711,7 +192,7 @@ def delete_batches(
     return out
 
 
-def _gone_from_source(plan: JobPlan, d: Dialect, stats: SqlStats, keys) -> int:
+def _gone_from_source(plan: JobPlan, d: Dialect, stats: SqlStats, keys: Sequence[tuple]) -> int:
     """How many keys of the batch are no longer in the source."""
     cur = d.conn.cursor()
     present = 0

@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -213,7 +213,7 @@ class RecordingCursor:
             return []
         return self._real.fetchmany(size) if size is not None else self._real.fetchmany()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(()) if self._fake else iter(self._real)
 
     def __getattr__(self, name: str) -> Any:

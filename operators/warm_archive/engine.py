@@ -69,7 +69,7 @@ class TableJob:
         self.ledger = Ledger(self.sessions.warm, self.stats, self.params.target_table)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.ctx.pacer is not None:
             self.ctx.pacer.close()
         if self.sessions is not None:

@@ -25,10 +25,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from warm_archive.dbapi import Cursor
 from warm_archive.dialects import Dialect
 from warm_archive.dialects.base import split_table
 from warm_archive.errors import WarmArchiveError
+from warm_archive.sqlstats import SqlStats
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,7 @@ class Batch:
 
 
 class Ledger:
-    def __init__(self, warm: Dialect, stats, target_table: str | None = None):
+    def __init__(self, warm: Dialect, stats: SqlStats, target_table: str | None = None):
         """The ledger of the jobs writing ``target_table`` on ``warm`` (None: the connection's own
         database, as for an unqualified table)."""
         self.d = warm
@@ -200,7 +203,7 @@ class Ledger:
         )
 
     # -- the layout and its version -------------------------------------------------------------
-    def ensure(self):
+    def ensure(self) -> None:
         """Bring the ledger to this code's version before a job writes into it: create it on an
         empty warm DB, stamp the unversioned first layout as version 1, apply the upgrade steps
         from an older version; refuse (``LedgerSchemaError``, nothing written) a newer or unknown
@@ -239,7 +242,7 @@ class Ledger:
         self.d.conn.commit()
         return int(row[0]) if row else None
 
-    def _ensure(self):
+    def _ensure(self) -> None:
         want = current_version()
         # The columns first: a twin claims its stamp before it builds a layout (below), so a layout
         # seen here has its stamp visible by the time it is read.
@@ -315,7 +318,7 @@ class Ledger:
         self.d.conn.commit()
         return version
 
-    def _create_v1(self):
+    def _create_v1(self) -> None:
         types = _V1_TYPES[self.d.name]
         cols = ", ".join(f"{self.d.quote(c)} {types[t]}" for c, t in _V1_COLUMNS)
         cur = self.d.conn.cursor()
@@ -323,7 +326,7 @@ class Ledger:
         self.d.conn.commit()
         self.create_index(JOB_INDEX, ("dag_id", "run_id", "task_id", "batch_no"), unique=True)
 
-    def create_index(self, name: str, columns: tuple[str, ...], unique: bool = False):
+    def create_index(self, name: str, columns: tuple[str, ...], unique: bool = False) -> None:
         """Create an index on the ledger unless one of that name exists (for upgrade steps too).
         The catalog is read first: PostgreSQL's CREATE INDEX IF NOT EXISTS takes its lock on the
         table (and waits for the running batches) even when the index is there."""
@@ -350,7 +353,7 @@ class Ledger:
         self.d.conn.commit()
 
     # -- rows -----------------------------------------------------------------------------------
-    def insert(self, cur, **values):
+    def insert(self, cur: Cursor, **values: Any) -> None:
         """Insert a ledger row on ``cur`` (the caller commits, with the batch's rows)."""
         names = [f for f in FIELDS if f in values]
         sql = f"INSERT INTO {self.t} ({self.d.cols(names)}) VALUES ({self.d.params(len(names))})"
@@ -383,7 +386,7 @@ class Ledger:
         )
         return cur.fetchone()[0]
 
-    def update(self, cur, batch_id: int, **values):
+    def update(self, cur: Cursor, batch_id: int, **values: Any) -> None:
         sets = ", ".join(f"{self.d.quote(k)} = {self.d.placeholder}" for k in values)
         sql = f"UPDATE {self.t} SET {sets} WHERE {self.d.quote('id')} = {self.d.placeholder}"
         self.stats.execute(cur, sql, [*values.values(), batch_id])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from airflow.configuration import conf
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,13 +55,13 @@ class MaintenanceConf(BaseModel):
 class WarmMaintenanceOperator(BaseOperator):
     """The one task of a warm DAG's maintenance DAG: acts on runs of ``target_dag_id`` only."""
 
-    def __init__(self, *, target_dag_id: str, spec_file: str, **kwargs):
+    def __init__(self, *, target_dag_id: str, spec_file: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target_dag_id = target_dag_id
         self.spec_file = spec_file
         self._job: TableJob | None = None
 
-    def execute(self, context) -> dict:
+    def execute(self, context: Context) -> dict:
         try:
             mc = MaintenanceConf.model_validate(context["dag_run"].conf or {})
         except ValidationError as e:
@@ -163,7 +163,7 @@ ACTS_ON_STATES = {MaintenanceAction.ROLLBACK: ("failed",), MaintenanceAction.DEL
 STATE_WORDS = {"failed": "failed", "success": "successful"}
 
 
-def _check_issued_by_monitor(context, mc: MaintenanceConf) -> None:
+def _check_issued_by_monitor(context: Context, mc: MaintenanceConf) -> None:
     """Refuse, before anything else, a conf the monitor did not sign for this very run."""
     secret = signing_secret(lambda section, option: conf.get(section, option, fallback=""))
     if not secret:
@@ -181,7 +181,7 @@ def _check_issued_by_monitor(context, mc: MaintenanceConf) -> None:
         )
 
 
-def _check_first_try(context) -> None:
+def _check_first_try(context: Context) -> None:
     """A signed conf acts at most once. Airflow gives every new attempt of a task instance a higher
     try number (a retry, a Clear, a mark-failed then Clear), so a try after the first may follow
     one that already acted: acting again could undo what happened since (a sub-task rollback
@@ -195,7 +195,7 @@ def _check_first_try(context) -> None:
         )
 
 
-def _check_target_state(context, mc: MaintenanceConf) -> None:
+def _check_target_state(context: Context, mc: MaintenanceConf) -> None:
     """The api-server checked the state when it signed; it may have changed since."""
     wanted = ACTS_ON_STATES.get(mc.action)
     if wanted is None or mc.any_state:

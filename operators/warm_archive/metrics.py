@@ -8,7 +8,7 @@ to carry tags), the way Airflow 3 names its own modern metrics.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 PREFIX = "warm_archive"
 
@@ -45,7 +45,7 @@ class JobMetrics:
         self.tags = {"dag_id": dag_id, "task_id": task_id, "table": table}
 
     @staticmethod
-    def _stats():
+    def _stats() -> Any:  # the module airflow.sdk.observability.stats: its functions are the backend's
         from airflow.sdk.observability import stats  # Airflow's configured backend, set up by the task runner
 
         return stats

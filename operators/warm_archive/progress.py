@@ -8,9 +8,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from warm_archive.contract import SourceStatus
+from warm_archive.sqlstats import SqlStats
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ class Progress:
         table: str,
         target: str,
         dry_run: bool,
-        sql_stats,
+        sql_stats: SqlStats,
         on_add: Callable[[dict[str, Any]], None] | None = None,
     ):
         self._lock = threading.Lock()
@@ -69,12 +71,12 @@ class Progress:
         # rate, which falls to 0 while the job pauses instead of averaging the pause away
         self._moved_at: deque[tuple[float, int]] = deque()
 
-    def update(self, **kw):
+    def update(self, **kw: Any) -> None:
         with self._lock:
             for k, v in kw.items():
                 setattr(self, k, v)
 
-    def add(self, **kw):
+    def add(self, **kw: float) -> None:
         with self._lock:
             for k, v in kw.items():
                 setattr(self, k, getattr(self, k) + v)
@@ -90,7 +92,7 @@ class Progress:
             except Exception:  # metrics are best effort; the job itself must go on
                 log.warning("could not send metrics", exc_info=True)
 
-    def resume_from(self, copied: int, skipped: int, deleted: int, batches: int):
+    def resume_from(self, copied: int, skipped: int, deleted: int, batches: int) -> None:
         with self._lock:
             self.rows_copied, self.rows_skipped, self.rows_deleted, self.batches = (copied, skipped, deleted, batches)
             self._moved_at_start = copied + skipped
@@ -189,21 +191,23 @@ class Publisher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="warm-status", daemon=True)
 
-    def __enter__(self):
+    def __enter__(self) -> Publisher:
         self._safe_push()
         self._thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
         self._safe_push()
 
-    def _loop(self):
+    def _loop(self) -> None:
         while not self._stop.wait(PUSH_EVERY_S):
             self._safe_push()
 
-    def _safe_push(self):
+    def _safe_push(self) -> None:
         try:
             self.push(self.progress.as_dict())
         except Exception:  # progress is best effort; the job itself must go on

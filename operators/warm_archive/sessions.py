@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from warm_archive.dialects import Dialect
 
@@ -71,3 +72,16 @@ class Sessions:
                 d.close_catalog()
             except Exception:
                 pass
+
+
+@contextmanager
+def rolled_back_on_error(d: Dialect) -> Iterator[None]:
+    """Roll back ``d``'s transaction when the block fails; the block's own error is raised."""
+    try:
+        yield
+    except BaseException:
+        try:
+            d.conn.rollback()
+        except Exception:  # noqa: BLE001 - the error that got us here matters more
+            pass
+        raise

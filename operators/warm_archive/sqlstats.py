@@ -5,13 +5,19 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from warm_archive.dbapi import Cursor
 
 _PLACEHOLDER_LIST = re.compile(r"\((?:\s*(?:%s|\?)\s*,)+\s*(?:%s|\?)\s*\)")
 _TUPLE_LIST = re.compile(r"(?:\(\.\.\.\)\s*,\s*)+\(\.\.\.\)")
 _SPACE = re.compile(r"\s+")
 
 MAX_STATEMENTS = 50
+
+C = TypeVar("C", bound=Cursor)
 
 
 def shape(sql: str) -> str:
@@ -31,14 +37,14 @@ class SqlStats:
         self.times: dict[str, list[float]] | None = {} if keep_times else None
 
     @contextmanager
-    def timed(self, sql: str):
+    def timed(self, sql: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
             yield
         finally:
             self.add(sql, time.perf_counter() - start)
 
-    def add(self, sql: str, seconds: float, count: int = 1):
+    def add(self, sql: str, seconds: float, count: int = 1) -> None:
         key = shape(sql)
         with self._lock:
             entry = self._stats.get(key)
@@ -52,12 +58,12 @@ class SqlStats:
             if self.times is not None:
                 self.times.setdefault(key, []).append(seconds)
 
-    def execute(self, cur, sql: str, params=None):
+    def execute(self, cur: C, sql: str, params: Any = None) -> C:
         with self.timed(sql):
             cur.execute(sql, params) if params is not None else cur.execute(sql)
         return cur
 
-    def executemany(self, cur, sql: str, seq):
+    def executemany(self, cur: C, sql: str, seq: Any) -> C:
         with self.timed(sql):
             cur.executemany(sql, seq)
         return cur

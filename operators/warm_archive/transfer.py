@@ -20,16 +20,19 @@ import json
 import queue
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
+from warm_archive.dbapi import Cursor
 from warm_archive.dialects import Dialect
+from warm_archive.sqlstats import SqlStats
 from warm_archive.values import normalize_key
 
 INSERT_CHUNK = 2000  # rows per multi-row INSERT: well under max_allowed_packet for wide rows
 
 
-def server_cursor(d: Dialect):
+def server_cursor(d: Dialect) -> Cursor:
     """A cursor that streams results instead of buffering them client-side."""
     if d.name == "mysql":
         import MySQLdb.cursors  # the driver, imported where it is used: a DAG parse does not pay for it
@@ -48,7 +51,7 @@ def adapt_rows(rows: Iterable[Sequence], target: Dialect) -> Iterable[tuple]:
     return (tuple(conv(v) for v in r) for r in rows)
 
 
-def _to_mysql(v):
+def _to_mysql(v: Any) -> Any:
     if isinstance(v, dt.datetime) and v.tzinfo is not None:
         return v.astimezone(dt.UTC).replace(tzinfo=None)
     if isinstance(v, dict | list):
@@ -60,7 +63,7 @@ def _to_mysql(v):
     return v
 
 
-def _to_sqlite(v):
+def _to_sqlite(v: Any) -> Any:
     v = _to_mysql(v)
     if isinstance(v, Decimal):
         return str(v)
@@ -71,7 +74,7 @@ def _to_sqlite(v):
     return v
 
 
-def insert_rows(target: Dialect, table: str, columns: Sequence[str], rows: Iterable[Sequence], stats) -> int:
+def insert_rows(target: Dialect, table: str, columns: Sequence[str], rows: Iterable[Sequence], stats: SqlStats) -> int:
     """Insert ``rows`` into ``table`` inside the target's open transaction; returns the count."""
     rows = adapt_rows(rows, target)
     n = 0
@@ -106,7 +109,7 @@ def copy_pg_to_pg(
     table: str,
     columns: Sequence[str],
     binary: bool,
-    stats,
+    stats: SqlStats,
 ) -> None:
     """Stream a query's result from one PostgreSQL into a table of another, undecoded."""
     fmt = " (FORMAT BINARY)" if binary else ""
@@ -118,7 +121,9 @@ def copy_pg_to_pg(
                 inn.write(block)
 
 
-def delete_keys(d: Dialect, table: str, key: Sequence[str], keys: Sequence[tuple], stats, chunk: int = 5000) -> int:
+def delete_keys(
+    d: Dialect, table: str, key: Sequence[str], keys: Sequence[tuple], stats: SqlStats, chunk: int = 5000
+) -> int:
     """Delete rows by key, in chunks (short statements, no long locks); returns rows deleted."""
     cur = d.conn.cursor()
     n = 0
@@ -131,7 +136,13 @@ def delete_keys(d: Dialect, table: str, key: Sequence[str], keys: Sequence[tuple
 
 
 def select_by_keys(
-    d: Dialect, table: str, columns: Sequence[str], key: Sequence[str], keys: Sequence[tuple], stats, chunk: int = 5000
+    d: Dialect,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    keys: Sequence[tuple],
+    stats: SqlStats,
+    chunk: int = 5000,
 ) -> list[tuple]:
     cur = d.conn.cursor()
     out: list[tuple] = []
@@ -155,7 +166,7 @@ def passthrough(
     columns: Sequence[str],
     nkey: int,
     skip: set,
-    stats,
+    stats: SqlStats,
     load_data: bool = False,
 ) -> int:
     """Move rows that the source server already rendered in the target's text form.
@@ -170,7 +181,7 @@ def passthrough(
     stats.execute(cur, select_sql, params)
     n = 0
 
-    def read():
+    def read() -> Iterator[list[str]]:
         while True:
             rows = cur.fetchmany(PASS_CHUNK_ROWS)
             if not rows:
@@ -179,13 +190,13 @@ def passthrough(
                 rows = [r for r in rows if normalize_key(r[:nkey]) not in skip]
             yield [r[nkey] if r[nkey].__class__ is str else bytes(r[nkey]).decode() for r in rows]
 
-    def chunks():
+    def chunks() -> Iterator[list[str]]:
         # The next chunk is read from the source while this one is written to the target: the two
         # servers work at the same time (both drivers release the GIL while they wait).
-        q: queue.Queue = queue.Queue(maxsize=1)
+        q: queue.Queue[list[str] | BaseException | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
 
-        def produce():
+        def produce() -> None:
             try:
                 for c in read():
                     while not stop.is_set():
@@ -229,7 +240,7 @@ def passthrough(
         head = f"INSERT INTO {target.table(table)} ({target.cols(columns)}) VALUES "
         wcur = target.conn.cursor()
 
-        def flush(rows):
+        def flush(rows: list[str]) -> None:
             with stats.timed(head + "(...)"):  # one entry, whatever the literals
                 wcur.execute(head + ",".join(rows))
 

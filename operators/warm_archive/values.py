@@ -8,10 +8,14 @@ import datetime as dt
 import json
 import uuid
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import Any, overload
 
-_TAGS = {
+from warm_archive.dbapi import Cursor
+
+# tag -> (the Python types it stands for, to JSON, from JSON)
+_TAGS: dict[str, tuple[type | tuple[type, ...], Callable[[Any], Any], Callable[[Any], Any]]] = {
     "d": (Decimal, str, Decimal),
     "b": ((bytes, bytearray, memoryview), lambda v: base64.b64encode(bytes(v)).decode(), base64.b64decode),
     "dt": (dt.datetime, dt.datetime.isoformat, dt.datetime.fromisoformat),
@@ -22,7 +26,7 @@ _TAGS = {
 }
 
 
-def _enc(v):
+def _enc(v: Any) -> Any:
     if v is None or isinstance(v, bool | int | float | str):
         return v
     for tag, (types, to, _) in _TAGS.items():
@@ -33,14 +37,14 @@ def _enc(v):
     raise TypeError(f"cannot encode {type(v).__name__}")
 
 
-def _dec(v):
+def _dec(v: Any) -> Any:
     if isinstance(v, dict):
         tag = v["$"]
         return v["v"] if tag == "j" else _TAGS[tag][2](v["v"])
     return v
 
 
-def encode_rows(rows) -> str:
+def encode_rows(rows: Iterable[Sequence[Any]]) -> str:
     return json.dumps([[_enc(v) for v in r] for r in rows], separators=(",", ":"))
 
 
@@ -48,7 +52,7 @@ def decode_rows(text: str | None) -> list[tuple]:
     return [tuple(_dec(v) for v in r) for r in json.loads(text)] if text else []
 
 
-class IntKeys(Sequence):
+class IntKeys(Sequence[tuple]):
     """A batch's keys where the key is one integer column, in ascending order, 8 bytes each: a
     list of 1-tuples costs about 90 bytes a key, and a job holds two batches' keys while it
     copies and one while it deletes. Reads as the list of ``(key,)`` tuples it replaces."""
@@ -69,12 +73,18 @@ class IntKeys(Sequence):
     def __len__(self) -> int:
         return len(self.values)
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> tuple[int]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> IntKeys: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[int] | IntKeys:
         if isinstance(i, slice):
             return IntKeys(self.values[i])
         return (self.values[i],)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int]]:
         return zip(self.values)  # (key,) tuples, made in C
 
     def runs(self) -> list[tuple[int, int]]:
@@ -91,7 +101,7 @@ class IntKeys(Sequence):
         return self._runs  # type: ignore[return-value]  # set just above
 
 
-def fetch_keys(cur, chunk: int = 5000) -> Sequence[tuple]:
+def fetch_keys(cur: Cursor, chunk: int = 5000) -> Sequence[tuple]:
     """The key rows of an executed ``cur`` as a batch's key list, fetched a chunk at a time:
     ``IntKeys`` for one integer column that fits in 64 bits, else tuples."""
     rows = cur.fetchmany(chunk)
@@ -130,7 +140,7 @@ def decode_keys(text: str | None) -> Sequence[tuple]:
     return [tuple(_dec(v) for v in k) for k in obj["keys"]]
 
 
-def normalize(v):
+def normalize(v: Any) -> Any:
     """One comparable form for a value read from any engine (for verification and checksums)."""
     if isinstance(v, memoryview | bytearray):
         return bytes(v)
@@ -161,7 +171,7 @@ def normalize(v):
 _PLAIN = frozenset((int, float, type(None)))
 
 
-def normalize_row(row) -> tuple:
+def normalize_row(row: Iterable[Any]) -> tuple:
     # The hot loop of cross-engine verification: plain values skip the type tests.
     return tuple(
         v if v.__class__ in _PLAIN or (v.__class__ is str and (not v or v[0] not in "{[")) else normalize(v)
@@ -169,7 +179,7 @@ def normalize_row(row) -> tuple:
     )
 
 
-def normalize_key(key) -> tuple:
+def normalize_key(key: Sequence[Any]) -> tuple:
     if all(v.__class__ in _PLAIN or v.__class__ is str for v in key):
         return tuple(key)
     return tuple(normalize(v) for v in key)
@@ -184,7 +194,7 @@ def int_runs(keys: Sequence[tuple]) -> list[tuple[int, int]] | None:
     return _consecutive_runs(k for (k,) in keys)
 
 
-def _consecutive_runs(ints) -> list[tuple[int, int]] | None:
+def _consecutive_runs(ints: Iterable[Any]) -> list[tuple[int, int]] | None:
     """``[(first, last)]`` of each run of consecutive ints; None at the first value not an int."""
     runs: list[list[int]] = []
     for k in ints:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from warm_archive.dberrors import db_message
 from warm_archive.dialects import Dialect
@@ -61,7 +62,7 @@ class KeyWalk:
         self.ranges: list[tuple[list | None, list, int]] = []  # (after, up to, width) of each step
         self._lock = threading.Lock()
 
-    def step(self, d: Dialect, last) -> Step | None:
+    def step(self, d: Dialect, last: Sequence | None) -> Step | None:
         """The next range after ``last`` (None: from the start), read in ``d``'s open transaction;
         None when nothing is left up to the planned end."""
         plan = self.plan
@@ -100,7 +101,7 @@ class KeyWalk:
             self.trace.append((width, seconds, new))
             del self.trace[:-TRACE]
 
-    def walked(self, pos, keys, progress: Progress) -> None:
+    def walked(self, pos: Sequence | None, keys: Sequence[Sequence], progress: Progress) -> None:
         """The walk reached ``pos`` and found ``keys`` (in key order) on the way: the progress'
         estimate of the rows planned (docs/design.md §5)."""
         with self._lock:
@@ -111,7 +112,7 @@ class KeyWalk:
             matched = self.matched
         progress.walked(matched, self.fraction(pos))
 
-    def fraction(self, pos) -> float | None:
+    def fraction(self, pos: Sequence | None) -> float | None:
         """How far the walk is through its key range, for a one-integer-column key; else None."""
         end = self.plan.planned_hi
         if not (self.plan.int_key and self.start and end and pos):
@@ -123,11 +124,13 @@ class KeyWalk:
         return _jsonable([self.first, self.last]) if self.first else None
 
 
-def _jsonable(v):
+def _jsonable(v: object) -> Any:
     return json.loads(json.dumps(v, default=str))
 
 
-def key_ends(plan: JobPlan, src: Dialect, stats: SqlStats, after, check_stop: Callable[[], None]) -> list | None:
+def key_ends(
+    plan: JobPlan, src: Dialect, stats: SqlStats, after: Sequence | None, check_stop: Callable[[], None]
+) -> list | None:
     """The first and the last key of the source after ``after`` (None: the whole table), read at
     the ends of the key's index only, whatever the condition: [[first], [last]], or None when no
     row is left. The rows that match are found, and counted, as the walk proceeds."""

@@ -465,7 +465,7 @@ def _clip(sql: str, n: int = 60) -> str:
     return sql if len(sql) <= n else sql[: n - 3] + "..."
 
 
-def _is_boolean(node) -> bool:
+def _is_boolean(node: exp.Expression) -> bool:
     return isinstance(
         node, exp.Predicate | exp.Connector | exp.Not | exp.Boolean | exp.Exists | exp.In | exp.Between | exp.Is
     )

@@ -1,8 +1,8 @@
 """Across engines, with every column compared by digest (no column compared in Python), the
 verified delete (docs/design.md §4.3) reads key + digest of the slice's source rows under lock, compares them
 with the warm digests and compares value by value the rows whose digests differ (a PostgreSQL source
-judges a dense slice in its DELETE: ``deletion.DigestBlob``; a MariaDB source first compares one
-digest a side per dense slice: ``deletion.SliceDigest``). A row changed
+judges a dense slice in its DELETE: ``slice_digests.DigestBlob``; a MariaDB source first compares one
+digest a side per dense slice: ``slice_digests.SliceDigest``). A row changed
 after its copy, on either side, keeps its source row; a row no longer matching the condition stays
 unreported; equal values in another text form are still deleted. Both directions."""
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine.conftest import SRC, WARM, Pair
-from warm_archive import deletion
+from warm_archive import deletion, slice_digests, slice_reads
 from warm_archive.engine import TableJob
 
 DIRS = [("my", "pg"), ("pg", "my")]
@@ -27,7 +27,7 @@ def _delete_source(pair, run_id):
     with TableJob(pair.params(run_id=run_id)) as job:
         job.prepare(create_target=False)
         job.acquire_lock()
-        canon = deletion.canon_plan(job.plan, job.src, job.warm)
+        canon = slice_reads.canon_plan(job.plan, job.src, job.warm)
         assert canon and all(canon)  # no column compared in Python
         out = deletion.delete_run(job.plan, job.sessions, job.ledger, job.ctx, retrying=False)
         statements = [s["statement"] for s in job.stats.as_list()]
@@ -186,7 +186,7 @@ def test_long_texts_enter_a_slice_digest_as_their_own_digest(mypg, monkeypatch):
 
 def test_a_slice_too_long_for_one_group_concat_is_compared_row_by_row(mypg, monkeypatch):
     monkeypatch.setattr(deletion, "HASH_CHUNK", 300)
-    monkeypatch.setattr(deletion, "GROUP_CONCAT_MAX", 50)  # one row has more
+    monkeypatch.setattr(slice_digests, "GROUP_CONCAT_MAX", 50)  # one row has more
     pair = mypg
     pair.run("copy", run_id="r")
     archived = _archived(pair)

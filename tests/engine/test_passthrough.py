@@ -289,7 +289,7 @@ def test_digests_agree_across_engines_and_tell_near_collisions_apart():
     '' or '~', or one microsecond at either end of the range: the two rows of a pair (same key, one
     per table) must digest differently, and each row alike on both servers (a latin1 column too)."""
     from tests.dbs import Engine
-    from warm_archive import deletion
+    from warm_archive import slice_reads
 
     t = dt.datetime(2022, 1, 1)
     pairs = [
@@ -334,11 +334,11 @@ def test_digests_agree_across_engines_and_tell_near_collisions_apart():
         )
         with TableJob(p) as job:
             job.prepare(create_target=False)
-            canon = deletion.canon_plan(job.plan, job.src, job.warm)
+            canon = slice_reads.canon_plan(job.plan, job.src, job.warm)
             assert canon and all(canon)  # every column in the digest, none compared in Python
             whole = [(1,), (len(pairs),)]
             digests = {
-                (engine, table): deletion._digests(d, table, job.plan, job.stats, whole, canon, side)
+                (engine, table): slice_reads.read_digests(d, table, job.plan, job.stats, whole, canon, side)
                 for engine, d, side in (("my", job.src, 0), ("pg", job.warm, 1))
                 for table in (SRC, WARM)
             }

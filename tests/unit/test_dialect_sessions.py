@@ -12,8 +12,9 @@ from warm_archive.typemap import Column
 
 ENGINES = ["postgres", "mysql", "sqlite"]
 
-# What engine.py, deletion.py, rollback.py, transfer.py, ledger.py, maintenance.py and
-# connections.py call on the objects connections.connect returns (src, warm, lanes).
+# What engine.py, deletion.py (with same_db_delete.py and the slice_*.py modules), rollback.py,
+# transfer.py, ledger.py, maintenance.py and connections.py call on the objects
+# connections.connect returns (src, warm, lanes).
 USED = (
     "conn",
     "conn_id",

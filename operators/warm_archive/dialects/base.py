@@ -134,12 +134,12 @@ class Dialect:
         raise NotImplementedError
 
     def text_agg(self, text: str, key: str) -> str:
-        """SQL aggregate: the texts joined by '|' in ``key`` order (``deletion.SliceDigest``)."""
+        """SQL aggregate: the texts joined by '|' in ``key`` order (``slice_digests.SliceDigest``)."""
         raise NotImplementedError
 
     def digest_blob(self, digest: str, key: str) -> str | None:
         """SQL aggregate: the raw 16 bytes of each row's hex ``digest``, concatenated in ``key``
-        order (``deletion.DigestBlob``); None where the engine has no such aggregate."""
+        order (``slice_digests.DigestBlob``); None where the engine has no such aggregate."""
         return None
 
     def delete_by_digest_blob(self, table: str, key: str, digest: str, ph: str) -> str | None:
