@@ -36,12 +36,15 @@ from warm_archive.contract import (
     MaintenanceAction,
     RollbackStatus,
     SourceStatus,
+    WarmStatus,
     maintenance_dag_id,
     maintenance_signature,
     signing_secret,
 )
+from warm_monitor.datamodels import ActionName
 from warm_monitor.models import action_table, maintenance_table, run_table
-from warm_monitor.query import ACTIVE, DRY_RUN_REASON, STALE_AFTER_S, is_dry_run
+from warm_monitor.policy import ACTIVE, DRY_RUN_REASON, ROLLBACK_UNDER_WAY, is_dry_run, refusal, subtask_refusal
+from warm_monitor.query import STALE_AFTER_S, subtask_facts
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,12 @@ def now() -> dt.datetime:
 
 def conflict(msg: str) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, msg)
+
+
+def refuse(reason: str | None) -> None:
+    """A 409 with ``policy``'s reason, the one the page shows on the disabled button."""
+    if reason is not None:
+        raise conflict(reason)
 
 
 # -- the record of every write ------------------------------------------------------------------
@@ -291,23 +300,13 @@ def _not_dry_run(row) -> None:
 
 
 def set_source_status(session: Session, row, new_status: SourceStatus, user_name: str) -> dict:
-    _not_dry_run(row)
-    if row.state != "success":
-        raise conflict(f"source status can be changed on Completed runs only; this run is {row.state}")
-    if row.delete_run_state in ACTIVE:
-        raise conflict("a delete-source maintenance run is under way for this run")
+    refuse(refusal(ActionName.SOURCE_STATUS, row))
     upsert_run(session, row.dag_id, row.run_id, source_override=new_status, override_by=user_name, override_at=now())
     return {"dag_id": row.dag_id, "run_id": row.run_id, "source_status": new_status}
 
 
 def delete_source(session: Session, row, user_name: str) -> dict:
-    _not_dry_run(row)
-    if row.state != "success":
-        raise conflict(f"source rows can be deleted for Completed runs only; this run is {row.state}")
-    if row.delete_run_state in ACTIVE:
-        raise conflict("a delete-source maintenance run is already under way for this run")
-    if row.source_status in (SourceStatus.PROCESSED, SourceStatus.RESTORED):
-        raise conflict(f"the source data of this run is already {row.source_status}")
+    refuse(refusal(ActionName.DELETE_SOURCE, row))
     m = trigger_maintenance(
         session,
         action=MaintenanceAction.DELETE_SOURCE,
@@ -332,8 +331,7 @@ def terminate(session: Session, row) -> dict:
     from airflow.api_fastapi.core_api.datamodels.dag_run import DagRunMutableStates
     from airflow.api_fastapi.core_api.services.public.dag_run import patch_dag_run_state
 
-    if row.state not in ACTIVE:
-        raise conflict(f"only an In progress run can be terminated; this run is {row.state}")
+    refuse(refusal(ActionName.TERMINATE, row))
     dr = dag_run(session, row)
     dag = get_dag_for_run(_dag_bag(), dr, session=session)
     running = list(
@@ -348,16 +346,18 @@ def terminate(session: Session, row) -> dict:
 
 
 def _no_rollback_running(row) -> None:
-    if row.rollback_status in (RollbackStatus.REQUESTED, RollbackStatus.RUNNING):
+    """An admin's rollback (any state) still waits for one under way: two at once would race."""
+    if row.rollback_status in ROLLBACK_UNDER_WAY:
         raise conflict(f"a rollback of this run is already {row.rollback_status}")
     if row.reexecute_state == "pending":
         raise conflict("a re-execution of this run is under way")
 
 
 def rollback(session: Session, row, task_id: str | None, user_name: str) -> dict:
-    if row.state != "failed":
-        raise conflict(f"only an Exceptional (failed) run can be rolled back; this run is {row.state}")
-    _no_rollback_running(row)
+    if task_id is None:
+        refuse(refusal(ActionName.ROLLBACK, row))
+    else:
+        refuse(subtask_refusal(ActionName.ROLLBACK, row, subtask_facts(session, row, task_id)))
     task_ids = [task_id] if task_id else None
     m = trigger_maintenance(
         session,
@@ -386,11 +386,7 @@ def rollback(session: Session, row, task_id: str | None, user_name: str) -> dict
 
 
 def reexecute(session: Session, row, task_id: str, user_name: str) -> dict:
-    if row.state != "failed":
-        raise conflict(f"only an Exceptional (failed) run can be re-executed; this run is {row.state}")
-    _no_rollback_running(row)
-    if row.reexecution_state in ACTIVE:
-        raise conflict(f"this run is already being re-executed as {row.reexecuted_as}")
+    refuse(subtask_refusal(ActionName.REEXECUTE, row, subtask_facts(session, row, task_id)))
     order = task_order(session, row)
     todo = order[order.index(task_id) :]
     m = trigger_maintenance(
@@ -541,16 +537,15 @@ def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
     from airflow.api_fastapi.common.dagbag import get_dag_for_run
     from airflow.configuration import conf
 
-    if row.state not in ACTIVE and row.reexecute_state != "pending":
-        raise conflict(f"only an In progress run can be verified; this run is {row.state}")
+    refuse(refusal(ActionName.VERIFY, row))
     findings: list[dict] = []
     changes: list[dict] = []
     t = now()
     hb_timeout = conf.getfloat("scheduler", "task_instance_heartbeat_timeout", fallback=300.0)
     for ti in tis:
-        st = (xcoms.get((row.id, ti.task_id)) or {}).get(XCOM_KEY) or {}
+        st = WarmStatus.read((xcoms.get((row.id, ti.task_id)) or {}).get(XCOM_KEY)) or WarmStatus()
         if ti.state != "running":
-            if st.get("state") == "running" and ti.state in ("failed", "success", "skipped", "upstream_failed"):
+            if st.state == "running" and ti.state in ("failed", "success", "skipped", "upstream_failed"):
                 findings.append(
                     {
                         "task_id": ti.task_id,
@@ -559,7 +554,7 @@ def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
                     }
                 )
             continue
-        updated = st.get("updated_at")
+        updated = st.updated_at
         age = None
         if updated:
             try:

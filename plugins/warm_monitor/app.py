@@ -25,7 +25,9 @@ from sqlalchemy.orm import Session
 from warm_archive.contract import MaintenanceAction, RunState, SourceStatus, Strategy, Tab, tab_states
 from warm_monitor import actions, query, resume
 from warm_monitor.auth import AdminMaintenance, CreateRun, EditRun, EditTaskInstances, ReadRun, WriteGuard
+from warm_monitor.datamodels import ActionPage, ActionResult, RunOut, TaskPage
 from warm_monitor.models import ID_LEN
+from warm_monitor.policy import Rights
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +255,7 @@ def _utc(d: dt.datetime) -> dt.datetime:
 UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
-@app.get("/api/v1/tasks")
+@app.get("/api/v1/tasks", response_model=TaskPage)
 def list_tasks(
     session: SessionDep,
     user: GetUserDep,
@@ -318,17 +320,13 @@ def list_tasks(
 
 
 def _with_rights(row, tis: list, xcoms: dict, tries: dict, base: str, editable: set[str], clearable: set[str]) -> dict:
-    """A serialized run plus what the caller may do to it: ``can_edit``, and ``actions.resume``
-    (``{"allowed", "reason"}``: the reason the API would refuse a resume with) beside the
-    actions ``serialize`` already refuses (a dry run's source actions)."""
-    data = query.serialize(row, tis, xcoms, base, tries)
-    return data | {
-        "can_edit": row.dag_id in editable,
-        "actions": data["actions"] | {"resume": resume.page_state(row, tis, row.dag_id in clearable)},
-    }
+    """A serialized run with what the caller may do to it (``can_edit``, and each action allowed or
+    the reason the API would refuse it with)."""
+    rights = Rights(edit=row.dag_id in editable, clear=row.dag_id in clearable)
+    return query.serialize(row, tis, xcoms, base, tries, rights=rights)
 
 
-@app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun])
+@app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun], response_model=RunOut)
 def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """One warm run with its sub-tasks; ``can_edit`` tells whether the user may act on it."""
     row = _load(session, dag_id, run_id)
@@ -346,7 +344,9 @@ class SourceStatusBody(BaseModel):
     status: Literal[SourceStatus.PROCESSED]
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/source-status", dependencies=[WriteGuard, EditRun])
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/source-status", dependencies=[WriteGuard, EditRun], response_model=ActionResult
+)
 def post_source_status(dag_id: str, run_id: str, body: SourceStatusBody, session: SessionDep, user: GetUserDep):
     """Completed: mark the run's source data processed (a user override; no data is touched)."""
     return _run_action(
@@ -360,7 +360,9 @@ def post_source_status(dag_id: str, run_id: str, body: SourceStatusBody, session
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/delete-source", dependencies=[WriteGuard, EditRun])
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/delete-source", dependencies=[WriteGuard, EditRun], response_model=ActionResult
+)
 def post_delete_source(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """Completed: a maintenance run deletes the verified archived rows from the source."""
     return _run_action(
@@ -374,13 +376,13 @@ def post_delete_source(dag_id: str, run_id: str, session: SessionDep, user: GetU
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/terminate", dependencies=[WriteGuard, EditRun])
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/terminate", dependencies=[WriteGuard, EditRun], response_model=ActionResult)
 def post_terminate(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """In progress: fail the run and its running task instances (their jobs are killed and stop cleanly)."""
     return _run_action("terminate", session, user, dag_id, run_id, None, lambda row: actions.terminate(session, row))
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/verify", dependencies=[WriteGuard, EditRun])
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/verify", dependencies=[WriteGuard, EditRun], response_model=ActionResult)
 def post_verify(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """In progress: reconcile the run's state with its task instances, flag stale progress and zombies."""
 
@@ -391,7 +393,7 @@ def post_verify(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep)
     return _run_action("verify", session, user, dag_id, run_id, None, do)
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/rollback", dependencies=[WriteGuard, EditRun])
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/rollback", dependencies=[WriteGuard, EditRun], response_model=ActionResult)
 def post_rollback(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """Exceptional: a maintenance run rolls back every sub-task of the run."""
     return _run_action(
@@ -405,7 +407,11 @@ def post_rollback(dag_id: str, run_id: str, session: SessionDep, user: GetUserDe
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/rollback", dependencies=[WriteGuard, EditRun])
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/rollback",
+    dependencies=[WriteGuard, EditRun],
+    response_model=ActionResult,
+)
 def post_subtask_rollback(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
     """Exceptional: roll back one sub-task."""
     return _run_action(
@@ -419,7 +425,11 @@ def post_subtask_rollback(dag_id: str, run_id: str, task_id: str, session: Sessi
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute", dependencies=[WriteGuard, EditRun, CreateRun])
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute",
+    dependencies=[WriteGuard, EditRun, CreateRun],
+    response_model=ActionResult,
+)
 def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
     """Exceptional: roll back this sub-task and the ones after it, then a new run of the DAG from it.
     It creates a DAG run, so it needs what Airflow's own trigger needs (create on the DAG's runs)."""
@@ -434,7 +444,11 @@ def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, 
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/resume", dependencies=[WriteGuard, EditRun, EditTaskInstances])
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/resume",
+    dependencies=[WriteGuard, EditRun, EditTaskInstances],
+    response_model=ActionResult,
+)
 def post_resume(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
     """Exceptional: clear the failed (or terminated) run's failed and skipped table jobs with
     Airflow's own clearing; the run is queued again and each job continues after its last committed
@@ -452,7 +466,11 @@ class MaintenanceBody(BaseModel):
     any_state: bool = False
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/maintenance", dependencies=[WriteGuard, EditRun, AdminMaintenance])
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/maintenance",
+    dependencies=[WriteGuard, EditRun, AdminMaintenance],
+    response_model=ActionResult,
+)
 def post_maintenance(dag_id: str, run_id: str, body: MaintenanceBody, session: SessionDep, user: GetUserDep):
     """Admins: a maintenance run (of ``<dag_id>__maintenance``) of any action, signed and recorded like the page's actions.
     ``any_state`` lets a rollback or source deletion act on a run in another state than the page allows."""
@@ -468,7 +486,7 @@ def post_maintenance(dag_id: str, run_id: str, body: MaintenanceBody, session: S
 Outcome = Literal["ok", "refused", "error"]  # what actions.record writes
 
 
-@app.get("/api/v1/actions")
+@app.get("/api/v1/actions", response_model=ActionPage)
 def list_actions(
     session: SessionDep,
     user: GetUserDep,
