@@ -19,7 +19,9 @@ from airflow.models.taskinstance import TaskInstance as TI
 from airflow.models.taskinstancehistory import TaskInstanceHistory as TIH
 from airflow.models.xcom import XComModel as X
 from sqlalchemy import and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.sql.elements import ColumnElement, Label
+from sqlalchemy.sql.selectable import ScalarSelect, Select
 
 from warm_archive.contract import (
     MAINTENANCE_SUFFIX,
@@ -28,6 +30,7 @@ from warm_archive.contract import (
     WARM_DAG_TAG,
     XCOM_KEY,
     RollbackStatus,
+    RunState,
     SourceStatus,
     Tab,
     WarmStatus,
@@ -63,7 +66,7 @@ MD = aliased(DagRun, name="md")  # delete-source maintenance run
 NR = aliased(DagRun, name="nr")  # the re-execution run
 
 
-def _xval(name: str):
+def _xval(name: str) -> ColumnElement[str]:
     return X.value[name].as_string()
 
 
@@ -73,7 +76,7 @@ def _like(value: str) -> str:
     return f"%{v}%"
 
 
-def _ilike(col, value: str):
+def _ilike(col: ColumnElement[str] | InstrumentedAttribute[str], value: str) -> ColumnElement[bool]:
     return func.lower(col).like(_like(value), escape="\\")
 
 
@@ -88,7 +91,7 @@ def is_warm_dag(session: Session, dag_id: str) -> bool:
     )
 
 
-def readable_warm_dag_ids(session: Session, user, method: Literal["GET", "PUT"] = "GET") -> list[str]:
+def readable_warm_dag_ids(session: Session, user: Any, method: Literal["GET", "PUT"] = "GET") -> list[str]:
     """Warm DAGs whose runs ``user`` may read (one auth-manager call per warm DAG, no per-run check)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
@@ -113,7 +116,7 @@ def readable_warm_dag_ids(session: Session, user, method: Literal["GET", "PUT"] 
 # -- derived statuses, as SQL ------------------------------------------------------------------
 
 
-def _xcom_status_subquery():
+def _xcom_status_subquery() -> ScalarSelect[Any]:
     """The run's source status according to its sub-tasks' XComs (one correlated subquery)."""
     rank = case(*[(_xval("source_status") == s.value, r) for s, r in _RANK.items()], else_=None)
     best = func.min(rank)
@@ -125,7 +128,7 @@ def _xcom_status_subquery():
     )
 
 
-def source_status_expr():
+def source_status_expr() -> ColumnElement[str]:
     full_rollback = and_(MR.state == "success", R.c.rollback_task_ids.is_(None))
     return case(
         (R.c.source_override.is_not(None), R.c.source_override),
@@ -136,7 +139,7 @@ def source_status_expr():
     )
 
 
-def rollback_status_expr():
+def rollback_status_expr() -> ColumnElement[str]:
     return case(
         (R.c.rollback_maintenance_run_id.is_(None), RollbackStatus.NONE.value),
         (MR.state.is_(None), RollbackStatus.REQUESTED.value),
@@ -147,11 +150,11 @@ def rollback_status_expr():
     )
 
 
-def _start_col():
+def _start_col() -> ColumnElement[dt.datetime]:
     return func.coalesce(DagRun.start_date, DagRun.queued_at, DagRun.run_after)
 
 
-def base_select(dag_ids: Iterable[str]):
+def base_select(dag_ids: Iterable[str]) -> tuple[Select[Any], Label[str], Label[str]]:
     src = source_status_expr().label("source_status")
     rb = rollback_status_expr().label("rollback_status")
     stmt = (
@@ -189,12 +192,12 @@ def base_select(dag_ids: Iterable[str]):
     return stmt, src, rb
 
 
-def _state_in(states) -> Any:
+def _state_in(states: Iterable[RunState]) -> ColumnElement[bool]:
     values = [s.value for s in states]
     return DagRun.state == values[0] if len(values) == 1 else DagRun.state.in_(values)
 
 
-def tab_condition(tab: Tab):
+def tab_condition(tab: Tab) -> ColumnElement[bool]:
     """The runs ``tab`` lists, as SQL: contract.py's ``TAB_RUN_STATES`` and ``tab_of``'s exception."""
     listed = _state_in(TAB_RUN_STATES[tab])
     if tab != Tab.IN_PROGRESS:
@@ -206,12 +209,12 @@ def tab_condition(tab: Tab):
     )
 
 
-def reexecution_under_way(row) -> bool:
+def reexecution_under_way(row: Any) -> bool:
     """``tab_condition``'s exception, on a fetched row."""
     return row.reexecute_state == "pending" or row.reexecution_state in ACTIVE
 
 
-def _xcom_exists(*conds):
+def _xcom_exists(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
     """Whether one of the run's warm_status XComs matches. A correlated scalar subquery with LIMIT 1:
     PostgreSQL probes the XCom primary key per candidate run instead of hashing every XCom."""
     return (
@@ -224,7 +227,7 @@ def _xcom_exists(*conds):
     )
 
 
-def _run_strategy():
+def _run_strategy() -> ColumnElement[str]:
     """The strategy the run's jobs report, else the one its conf asks for (a run not started yet)."""
     reported = (
         select(_xval("strategy"))
@@ -291,7 +294,7 @@ def list_runs(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[
     return total, [by_id[i] for i in ids if i in by_id]
 
 
-def get_run(session: Session, dag_id: str, run_id: str):
+def get_run(session: Session, dag_id: str, run_id: str) -> Any:
     stmt, _, _ = base_select([dag_id])
     return session.execute(stmt.where(DagRun.run_id == run_id)).first()
 
@@ -303,7 +306,7 @@ def _iso(d: dt.datetime | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def _duration(start, end) -> float | None:
+def _duration(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
     if not start:
         return None
     end = end or dt.datetime.now(dt.UTC)
@@ -321,7 +324,7 @@ def _merge_sql(lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return sorted(merged.values(), key=lambda s: -s["seconds"])
 
 
-def _as_dict(v) -> dict | None:
+def _as_dict(v: object) -> dict | None:
     if isinstance(v, dict):
         return v
     if isinstance(v, str):
@@ -376,7 +379,7 @@ def load_children(session: Session, rows: list) -> tuple[dict, dict, dict]:
     return tis, xcoms, tries
 
 
-def _tries_of(ti, earlier: list, now: dt.datetime) -> tuple[dt.datetime | None, float | None]:
+def _tries_of(ti: Any, earlier: list, now: dt.datetime) -> tuple[dt.datetime | None, float | None]:
     """First start and active seconds over every try of a task instance (a running try counts to now)."""
     spans = list(earlier)
     if ti.start_date is not None:
@@ -588,7 +591,7 @@ def list_actions(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tup
     range ``[after, before)``."""
     from warm_monitor.models import action_table as A
 
-    conds = [A.c.dag_id.in_(dag_ids)]
+    conds: list[ColumnElement[bool]] = [A.c.dag_id.in_(dag_ids)]
     if f.get("user"):
         conds.append(_ilike(A.c.user_name, f["user"]))
     if f.get("action"):
