@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
-from warm_archive.contract import RollbackStatus, SourceStatus, SqlStat, Tab
+from warm_archive.contract import RollbackStatus, SourceStatus, Tab
 
 
 class ActionName(StrEnum):
@@ -47,6 +47,14 @@ class ActionState(_Out):
 
     allowed: bool
     reason: str | None = None
+
+
+class SqlTotal(_Out):
+    """One statement over a job's (or a run's) tries: how often it ran and its seconds in all."""
+
+    statement: str
+    count: int
+    seconds: float
 
 
 class SubtaskLinks(_Out):
@@ -94,7 +102,7 @@ class SubtaskOut(_Out):
     source_status: SourceStatus | None
     rollback_status: RollbackStatus
     error: str | None
-    sql: list[SqlStat]
+    sql: list[SqlTotal]
     key_range: list[Any] | None
     updated_at: str | None
     stale: bool
@@ -132,7 +140,7 @@ class RunOut(_Out):
     rollback_run_id: str | None
     delete_run_id: str | None
     error: str | None
-    sql: list[SqlStat]
+    sql: list[SqlTotal]
     conf: dict[str, Any]
     reexecution_of: str | None
     reexecuted_as: str | None
