@@ -18,7 +18,9 @@ import json
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 XCOM_KEY: Final = "warm_status"
 """Key of the progress XCom each table job pushes on its own task instance (docs/design.md §5)."""
@@ -88,6 +90,63 @@ class RollbackStatus(_Values):
     RUNNING = "running"
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
+
+
+class SqlStat(BaseModel):
+    """One statement a job ran: how often and for how long (sqlstats.py)."""
+
+    statement: str
+    count: int = 0
+    seconds: float = 0.0
+    max_seconds: float | None = None
+
+
+class WarmStatus(BaseModel):
+    """The ``warm_status`` XCom (``XCOM_KEY``): what a table job reports (progress.py writes it, the
+    monitor reads it). Every field has a default, so an XCom of an older job still reads; a field
+    of the wrong type reads as its default (``read``), never as a failed page."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    strategy: Strategy | None = None
+    table: str | None = None
+    target: str | None = None
+    rows_planned: int = 0
+    rows_planned_estimated: bool = False
+    plan_known: bool = False
+    rows_copied: int | None = None
+    rows_skipped: int | None = None
+    rows_deleted: int | None = None
+    rows_changed: int | None = None
+    progress_pct: float | None = None
+    source_status: SourceStatus | None = None
+    rows_per_second: float | None = None
+    batches: int | None = None
+    dry_run: bool | None = None
+    phase: str | None = None
+    paused_s: float | None = None
+    throttled_s: float | None = None
+    replica_lag_s: dict[str, float | None] | None = None  # conn_id -> seconds, null when unknown
+    threads_running: int | None = None
+    waiting_because: list[str] = []
+    pacing: dict[str, Any] | None = None
+    state: str | None = None  # the job's own: running, success, failed
+    error: str | None = None
+    key_range: list[Any] | None = None
+    dry_run_sql: list[dict[str, Any]] | None = None  # a dry run's recorded statements (dryrun.py)
+    sql: list[SqlStat] = []
+    updated_at: str | None = None  # ISO 8601, UTC
+
+    @classmethod
+    def read(cls, raw: object) -> WarmStatus | None:
+        """The status in an XCom value (None: no status); fields that do not fit are dropped."""
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as e:
+            bad = {err["loc"][0] for err in e.errors() if err["loc"]}
+            return cls.model_validate({k: v for k, v in raw.items() if k not in bad})
 
 
 class MaintenanceAction(_Values):

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+from typing import TYPE_CHECKING, Any
 
 from airflow.models.dagrun import DagRun
 from airflow.models.log import Log
@@ -36,12 +37,19 @@ from warm_archive.contract import (
     MaintenanceAction,
     RollbackStatus,
     SourceStatus,
+    WarmStatus,
     maintenance_dag_id,
     maintenance_signature,
     signing_secret,
 )
+from warm_monitor.datamodels import ActionName
 from warm_monitor.models import action_table, maintenance_table, run_table
-from warm_monitor.query import ACTIVE, DRY_RUN_REASON, STALE_AFTER_S, is_dry_run
+from warm_monitor.policy import ACTIVE, DRY_RUN_REASON, ROLLBACK_UNDER_WAY, is_dry_run, refusal, subtask_refusal
+from warm_monitor.query import STALE_AFTER_S, subtask_facts
+
+if TYPE_CHECKING:
+    from airflow.models.dagbag import DBDagBag
+    from airflow.serialization.definitions.dag import SerializedDAG
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,12 @@ def now() -> dt.datetime:
 
 def conflict(msg: str) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, msg)
+
+
+def refuse(reason: str | None) -> None:
+    """A 409 with ``policy``'s reason, the one the page shows on the disabled button."""
+    if reason is not None:
+        raise conflict(reason)
 
 
 # -- the record of every write ------------------------------------------------------------------
@@ -75,10 +89,11 @@ def record(
     """The plugin's action row and Airflow's audit log row, in their own transaction."""
     from warm_monitor.models import ID_LEN
 
-    def clip(v):  # what a user typed must not turn the record of a refusal into a 500
+    def clip(v: str | None) -> str | None:  # what a user typed must not turn the record of a refusal into a 500
         return v if v is None or len(v) <= ID_LEN else v[: ID_LEN - 3] + "..."
 
-    user_name, dag_id, run_id, task_id = clip(user_name), clip(dag_id), clip(run_id), clip(task_id)
+    user_name, dag_id, run_id = clip(user_name) or "", clip(dag_id) or "", clip(run_id) or ""
+    task_id = clip(task_id)
     extra = {"outcome": outcome, "http_status": http_status, "detail": detail, "source": "warm_monitor"}
     if maintenance_run_id:
         extra["maintenance_run_id"] = maintenance_run_id
@@ -116,7 +131,7 @@ def record(
 # -- per-run plugin state -----------------------------------------------------------------------
 
 
-def upsert_run(session: Session, dag_id: str, run_id: str, **values) -> None:
+def upsert_run(session: Session, dag_id: str, run_id: str, **values: object) -> None:
     values["updated_at"] = now()
     res = session.execute(
         update(run_table).where(run_table.c.dag_id == dag_id, run_table.c.run_id == run_id).values(**values)
@@ -128,18 +143,19 @@ def upsert_run(session: Session, dag_id: str, run_id: str, **values) -> None:
 # -- Airflow runs -------------------------------------------------------------------------------
 
 
-def _dag_bag():
+_DAG_BAG: DBDagBag | None = None  # one per api-server process, made on first use
+
+
+def _dag_bag() -> DBDagBag:
     from airflow.api_fastapi.common.dagbag import create_dag_bag
 
     global _DAG_BAG
-    try:
-        return _DAG_BAG
-    except NameError:
+    if _DAG_BAG is None:
         _DAG_BAG = create_dag_bag()
-        return _DAG_BAG
+    return _DAG_BAG
 
 
-def latest_dag(session: Session, dag_id: str):
+def latest_dag(session: Session, dag_id: str) -> SerializedDAG:
     from airflow.api_fastapi.common.dagbag import get_latest_version_of_dag
 
     return get_latest_version_of_dag(_dag_bag(), dag_id, session)
@@ -262,12 +278,12 @@ def _chain_order(upstream: dict[str, set[str]]) -> list[str]:
     return order
 
 
-def dag_run(session: Session, row) -> DagRun:
+def dag_run(session: Session, row: Any) -> DagRun:
     """The Airflow run behind a row the caller already loaded (so it exists)."""
     return session.scalars(select(DagRun).where(DagRun.dag_id == row.dag_id, DagRun.run_id == row.run_id)).one()
 
 
-def task_order(session: Session, row) -> list[str]:
+def task_order(session: Session, row: Any) -> list[str]:
     """The run's table jobs in their chain order (the serialized DAG's topological order)."""
     from airflow.api_fastapi.common.dagbag import get_dag_for_run
 
@@ -284,30 +300,20 @@ def task_order(session: Session, row) -> list[str]:
 # -- the actions ----------------------------------------------------------------------------------
 
 
-def _not_dry_run(row) -> None:
+def _not_dry_run(row: Any) -> None:
     """A dry run moved nothing: deleting or marking its source data would record a false status."""
     if is_dry_run(row.conf):
         raise conflict(DRY_RUN_REASON)
 
 
-def set_source_status(session: Session, row, new_status: SourceStatus, user_name: str) -> dict:
-    _not_dry_run(row)
-    if row.state != "success":
-        raise conflict(f"source status can be changed on Completed runs only; this run is {row.state}")
-    if row.delete_run_state in ACTIVE:
-        raise conflict("a delete-source maintenance run is under way for this run")
+def set_source_status(session: Session, row: Any, new_status: SourceStatus, user_name: str) -> dict[str, Any]:
+    refuse(refusal(ActionName.SOURCE_STATUS, row))
     upsert_run(session, row.dag_id, row.run_id, source_override=new_status, override_by=user_name, override_at=now())
     return {"dag_id": row.dag_id, "run_id": row.run_id, "source_status": new_status}
 
 
-def delete_source(session: Session, row, user_name: str) -> dict:
-    _not_dry_run(row)
-    if row.state != "success":
-        raise conflict(f"source rows can be deleted for Completed runs only; this run is {row.state}")
-    if row.delete_run_state in ACTIVE:
-        raise conflict("a delete-source maintenance run is already under way for this run")
-    if row.source_status in (SourceStatus.PROCESSED, SourceStatus.RESTORED):
-        raise conflict(f"the source data of this run is already {row.source_status}")
+def delete_source(session: Session, row: Any, user_name: str) -> dict[str, Any]:
+    refuse(refusal(ActionName.DELETE_SOURCE, row))
     m = trigger_maintenance(
         session,
         action=MaintenanceAction.DELETE_SOURCE,
@@ -327,13 +333,12 @@ def delete_source(session: Session, row, user_name: str) -> dict:
     }
 
 
-def terminate(session: Session, row) -> dict:
+def terminate(session: Session, row: Any) -> dict[str, Any]:
     from airflow.api_fastapi.common.dagbag import get_dag_for_run
     from airflow.api_fastapi.core_api.datamodels.dag_run import DagRunMutableStates
     from airflow.api_fastapi.core_api.services.public.dag_run import patch_dag_run_state
 
-    if row.state not in ACTIVE:
-        raise conflict(f"only an In progress run can be terminated; this run is {row.state}")
+    refuse(refusal(ActionName.TERMINATE, row))
     dr = dag_run(session, row)
     dag = get_dag_for_run(_dag_bag(), dr, session=session)
     running = list(
@@ -347,17 +352,19 @@ def terminate(session: Session, row) -> dict:
     return {"dag_id": row.dag_id, "run_id": row.run_id, "state": "failed", "killed_task_ids": running}
 
 
-def _no_rollback_running(row) -> None:
-    if row.rollback_status in (RollbackStatus.REQUESTED, RollbackStatus.RUNNING):
+def _no_rollback_running(row: Any) -> None:
+    """An admin's rollback (any state) still waits for one under way: two at once would race."""
+    if row.rollback_status in ROLLBACK_UNDER_WAY:
         raise conflict(f"a rollback of this run is already {row.rollback_status}")
     if row.reexecute_state == "pending":
         raise conflict("a re-execution of this run is under way")
 
 
-def rollback(session: Session, row, task_id: str | None, user_name: str) -> dict:
-    if row.state != "failed":
-        raise conflict(f"only an Exceptional (failed) run can be rolled back; this run is {row.state}")
-    _no_rollback_running(row)
+def rollback(session: Session, row: Any, task_id: str | None, user_name: str) -> dict[str, Any]:
+    if task_id is None:
+        refuse(refusal(ActionName.ROLLBACK, row))
+    else:
+        refuse(subtask_refusal(ActionName.ROLLBACK, row, subtask_facts(session, row, task_id)))
     task_ids = [task_id] if task_id else None
     m = trigger_maintenance(
         session,
@@ -385,12 +392,8 @@ def rollback(session: Session, row, task_id: str | None, user_name: str) -> dict
     }
 
 
-def reexecute(session: Session, row, task_id: str, user_name: str) -> dict:
-    if row.state != "failed":
-        raise conflict(f"only an Exceptional (failed) run can be re-executed; this run is {row.state}")
-    _no_rollback_running(row)
-    if row.reexecution_state in ACTIVE:
-        raise conflict(f"this run is already being re-executed as {row.reexecuted_as}")
+def reexecute(session: Session, row: Any, task_id: str, user_name: str) -> dict[str, Any]:
+    refuse(subtask_refusal(ActionName.REEXECUTE, row, subtask_facts(session, row, task_id)))
     order = task_order(session, row)
     todo = order[order.index(task_id) :]
     m = trigger_maintenance(
@@ -428,8 +431,8 @@ def reexecute(session: Session, row, task_id: str, user_name: str) -> dict:
 
 
 def admin_maintenance(
-    session: Session, row, action: MaintenanceAction, task_ids: list[str] | None, any_state: bool, user_name: str
-) -> dict:
+    session: Session, row: Any, action: MaintenanceAction, task_ids: list[str] | None, any_state: bool, user_name: str
+) -> dict[str, Any]:
     """An admin's direct maintenance run: the same signed conf and the same records as the page's
     actions, so the source and rollback status follow it; ``any_state`` lifts the state checks."""
     if action == MaintenanceAction.ROLLBACK:
@@ -537,20 +540,19 @@ def advance_reexecutions(session: Session, maintenance_run_id: str | None = None
 # -- verify ---------------------------------------------------------------------------------------
 
 
-def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
+def verify(session: Session, row: Any, tis: list[Any], xcoms: dict) -> dict[str, Any]:
     from airflow.api_fastapi.common.dagbag import get_dag_for_run
     from airflow.configuration import conf
 
-    if row.state not in ACTIVE and row.reexecute_state != "pending":
-        raise conflict(f"only an In progress run can be verified; this run is {row.state}")
+    refuse(refusal(ActionName.VERIFY, row))
     findings: list[dict] = []
     changes: list[dict] = []
     t = now()
     hb_timeout = conf.getfloat("scheduler", "task_instance_heartbeat_timeout", fallback=300.0)
     for ti in tis:
-        st = (xcoms.get((row.id, ti.task_id)) or {}).get(XCOM_KEY) or {}
+        st = WarmStatus.read((xcoms.get((row.id, ti.task_id)) or {}).get(XCOM_KEY)) or WarmStatus()
         if ti.state != "running":
-            if st.get("state") == "running" and ti.state in ("failed", "success", "skipped", "upstream_failed"):
+            if st.state == "running" and ti.state in ("failed", "success", "skipped", "upstream_failed"):
                 findings.append(
                     {
                         "task_id": ti.task_id,
@@ -559,7 +561,7 @@ def verify(session: Session, row, tis: list, xcoms: dict) -> dict:
                     }
                 )
             continue
-        updated = st.get("updated_at")
+        updated = st.updated_at
         age = None
         if updated:
             try:

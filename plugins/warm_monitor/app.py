@@ -7,10 +7,12 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, bearer_scheme, get_user
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
@@ -21,11 +23,14 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
+from starlette.types import Scope
 
 from warm_archive.contract import MaintenanceAction, RunState, SourceStatus, Strategy, Tab, tab_states
 from warm_monitor import actions, query, resume
 from warm_monitor.auth import AdminMaintenance, CreateRun, EditRun, EditTaskInstances, ReadRun, WriteGuard
+from warm_monitor.datamodels import ActionPage, ActionResult, RunOut, TaskPage
 from warm_monitor.models import ID_LEN
+from warm_monitor.policy import Rights
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +74,19 @@ def internal_error(request_id: str) -> str:
 
 
 @app.exception_handler(Exception)
-async def _unexpected(request: Request, exc: Exception):
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     rid = _request_id()
     log.error("warm monitor %s %s failed (request id %s)", request.method, request.url.path, rid, exc_info=exc)
     return JSONResponse(status_code=500, content={"detail": internal_error(rid)})
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi(user: GetUserDep):
+def openapi(user: GetUserDep) -> dict[str, Any]:
     return app.openapi()
 
 
 @app.exception_handler(RequestValidationError)
-async def _validation(request: Request, exc: RequestValidationError):
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     parts = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "body", "path"))
@@ -106,7 +111,9 @@ async def _logged_in(request: Request, bearer: HTTPAuthorizationCredentials | No
 
 
 @app.get("/", include_in_schema=False)
-async def page(request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None):
+async def page(
+    request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None
+) -> Response:
     """The Warm Tasks page, for logged-in users only. Like Airflow's own pages (FAB's ``has_access``
     redirect, the UI on a 401), an anonymous visitor is sent to the auth manager's login URL with a
     ``next`` back to this page; the login checks ``next`` is on this server before it goes there.
@@ -130,13 +137,15 @@ class _PageFiles(StaticFiles):
     a module only with a JavaScript type), and are revalidated on each load, so a browser never
     mixes modules of two versions."""
 
-    def lookup_path(self, path: str):
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
         # ``path`` is normalised already (``js/../index.html`` is ``index.html``)
         if path != "app.css" and not path.startswith("js" + os.sep):
             return "", None
         return super().lookup_path(path)
 
-    def file_response(self, full_path, stat_result, scope, status_code=200):
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         if str(full_path).endswith(".js"):
             response.headers["content-type"] = "text/javascript; charset=utf-8"
@@ -160,7 +169,7 @@ def _ui_base() -> str:
     return base if base.startswith("/") else "/" + base
 
 
-def _load(session: Session, dag_id: str, run_id: str):
+def _load(session: Session, dag_id: str, run_id: str) -> Any:
     if not query.is_warm_dag(session, dag_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no warm DAG {dag_id!r}")
     row = query.get_run(session, dag_id, run_id)
@@ -169,7 +178,7 @@ def _load(session: Session, dag_id: str, run_id: str):
     return row
 
 
-def _subtask_exists(session: Session, row, task_id: str) -> None:
+def _subtask_exists(session: Session, row: Any, task_id: str) -> None:
     from airflow.models.taskinstance import TaskInstance as TI
     from sqlalchemy import select
 
@@ -182,7 +191,15 @@ def _subtask_exists(session: Session, row, task_id: str) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"run {row.run_id!r} has no sub-task {task_id!r}")
 
 
-def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, task_id: str | None, fn):
+def _run_action(
+    name: str,
+    session: Session,
+    user: BaseUser,
+    dag_id: str,
+    run_id: str,
+    task_id: str | None,
+    fn: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
     """Run one write, commit it, and record it (plugin action table + Airflow audit log), also when refused."""
     user_name = user.get_name()
     record = partial(actions.record, user_name=user_name, action=name, dag_id=dag_id, run_id=run_id, task_id=task_id)
@@ -224,7 +241,7 @@ def _run_action(name: str, session: Session, user, dag_id: str, run_id: str, tas
     return result
 
 
-def _json(data) -> Response:
+def _json(data: object) -> Response:
     """Already JSON-safe data, encoded once (FastAPI's jsonable_encoder is slow on big pages)."""
     return Response(json.dumps(data, default=str, separators=(",", ":")), media_type="application/json")
 
@@ -253,7 +270,7 @@ def _utc(d: dt.datetime) -> dt.datetime:
 UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
-@app.get("/api/v1/tasks")
+@app.get("/api/v1/tasks", response_model=TaskPage)
 def list_tasks(
     session: SessionDep,
     user: GetUserDep,
@@ -270,7 +287,7 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     order_by: OrderBy = "-start",
-):
+) -> Response | dict[str, Any]:
     """One page of warm runs of a tab; only runs of DAGs the user may read. ``states``: the run
     states the tab lists (its state filter's choices); ``strategies`` and ``source_statuses``: the
     other filters' choices (contract.py's); each task says its ``tab``."""
@@ -317,19 +334,17 @@ def list_tasks(
     )
 
 
-def _with_rights(row, tis: list, xcoms: dict, tries: dict, base: str, editable: set[str], clearable: set[str]) -> dict:
-    """A serialized run plus what the caller may do to it: ``can_edit``, and ``actions.resume``
-    (``{"allowed", "reason"}``: the reason the API would refuse a resume with) beside the
-    actions ``serialize`` already refuses (a dry run's source actions)."""
-    data = query.serialize(row, tis, xcoms, base, tries)
-    return data | {
-        "can_edit": row.dag_id in editable,
-        "actions": data["actions"] | {"resume": resume.page_state(row, tis, row.dag_id in clearable)},
-    }
+def _with_rights(
+    row: Any, tis: list[Any], xcoms: dict, tries: dict, base: str, editable: set[str], clearable: set[str]
+) -> dict[str, Any]:
+    """A serialized run with what the caller may do to it (``can_edit``, and each action allowed or
+    the reason the API would refuse it with)."""
+    rights = Rights(edit=row.dag_id in editable, clear=row.dag_id in clearable)
+    return query.serialize(row, tis, xcoms, base, tries, rights=rights)
 
 
-@app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun])
-def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+@app.get("/api/v1/tasks/{dag_id}/{run_id}", dependencies=[ReadRun], response_model=RunOut)
+def get_task(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep) -> dict[str, Any]:
     """One warm run with its sub-tasks; ``can_edit`` tells whether the user may act on it."""
     row = _load(session, dag_id, run_id)
     tis, xcoms, tries = query.load_children(session, [row])
@@ -346,8 +361,12 @@ class SourceStatusBody(BaseModel):
     status: Literal[SourceStatus.PROCESSED]
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/source-status", dependencies=[WriteGuard, EditRun])
-def post_source_status(dag_id: str, run_id: str, body: SourceStatusBody, session: SessionDep, user: GetUserDep):
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/source-status", dependencies=[WriteGuard, EditRun], response_model=ActionResult
+)
+def post_source_status(
+    dag_id: str, run_id: str, body: SourceStatusBody, session: SessionDep, user: GetUserDep
+) -> dict[str, Any]:
     """Completed: mark the run's source data processed (a user override; no data is touched)."""
     return _run_action(
         "source_status",
@@ -360,8 +379,10 @@ def post_source_status(dag_id: str, run_id: str, body: SourceStatusBody, session
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/delete-source", dependencies=[WriteGuard, EditRun])
-def post_delete_source(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/delete-source", dependencies=[WriteGuard, EditRun], response_model=ActionResult
+)
+def post_delete_source(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep) -> dict[str, Any]:
     """Completed: a maintenance run deletes the verified archived rows from the source."""
     return _run_action(
         "delete_source",
@@ -374,25 +395,25 @@ def post_delete_source(dag_id: str, run_id: str, session: SessionDep, user: GetU
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/terminate", dependencies=[WriteGuard, EditRun])
-def post_terminate(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/terminate", dependencies=[WriteGuard, EditRun], response_model=ActionResult)
+def post_terminate(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep) -> dict[str, Any]:
     """In progress: fail the run and its running task instances (their jobs are killed and stop cleanly)."""
     return _run_action("terminate", session, user, dag_id, run_id, None, lambda row: actions.terminate(session, row))
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/verify", dependencies=[WriteGuard, EditRun])
-def post_verify(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/verify", dependencies=[WriteGuard, EditRun], response_model=ActionResult)
+def post_verify(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep) -> dict[str, Any]:
     """In progress: reconcile the run's state with its task instances, flag stale progress and zombies."""
 
-    def do(row):
+    def do(row: Any) -> dict[str, Any]:
         tis, xcoms, _ = query.load_children(session, [row])
         return actions.verify(session, row, tis.get((dag_id, run_id), []), xcoms)
 
     return _run_action("verify", session, user, dag_id, run_id, None, do)
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/rollback", dependencies=[WriteGuard, EditRun])
-def post_rollback(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+@app.post("/api/v1/tasks/{dag_id}/{run_id}/rollback", dependencies=[WriteGuard, EditRun], response_model=ActionResult)
+def post_rollback(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep) -> dict[str, Any]:
     """Exceptional: a maintenance run rolls back every sub-task of the run."""
     return _run_action(
         "rollback",
@@ -405,8 +426,14 @@ def post_rollback(dag_id: str, run_id: str, session: SessionDep, user: GetUserDe
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/rollback", dependencies=[WriteGuard, EditRun])
-def post_subtask_rollback(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/rollback",
+    dependencies=[WriteGuard, EditRun],
+    response_model=ActionResult,
+)
+def post_subtask_rollback(
+    dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep
+) -> dict[str, Any]:
     """Exceptional: roll back one sub-task."""
     return _run_action(
         "rollback",
@@ -419,8 +446,12 @@ def post_subtask_rollback(dag_id: str, run_id: str, task_id: str, session: Sessi
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute", dependencies=[WriteGuard, EditRun, CreateRun])
-def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep):
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/subtasks/{task_id}/reexecute",
+    dependencies=[WriteGuard, EditRun, CreateRun],
+    response_model=ActionResult,
+)
+def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, user: GetUserDep) -> dict[str, Any]:
     """Exceptional: roll back this sub-task and the ones after it, then a new run of the DAG from it.
     It creates a DAG run, so it needs what Airflow's own trigger needs (create on the DAG's runs)."""
     return _run_action(
@@ -434,8 +465,12 @@ def post_reexecute(dag_id: str, run_id: str, task_id: str, session: SessionDep, 
     )
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/resume", dependencies=[WriteGuard, EditRun, EditTaskInstances])
-def post_resume(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep):
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/resume",
+    dependencies=[WriteGuard, EditRun, EditTaskInstances],
+    response_model=ActionResult,
+)
+def post_resume(dag_id: str, run_id: str, session: SessionDep, user: GetUserDep) -> dict[str, Any]:
     """Exceptional: clear the failed (or terminated) run's failed and skipped table jobs with
     Airflow's own clearing; the run is queued again and each job continues after its last committed
     batch (no rollback, nothing redone). Needs edit rights on the DAG's task instances, as Airflow's Clear."""
@@ -452,12 +487,18 @@ class MaintenanceBody(BaseModel):
     any_state: bool = False
 
 
-@app.post("/api/v1/tasks/{dag_id}/{run_id}/maintenance", dependencies=[WriteGuard, EditRun, AdminMaintenance])
-def post_maintenance(dag_id: str, run_id: str, body: MaintenanceBody, session: SessionDep, user: GetUserDep):
+@app.post(
+    "/api/v1/tasks/{dag_id}/{run_id}/maintenance",
+    dependencies=[WriteGuard, EditRun, AdminMaintenance],
+    response_model=ActionResult,
+)
+def post_maintenance(
+    dag_id: str, run_id: str, body: MaintenanceBody, session: SessionDep, user: GetUserDep
+) -> dict[str, Any]:
     """Admins: a maintenance run (of ``<dag_id>__maintenance``) of any action, signed and recorded like the page's actions.
     ``any_state`` lets a rollback or source deletion act on a run in another state than the page allows."""
 
-    def do(row):
+    def do(row: Any) -> dict[str, Any]:
         for t in body.task_ids or []:
             _subtask_exists(session, row, t)
         return actions.admin_maintenance(session, row, body.action, body.task_ids, body.any_state, user.get_name())
@@ -468,7 +509,7 @@ def post_maintenance(dag_id: str, run_id: str, body: MaintenanceBody, session: S
 Outcome = Literal["ok", "refused", "error"]  # what actions.record writes
 
 
-@app.get("/api/v1/actions")
+@app.get("/api/v1/actions", response_model=ActionPage)
 def list_actions(
     session: SessionDep,
     user: GetUserDep,
@@ -481,7 +522,7 @@ def list_actions(
     before: UtcDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-):
+) -> Response | dict[str, Any]:
     """One page of the plugin's action log (newest first), only actions on DAGs whose runs the user
     may read: who, when, what, on which run and sub-task, and the outcome with its reason.
     ``user``, ``action`` and ``run_id`` match substrings; ``after``/``before`` bound ``created_at``."""

@@ -9,13 +9,17 @@ rollback failed. The API does the same on every read, so a missed hook only dela
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from airflow.listeners import hookimpl
+
+if TYPE_CHECKING:
+    from airflow.models.dagrun import DagRun
 
 log = logging.getLogger(__name__)
 
 
-def _release(dag_run, ok: bool) -> None:
+def _release(dag_run: DagRun, ok: bool) -> None:
     from warm_archive.contract import maintained_dag_id
 
     if maintained_dag_id(getattr(dag_run, "dag_id", None) or "") is None:
@@ -34,10 +38,10 @@ def _release(dag_run, ok: bool) -> None:
 
 
 @hookimpl
-def on_dag_run_success(dag_run, msg: str):
+def on_dag_run_success(dag_run: DagRun, msg: str) -> None:
     _release(dag_run, True)
 
 
 @hookimpl
-def on_dag_run_failed(dag_run, msg: str):
+def on_dag_run_failed(dag_run: DagRun, msg: str) -> None:
     _release(dag_run, False)

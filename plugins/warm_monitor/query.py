@@ -19,7 +19,9 @@ from airflow.models.taskinstance import TaskInstance as TI
 from airflow.models.taskinstancehistory import TaskInstanceHistory as TIH
 from airflow.models.xcom import XComModel as X
 from sqlalchemy import and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.sql.elements import ColumnElement, Label
+from sqlalchemy.sql.selectable import ScalarSelect, Select
 
 from warm_archive.contract import (
     MAINTENANCE_SUFFIX,
@@ -31,12 +33,21 @@ from warm_archive.contract import (
     RunState,
     SourceStatus,
     Tab,
+    WarmStatus,
     tab_of,
 )
+from warm_monitor.datamodels import ActionName, ActionState
 from warm_monitor.models import run_table as R
+from warm_monitor.policy import (
+    ACTIVE,  # SQL gets contract.py's values as plain strings: an enum member would lose the VARCHAR bind type
+    Rights,
+    SubtaskFacts,
+    allowed_actions,
+    allowed_subtask_actions,
+    is_dry_run,
+    subtask_rollback_status,
+)
 
-# SQL gets contract.py's values as plain strings (``.value``): an enum member would lose the VARCHAR bind type.
-ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value)  # a run (warm, maintenance, re-execution) not finished yet
 STALE_AFTER_S = 30.0
 ORDER_COLUMNS = ("start", "end", "dag_id", "run_id", "state")
 
@@ -55,7 +66,7 @@ MD = aliased(DagRun, name="md")  # delete-source maintenance run
 NR = aliased(DagRun, name="nr")  # the re-execution run
 
 
-def _xval(name: str):
+def _xval(name: str) -> ColumnElement[str]:
     return X.value[name].as_string()
 
 
@@ -65,7 +76,7 @@ def _like(value: str) -> str:
     return f"%{v}%"
 
 
-def _ilike(col, value: str):
+def _ilike(col: ColumnElement[str] | InstrumentedAttribute[str], value: str) -> ColumnElement[bool]:
     return func.lower(col).like(_like(value), escape="\\")
 
 
@@ -80,7 +91,7 @@ def is_warm_dag(session: Session, dag_id: str) -> bool:
     )
 
 
-def readable_warm_dag_ids(session: Session, user, method: Literal["GET", "PUT"] = "GET") -> list[str]:
+def readable_warm_dag_ids(session: Session, user: Any, method: Literal["GET", "PUT"] = "GET") -> list[str]:
     """Warm DAGs whose runs ``user`` may read (one auth-manager call per warm DAG, no per-run check)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
@@ -105,7 +116,7 @@ def readable_warm_dag_ids(session: Session, user, method: Literal["GET", "PUT"] 
 # -- derived statuses, as SQL ------------------------------------------------------------------
 
 
-def _xcom_status_subquery():
+def _xcom_status_subquery() -> ScalarSelect[Any]:
     """The run's source status according to its sub-tasks' XComs (one correlated subquery)."""
     rank = case(*[(_xval("source_status") == s.value, r) for s, r in _RANK.items()], else_=None)
     best = func.min(rank)
@@ -117,7 +128,7 @@ def _xcom_status_subquery():
     )
 
 
-def source_status_expr():
+def source_status_expr() -> ColumnElement[str]:
     full_rollback = and_(MR.state == "success", R.c.rollback_task_ids.is_(None))
     return case(
         (R.c.source_override.is_not(None), R.c.source_override),
@@ -128,7 +139,7 @@ def source_status_expr():
     )
 
 
-def rollback_status_expr():
+def rollback_status_expr() -> ColumnElement[str]:
     return case(
         (R.c.rollback_maintenance_run_id.is_(None), RollbackStatus.NONE.value),
         (MR.state.is_(None), RollbackStatus.REQUESTED.value),
@@ -139,11 +150,11 @@ def rollback_status_expr():
     )
 
 
-def _start_col():
+def _start_col() -> ColumnElement[dt.datetime]:
     return func.coalesce(DagRun.start_date, DagRun.queued_at, DagRun.run_after)
 
 
-def base_select(dag_ids: Iterable[str]):
+def base_select(dag_ids: Iterable[str]) -> tuple[Select[Any], Label[str], Label[str]]:
     src = source_status_expr().label("source_status")
     rb = rollback_status_expr().label("rollback_status")
     stmt = (
@@ -181,12 +192,12 @@ def base_select(dag_ids: Iterable[str]):
     return stmt, src, rb
 
 
-def _state_in(states) -> Any:
+def _state_in(states: Iterable[RunState]) -> ColumnElement[bool]:
     values = [s.value for s in states]
     return DagRun.state == values[0] if len(values) == 1 else DagRun.state.in_(values)
 
 
-def tab_condition(tab: Tab):
+def tab_condition(tab: Tab) -> ColumnElement[bool]:
     """The runs ``tab`` lists, as SQL: contract.py's ``TAB_RUN_STATES`` and ``tab_of``'s exception."""
     listed = _state_in(TAB_RUN_STATES[tab])
     if tab != Tab.IN_PROGRESS:
@@ -198,12 +209,12 @@ def tab_condition(tab: Tab):
     )
 
 
-def reexecution_under_way(row) -> bool:
+def reexecution_under_way(row: Any) -> bool:
     """``tab_condition``'s exception, on a fetched row."""
     return row.reexecute_state == "pending" or row.reexecution_state in ACTIVE
 
 
-def _xcom_exists(*conds):
+def _xcom_exists(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
     """Whether one of the run's warm_status XComs matches. A correlated scalar subquery with LIMIT 1:
     PostgreSQL probes the XCom primary key per candidate run instead of hashing every XCom."""
     return (
@@ -216,7 +227,7 @@ def _xcom_exists(*conds):
     )
 
 
-def _run_strategy():
+def _run_strategy() -> ColumnElement[str]:
     """The strategy the run's jobs report, else the one its conf asks for (a run not started yet)."""
     reported = (
         select(_xval("strategy"))
@@ -283,7 +294,7 @@ def list_runs(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tuple[
     return total, [by_id[i] for i in ids if i in by_id]
 
 
-def get_run(session: Session, dag_id: str, run_id: str):
+def get_run(session: Session, dag_id: str, run_id: str) -> Any:
     stmt, _, _ = base_select([dag_id])
     return session.execute(stmt.where(DagRun.run_id == run_id)).first()
 
@@ -295,26 +306,25 @@ def _iso(d: dt.datetime | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def _duration(start, end) -> float | None:
+def _duration(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
     if not start:
         return None
     end = end or dt.datetime.now(dt.UTC)
     return round((end - start).total_seconds(), 3)
 
 
-def _merge_sql(lists: Iterable[list | None]) -> list[dict]:
-    merged: dict[str, dict] = {}
+def _merge_sql(lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Statements over several jobs, counts and seconds summed, the slowest first."""
+    merged: dict[str, dict[str, Any]] = {}
     for lst in lists:
-        for s in lst or []:
-            if not isinstance(s, dict) or "statement" not in s:
-                continue
+        for s in lst:
             m = merged.setdefault(s["statement"], {"statement": s["statement"], "count": 0, "seconds": 0.0})
             m["count"] += int(s.get("count") or 0)
             m["seconds"] = round(m["seconds"] + float(s.get("seconds") or 0.0), 6)
     return sorted(merged.values(), key=lambda s: -s["seconds"])
 
 
-def _as_dict(v) -> dict | None:
+def _as_dict(v: object) -> dict | None:
     if isinstance(v, dict):
         return v
     if isinstance(v, str):
@@ -369,7 +379,7 @@ def load_children(session: Session, rows: list) -> tuple[dict, dict, dict]:
     return tis, xcoms, tries
 
 
-def _tries_of(ti, earlier: list, now: dt.datetime) -> tuple[dt.datetime | None, float | None]:
+def _tries_of(ti: Any, earlier: list, now: dt.datetime) -> tuple[dt.datetime | None, float | None]:
     """First start and active seconds over every try of a task instance (a running try counts to now)."""
     spans = list(earlier)
     if ti.start_date is not None:
@@ -381,121 +391,130 @@ def _tries_of(ti, earlier: list, now: dt.datetime) -> tuple[dt.datetime | None, 
 
 
 PLANNED_PHASES = ("copy", "delete", "done")  # a job in one of these has planned (XComs without ``planned``)
-
-
-def _number(v) -> float | int | None:
-    return v if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _lags(v) -> dict[str, float | None] | None:
-    """``replica_lag_s`` as the job reported it ({conn_id: seconds, or null when unknown})."""
-    if not isinstance(v, dict):
-        return None
-    return {str(k): _number(s) for k, s in v.items()}
+FINISHED_TI_STATES = ("success", "failed", "skipped", "upstream_failed", "removed")
 
 
 def _url(base: str, path: str) -> str:
     return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
 
-DRY_RUN_REASON = "this run is a dry run: it moved no rows, so it has no source data to delete or to mark processed"
-DRY_RUN_REFUSES = ("source_status", "delete_source")  # the actions a dry run refuses (409, actions.py)
+def _rows(v: object) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
 
 
-def is_dry_run(conf: Any, statuses: Iterable[dict] = ()) -> bool:
-    """A run whose conf asks for a dry run (the only place ``dry_run`` is set), or whose jobs
-    report one in their ``warm_status``."""
-    return (isinstance(conf, dict) and conf.get("dry_run") is True) or any(st.get("dry_run") is True for st in statuses)
+def _archived(st: WarmStatus, ret: dict[str, Any]) -> int:
+    """Rows a job copied: its status, else its return value (a job older than the status field)."""
+    return st.rows_copied if st.rows_copied is not None else _rows(ret.get("rows_copied"))
 
 
-def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None = None) -> dict:
+def _facts(row: Any, ti: Any, st: WarmStatus, ret: dict[str, Any]) -> SubtaskFacts:
+    return SubtaskFacts(
+        task_id=ti.task_id,
+        state=ti.state,
+        rows_archived=_archived(st, ret),
+        rollback_status=subtask_rollback_status(row, ti.task_id),
+    )
+
+
+def subtask_facts(session: Session, row: Any, task_id: str) -> SubtaskFacts:
+    """What ``policy`` reads of one table job of the run, as ``serialize`` reads it for the page."""
+    tis, xcoms, _ = load_children(session, [row])
+    ti = next(t for t in tis.get((row.dag_id, row.run_id), []) if t.task_id == task_id)
+    got = xcoms.get((row.id, task_id), {})
+    return _facts(row, ti, WarmStatus.read(got.get(XCOM_KEY)) or WarmStatus(), got.get("return_value") or {})
+
+
+def serialize(
+    row: Any, tis: list[Any], xcoms: dict, ui_base: str, tries: dict | None, *, rights: Rights
+) -> dict[str, Any]:
+    """A run as the API sends it (``datamodels.RunOut``), with what ``rights`` allow on it now."""
     from urllib.parse import quote
 
     dag_q, run_q = quote(row.dag_id, safe=""), quote(row.run_id, safe="")
-    rollback_ids = json.loads(row.rollback_task_ids) if row.rollback_task_ids else None
     conf = row.conf if isinstance(row.conf, dict) else {}
     subtasks = []
     first_starts: list[dt.datetime] = []  # each job's first start over every try
     now = dt.datetime.now(dt.UTC)
     for ti in sorted(tis, key=lambda t: (-(t.priority_weight or 0), t.task_id)):
         got = xcoms.get((row.id, ti.task_id), {})
-        st = got.get(XCOM_KEY) or {}
+        reported = WarmStatus.read(got.get(XCOM_KEY))
+        st = reported or WarmStatus()
         ret = got.get("return_value") or {}
-        rows_copied = st.get("rows_copied", ret.get("rows_copied"))
-        covered = row.rollback_status != RollbackStatus.NONE and (rollback_ids is None or ti.task_id in rollback_ids)
-        sub_rb = row.rollback_status if covered else RollbackStatus.NONE
-        src_status = st.get("source_status")
+        facts = _facts(row, ti, st, ret)
+        sub_rb = facts.rollback_status
+        src_status = st.source_status
         if row.source_override:
             src_status = row.source_override
-        elif row.delete_run_state in ACTIVE and st:
+        elif row.delete_run_state in ACTIVE and reported:
             src_status = SourceStatus.DELETING
-        elif row.delete_run_state == "success" and st:
+        elif row.delete_run_state == "success" and reported:
             src_status = SourceStatus.PROCESSED
-        elif sub_rb == RollbackStatus.ROLLED_BACK and st:
+        elif sub_rb == RollbackStatus.ROLLED_BACK and reported:
             src_status = SourceStatus.RESTORED
-        progress = st.get("progress_pct")
-        if ti.state == "success":
-            progress = 100.0
-        updated = st.get("updated_at")
+        progress = 100.0 if ti.state == "success" else st.progress_pct
         stale = False
-        if ti.state == "running" and updated:
+        if ti.state == "running" and st.updated_at:
             try:
-                stale = (now - dt.datetime.fromisoformat(updated)).total_seconds() > STALE_AFTER_S
+                stale = (now - dt.datetime.fromisoformat(st.updated_at)).total_seconds() > STALE_AFTER_S
             except ValueError:
                 stale = False
         task_q = quote(ti.task_id, safe="")
         first_start, active_s = _tries_of(ti, (tries or {}).get((row.dag_id, row.run_id, ti.task_id), []), now)
         if first_start is not None:
             first_starts.append(first_start)
-        moved = (rows_copied or 0) + (st.get("rows_skipped") or 0)
+        rows_skipped = st.rows_skipped if st.rows_skipped is not None else _rows(ret.get("rows_skipped"))
+        moved = facts.rows_archived + rows_skipped
         subtasks.append(
             {
                 "task_id": ti.task_id,
                 "map_index": ti.map_index,
-                "table": st.get("table"),
-                "target": st.get("target"),
+                "table": st.table,
+                "target": st.target,
                 "state": ti.state,
+                "running": ti.state == "running",
+                "waiting": (st.phase or "").startswith("waiting") and ti.state not in FINISHED_TI_STATES,
                 "try_number": ti.try_number,
-                "strategy": st.get("strategy") or conf.get("strategy"),
+                "strategy": st.strategy or conf.get("strategy"),
                 "start": _iso(ti.start_date),
                 "end": _iso(ti.end_date),
                 "duration_s": _duration(ti.start_date, ti.end_date),
                 "progress_pct": progress if progress is not None else 0.0,
-                "rows_archived": rows_copied or 0,
-                "rows_planned": st.get("rows_planned") or 0,
+                "rows_archived": facts.rows_archived,
+                "rows_planned": st.rows_planned,
                 # while a job walks its key, its rows planned are an estimate (docs/design.md §4.9)
-                "rows_planned_estimated": bool(st.get("rows_planned_estimated")) and ti.state != "success",
-                "rows_copied": rows_copied or 0,
-                "rows_skipped": st.get("rows_skipped", ret.get("rows_skipped")) or 0,
-                "rows_deleted": st.get("rows_deleted", ret.get("rows_deleted")) or 0,
-                "rows_changed": st.get("rows_changed", ret.get("rows_changed")) or 0,
-                "rows_per_second": st.get("rows_per_second"),
+                "rows_planned_estimated": st.rows_planned_estimated and ti.state != "success",
+                "rows_copied": facts.rows_archived,
+                "rows_skipped": rows_skipped,
+                "rows_deleted": st.rows_deleted if st.rows_deleted is not None else _rows(ret.get("rows_deleted")),
+                "rows_changed": st.rows_changed if st.rows_changed is not None else _rows(ret.get("rows_changed")),
+                "rows_per_second": st.rows_per_second,
                 # over every try: a resumed job's rate counts the rows its earlier tries moved too
                 "first_start": _iso(first_start),
                 "active_s": active_s,
                 "avg_rows_per_second": round(moved / active_s, 1) if active_s and moved else None,
-                "plan_known": ti.state == "success" or bool(st.get("plan_known")) or st.get("phase") in PLANNED_PHASES,
-                "batches": st.get("batches"),
-                "dry_run": st.get("dry_run"),
-                "dry_run_sql": st.get("dry_run_sql"),  # the real run's first batch, recorded (dryrun.py)
-                "phase": st.get("phase"),
+                "plan_known": ti.state == "success" or st.plan_known or st.phase in PLANNED_PHASES,
+                "batches": st.batches,
+                "dry_run": st.dry_run,
+                "dry_run_sql": st.dry_run_sql,  # the real run's first batch, recorded (dryrun.py)
+                "phase": st.phase,
                 # absent on XComs of jobs older than the replica/load limits: null, never a made-up 0
-                "replica_lag_s": _lags(st.get("replica_lag_s")),
-                "threads_running": _number(st.get("threads_running")),
-                "waiting_because": [str(w) for w in st.get("waiting_because") or [] if w],
-                "paused_s": _number(st.get("paused_s")),  # replica lag and load only, growing while paused
-                "throttled_s": _number(st.get("throttled_s")),
+                "replica_lag_s": st.replica_lag_s,
+                "threads_running": st.threads_running,
+                "waiting_because": [w for w in st.waiting_because if w],
+                "paused_s": st.paused_s,  # replica lag and load only, growing while paused
+                "throttled_s": st.throttled_s,
                 "source_status": src_status,
                 "rollback_status": sub_rb,
-                "error": st.get("error") or ("task failed (see its log)" if ti.state == "failed" else None),
-                "sql": _merge_sql([st.get("sql")]),
-                "key_range": st.get("key_range"),
-                "updated_at": updated,
+                "error": st.error or ("task failed (see its log)" if ti.state == "failed" else None),
+                "sql": _merge_sql([[x.model_dump() for x in st.sql]]),
+                "key_range": st.key_range,
+                "updated_at": st.updated_at,
                 "stale": stale,
                 "links": {
                     "task": _url(ui_base, f"dags/{dag_q}/runs/{run_q}/tasks/{task_q}"),
                     "log": _url(ui_base, f"dags/{dag_q}/runs/{run_q}/tasks/{task_q}?try_number={ti.try_number}"),
                 },
+                "actions": _dump(allowed_subtask_actions(row, facts, rights)),
             }
         )
     with_status = [s for s in subtasks if s["table"] is not None]
@@ -516,11 +535,11 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
     active = [s["active_s"] for s in subtasks if s["active_s"] is not None]
     errors = [f"{s['task_id']}: {s['error']}" for s in subtasks if s["error"]]
     strategies = [s["strategy"] for s in with_status if s["strategy"]]
-    dry = is_dry_run(conf, subtasks)
     return {
         "dag_id": row.dag_id,
         "run_id": row.run_id,
         "state": row.state,
+        "active": row.state in ACTIVE,
         "tab": tab_of(row.state, reexecution_under_way(row)).value,
         "strategy": strategies[0] if strategies else conf.get("strategy"),
         "start": _iso(row.start_date),
@@ -552,10 +571,15 @@ def serialize(row, tis: list, xcoms: dict, ui_base: str = "", tries: dict | None
         "reexecution_state": row.reexecute_state,
         "links": {"run": _url(ui_base, f"dags/{dag_q}/runs/{run_q}")},
         "subtasks": subtasks,
-        "dry_run": dry,
-        # why the page disables an action (actions.js ``blockReason``); the API refuses it too (409)
-        "actions": {a: {"allowed": False, "reason": DRY_RUN_REASON} for a in DRY_RUN_REFUSES} if dry else {},
+        "dry_run": is_dry_run(conf) or any(s["dry_run"] is True for s in subtasks),
+        "can_edit": rights.edit,
+        # what the page's buttons show, allowed or why not; the API's guards refuse the same (409)
+        "actions": _dump(allowed_actions(row, [t.state for t in tis], rights)),
     }
+
+
+def _dump(states: dict[ActionName, ActionState]) -> dict[str, dict[str, Any]]:
+    return {a.value: s.model_dump() for a, s in states.items()}
 
 
 # -- the action log ---------------------------------------------------------------------------------
@@ -567,7 +591,7 @@ def list_actions(session: Session, dag_ids: list[str], f: dict[str, Any]) -> tup
     range ``[after, before)``."""
     from warm_monitor.models import action_table as A
 
-    conds = [A.c.dag_id.in_(dag_ids)]
+    conds: list[ColumnElement[bool]] = [A.c.dag_id.in_(dag_ids)]
     if f.get("user"):
         conds.append(_ilike(A.c.user_name, f["user"]))
     if f.get("action"):

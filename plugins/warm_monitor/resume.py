@@ -6,50 +6,23 @@ so the run is queued again and the scheduler starts the next try of each. A tabl
 continues after its last committed batch (§4.2): no rollback, no batch done twice. A job skipped
 by the run's conf (``jobs``, ``start_from``) decides the same again on its next try.
 
-The refusal rules live in :func:`refusal`, which the API (409) and the page (a disabled button with
-the reason) both use.
+When a resume is refused lives in ``policy.refusal``, which the API (409) and the page (a disabled
+button with the reason) both follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warm_archive.contract import RollbackStatus, RunState
-from warm_monitor.query import ACTIVE
-
-CLEARED_STATES = ("failed", "upstream_failed", "skipped")
-"""Task-instance states a resume clears: what a failure or a terminate leaves behind."""
+from warm_monitor.datamodels import ActionName
+from warm_monitor.policy import CLEARED_STATES, refusal
 
 
-def refusal(row, ti_states: Iterable[str | None]) -> str | None:
-    """Why the run ``row`` (a ``query.base_select`` row) cannot be resumed now; None when it can."""
-    state = row.state
-    if state in ACTIVE:
-        return f"only a failed or terminated run can be resumed; this run is {state} (terminate it first)"
-    if state == RunState.SUCCESS.value:
-        return "this run completed: there is nothing to resume"
-    if state != RunState.FAILED.value:
-        return f"only a failed or terminated run can be resumed; this run is {state}"
-    if row.reexecuted_as or row.reexecute_state:
-        return f"this run was re-executed as {row.reexecuted_as}: resume that run instead"
-    rb = row.rollback_status
-    if rb in (RollbackStatus.REQUESTED, RollbackStatus.RUNNING):
-        return f"a rollback of this run is {rb}: it cannot be resumed"
-    if rb == RollbackStatus.ROLLED_BACK:
-        return "this run was rolled back (its archived rows are undone): re-execute it instead of resuming"
-    if rb == RollbackStatus.FAILED:
-        return "a rollback of this run failed part-way: roll it back again or re-execute it"
-    if row.delete_run_state in ACTIVE:
-        return "a delete-source maintenance run is under way for this run"
-    if not any(s in CLEARED_STATES for s in ti_states):
-        return "no failed or skipped table job in this run: there is nothing to resume"
-    return None
-
-
-def resume(session: Session, row) -> dict:
+def resume(session: Session, row: Any) -> dict[str, Any]:
     """Clear the run's failed and skipped task instances with Airflow's own clearing; the run is
     queued again. The caller holds the run's row lock and commits."""
     from airflow.api_fastapi.common.dagbag import get_dag_for_run, resolve_run_on_latest_version
@@ -60,7 +33,7 @@ def resume(session: Session, row) -> dict:
     from warm_monitor.actions import _dag_bag, dag_run
 
     tis = session.execute(select(TI.task_id, TI.state).where(TI.dag_id == row.dag_id, TI.run_id == row.run_id)).all()
-    reason = refusal(row, (t.state for t in tis))
+    reason = refusal(ActionName.RESUME, row, [t.state for t in tis])
     if reason:
         raise HTTPException(status.HTTP_409_CONFLICT, reason)
     task_ids = sorted(t.task_id for t in tis if t.state in CLEARED_STATES)
@@ -76,13 +49,7 @@ def resume(session: Session, row) -> dict:
     return {"dag_id": row.dag_id, "run_id": row.run_id, "cleared_task_ids": task_ids, "cleared": cleared}
 
 
-NO_RIGHTS = (
-    "Your Airflow role may not clear this DAG's task instances (resume needs edit permission on "
-    "task instances, as Airflow's own Clear)."
-)
-
-
-def clearable_dag_ids(session: Session, user, dag_ids: Iterable[str]) -> set[str]:
+def clearable_dag_ids(session: Session, user: Any, dag_ids: Iterable[str]) -> set[str]:
     """The DAGs among ``dag_ids`` whose task instances ``user`` may clear (edit)."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
@@ -103,9 +70,3 @@ def clearable_dag_ids(session: Session, user, dag_ids: Iterable[str]) -> set[str
             user=user,
         )
     }
-
-
-def page_state(row, tis: list, may_clear: bool) -> dict:
-    """What the page shows on its Resume button: ``{"allowed", "reason"}`` (the API's 409 reason)."""
-    reason = refusal(row, (t.state for t in tis)) if may_clear else NO_RIGHTS
-    return {"allowed": reason is None, "reason": reason}

@@ -101,6 +101,7 @@ def test_a_real_run_of_the_same_dag_is_not_refused(simple, dry):
     run_id = simple.trigger("api_copy", {"strategy": "copy"})
     assert simple.wait_run("api_copy", run_id) == "success"
     t = simple.get(task_path("api_copy", run_id)).json()
-    assert t["dry_run"] is False and not {"source_status", "delete_source"} & set(t["actions"])
+    assert t["dry_run"] is False
+    assert t["actions"]["source_status"] == t["actions"]["delete_source"] == {"allowed": True, "reason": None}
     r = simple.post(task_path("api_copy", run_id) + "/source-status", "admin", json={"status": "processed"})
     assert r.status_code == 200, r.text

@@ -354,7 +354,7 @@ def test_rollback_parent_task_red(page, airflow, orders_run):
     toast(page, "success", "Rollback of ui_orders_run_1 requested")
     expect(r.locator(".badge[data-value=rolled_back]")).to_be_visible(timeout=120_000)
     expect(button).to_be_disabled()
-    expect(button.locator("xpath=..")).to_have_attribute("title", "Already rolled back.")
+    expect(button.locator("xpath=..")).to_have_attribute("title", "this run is already rolled back")
     assert count("ui_warm.orders") == 0
     assert count("ui_src.orders") == ORDERS_ROWS
 

@@ -253,3 +253,74 @@ def test_times_and_date_filters_follow_airflows_ui_time_zone(browser, airflow, r
         assert not page._errors, page._errors
     finally:
         page.context.close()
+
+
+def _title(button) -> str:
+    return button.locator("xpath=..").get_attribute("title")
+
+
+def test_worker_status_through_the_api_to_the_page_and_its_guards(page, airflow, runs):
+    """The round trip of the contract: the warm_status a real job wrote (contract.py's WarmStatus)
+    comes back through the API as its response models say (datamodels.py), and the page enables its
+    buttons and words their tooltips exactly as the server's allowed actions say; a refused action
+    answers 409 with the reason the page showed."""
+    from warm_archive.contract import WarmStatus
+    from warm_monitor.datamodels import RunOut, TaskPage
+
+    assert wait_done(airflow, runs, "bulk") == ["success"]
+    run_id = runs["bulk"]
+    raw = airflow.get(
+        f"/api/v2/dags/ui_bulk/dagRuns/{quote(run_id, safe='')}/taskInstances/notes/xcomEntries/warm_status",
+        params={"deserialize": "true"},
+    ).json()["value"]
+    raw = json.loads(raw) if isinstance(raw, str) else raw
+    assert set(raw) == set(WarmStatus.model_fields), set(raw) ^ set(WarmStatus.model_fields)
+    status = WarmStatus.model_validate(raw)
+    assert status.state == "success" and status.rows_copied and status.sql, raw
+
+    task = RunOut.model_validate(airflow.warm_task("ui_bulk", run_id))
+    listed = TaskPage.model_validate(airflow.warm_list(tab="completed", dag_id="ui_bulk", run_id=run_id))
+    assert [t.run_id for t in listed.tasks] == [run_id] and listed.tasks[0].actions == task.actions
+    (sub,) = task.subtasks
+    assert (sub.table, sub.target, sub.strategy) == (status.table, status.target, status.strategy)
+    assert (sub.rows_archived, sub.rows_planned, sub.batches) == (
+        status.rows_copied,
+        status.rows_planned,
+        status.batches,
+    )
+    assert sub.source_status == status.source_status == task.source_status == "retained"
+    assert {s["statement"] for s in (x.model_dump() for x in status.sql)} == {s.statement for s in sub.sql}
+
+    def shown(name: str):
+        button = tab_button(page, name)
+        return button.is_enabled(), _title(button)
+
+    # the server allows both source actions on this completed copy: the page enables them
+    assert task.actions["source_status"].allowed and task.actions["delete_source"].allowed, task.actions
+    open_tab(page, "completed")
+    search(page, dag_id="ui_bulk", run_id=run_id)
+    row(page, run_id).locator("[data-select]").check()
+    expect(tab_button(page, "Modify Source Data Status")).to_be_enabled()
+    expect(tab_button(page, "Manually Delete Source Data")).to_be_enabled()
+
+    # marked processed through the page: the server now refuses both, and the page says its words
+    tab_button(page, "Modify Source Data Status").click()
+    confirm(page, "as processed", destructive=False)
+    toast(page, "success", "marked processed")
+    expect(row(page, run_id).locator(".badge[data-value=processed]")).to_be_visible()
+    task = RunOut.model_validate(airflow.warm_task("ui_bulk", run_id))
+    row(page, run_id).locator("[data-select]").check()
+    for name, action, path, body in (
+        ("Modify Source Data Status", "source_status", "source-status", {"status": "processed"}),
+        ("Manually Delete Source Data", "delete_source", "delete-source", {}),
+    ):
+        said = task.actions[action]
+        assert not said.allowed and "already processed" in said.reason, said
+        expect(tab_button(page, name)).to_be_disabled()
+        assert shown(name) == (False, said.reason)
+        refused = airflow.post(f"/warm/api/v1/tasks/ui_bulk/{quote(run_id, safe='')}/{path}", json=body)
+        assert refused.status_code == 409 and refused.json()["detail"] == said.reason, refused.text
+    # and an action of another tab: the same policy, the same words
+    refused = airflow.action("ui_bulk", run_id, "terminate")
+    assert refused.status_code == 409 and refused.json()["detail"] == task.actions["terminate"].reason
+    assert not page._errors, page._errors

@@ -14,11 +14,11 @@ version_table = WarmMonitorDBManager.version_table_name
 target_metadata = WarmMonitorDBManager.metadata
 
 
-def include_object(_, name, type_, *args):
+def include_object(_: object, name: str | None, type_: str, *args: object) -> bool:
     return not (type_ == "table" and name not in target_metadata.tables)
 
 
-def run_migrations_offline():
+def run_migrations_offline() -> None:
     context.configure(
         url=settings.SQL_ALCHEMY_CONN,
         target_metadata=target_metadata,
@@ -31,10 +31,12 @@ def run_migrations_offline():
         context.run_migrations()
 
 
-def run_migrations_online():
+def run_migrations_online() -> None:
     with contextlib.ExitStack() as stack:
         connection = config.attributes.get("connection", None)
         if not connection:
+            if settings.engine is None:
+                raise RuntimeError("Airflow's metadata DB engine is not configured")
             connection = stack.enter_context(settings.engine.connect())
         context.configure(
             connection=connection,

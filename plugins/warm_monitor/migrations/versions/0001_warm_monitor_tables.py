@@ -18,7 +18,7 @@ depends_on = None
 ID_LEN = 250
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table(
         "warm_monitor_action",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -70,7 +70,7 @@ def upgrade():
     op.create_index("idx_warm_monitor_maintenance_run", "warm_monitor_maintenance", ["dag_id", "run_id"])
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_table("warm_monitor_maintenance")
     op.drop_table("warm_monitor_run")
     op.drop_table("warm_monitor_action")

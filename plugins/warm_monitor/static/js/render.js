@@ -59,18 +59,17 @@ function badge(kind, value, extra = "") {
 }
 // A running job: its rate over the last 10 s (0 while it pauses). Otherwise: the rows it moved over
 // its active time, every try included (a resumed job keeps the rows its earlier tries moved).
-const rateOf = (s) => (s.state === "running" ? s.rows_per_second : s.avg_rows_per_second ?? s.rows_per_second);
+const rateOf = (s) => (s.running ? s.rows_per_second : s.avg_rows_per_second ?? s.rows_per_second);
 const fmtRate = (r) => (r == null ? "" : fmtInt(Math.round(r)));
-const rateTitle = (s) => (s.state === "running" ? "rows a second over the last 10 s" : "rows moved over its active time (every try)") +
-  (s.avg_rows_per_second != null && s.state === "running" ? `; ${fmtRate(s.avg_rows_per_second)} over its active time` : "");
+const rateTitle = (s) => (s.running ? "rows a second over the last 10 s" : "rows moved over its active time (every try)") +
+  (s.avg_rows_per_second != null && s.running ? `; ${fmtRate(s.avg_rows_per_second)} over its active time` : "");
 function progressCell(t) {
   const p = progressOf(t);
-  const cls = t.state === "success" ? "success" : t.state === "failed" ? "failed" : t.state === "running" ? "running" : "";
   const planned = pick(t, "rows_planned");
   const pending = Array.isArray(t.plans_pending) ? t.plans_pending : [];
   const note = pending.length ? `<span class="muted small" data-chip="plans-pending" title="These jobs count their rows when they start; the percentage covers the others">${esc(pending.length)} job${pending.length > 1 ? "s" : ""} not planned yet: ${esc(pending.join(", "))}</span>` : "";
   const about = t.rows_planned_estimated ? "≈" : ""; // a job walking its key estimates its rows
-  return `<div class="progress" title="${esc(fmtInt(archivedOf(t)))} of ${about}${esc(fmtInt(planned))} rows${pending.length ? " planned so far" : ""}"><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(1)}"><div class="bar-fill ${cls}" style="width:${p.toFixed(2)}%"></div></div><span class="pct">${p.toFixed(p >= 100 || p === 0 ? 0 : 1)}%</span></div>${note}`;
+  return `<div class="progress" title="${esc(fmtInt(archivedOf(t)))} of ${about}${esc(fmtInt(planned))} rows${pending.length ? " planned so far" : ""}"><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(1)}"><div class="bar-fill" data-state="${esc(t.state || "")}" style="width:${p.toFixed(2)}%"></div></div><span class="pct">${p.toFixed(p >= 100 || p === 0 ? 0 : 1)}%</span></div>${note}`;
 }
 function actionButton(name, t, s, small = true) {
   const a = ACTIONS[name];
@@ -118,7 +117,7 @@ function parentRow(t, tab, cols) {
       case "source": return `<td${c.cls ? ` class="${c.cls}"` : ""}>${badge("src", t.source_status)}</td>`;
       case "sql": return sqlButton(k, sqlOf(t));
       case "error": return errorCell(k, t.error);
-      case "rollback": return `<td>${badge("rb", t.rollback_status || "none")}</td>`;
+      case "rollback": return `<td>${badge("rb", t.rollback_status)}</td>`;
       case "actions": return `<td class="sticky-end"><div class="row-actions">${actionButton("rollback", t, null)}${actionButton("resume", t, null)}</div></td>`;
       default: return "<td></td>";
     }
@@ -126,8 +125,8 @@ function parentRow(t, tab, cols) {
   return `<tr class="parent${sel ? " selected" : ""}${focus ? " focus" : ""}" data-key="${esc(k)}" data-dag="${esc(t.dag_id)}" data-run="${esc(t.run_id)}" data-state="${esc(t.state)}">${cells}</tr>`;
 }
 // ---------------------------------------------------------------- the job's phase, pace and pauses
-/** A sub-task whose job says it is paused ("waiting for replica", "waiting for load"). */
-const isWaiting = (s) => /^waiting/.test(String(s.phase || "")) && !["success", "failed", "skipped", "upstream_failed"].includes(s.state);
+/** A sub-task whose job is paused ("waiting for replica", "waiting for load"), as the server says. */
+const isWaiting = (s) => !!s.waiting;
 const secs = (v) => (v == null ? "unknown" : `${Number(v) < 10 ? Number(v).toFixed(1) : Math.round(Number(v))} s`);
 /** "db_replica 42 s, other unknown": the lag of each replica the job watches (null: it cannot tell). */
 function lagText(lags) {
@@ -195,7 +194,7 @@ function subRows(t, tab) {
       phaseCell(s) +
       `<td>${badge("src", s.source_status)}</td>` +
       sqlButton(sk, sql) +
-      (exc ? errorCell(sk, s.error, true) + `<td><div class="row-actions">${s.rollback_status && s.rollback_status !== "none" ? badge("rb", s.rollback_status) : ""}${actionButton("sub_rollback", t, s)}${actionButton("sub_reexecute", t, s)}</div></td>` : "") +
+      (exc ? errorCell(sk, s.error, true) + `<td><div class="row-actions">${badge("rb", s.rollback_status)}${actionButton("sub_rollback", t, s)}${actionButton("sub_reexecute", t, s)}</div></td>` : "") +
       `<td><span class="link-row"><a href="${esc(taskLink(t, s))}" data-airflow-link>Task</a><a href="${esc(logLink(t, s))}" data-airflow-link>Log</a></span></td></tr>`;
     const span = exc ? 19 : 17;
     if (S.sqlOpen.has(sk) && sql.length) r += `<tr class="sub-extra" data-key="${esc(sk)}\u241fsql"><td colspan="${span}">${sqlList(sql)}</td></tr>`;
@@ -212,7 +211,7 @@ function detailRow(t, tab, ncols) {
     const kv = [
       ["Rows planned", fmtInt(pick(t, "rows_planned"))],
       ["Rows archived", fmtInt(archivedOf(t))],
-      ["Rollback", label(t.rollback_status || "none")],
+      ["Rollback", label(t.rollback_status)],
     ];
     if (pick(t, "reexecution_of")) kv.push(["Re-execution of", t.reexecution_of]);
     if (reexecAs(t)) kv.push(["Re-executed as", reexecAs(t)]);

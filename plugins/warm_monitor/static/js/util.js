@@ -27,8 +27,7 @@ const nf = new Intl.NumberFormat();
 export const fmtInt = (n) => (n == null || n === "" ? "" : nf.format(Number(n)));
 export function durationOf(t) {
   if (t.active_s != null) return Number(t.active_s); // time its jobs ran, every try (a Resume restarts Airflow's own)
-  if (t.duration_s != null) return Number(t.duration_s);
-  if (t.start && !t.end && ["running", "queued"].includes(t.state)) return (Date.now() - new Date(t.start)) / 1000;
+  if (t.duration_s != null) return Number(t.duration_s); // the server's, to now while it is not finished
   if (t.start && t.end) return (new Date(t.end) - new Date(t.start)) / 1000;
   return null;
 }
