@@ -1,4 +1,4 @@
-"""A table job's tables as Airflow assets and OpenLineage datasets (docs/design.md §10).
+"""A table job's tables as Airflow assets and OpenLineage datasets (docs/design.md §11).
 
 Both are named the way Airflow's own providers name a table, so a DAG scheduled on
 ``Asset("postgres://db1:5432/shop/archive/orders")`` runs after each archive run into that table,
