@@ -96,7 +96,9 @@ class WarmArchiveOperator(BaseOperator):
         )
         self._job: TableJob | None = None
         self._refs: tuple[TableRef | None, TableRef | None] | None = None
-        if "inlets" not in kwargs and "outlets" not in kwargs:  # a DAG's own choice wins
+        # a DAG's own inlets or outlets win, at parse time and at run time
+        self._own_assets = "inlets" not in kwargs and "outlets" not in kwargs
+        if self._own_assets:
             source, target = self._tables()
             self.inlets = [source.asset()] if source is not None else []
             self.outlets = [target.asset()] if target is not None else []
@@ -227,6 +229,8 @@ class WarmArchiveOperator(BaseOperator):
         """The warm table's asset event, with the run's figures; none when no row reached the
         warm table (a dry run, nothing matched, every row already there): downstream DAGs
         scheduled on the table run only when it changed."""
+        if not self._own_assets:
+            return
         target = self._tables()[1]
         if target is None or params.dry_run or not status["rows_copied"]:
             self.outlets = []  # this try changed no table: no event (Airflow emits one per outlet)

@@ -5,16 +5,31 @@ which leave the shared runs of ``runs`` done."""
 
 from __future__ import annotations
 
+import json
 import time
+from functools import partial
 
 from .harness import DOWNSTREAM_DAG, WARM_CUSTOMERS, count
 
 
-def _events(airflow) -> list[dict]:
+def _asset(airflow) -> dict:
     (asset,) = airflow.ok("get", "/api/v2/assets", params={"uri_pattern": WARM_CUSTOMERS})["assets"]
     assert asset["uri"] == WARM_CUSTOMERS
-    body = airflow.ok("get", "/api/v2/assets/events", params={"asset_id": asset["id"], "limit": 100})
+    return asset
+
+
+def _events(airflow) -> list[dict]:
+    body = airflow.ok("get", "/api/v2/assets/events", params={"asset_id": _asset(airflow)["id"], "limit": 100})
     return body["asset_events"]
+
+
+def test_the_dag_processor_declares_the_warm_table_as_ui_copys_outlet(airflow):
+    """Parsed by the deployment's dag-processor, from the connection: the job that writes the table
+    produces the asset, the maintenance task (its rollbacks) too, and the downstream DAG waits on it."""
+    asset = _asset(airflow)
+    producers = {(t["dag_id"], t["task_id"]) for t in asset["producing_tasks"]}
+    assert {("ui_copy", "customers"), ("ui_copy__maintenance", "maintain")} <= producers
+    assert [d["dag_id"] for d in asset["scheduled_dags"]] == [DOWNSTREAM_DAG]
 
 
 def _downstream_runs(airflow) -> list[dict]:
@@ -48,7 +63,7 @@ def test_a_dag_scheduled_on_the_warm_table_runs_after_each_archive_run_with_its_
         "rows_deleted": 0,
         "rows_kept_changed": 0,
         "source": "ui_src.customers",
-        "source_conn_id": "UI_PG",
+        "source_conn_id": "ui_pg",
     }
 
     # the scheduler runs the downstream DAG once per event (events close together may share a run)
@@ -59,6 +74,7 @@ def test_a_dag_scheduled_on_the_warm_table_runs_after_each_archive_run_with_its_
         if len(figures) >= len(events) or time.monotonic() > deadline:
             break
         time.sleep(2)
-    assert sorted(map(str, figures)) == sorted(str(e["extra"]) for e in events)
+    as_text = partial(json.dumps, sort_keys=True)
+    assert sorted(map(as_text, figures)) == sorted(as_text(e["extra"]) for e in events)
     assert 1 <= len(done) <= len(events) and all(r["run_type"] == "asset_triggered" for r in done)
     assert [f for f in figures if f["run_id"] == runs["copy1"]] == [first["extra"]]
