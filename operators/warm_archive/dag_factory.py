@@ -11,6 +11,7 @@ import pendulum
 from airflow.sdk import DAG
 
 from warm_archive.contract import WARM_DAG_TAG, maintenance_dag_id
+from warm_archive.lineage import assets, resolve
 from warm_archive.maintenance import WarmMaintenanceOperator
 from warm_archive.operator import WarmArchiveOperator
 from warm_archive.spec import WarmSpec
@@ -121,6 +122,8 @@ def maintenance_dag(spec: WarmSpec, spec_path: Path) -> DAG:
         retries=0,
         target_dag_id=spec.dag_id,
         spec_file=str(spec_path),
+        # a rollback changes these warm tables (an asset event each); the run keeps those it changed
+        outlets=assets(*(resolve(j.target.conn_id, j.target.table) for j in spec.jobs)),
         **extra,
     )
     return dag

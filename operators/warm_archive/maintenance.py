@@ -13,6 +13,9 @@ refuses, before any row moves (docs/adr/0005, 0008):
 * a target run in the wrong state (re-checked through the task SDK).
 
 The table jobs are found in the DAG's own spec; what each job did is read from its ledger.
+Its outlets are the spec's warm tables: a rollback that took rows back from one emits an asset event
+saying so (``extra.action == "rollback"``); source deletion and verification leave the warm tables
+as they are and emit none.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from warm_archive.contract import XCOM_KEY, MaintenanceAction, Strategy, signatu
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import WarmArchiveError
 from warm_archive.ledger import Batch
+from warm_archive.lineage import resolve
 from warm_archive.progress import Publisher
 from warm_archive.spec import explain
 from warm_archive.specs_folder import load_one
@@ -86,6 +90,7 @@ class WarmMaintenanceOperator(BaseOperator):
             jobs = list(reversed(jobs))  # undo later jobs first (they may depend on earlier ones)
         report: dict = {"action": mc.action, "dag_id": mc.dag_id, "run_id": mc.run_id, "jobs": {}}
         ti = context["ti"]
+        self.outlets = []  # only the warm tables this run changed (a rollback's, below)
         for j in jobs:
             params = JobParams(
                 dag_id=mc.dag_id,
@@ -108,11 +113,35 @@ class WarmMaintenanceOperator(BaseOperator):
                 log.error("%s %s: %s", mc.action, j.id, e)
                 raise AirflowFailException(f"{mc.action} of {j.id}: {e}") from None
             log.info("%s %s: %s", mc.action, j.id, json.dumps(report["jobs"][j.id]))
+            if mc.action == MaintenanceAction.ROLLBACK:
+                self._announce_rollback(context, job, mc, report["jobs"][j.id])
         if mc.action == MaintenanceAction.VERIFY:
             lost = sum(r.get("lost", 0) for r in report["jobs"].values())
             if lost:
                 raise AirflowFailException(f"verify: {lost} row(s) are in neither table: {report}")
         return report
+
+    def _announce_rollback(self, context: Context, job: TableJob, mc: MaintenanceConf, done: dict) -> None:
+        """The warm table's asset event: what the rollback took back from it, for which run."""
+        if not done.get("rows_removed") and not done.get("rows_restored"):
+            return
+        p = job.plan.target_table if job.plan is not None else job.params.target_table
+        target = resolve(job.params.target_conn_id, p)
+        if target is None:
+            return
+        if target.asset() not in self.outlets:
+            self.outlets.append(target.asset())
+        context["outlet_events"][target.asset()].extra = {
+            "action": "rollback",
+            "dag_id": mc.dag_id,
+            "run_id": mc.run_id,
+            "task_id": job.params.task_id,
+            "rows_removed": done.get("rows_removed", 0),
+            "rows_restored": done.get("rows_restored", 0),
+            "batches": done.get("batches", 0),
+            "maintenance_run_id": context["dag_run"].run_id,
+            "issued_by": mc.issued_by,
+        }
 
     @staticmethod
     def _one(job: TableJob, action: str, any_state: bool = False) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -14,9 +14,13 @@ from warm_archive.contract import XCOM_KEY, SourceStatus
 from warm_archive.dberrors import is_db_error, public_message
 from warm_archive.engine import JobParams, TableJob
 from warm_archive.errors import TERMINATED, Terminated, WarmArchiveError
+from warm_archive.lineage import JobLineage, TableRef, resolve
 from warm_archive.progress import Publisher
 from warm_archive.spec import LoadOptions, parse_conf
 from warm_archive.stop_watch import StopWatch, own_state, poll_seconds
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,11 @@ class WarmArchiveOperator(BaseOperator):
     source runs more than ``max_threads_running`` statements (the run conf may override both).
     No source statement should run longer than ``max_statement_seconds`` (else the run conf's,
     else ``[warm_archive] max_statement_seconds``, 0.5 s): the key ranges it reads adapt to it.
+
+    Its inlet is the source table's Asset, its outlet the warm table's (lineage.py): a run that
+    archived rows emits an asset event whose ``extra`` carries its figures; a dry run or a run that
+    archived nothing emits none. With the openlineage provider installed, its runs report the
+    tables, schemas, column lineage, SQL and rows written (``get_openlineage_facets_*``).
     """
 
     template_fields: Sequence[str] = ("where",)
@@ -86,6 +95,22 @@ class WarmArchiveOperator(BaseOperator):
             }
         )
         self._job: TableJob | None = None
+        self._refs: tuple[TableRef | None, TableRef | None] | None = None
+        # a DAG's own inlets or outlets win, at parse time and at run time
+        self._own_assets = "inlets" not in kwargs and "outlets" not in kwargs
+        if self._own_assets:
+            source, target = self._tables()
+            self.inlets = [source.asset()] if source is not None else []
+            self.outlets = [target.asset()] if target is not None else []
+
+    def _tables(self) -> tuple[TableRef | None, TableRef | None]:
+        """The source and warm tables as the connections place them (looked up once per process)."""
+        if self._refs is None:
+            self._refs = (
+                resolve(self.source_conn_id, self.source_table),
+                resolve(self.target_conn_id, self.target_table),
+            )
+        return self._refs
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Airflow 3 runs triggered without a logical date have no ``ds``; a warm spec's where
@@ -187,6 +212,7 @@ class WarmArchiveOperator(BaseOperator):
                 if is_db_error(e):  # the task log is as public as warm_status: the same bounded text
                     raise RuntimeError(message) from None
                 raise  # a lost connection or the like: Airflow retries, and the retry resumes
+        self._announce(context, params, status)
         for s in status["sql"]:
             log.info("SQL x%-6s %8.3fs  %s", s["count"], s["seconds"], s["statement"])
         log.info(
@@ -199,7 +225,50 @@ class WarmArchiveOperator(BaseOperator):
         )
         return {k: status[k] for k in ("rows_copied", "rows_skipped", "rows_deleted", "rows_changed")}
 
+    def _announce(self, context: Context, params: JobParams, status: dict) -> None:
+        """The warm table's asset event, with the run's figures; none when no row reached the
+        warm table (a dry run, nothing matched, every row already there): downstream DAGs
+        scheduled on the table run only when it changed."""
+        if not self._own_assets:
+            return
+        target = self._tables()[1]
+        if target is None or params.dry_run or not status["rows_copied"]:
+            self.outlets = []  # this try changed no table: no event (Airflow emits one per outlet)
+            return
+        self.outlets = [target.asset()]
+        context["outlet_events"][target.asset()].extra = {
+            "action": "archive",
+            "dag_id": params.dag_id,
+            "run_id": params.run_id,
+            "task_id": params.task_id,
+            "strategy": str(params.strategy),
+            "dry_run": False,
+            "rows_archived": status["rows_copied"],
+            "rows_skipped": status["rows_skipped"],
+            "rows_deleted": status["rows_deleted"],
+            "rows_kept_changed": status["rows_changed"],
+            "source": self.source_table,
+            "source_conn_id": self.source_conn_id,
+        }
+
     def on_kill(self) -> None:
         if self._job is not None:
             log.info("%s: stop requested; cancelling the running statement", self.task_id)
             self._job.stop()
+
+    # -- OpenLineage (called by the openlineage provider's listener, when it is installed) ---------
+    def _lineage(self, ran: bool) -> OperatorLineage:
+        job = self._job if ran else None
+        source, target = self._tables()
+        status = job.progress.as_dict() if job is not None else None
+        return JobLineage(source, target, job.plan if job is not None else None, status).operator_lineage()
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        return self._lineage(ran=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        return self._lineage(ran=True)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        """What the failed try wrote, committed batch by batch (a retry resumes after it)."""
+        return self._lineage(ran=True)

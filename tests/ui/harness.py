@@ -115,6 +115,32 @@ for _kind, _dag in WIDE_DAGS.items():
 
 ORDERS_ROWS = 90_000
 
+# A user's DAG scheduled on a warm table's asset (the providers' URI of ui_copy's ui_warm.customers):
+# it runs after each ui_copy run that archived customers, and returns its triggering events' figures.
+WARM_CUSTOMERS = f"postgres://127.0.0.1:5432/{USER_DB}/ui_warm/customers"
+DOWNSTREAM_DAG = "ui_after_warm_customers"
+DOWNSTREAM_DAG_FILE = f"""
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+
+@dag(
+    dag_id="{DOWNSTREAM_DAG}",
+    schedule=[Asset("{WARM_CUSTOMERS}")],
+    start_date=pendulum.datetime(2024, 1, 1),
+    catchup=False,
+)
+def after_warm_customers():
+    @task
+    def read_figures(triggering_asset_events=None):
+        return [dict(e.extra) for events in triggering_asset_events.values() for e in events]
+
+    read_figures()
+
+
+after_warm_customers()
+"""
+
 
 # ---------------------------------------------------------------------------- databases
 
@@ -224,6 +250,8 @@ def start_airflow() -> Airflow:
     home = Path(tempfile.mkdtemp(prefix="warm-ui-home-"))
     specs = home / "specs"
     write_specs(specs, SPECS)
+    (home / "dags").mkdir(exist_ok=True)  # beside the generated files (warm_dags_folder keeps it)
+    (home / "dags" / f"{DOWNSTREAM_DAG}.py").write_text(DOWNSTREAM_DAG_FILE)
     pw_file = home / "simple_auth_manager_passwords.json.generated"
     pw_file.write_text(json.dumps(PASSWORDS))
     (ARTIFACTS / "airflow-standalone.log").unlink(missing_ok=True)
@@ -263,9 +291,12 @@ def _wait_ready(af: Airflow, timeout: float = 180) -> None:
                 dags = af.api("GET", "/api/v2/dags", params={"tags": "warm", "limit": 100})
                 ids = {d["dag_id"] for d in dags.json().get("dags", [])} if dags.ok else set()
                 page = requests.get(f"{BASE}/warm/", headers=af.headers("admin"), timeout=5)  # needs a login
-                if {"ui_copy", "ui_orders", "ui_mixed", "ui_bulk"} <= ids and page.ok and "app.js" in page.text:
+                # the downstream DAG too: an asset event queues runs only for DAGs already scheduled on it
+                downstream = af.api("GET", f"/api/v2/dags/{DOWNSTREAM_DAG}").ok
+                ready = {"ui_copy", "ui_orders", "ui_mixed", "ui_bulk"} <= ids and downstream
+                if ready and page.ok and "app.js" in page.text:
                     return
-                last = f"dags={sorted(ids)} page={page.status_code}"
+                last = f"dags={sorted(ids)} downstream={downstream} page={page.status_code}"
         except (requests.RequestException, ValueError, KeyError) as e:
             last = repr(e)
         time.sleep(2)
