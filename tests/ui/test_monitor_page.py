@@ -496,6 +496,8 @@ def test_airflow_nav_entry_run_tab_links_and_dark_mode(page, airflow, runs):
     page.get_by_role("menuitem", name="Warm Tasks").click()
     frame = page.frame_locator("iframe")
     expect(frame.locator(".tabs")).to_contain_text("Exceptional")
+    # the page's scripts have started (they select the opening tab): a click before would be lost
+    expect(frame.locator('.tab[aria-selected="true"]')).to_have_count(1)
     frame.get_by_role("tab", name=re.compile("Completed")).click()
     expect(frame.locator("tr.parent").first).to_be_visible()
     # Airflow's dark mode reaches the page
