@@ -222,7 +222,7 @@ class TableJob:
         progress.update(key_range=copy.walk.key_range())
         if plan.strategy == Strategy.COPY_THEN_DELETE:
             delete_run(plan, sessions, ledger, self.ctx, retrying=retrying)
-        self._refresh_statistics(plan, progress.rows_copied, progress.rows_deleted)
+        self._refresh_statistics(plan, progress.rows_deleted)
         progress.update(
             state="success",
             phase="done",
@@ -230,17 +230,18 @@ class TableJob:
         )
         return progress.as_dict()
 
-    def _refresh_statistics(self, plan: JobPlan, copied: int, deleted: int) -> None:
-        """After a bulk change, the planner's statistics of each table it changed, so that the
-        application's next queries are not planned on counts from before the job (the session
-        decides if the change is big enough and if it is its job: ``Session.refresh_statistics``)."""
-        for session, table, changed in ((self.warm, plan.target_table, copied), (self.src, plan.source_table, deleted)):
-            if changed:
-                t0 = time.perf_counter()
-                done = session.refresh_statistics(table, changed)
-                if done:  # shown with the job's other statements
-                    self.stats.add(done, time.perf_counter() - t0)
-                    log.info("%s: %s rows changed", done, changed)
+    def _refresh_statistics(self, plan: JobPlan, deleted: int) -> None:
+        """After deleting many source rows, the planner's statistics of the source, so that the
+        application's next queries on it are not planned on counts from before the job (the
+        session decides if the change is big enough and if it is its job:
+        ``Session.refresh_statistics``). The warm table, read by few, is left to autovacuum: its
+        ANALYZE would cost the job as much again."""
+        if deleted:
+            t0 = time.perf_counter()
+            done = self.src.refresh_statistics(plan.source_table, deleted)
+            if done:  # shown with the job's other statements
+                self.stats.add(done, time.perf_counter() - t0)
+                log.info("%s: %s rows deleted", done, deleted)
 
     # -- maintenance (docs/design.md §8); prepare() first ---------------------------------------
     def rollback(self) -> dict:
@@ -252,7 +253,10 @@ class TableJob:
         """The verified delete of every copied batch not deleted yet (§4.3). ``retrying``: an
         earlier delete of this run may have stopped before its ledger stamp."""
         self.acquire_lock()
-        return delete_run(self._planned(), *self.entered(), self.ctx, retrying=retrying)
+        plan = self._planned()
+        done = delete_run(plan, *self.entered(), self.ctx, retrying=retrying)
+        self._refresh_statistics(plan, done["rows_deleted"])
+        return done
 
     def verify(self) -> dict:
         """Where is every row the ledger knows of (§8)."""
