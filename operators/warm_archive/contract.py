@@ -72,6 +72,13 @@ class OnConflict(_Values):
     ERROR = "error"
 
 
+class StatementKind(_Values):
+    """What a statement of ``warm_status.sql`` is for (docs/design.md §5): the page lists the checks apart."""
+
+    WORK = "work"  # the run's work: its walk, batch reads, writes, deletes, ledger rows
+    CHECK = "check"  # inputs checked and rows counted before any row moves (a dry run's reads are all checks)
+
+
 class SourceStatus(_Values):
     """What happened to the archived rows in the source table."""
 
