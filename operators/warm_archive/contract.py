@@ -106,6 +106,7 @@ class SqlStat(BaseModel):
     count: int = 0
     seconds: float = 0.0
     max_seconds: float | None = None
+    kind: StatementKind = StatementKind.WORK  # an older job's statements: its work
 
 
 class WarmStatus(BaseModel):
@@ -141,6 +142,9 @@ class WarmStatus(BaseModel):
     error: str | None = None
     key_range: list[Any] | None = None
     dry_run_sql: list[dict[str, Any]] | None = None  # a dry run's recorded statements (dryrun.py)
+    on_conflict: OnConflict | None = None  # the job's policy for rows already in the warm table
+    already_archived: int | None = None  # a dry run: planned rows the warm table holds already (archived.py)
+    on_conflict_effect: str | None = None  # a dry run: what on_conflict will do with them, in words
     sql: list[SqlStat] = []
     updated_at: str | None = None  # ISO 8601, UTC
 
