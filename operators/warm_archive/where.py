@@ -390,7 +390,8 @@ def check_where(
         why = _refusal(node, level, table, dialect)
         if why:
             raise WarmArchiveError(f"{label} may not {why}: {_ALLOWED[level]}: {text!r}")
-    return tree.sql(dialect=dialect, comments=False)
+    sql = tree.sql(dialect=dialect, comments=False)
+    return EVERY_ROW if sql == "1 = 1" else sql  # "1=1, for every row" (the docs): no condition, as none
 
 
 def check_conf_where(where: str | None, label: str = "run-conf where") -> None:
