@@ -72,6 +72,13 @@ class OnConflict(_Values):
     ERROR = "error"
 
 
+class StatementKind(_Values):
+    """What a statement of ``warm_status.sql`` is for (docs/design.md §5): the page lists the checks apart."""
+
+    WORK = "work"  # the run's work: its walk, batch reads, writes, deletes, ledger rows
+    CHECK = "check"  # inputs checked and rows counted before any row moves (a dry run's reads are all checks)
+
+
 class SourceStatus(_Values):
     """What happened to the archived rows in the source table."""
 
@@ -99,6 +106,7 @@ class SqlStat(BaseModel):
     count: int = 0
     seconds: float = 0.0
     max_seconds: float | None = None
+    kind: StatementKind = StatementKind.WORK  # an older job's statements: its work
 
 
 class WarmStatus(BaseModel):
@@ -134,6 +142,9 @@ class WarmStatus(BaseModel):
     error: str | None = None
     key_range: list[Any] | None = None
     dry_run_sql: list[dict[str, Any]] | None = None  # a dry run's recorded statements (dryrun.py)
+    on_conflict: OnConflict | None = None  # the job's policy for rows already in the warm table
+    already_archived: int | None = None  # a dry run: planned rows the warm table holds already (archived.py)
+    on_conflict_effect: str | None = None  # a dry run: what on_conflict will do with them, in words
     sql: list[SqlStat] = []
     updated_at: str | None = None  # ISO 8601, UTC
 

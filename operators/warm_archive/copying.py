@@ -25,6 +25,7 @@ from warm_archive.contract import OnConflict, Strategy
 from warm_archive.dbapi import Cursor
 from warm_archive.dberrors import connection_lost, data_or_statement_error, db_message, retry_in_place
 from warm_archive.dialects import Dialect
+from warm_archive.dialects.base import where
 from warm_archive.errors import WarmArchiveError
 from warm_archive.ledger import Ledger, now
 from warm_archive.plan import JobPlan
@@ -331,7 +332,7 @@ class BatchCopy:
         order = d.cols(plan.key)
         scan, bound, bparams = d.batch_scan(plan.source_table, plan.key, plan.key_index, hi)
         return (
-            f"SELECT {d.cols(columns)} FROM {scan} WHERE {plan.src_where(d)} AND {after} AND {bound} "
+            f"SELECT {d.cols(columns)} FROM {scan}{where(plan.src_where(d), after, bound)} "
             f"ORDER BY {order} LIMIT {d.placeholder}",
             [*params, *bparams, plan.batch_size],
         )
@@ -372,8 +373,8 @@ class BatchCopy:
             inserted = transfer.passthrough(
                 src,
                 warm,
-                f"SELECT {order}, {plan.passthrough} FROM {t} WHERE {plan.src_where(src)} AND "
-                f"{between_s} ORDER BY {order}{lock if src.name == 'mysql' else ''}",
+                f"SELECT {order}, {plan.passthrough} FROM {t}{where(plan.src_where(src), between_s)} "
+                f"ORDER BY {order}{lock if src.name == 'mysql' else ''}",
                 [*sparams],
                 plan.target_table,
                 plan.columns,
@@ -387,8 +388,7 @@ class BatchCopy:
             transfer.copy_pg_to_pg(
                 src,
                 warm,
-                f"SELECT {src.cols(plan.columns)} FROM {t} WHERE {plan.src_where(src)} AND "
-                f"{between_s} ORDER BY {order}",
+                f"SELECT {src.cols(plan.columns)} FROM {t}{where(plan.src_where(src), between_s)} ORDER BY {order}",
                 [*sparams],
                 plan.target_table,
                 plan.columns,
@@ -459,11 +459,11 @@ class BatchCopy:
         not_skipped, sparams = "", []
         if c.skip:
             cond, sparams = d.key_in(plan.key, c.existing)
-            not_skipped = f" AND NOT ({cond})"
+            not_skipped = f"NOT ({cond})"
         cols = d.cols(plan.columns)
         self.stats.execute(
             cur,
-            f"INSERT INTO {w} ({cols}) SELECT {cols} FROM {t} WHERE {plan.src_where(d)} AND {between}{not_skipped}",
+            f"INSERT INTO {w} ({cols}) SELECT {cols} FROM {t}{where(plan.src_where(d), between, not_skipped)}",
             [*bparams, *sparams],
         )
         inserted = cur.rowcount

@@ -36,6 +36,7 @@ from warm_archive.progress import Progress
 from warm_archive.sessions import Sessions
 from warm_archive.sqlstats import SqlStats
 from warm_archive.values import decode_keys
+from warm_archive.where import EVERY_ROW
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,7 @@ def _verified_delete(plan: JobPlan, src: Dialect, rec: Recorder, keys: Sequence[
             plan.key,
             plan.columns,
             keys[:CHUNK],
-            src.escape_percent(plan.where_sql),
+            "" if plan.where_sql == EVERY_ROW else src.escape_percent(plan.where_sql),
         )
         rec.add(
             "source",

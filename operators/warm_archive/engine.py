@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from warm_archive import dryrun, failpoints
+from warm_archive.archived import AlreadyArchived, ArchivedCounter
 from warm_archive.connections import connect as airflow_connect
 from warm_archive.context import RunContext
 from warm_archive.contract import OnConflict, SourceStatus, Strategy
@@ -141,6 +142,7 @@ class TableJob:
         self.plan = make_plan(
             p, self.src, self.warm, self.stats, create_target=create_target, check_stop=self.check_stop
         )
+        self.progress.update(on_conflict=self.plan.on_conflict)
         if self.ctx.pacer is None:
             lim = p.limits
             guard = LoadGuard(lim, self._connect, p.source_conn_id) if lim.active else None
@@ -177,12 +179,24 @@ class TableJob:
             # Counted along the walk, one bounded statement per step (walk.py): a dry run reads the
             # range once; the real run counts as it copies.
             ends = key_ends(plan, self.src, self.stats, None, self.check_stop)
-            count, rng = count_matches(plan.counted(ends), self.src, self.stats, self.check_stop)
-            progress.update(rows_planned=count, key_range=rng)
+            # ... and, in the same steps, the planned keys the warm table holds already (archived.py)
+            archived = ArchivedCounter(plan, self.src, self.warm, self.stats) if plan.warm_cols else None
+            count, rng = count_matches(
+                plan.counted(ends), self.src, self.stats, self.check_stop, archived.step if archived else None
+            )
+            already = archived.result() if archived else AlreadyArchived(0, plan.on_conflict, plan.strategy)
+            progress.update(
+                rows_planned=count,
+                key_range=rng,
+                already_archived=already.rows,
+                on_conflict_effect=already.effect(),
+            )
             # The real run's statements for its first batch, recorded and not run (dryrun.py).
             sql = dryrun.first_batch(plan.counted(rng), sessions, self.ctx) if count else [dryrun.NOTHING_TO_DO]
             progress.update(dry_run_sql=sql, phase="dry_run", state="success", source_status=SourceStatus.RETAINED)
             log.info("dry run: %s rows of %s match, key range %s; nothing moved", count, plan.source_table, rng)
+            if already.rows:
+                log.info("dry run: %s", already.effect())
             for entry in sql:
                 text = str(entry.get("statement") or entry.get("note") or entry.get("error"))
                 log.info("dry run, %s: %s", entry.get("step"), text if len(text) < 300 else text[:300] + " ...")

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from warm_archive import defaults, typemap
+from warm_archive.contract import StatementKind
 from warm_archive.dberrors import db_message
 from warm_archive.dialects import Dialect
 from warm_archive.errors import WarmArchiveError
 from warm_archive.replicas import LoadLimits
 from warm_archive.sqlstats import SqlStats
 from warm_archive.typemap import Column
-from warm_archive.where import CONF, SPEC, check_where
+from warm_archive.where import CONF, EVERY_ROW, SPEC, check_where
 
 INT_TYPES = ("smallint", "int", "bigint")
 MIN_STATEMENT_S, MAX_STATEMENT_S = 0.01, 3600.0  # the bounds of max_statement_seconds
@@ -78,8 +79,9 @@ class JobPlan:
         return [self.columns.index(k) for k in self.key]
 
     def src_where(self, d: Dialect) -> str:
-        """The condition as a parenthesised SQL fragment for ``d``'s driver."""
-        return f"({d.escape_percent(self.where_sql)})"
+        """The condition as a parenthesised SQL fragment for ``d``'s driver; empty for a job
+        without one (``dialects.base.where`` leaves it out of the statement)."""
+        return condition(d, self.where_sql)
 
     def streams(self, src: Dialect, warm: Dialect) -> bool:
         """Rows go from server to server without being decoded here (COPY, or passthrough text)."""
@@ -88,6 +90,12 @@ class JobPlan:
     def counted(self, key_range: list | None) -> JobPlan:
         """This plan bounded by the key range the run walks (the key reads stop at its end)."""
         return replace(self, planned_hi=key_range[1] if key_range else None)
+
+
+def condition(d: Dialect, where_sql: str | None) -> str:
+    """A checked condition (a job's, or a batch's from the ledger) as a parenthesised SQL fragment
+    for ``d``'s driver; empty for none (every row): no ``1=1`` in a statement a DBA reads."""
+    return "" if not where_sql or where_sql == EVERY_ROW else f"({d.escape_percent(where_sql)})"
 
 
 def make_plan(
@@ -126,7 +134,7 @@ def make_plan(
     if nullable:
         cond = " OR ".join(f"{src.quote(k)} IS NULL" for k in nullable)
         cur = src.conn.cursor()
-        stats.execute(cur, f"SELECT 1 FROM {src.table(p.source_table)} WHERE {cond} LIMIT 1")
+        stats.execute(cur, f"SELECT 1 FROM {src.table(p.source_table)} WHERE {cond} LIMIT 1", kind=StatementKind.CHECK)
         if cur.fetchall():
             raise WarmArchiveError(f"key column(s) {nullable} of {p.source_table} hold NULLs")
         src.conn.commit()
@@ -203,10 +211,17 @@ def make_plan(
 
 
 def _probe_where(src: Dialect, table: str, where_sql: str, stats: SqlStats, check_stop: Callable[[], None]) -> None:
-    """Let the source judge the condition (unknown columns, types) before anything is created."""
+    """Let the source judge the condition (unknown columns, types) before anything is created
+    (a check, not the run's work; no condition, nothing to judge)."""
+    if where_sql == EVERY_ROW:
+        return
     cur = src.conn.cursor()
     try:
-        stats.execute(cur, f"SELECT 1 FROM {src.table(table)} WHERE ({src.escape_percent(where_sql)}) LIMIT 0")
+        stats.execute(
+            cur,
+            f"SELECT 1 FROM {src.table(table)} WHERE ({src.escape_percent(where_sql)}) LIMIT 0",
+            kind=StatementKind.CHECK,
+        )
         cur.fetchall()
         src.conn.commit()
     except Exception as e:

@@ -57,6 +57,11 @@ class Progress:
         self.source_status = SourceStatus.RETAINED if strategy == "copy" or dry_run else SourceStatus.PENDING
         self.key_range: list | None = None
         self.dry_run_sql: list[dict] | None = None  # a dry run's recorded statements (dryrun.py)
+        self.on_conflict: str | None = None  # the job's policy for rows already in the warm table
+        # A dry run: how many planned rows the warm table holds already, and what on_conflict
+        # will do with them, in words (archived.py); None on a real run.
+        self.already_archived: int | None = None
+        self.on_conflict_effect: str | None = None
         # Between batches (pacing.py): the pause so far and what the last load check saw.
         self.paused_s = 0.0  # replica lag and source load: grows while a pause lasts
         self.throttled_s = 0.0  # the max_rows_per_second throttle: the job's own choice, no pause
@@ -176,6 +181,9 @@ class Progress:
                 "error": self.error,
                 "key_range": self.key_range,
                 "dry_run_sql": self.dry_run_sql,
+                "on_conflict": self.on_conflict,
+                "already_archived": self.already_archived,
+                "on_conflict_effect": self.on_conflict_effect,
                 "sql": self.sql_stats.as_list(),
                 "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }

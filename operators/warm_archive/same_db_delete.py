@@ -18,6 +18,7 @@ from warm_archive.plan import JobPlan
 from warm_archive.sessions import Sessions, rolled_back_on_error
 from warm_archive.sqlstats import SqlStats
 from warm_archive.values import decode_keys
+from warm_archive.where import EVERY_ROW
 
 CHUNK = 20000  # keys per statement (dense integer keys become a few BETWEEN ranges)
 
@@ -40,7 +41,7 @@ def _delete_batch(
     changed ones. Rows, ledger stamp and all, in one transaction. Returns (deleted, with the
     ``gone`` rows a killed attempt deleted; kept keys). ``d``: one of the job's source connections;
     ``where_sql``: the condition the batch was copied under."""
-    where_sql = d.escape_percent(where_sql)
+    where_sql = "" if where_sql == EVERY_ROW else d.escape_percent(where_sql)  # empty: every row, no 1=1
     t, w = d.table(plan.source_table), d.table(plan.target_table)
     cur = d.conn.cursor()
     deleted, kept = 0, []
@@ -51,7 +52,8 @@ def _delete_batch(
         deleted += n
         if n < len(part):  # changed rows, or rows gone or no longer matching: find the changed
             cond, params = d.key_in(plan.key, part)
-            stats.execute(cur, f"SELECT {d.cols(plan.key)} FROM {t} WHERE {cond} AND ({where_sql})", params)
+            matching = f"{cond} AND ({where_sql})" if where_sql else cond
+            stats.execute(cur, f"SELECT {d.cols(plan.key)} FROM {t} WHERE {matching}", params)
             kept += [list(r) for r in cur.fetchall()]
     failpoints.reach("during_delete_phase")
     deleted += gone

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from warm_archive.dialects import GROUP_CONCAT_MAX, Dialect
-from warm_archive.plan import JobPlan
+from warm_archive.plan import JobPlan, condition
 from warm_archive.slice_reads import Canon
 from warm_archive.sqlstats import SqlStats
 from warm_archive.values import int_runs
@@ -58,7 +58,7 @@ class DigestBlob:
         judge = src.delete_by_digest_blob(t, ks, src.canon_hash([(pl[0], *pl[2:]) for pl in canon if pl]), ph)
         if agg is None or judge is None:
             return None
-        in_slice = f"{ks} >= {ph} AND {ks} <= {ph} AND ({src.escape_percent(where_sql)})"
+        in_slice = f"{ks} >= {ph} AND {ks} <= {ph}{f' AND {c}' if (c := condition(src, where_sql)) else ''}"
         return cls(
             stats,
             f"SELECT COUNT(*), {agg} FROM {warm.table(plan.target_table)} "
@@ -124,7 +124,8 @@ class SliceDigest:
             f"SELECT n, md5(t), {warm.canon_len('t')} FROM (SELECT COUNT(*) AS n, {text[warm]} AS t "
             f"FROM {warm.table(plan.target_table)} WHERE {kw} >= {warm.placeholder} AND {kw} <= {warm.placeholder}) s",
             f"SELECT COUNT(*), md5({text[src]}) FROM {src.table(plan.source_table)} "
-            f"WHERE {ks} >= {src.placeholder} AND {ks} <= {src.placeholder} AND ({src.escape_percent(where_sql)})"
+            f"WHERE {ks} >= {src.placeholder} AND {ks} <= {src.placeholder}"
+            f"{f' AND {c}' if (c := condition(src, where_sql)) else ''}"
             f"{src.for_update()}",
         )
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from warm_archive.dialects import Dialect
-from warm_archive.plan import JobPlan
+from warm_archive.plan import JobPlan, condition
 from warm_archive.sqlstats import SqlStats
 from warm_archive.values import normalize_key, normalize_row
 
@@ -43,7 +43,7 @@ def read_slice(
         cond, params = d.key_between(plan.key, tuple(part[0]), tuple(part[-1]))
     else:
         cond, params = d.key_in(plan.key, part)
-    where = f" AND ({d.escape_percent(where_sql)})" if where_sql else ""
+    where = f" AND {c}" if (c := condition(d, where_sql)) else ""
     cur = d.conn.cursor()
     stats.execute(
         cur,

@@ -22,8 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from warm_archive.contract import StatementKind
 from warm_archive.dberrors import db_message
 from warm_archive.dialects import Dialect
+from warm_archive.dialects.base import where
 from warm_archive.errors import WarmArchiveError
 from warm_archive.plan import JobPlan
 from warm_archive.progress import Progress
@@ -62,9 +64,9 @@ class KeyWalk:
         self.ranges: list[tuple[list | None, list, int]] = []  # (after, up to, width) of each step
         self._lock = threading.Lock()
 
-    def step(self, d: Dialect, last: Sequence | None) -> Step | None:
+    def step(self, d: Dialect, last: Sequence | None, kind: StatementKind = StatementKind.WORK) -> Step | None:
         """The next range after ``last`` (None: from the start), read in ``d``'s open transaction;
-        None when nothing is left up to the planned end."""
+        None when nothing is left up to the planned end. ``kind``: a dry run's count walks as a check."""
         plan = self.plan
         end = plan.planned_hi
         if end is None:
@@ -75,9 +77,10 @@ class KeyWalk:
         cur = d.conn.cursor()
         self.stats.execute(
             cur,
-            f"SELECT {d.cols(plan.key)} FROM {scan} WHERE {after} AND {upto} "
+            f"SELECT {d.cols(plan.key)} FROM {scan}{where(after, upto)} "
             f"ORDER BY {d.cols(plan.key)} LIMIT 1 OFFSET {d.placeholder}",
             [*params, *uparams, width - 1],
+            kind,
         )
         row = cur.fetchone()
         cur.close()
@@ -133,22 +136,24 @@ def key_ends(
 ) -> list | None:
     """The first and the last key of the source after ``after`` (None: the whole table), read at
     the ends of the key's index only, whatever the condition: [[first], [last]], or None when no
-    row is left. The rows that match are found, and counted, as the walk proceeds."""
+    row is left. The rows that match are found, and counted, as the walk proceeds. A check
+    (``StatementKind``): the plan's read, before any row moves."""
     cond, params = src.key_after(plan.key, after)
+    check = StatementKind.CHECK
     t = src.table(plan.source_table)
     cur = src.conn.cursor()
     ends = []
     try:
         if len(plan.key) == 1:
             k = src.quote(plan.key[0])
-            stats.execute(cur, f"SELECT MIN({k}), MAX({k}) FROM {t} WHERE {cond}", params)
+            stats.execute(cur, f"SELECT MIN({k}), MAX({k}) FROM {t}{where(cond)}", params, check)
             row = cur.fetchone()
             ends = [[row[0]], [row[1]]] if row[0] is not None else []
         else:
             for direction in ("ASC", "DESC"):
                 order = ", ".join(f"{src.quote(k)} {direction}" for k in plan.key)
                 stats.execute(
-                    cur, f"SELECT {src.cols(plan.key)} FROM {t} WHERE {cond} ORDER BY {order} LIMIT 1", params
+                    cur, f"SELECT {src.cols(plan.key)} FROM {t}{where(cond)} ORDER BY {order} LIMIT 1", params, check
                 )
                 row = cur.fetchone()
                 if row is None:
@@ -163,11 +168,17 @@ def key_ends(
 
 
 def count_matches(
-    plan: JobPlan, src: Dialect, stats: SqlStats, check_stop: Callable[[], None]
+    plan: JobPlan,
+    src: Dialect,
+    stats: SqlStats,
+    check_stop: Callable[[], None],
+    also: Callable[[str, str, list, list | None], None] | None = None,
 ) -> tuple[int, list | None]:
     """The rows that match (a dry run's count) and their key range, counted step by step along
     the walk: no statement reads more than one step's range. ``plan``: bounded by the key's ends
-    (``plan.counted(key_ends(...))``)."""
+    (``plan.counted(key_ends(...))``). ``also(scan, upto, upto_params, last)`` runs in each step
+    that holds matches, in its transaction (a dry run counts the keys already archived there:
+    archived.py). Every statement is a check (``StatementKind``): the real run walks again."""
     walk = KeyWalk(plan, stats)
     t_cond = plan.src_where(src)
     one = len(plan.key) == 1
@@ -178,14 +189,14 @@ def count_matches(
         check_stop()
         t0 = time.perf_counter()
         try:
-            step = walk.step(src, last)
+            step = walk.step(src, last, StatementKind.CHECK)
             if step is None:
                 break
             after, params = src.key_after(plan.key, last)
             scan, upto, uparams = src.batch_scan(plan.source_table, plan.key, plan.key_index, step.hi)
-            where = f"{t_cond} AND {after} AND {upto}"
+            cond = where(t_cond, after, upto)
             what = f"COUNT(*), MIN({first_col}), MAX({first_col})" if one else "COUNT(*)"
-            stats.execute(cur, f"SELECT {what} FROM {scan} WHERE {where}", [*params, *uparams])
+            stats.execute(cur, f"SELECT {what} FROM {scan}{cond}", [*params, *uparams], StatementKind.CHECK)
             row = cur.fetchone()
             n = row[0]
             if n and one:
@@ -198,13 +209,16 @@ def count_matches(
                     order = ", ".join(f"{src.quote(k)} {direction}" for k in plan.key)
                     stats.execute(
                         cur,
-                        f"SELECT {src.cols(plan.key)} FROM {scan} WHERE {where} ORDER BY {order} LIMIT 1",
+                        f"SELECT {src.cols(plan.key)} FROM {scan}{cond} ORDER BY {order} LIMIT 1",
                         [*params, *uparams],
+                        StatementKind.CHECK,
                     )
                     if put == "lo":
                         lo = list(cur.fetchone())
                     else:
                         hi = list(cur.fetchone())
+            if n and also is not None:
+                also(scan, upto, uparams, last)
         except WarmArchiveError:
             raise
         except Exception as e:

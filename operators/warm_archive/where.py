@@ -26,6 +26,7 @@ from warm_archive.errors import WarmArchiveError
 
 SPEC = "spec"
 CONF = "conf"
+EVERY_ROW = "1=1"  # the checked condition of a job without one (JobPlan.src_where leaves it out of statements)
 
 _FORBIDDEN = (
     exp.Insert,
@@ -362,7 +363,7 @@ def check_where(
     ``level`` is ``SPEC`` or ``CONF`` (see the module's docstring); ``table`` is the source table
     (``schema.name``) a ``CONF`` where may qualify its columns with (None: not checked here)."""
     if where is None or not str(where).strip():
-        return "1=1"
+        return EVERY_ROW
     text = str(where)
     try:
         statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
@@ -389,7 +390,8 @@ def check_where(
         why = _refusal(node, level, table, dialect)
         if why:
             raise WarmArchiveError(f"{label} may not {why}: {_ALLOWED[level]}: {text!r}")
-    return tree.sql(dialect=dialect, comments=False)
+    sql = tree.sql(dialect=dialect, comments=False)
+    return EVERY_ROW if sql == "1 = 1" else sql  # "1=1, for every row" (the docs): no condition, as none
 
 
 def check_conf_where(where: str | None, label: str = "run-conf where") -> None:

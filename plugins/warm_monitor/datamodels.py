@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
-from warm_archive.contract import RollbackStatus, SourceStatus, Tab
+from warm_archive.contract import OnConflict, RollbackStatus, SourceStatus, StatementKind, Tab
 
 
 class ActionName(StrEnum):
@@ -55,6 +55,7 @@ class SqlTotal(_Out):
     statement: str
     count: int
     seconds: float
+    kind: StatementKind  # the run's work, or a check (the page lists checks apart)
 
 
 class SubtaskLinks(_Out):
@@ -93,6 +94,9 @@ class SubtaskOut(_Out):
     batches: int | None
     dry_run: bool | None
     dry_run_sql: list[dict[str, Any]] | None
+    on_conflict: OnConflict | None
+    already_archived: int | None  # a dry run: planned rows already in the warm table
+    on_conflict_effect: str | None  # a dry run: what on_conflict will do with them
     phase: str | None
     replica_lag_s: dict[str, float | None] | None
     threads_running: float | None

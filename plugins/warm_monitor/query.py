@@ -32,6 +32,7 @@ from warm_archive.contract import (
     RollbackStatus,
     RunState,
     SourceStatus,
+    StatementKind,
     Tab,
     WarmStatus,
     tab_of,
@@ -314,11 +315,15 @@ def _duration(start: dt.datetime | None, end: dt.datetime | None) -> float | Non
 
 
 def _merge_sql(lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Statements over several jobs, counts and seconds summed, the slowest first."""
+    """Statements over several jobs, counts and seconds summed, the slowest first, each with its
+    kind (``StatementKind``: the run's work, or a check the page lists apart)."""
     merged: dict[str, dict[str, Any]] = {}
     for lst in lists:
         for s in lst:
-            m = merged.setdefault(s["statement"], {"statement": s["statement"], "count": 0, "seconds": 0.0})
+            m = merged.setdefault(
+                s["statement"],
+                {"statement": s["statement"], "count": 0, "seconds": 0.0, "kind": s.get("kind", StatementKind.WORK)},
+            )
             m["count"] += int(s.get("count") or 0)
             m["seconds"] = round(m["seconds"] + float(s.get("seconds") or 0.0), 6)
     return sorted(merged.values(), key=lambda s: -s["seconds"])
@@ -496,6 +501,10 @@ def serialize(
                 "batches": st.batches,
                 "dry_run": st.dry_run,
                 "dry_run_sql": st.dry_run_sql,  # the real run's first batch, recorded (dryrun.py)
+                # a dry run: planned rows already in the warm table, and what on_conflict does with them
+                "on_conflict": st.on_conflict,
+                "already_archived": st.already_archived,
+                "on_conflict_effect": st.on_conflict_effect,
                 "phase": st.phase,
                 # absent on XComs of jobs older than the replica/load limits: null, never a made-up 0
                 "replica_lag_s": st.replica_lag_s,

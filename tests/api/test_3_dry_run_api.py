@@ -36,6 +36,12 @@ def dry(stack):
             "INSERT INTO api_src.copyme SELECT g, md5(g::text) FROM generate_series(100001, 101200) g "
             "ON CONFLICT DO NOTHING"
         )
+        # the last 150 of them archived already (after the first batch, whose statements the test reads)
+        c.execute("CREATE TABLE IF NOT EXISTS api_warm.copyme (LIKE api_src.copyme INCLUDING ALL)")
+        c.execute(
+            "INSERT INTO api_warm.copyme SELECT * FROM api_src.copyme WHERE id BETWEEN 101051 AND 101200 "
+            "ON CONFLICT DO NOTHING"
+        )
     before = checksum("api_src.copyme"), _warm_table_exists()
     run_id = stack.trigger("api_copy", {"dry_run": True})  # the spec's strategy: move
     assert stack.wait_run("api_copy", run_id) == "success"
@@ -56,6 +62,19 @@ def test_dry_run_changes_nothing_and_the_api_shows_what_the_real_run_would_execu
     assert s["dry_run"] is True and s["rows_archived"] == 0 and s["rows_planned"] == src_before[0]
     ids = _ids()
     assert len(ids) > 500 and s["key_range"] == [[ids[0]], [ids[-1]]]  # more than one batch
+
+    # the planned rows already in the warm table, counted as our own SQL counts them, and what
+    # on_conflict (the spec's: skip) will do with them
+    with pg("wa_api") as c:
+        (already,) = c.execute(
+            "SELECT count(*) FROM api_src.copyme s WHERE EXISTS (SELECT 1 FROM api_warm.copyme w WHERE w.id = s.id)"
+        ).fetchone()
+    assert already >= 150
+    assert s["already_archived"] == already and s["on_conflict"] == "skip"
+    assert s["on_conflict_effect"] == (
+        f"{already:,} of the planned rows are already in the warm table: on_conflict=skip leaves them as they are "
+        "and does not copy them again; it deletes from the source those equal to their warm row and keeps the others"
+    )
     statements = [e for e in s["dry_run_sql"] if "statement" in e]
     writes = [e["statement"] for e in statements if not e["executed"]]
     # hot and warm tables in one database: one INSERT ... SELECT on the server
@@ -64,6 +83,10 @@ def test_dry_run_changes_nothing_and_the_api_shows_what_the_real_run_would_execu
     assert delete["statement"].startswith('DELETE FROM "api_src"."copyme" WHERE') and not delete["executed"]
     assert ids[499] - ids[0] == 499  # a dense first batch of 500 keys: one BETWEEN
     assert delete["params"][:2] == [ids[0], ids[499]] and delete["rows"] == 500
+
+    # what it shows is the run's work: no probe, no 1=1; its own reads are checks
+    assert not [e for e in statements if "1=1" in e["statement"].replace(" ", "") or "LIMIT 0" in e["statement"]]
+    assert s["sql"] and {x["kind"] for x in s["sql"]} == {"check"}
 
     # the list marks it too
     listed = simple.get(f"{API}/tasks", params={"tab": "completed", "run_id": run_id}).json()["tasks"]

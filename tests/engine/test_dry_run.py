@@ -14,7 +14,7 @@ import sqlite3
 
 import pytest
 
-from tests.engine.conftest import SRC, WARM
+from tests.engine.conftest import SRC, WARM, WHERE
 from tests.engine.test_sqlite import ROWS, _rows, sqlite_conns, sqlite_params  # noqa: F401  (a fixture)
 from warm_archive.engine import TableJob
 from warm_archive.sqlstats import shape
@@ -62,6 +62,8 @@ def test_dry_run_changes_nothing_and_shows_the_real_runs_statements(pair, strate
     assert status["rows_planned"] == len(archived)
     assert status["key_range"] == [[archived[0]], [archived[-1]]]
     assert status["rows_copied"] == 0 and status["rows_deleted"] == 0
+    # no warm table yet: nothing of the plan is archived already
+    assert status["already_archived"] == 0 and status["on_conflict"] == "skip" and status["on_conflict_effect"] is None
     recorded = status["dry_run_sql"]
     json.dumps(recorded)  # travels in an XCom as it is
     writes = _writes(status)
@@ -137,6 +139,78 @@ def test_dry_run_over_a_filled_warm_table_reads_it_for_real(pair):
         f"SELECT COUNT(*) FROM {pair.warm.ledger(WARM)} WHERE run_id = %s", ("dry_after",)
     ).fetchone()[0]
     assert n == 0
+
+
+def _planned_in_warm(pair) -> set:
+    """The keys the dry run plans (the condition's rows) that the warm table holds, read with our own SQL."""
+    planned = {r[0] for r in pair.src.execute(f"SELECT id FROM {pair.src.q(SRC)} WHERE {WHERE}").fetchall()}
+    return planned & {r[0] for r in pair.warm.execute(f"SELECT id FROM {pair.warm.q(WARM)}").fetchall()}
+
+
+EFFECT = {
+    "skip": "on_conflict=skip leaves them as they are and does not copy them again",
+    "overwrite": "on_conflict=overwrite replaces them with the source rows",
+    "error": "on_conflict=error, the real run would fail at the first batch holding one",
+}
+
+
+@pytest.mark.parametrize("on_conflict", ["skip", "overwrite", "error"])
+def test_dry_run_says_how_many_planned_rows_are_already_archived_and_what_on_conflict_does(pair, on_conflict):
+    """An earlier run archived part of the plan (and rows the plan does not hold): the dry run
+    counts exactly the planned keys the warm table holds and says what on_conflict will do with
+    them; the real run then skips exactly those (skip), rewrites them (overwrite) or fails (error)."""
+    pair.run("copy", run_id="earlier", where="id <= 500 OR (id > 1200 AND id <= 1300) OR id > 2950")
+    already = _planned_in_warm(pair)
+    assert 0 < len(already) < len(pair.expected_archived)  # part of the plan, by our own reading
+    assert pair.warm.count(WARM) > len(already)  # and warm rows outside the plan, which do not count
+
+    status = pair.run("copy", dry_run=True, on_conflict=on_conflict, run_id=f"dry_{on_conflict}")
+    assert status["rows_planned"] == len(pair.expected_archived)
+    assert status["already_archived"] == len(already) and status["on_conflict"] == on_conflict
+    effect = status["on_conflict_effect"]
+    assert effect.startswith(f"{len(already):,} of the planned rows are already in the warm table: "), effect
+    assert EFFECT[on_conflict] in effect
+    # the count read only (every statement of the dry run's own is a check, bounded by the walk)
+    assert {s["kind"] for s in status["sql"]} == {"check"}
+    bounded = ("<=", " IN (", "ANY(", "BETWEEN")  # the walk's step, or a chunk's keys
+    assert not [
+        s for s in status["sql"] if "COUNT(*)" in s["statement"] and not any(b in s["statement"] for b in bounded)
+    ]
+
+    if on_conflict == "error":
+        with pytest.raises(Exception, match="on_conflict: error"):
+            pair.run("copy", on_conflict="error", run_id="real_error")
+        return
+    real = pair.run("copy", on_conflict=on_conflict, run_id=f"real_{on_conflict}")
+    if on_conflict == "skip":
+        assert real["rows_skipped"] == len(already)
+        assert real["rows_copied"] == len(pair.expected_archived) - len(already)
+    else:
+        assert real["rows_skipped"] == 0 and real["rows_copied"] == len(pair.expected_archived)
+    assert _planned_in_warm(pair) == set(pair.expected_archived)
+
+
+@pytest.mark.parametrize("where", [None, WHERE], ids=["no condition", "a condition"])
+def test_dry_run_shows_the_runs_work_and_keeps_its_checks_apart(pair, where):
+    """The statements a dry run shows are the real run's work, as a DBA reads them: no ``1=1``
+    standing in for a missing condition or key, no ``LIMIT 0`` probe. The probes and the dry
+    run's own counting are in ``sql`` marked ``kind: check``; the real run marks its probes so too."""
+    status = pair.run("move", dry_run=True, where=where, run_id="dry_work")
+    shown = [e["statement"] for e in status["dry_run_sql"] if "statement" in e]
+    assert shown and not [s for s in shown if "1=1" in s.replace(" ", "") or "LIMIT 0" in s], shown
+    assert {s["kind"] for s in status["sql"]} == {"check"}
+    assert not [s["statement"] for s in status["sql"] if "1=1" in s["statement"].replace(" ", "")]
+    probes = [s for s in status["sql"] if "LIMIT 0" in s["statement"]]
+    assert len(probes) == (0 if where is None else 1)  # the condition, judged by the source before anything
+
+    real = pair.run("move", where=where, run_id="real_work")
+    kinds = {s["statement"]: s["kind"] for s in real["sql"]}
+    assert not [s for s in kinds if "1=1" in s.replace(" ", "")], sorted(kinds)
+    assert all(kinds[s] == "check" for s in kinds if "LIMIT 0" in s)
+    for e in status["dry_run_sql"]:  # what the dry run showed is what the real run did, as its work
+        if "statement" not in e or e["step"] == "create the warm table" or "literals" in e.get("note", ""):
+            continue  # the DDL runs outside the statistics; rows as literals have one entry per head
+        assert kinds.get(shape(e["statement"])) == "work", (e["statement"], sorted(kinds))
 
 
 def test_dry_run_with_no_matching_row_says_so(pair):

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .harness import count
+from .harness import count, pg
 from .test_monitor_page import open_tab, row, tab_button
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -18,8 +18,19 @@ expect.set_options(timeout=15_000)
 DRY_RUN_ID = "ui_bulk_dry_run_1"
 
 
+def _already_archived() -> int:
+    """Notes the warm table holds already, by our own SQL."""
+    with pg() as c:
+        sql = "SELECT count(*) FROM ui_src.notes s WHERE EXISTS (SELECT 1 FROM ui_warm.notes w WHERE w.id = s.id)"
+        return c.execute(sql).fetchone()[0]
+
+
 @pytest.fixture(scope="module")
 def dry_run(airflow):
+    # some notes archived already (all of them, if the bulk run copied them before): the dry run says so
+    with pg() as c:
+        c.execute("CREATE TABLE IF NOT EXISTS ui_warm.notes (LIKE ui_src.notes INCLUDING ALL)")
+        c.execute("INSERT INTO ui_warm.notes SELECT * FROM ui_src.notes WHERE id > 15 ON CONFLICT DO NOTHING")
     before = count("ui_src.notes")
     # ui_bulk copies; the dry run asks what a move would do, so its preview holds the source DELETE
     airflow.trigger("ui_bulk", {"dry_run": True, "strategy": "move"}, run_id=DRY_RUN_ID)
@@ -57,3 +68,22 @@ def test_dry_run_has_a_badge_its_source_actions_are_disabled_and_its_sql_is_show
         1
     )
     expect(sql.locator("li.read").first).to_contain_text("read, ran")
+
+    # the rows already archived, and what on_conflict (skip) will do with them
+    already = _already_archived()
+    assert already >= 5
+    said = sql.locator("[data-already-archived]")
+    expect(said).to_have_attribute("data-already-archived", str(already))
+    expect(said).to_contain_text(f"{already:,} of the planned rows are already in the warm table: on_conflict=skip")
+    expect(said).to_contain_text("leaves them as they are")
+    # only the run's work: no probe, no 1=1 in a statement (a ledger row's bound values are data)
+    statements = sql.locator("li .stmt > code:not(.params)")
+    expect(statements.first).to_be_visible()
+    expect(statements.filter(has_text=re.compile(r"1\s*=\s*1|LIMIT 0"))).to_have_count(0)
+
+    # the dry run's own reads are listed apart, as checks, not as the run's work
+    r.locator("button.sql-toggle").click()
+    executed = page.locator(".detail-section").filter(has=page.locator("h3", has_text="Executed SQL"))
+    expect(executed.locator(".sql-checks-title")).to_contain_text("Checks")
+    expect(executed.locator('[data-sql-kind="check"] li').first).to_be_visible()
+    expect(executed.locator('[data-sql-kind="work"]')).to_have_count(0)

@@ -118,3 +118,17 @@ def test_passthrough_follows_the_target_session_sql_mode():
 def test_unknown_connection_type_is_refused():
     with pytest.raises(Exception, match="'oracle' is not supported"):
         session_for("Oracle")
+
+
+def test_statements_say_only_what_restricts_them():
+    """No ``1=1`` for the first key read or a job without a condition: a DBA reads the statement
+    as written (``base.where`` leaves empty conditions out, and the WHERE itself when none is left)."""
+    pg, my = dialects.PostgresDialect(), dialects.MySQLDialect()
+    assert pg.key_after(["id"], None) == ("", []) and my.key_after(["a", "b"], None) == ("", [])
+    assert base.where("", '"id" <= %s') == ' WHERE "id" <= %s'
+    assert base.where("(x < 1)", "", "y > 2") == " WHERE (x < 1) AND y > 2"
+    assert base.where("", "") == ""
+    sql, _ = pg.delete_rows_equal_to('"s"', '"w"', ["id"], ["id", "v"], [(1,)], "")
+    assert "1=1" not in sql and "()" not in sql and sql.endswith('WHERE "id" = ANY(%s))')
+    sql, _ = my.delete_rows_equal_to("`s`", "`w`", ["id"], ["id", "v"], [(1,)], "v > 0")
+    assert sql.startswith("DELETE FROM `s` WHERE `id` IN (%s) AND (v > 0) AND EXISTS (SELECT 1 FROM `w` w WHERE ")

@@ -67,3 +67,19 @@ def test_bound_values_are_shown_in_a_form_json_carries_and_long_ones_are_cut():
     assert shown[:MAX_PARAMS] == list(range(MAX_PARAMS)) and shown[-1] == "... (7 more values)"
     assert show_params(None) is None
     assert show_params([list(range(3))]) == [[0, 1, 2]]  # an array parameter keeps its values
+
+
+def test_rows_already_archived_are_said_with_what_on_conflict_does_with_them():
+    from warm_archive.archived import AlreadyArchived
+
+    assert AlreadyArchived(0, "skip", "move").effect() is None
+    assert AlreadyArchived(1, "error", "copy").effect() == (
+        "1 of the planned rows is already in the warm table: on_conflict=error, "
+        "the real run would fail at the first batch holding one"
+    )
+    skip = AlreadyArchived(12345, "skip", "move").effect()
+    assert skip == (
+        "12,345 of the planned rows are already in the warm table: on_conflict=skip leaves them as they are "
+        "and does not copy them again; it deletes from the source those equal to their warm row and keeps the others"
+    )
+    assert "overwrite replaces them with the source rows" in AlreadyArchived(2, "overwrite", "copy").effect()

@@ -11,7 +11,7 @@ import pytest
 from warm_archive.dberrors import db_message, public_message, redact_values
 from warm_archive.errors import SpecError, WarmArchiveError
 from warm_archive.spec import parse_conf
-from warm_archive.where import CONF, SPEC, check_conf_where, check_where
+from warm_archive.where import CONF, EVERY_ROW, SPEC, check_conf_where, check_where
 
 DIALECTS = ["postgres", "mysql"]
 TABLE = "fsrc.wh"
@@ -251,3 +251,11 @@ def test_messages_are_bounded_and_on_one_line():
 def test_comments_do_not_reach_the_database(dialect):
     # MariaDB runs the code in /*! ... */; the job runs sqlglot's rendering, which drops comments
     assert _conf("id = 1 /*! OR SLEEP(5) */", dialect) == "id = 1"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_one_equals_one_is_every_row_as_no_condition_is(dialect):
+    """The docs' "write 1=1 for every row" and no condition give the same plan: statements then
+    carry no condition at all (JobPlan.src_where), not a 1=1 a DBA would take for a probe."""
+    assert check_where("1=1", dialect) == check_where(" 1 = 1 ", dialect) == check_where(None, dialect) == EVERY_ROW
+    assert check_where("1=1 AND id > 3", dialect) != EVERY_ROW

@@ -12,6 +12,13 @@ from warm_archive.typemap import Column
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
 
+def where(*conds: str) -> str:
+    """`` WHERE a AND b`` of the conditions given, the empty ones left out (no WHERE at all when
+    none is left): a statement says only what restricts it, so a DBA reads no ``1=1``."""
+    said = [c for c in conds if c]
+    return f" WHERE {' AND '.join(said)}" if said else ""
+
+
 def split_table(table: str) -> tuple[str | None, str]:
     """``schema.table`` or ``table``; each part a plain SQL name, so nothing can be smuggled in."""
     parts = table.split(".")
@@ -69,7 +76,8 @@ class Dialect:
 
     # -- keyset paging (keyset.py) --------------------------------------------------------------
     def key_after(self, key: Sequence[str], last: Sequence | None) -> tuple[str, list]:
-        """(condition, params): rows strictly after ``last`` in key order (keyset paging)."""
+        """(condition, params): rows strictly after ``last`` in key order (keyset paging); an
+        empty condition for ``last`` None (every row: join it with ``where``)."""
         raise NotImplementedError
 
     def key_between(self, key: Sequence[str], lo: Sequence, hi: Sequence) -> tuple[str, list]:
@@ -101,7 +109,7 @@ class Dialect:
     def delete_rows_equal_to(
         self, table: str, warm: str, key: Sequence[str], cols: Sequence[str], keys: Sequence[tuple], where_sql: str
     ) -> tuple[str, list]:
-        """(SQL, params) deleting the rows of ``keys`` in ``table`` that match ``where_sql`` and
+        """(SQL, params) deleting the rows of ``keys`` in ``table`` that match ``where_sql`` (empty: every row) and
         equal the row of the same key in ``warm`` (same database); each row locked as it is judged.
         The condition is checked on the source alone, where its columns are not ambiguous."""
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from warm_archive.dialects.base import Dialect
+from warm_archive.dialects.base import Dialect, where
 from warm_archive.dialects.literals import TIMESTAMP_KINDS, utf8_text
 from warm_archive.typemap import Column
 
@@ -26,7 +26,7 @@ class Digest(Dialect):
         return (
             f"DELETE FROM {table} s USING {warm} w WHERE {on} AND {inner} AND "
             f"{self.rows_equal('s', 'w', cols)} AND ({', '.join('s.' + self.quote(k) for k in key)}) IN "
-            f"(SELECT {self.cols(key)} FROM {table} WHERE {cond} AND ({where_sql}))",
+            f"(SELECT {self.cols(key)} FROM {table}{where(cond, f'({where_sql})' if where_sql else '')})",
             [*iparams, *params],
         )
 
@@ -111,7 +111,8 @@ class MySQLDigest(Digest):
         )
         cond, params = self.key_in(key, keys)
         return (
-            f"DELETE FROM {table} WHERE {cond} AND ({where_sql}) AND EXISTS (SELECT 1 FROM {warm} w WHERE {same})",
+            f"DELETE FROM {table}"
+            f"{where(cond, f'({where_sql})' if where_sql else '', f'EXISTS (SELECT 1 FROM {warm} w WHERE {same})')}",
             params,
         )
 

@@ -13,7 +13,7 @@ class Keyset(Dialect):
 
     def key_after(self, key: Sequence[str], last: Sequence | None) -> tuple[str, list]:
         if last is None:
-            return "1=1", []
+            return "", []
         if len(key) > 1:
             return f"({self.cols(key)}) > ({self.params(len(key))})", list(last)
         return self._expanded_after(key, last)
@@ -87,7 +87,7 @@ class PostgresKeyset(Keyset):
 class MySQLKeyset(Keyset):
     def key_after(self, key: Sequence[str], last: Sequence | None) -> tuple[str, list]:
         # MySQL/MariaDB: row values are not an index range there; the expanded form is.
-        return ("1=1", []) if last is None else self._expanded_after(key, last)
+        return ("", []) if last is None else self._expanded_after(key, last)
 
     def key_upto(self, key: Sequence[str], hi: Sequence) -> tuple[str, list]:
         return super().key_upto(key, hi) if len(key) == 1 else self._expanded_upto(key, hi)

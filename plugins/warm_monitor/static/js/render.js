@@ -149,8 +149,21 @@ function phaseCell(s) {
   return `<td data-col="phase"><div class="phase-cell">${out.join("")}</div></td>`;
 }
 
+/** Executed statements: the run's work, then its checks apart (kind "check": inputs checked and
+ * rows counted before any row moves; all of a dry run's own reads are checks). */
 function sqlList(sql) {
-  return `<ul class="sql-list">${sql.map((s) => `<li><code>${esc(s.statement)}</code><span class="meta">${fmtInt(s.count)}× · ${Number(s.seconds || 0).toFixed(3)}s</span></li>`).join("")}</ul>`;
+  const li = (s) => `<li><code>${esc(s.statement)}</code><span class="meta">${fmtInt(s.count)}× · ${Number(s.seconds || 0).toFixed(3)}s</span></li>`;
+  const work = sql.filter((s) => s.kind !== "check"), checks = sql.filter((s) => s.kind === "check");
+  return (work.length ? `<ul class="sql-list" data-sql-kind="work">${work.map(li).join("")}</ul>` : "") +
+    (checks.length ? `<p class="sql-checks-title muted small">Checks: inputs checked and rows counted before any row moves, not the run's work</p><ul class="sql-list sql-checks" data-sql-kind="check">${checks.map(li).join("")}</ul>` : "");
+}
+/** A dry run's planned rows already in the warm table, and what on_conflict will do with them (archived.py). */
+function alreadyArchived(s) {
+  if (s.already_archived == null) return "";
+  const text = s.already_archived
+    ? s.on_conflict_effect || `${fmtInt(s.already_archived)} of the planned rows are already in the warm table (on_conflict=${s.on_conflict})`
+    : "None of the planned rows is in the warm table yet.";
+  return `<p class="already-archived${s.already_archived ? " some" : ""}" data-already-archived="${esc(s.already_archived)}" data-on-conflict="${esc(s.on_conflict || "")}">${esc(text)}</p>`;
 }
 /** A dry run's recorded statements: what the real run would execute for its first batch (dryrun.py). */
 function dryRunSql(t) {
@@ -164,7 +177,7 @@ function dryRunSql(t) {
     return `<li class="${e.executed ? "read" : "write"}"><span class="step">${esc(e.step || "")}</span><span class="stmt"><code>${esc(e.statement)}</code>${params}</span><span class="meta">${esc(meta)}</span></li>`;
   };
   return `<div class="detail-section dry-run-sql" data-dry-run-sql><h3>Dry run: what the real run would execute (first batch)</h3>` +
-    jobs.map((s) => `<h4 class="mono small">${esc(s.task_id)}: ${fmtInt(s.rows_planned)} rows, keys ${esc(JSON.stringify(s.key_range))}</h4><ul class="sql-list">${s.dry_run_sql.map(item).join("")}</ul>`).join("") +
+    jobs.map((s) => `<h4 class="mono small">${esc(s.task_id)}: ${fmtInt(s.rows_planned)} rows, keys ${esc(JSON.stringify(s.key_range))}</h4>${alreadyArchived(s)}<ul class="sql-list">${s.dry_run_sql.map(item).join("")}</ul>`).join("") +
     `</div>`;
 }
 function subRows(t, tab) {
