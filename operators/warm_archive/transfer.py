@@ -196,20 +196,25 @@ def passthrough(
         q: queue.Queue[list[str] | BaseException | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
 
+        def hand_over(item: list[str] | BaseException | None) -> bool:
+            """Put ``item`` for the writer; False once the writer stopped taking (it failed, or
+            was cancelled): no put ever waits for a writer that is gone."""
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
         def produce() -> None:
             try:
                 for c in read():
-                    while not stop.is_set():
-                        try:
-                            q.put(c, timeout=0.2)
-                            break
-                        except queue.Full:
-                            pass
-                    if stop.is_set():
+                    if not hand_over(c):
                         return
-                q.put(None)
+                hand_over(None)
             except BaseException as e:  # handed to the writer, which raises it
-                q.put(e)
+                hand_over(e)
 
         t = threading.Thread(target=produce, name="warm-passthrough-reader", daemon=True)
         t.start()

@@ -392,3 +392,27 @@ def test_timestamps_with_time_zone_arrive_in_utc_and_out_of_range_ones_stop_the_
             _run(pg, my, where=f"id = {key}", run_id=f"out_of_range_{key}")
         assert my.execute(f"SELECT COUNT(*) FROM t_warm.types WHERE id = {key}").fetchone()[0] == 0
         assert pg.execute(f"SELECT COUNT(*) FROM t_src.types WHERE id = {key}").fetchone()[0] == 1
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("warm_kind", ["my", "myload"], ids=["INSERT", "LOAD DATA"])
+def test_a_write_the_warm_server_refuses_fails_the_job_without_hanging(engines, warm_kind):
+    """The source's rows stream in chunks through a reader thread while the writer sends them. When
+    the warm server refuses a write (here a CHECK constraint refuses row 100, in the first chunk)
+    while the reader, done reading, waits to hand over its end mark behind the next chunk, the
+    reader must let go, so that the job fails with the server's reason instead of hanging (a job
+    that hangs holds its locks and its worker slot until someone kills it)."""
+    src, warm = engines["pg"], engines[warm_kind]
+    _wipe(engines)
+    src.schema("t_src")
+    src.drop(SRC)
+    src.execute("CREATE TABLE t_src.types (id bigint PRIMARY KEY, t text)")
+    src.execute("INSERT INTO t_src.types SELECT g, 'row ' || g FROM generate_series(1, 1000) g")  # two chunks
+    warm.execute(
+        "CREATE TABLE t_warm.types (id bigint PRIMARY KEY, t longtext CHARACTER SET utf8mb4, "
+        "CONSTRAINT no_100 CHECK (id <> 100))"
+    )
+    with pytest.raises(Exception, match=r"(?i)no_100|warning"):
+        _run(src, warm, "copy_then_delete", run_id=f"pt_refused_{warm_kind}", where="1=1", batch_size=1000)
+    assert warm.execute("SELECT COUNT(*) FROM t_warm.types").fetchone()[0] == 0
+    assert src.execute("SELECT COUNT(*) FROM t_src.types").fetchone()[0] == 1000

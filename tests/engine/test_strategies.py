@@ -36,7 +36,8 @@ def test_running_the_same_rows_twice_never_duplicates(pair):
 def test_status_records_every_statement_with_counts_and_time(pair):
     status = pair.run("move")
     sql = status["sql"]
-    assert sql and all(set(s) == {"statement", "count", "seconds", "max_seconds"} for s in sql)
+    assert sql and all(set(s) == {"statement", "count", "seconds", "max_seconds", "kind"} for s in sql)
+    assert {s["kind"] for s in sql} == {"work", "check"}  # the condition probe is a check
     deletes = [s for s in sql if s["statement"].startswith("DELETE FROM")]
     assert deletes and sum(s["count"] for s in deletes) >= status["batches"]
     # one entry per distinct statement: the batches' key parameters are not part of the text
