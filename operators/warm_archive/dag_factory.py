@@ -11,7 +11,6 @@ import pendulum
 from airflow.sdk import DAG
 
 from warm_archive.contract import WARM_DAG_TAG, maintenance_dag_id
-from warm_archive.lineage import assets, resolve
 from warm_archive.maintenance import WarmMaintenanceOperator
 from warm_archive.operator import WarmArchiveOperator
 from warm_archive.spec import WarmSpec
@@ -88,10 +87,12 @@ def spec_dags(dag_file: str, spec_path: str) -> tuple[DAG, DAG]:
     """
     path = (Path(dag_file).resolve().parent / spec_path).resolve()
     spec = load_one(path)
-    return build_dag(spec), maintenance_dag(spec, path)
+    dag = build_dag(spec)
+    # the table jobs' warm tables, as they resolved them (no second lookup of each connection)
+    return dag, maintenance_dag(spec, path, [a for task in dag.tasks for a in task.outlets])
 
 
-def maintenance_dag(spec: WarmSpec, spec_path: Path) -> DAG:
+def maintenance_dag(spec: WarmSpec, spec_path: Path, warm_tables: list[Any]) -> DAG:
     """``<dag_id>__maintenance``: acts on runs of ``spec.dag_id`` only, with a conf the monitor signed.
 
     One per warm DAG, so Airflow's per-DAG rights on it decide who reads its runs (their conf names
@@ -123,7 +124,7 @@ def maintenance_dag(spec: WarmSpec, spec_path: Path) -> DAG:
         target_dag_id=spec.dag_id,
         spec_file=str(spec_path),
         # a rollback changes these warm tables (an asset event each); the run keeps those it changed
-        outlets=assets(*(resolve(j.target.conn_id, j.target.table) for j in spec.jobs)),
+        outlets=warm_tables,
         **extra,
     )
     return dag
